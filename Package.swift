@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+//
+// Firmchain — build-time tools for the firmware supply chain.
+//
+// Every library target below is pure: it never prints, exits, reads the wall clock or the
+// environment. Time, tokens, files and progress come in through parameters or protocols.
+// The `firmchain` executable is a thin command-line frontend over them.
+import PackageDescription
+
+let package = Package(
+    name: "Firmchain",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "firmchain", targets: ["firmchain"]),
+        .library(name: "FirmchainCore", targets: ["FirmchainCore"]),
+        .library(name: "SuffixArray", targets: ["SuffixArray"]),
+        .library(name: "Delta", targets: ["Delta"]),
+        .library(name: "Signing", targets: ["Signing"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // FirmchainCore: what every other part stands on — the error type and exit-code classes,
+        // OLPC canonical JSON (and a strict JSON reader for untrusted metadata), streaming
+        // digests, atomic file writes, the injectable clock and the progress protocol.
+        .target(
+            name: "FirmchainCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // SuffixArray: suffix-array construction over bytes (SA-IS, pure Swift, 32-bit indices)
+        // and its linear-time checker. The hot core of delta generation; no I/O, no C.
+        .target(name: "SuffixArray"),
+        // CBZip2: the system libbz2, used for the three bzip2 streams of a BSDIFF40 patch.
+        .systemLibrary(name: "CBZip2", pkgConfig: nil, providers: [.apt(["libbz2-dev"])]),
+        // Delta: bsdiff alignment over the suffix array (segments), and the BSDIFF40 patch
+        // format as a separate writer and bounds-checked reader, so stock bspatch applies it.
+        .target(
+            name: "Delta",
+            dependencies: ["SuffixArray", "CBZip2", "FirmchainCore"]
+        ),
+        // CPKCS11: the standard PKCS#11 header (from libp11-kit-dev) and a few C helpers
+        // for dlopen and the function list; only files named *_pkcs11.swift import it.
+        .target(
+            name: "CPKCS11",
+            cSettings: [.unsafeFlags(["-I/usr/include/p11-kit-1"])],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+        // Signing: the `Signer` protocol, software keys (PEM, PKCS#8, encrypted PKCS#8) and
+        // PKCS#11 keys named by RFC 7512 URIs. Returns raw signature bytes; envelopes
+        // (TUF, DSSE, COSE, CMS) are built elsewhere.
+        .target(
+            name: "Signing",
+            dependencies: [
+                "FirmchainCore", "CPKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // The command-line frontend: argument parsing, output (human or --json), exit codes,
+        // logging and terminal progress. All logic lives in the libraries above.
+        .executableTarget(
+            name: "firmchain",
+            dependencies: [
+                "FirmchainCore", "Delta", "SuffixArray", "Signing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
+        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
+    ]
+)

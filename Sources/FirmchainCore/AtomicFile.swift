@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file written so that readers see either the previous content or the complete new content,
+/// never a torn mix, even if the process is killed or the machine loses power part way:
+/// data goes to a temporary file in the same directory, is fsynced, renamed over the target,
+/// and the directory is fsynced so the rename itself is durable (DESIGN.md §6).
+///
+/// Until `commit()` nothing is visible at `path`. Dropping an uncommitted writer (or calling
+/// `abort()`) removes the temporary file, so a failed command leaves no partial output.
+/// A process killed by SIGKILL cannot clean up: it may leave a `.<name>.tmp-XXXXXX` file next
+/// to the target, but the target itself is intact.
+public final class AtomicFileWriter {
+    /// The final path of the file.
+    public let path: String
+    private let tempPath: String
+    private var fd: Int32
+    private var finished = false
+
+    /// Opens a temporary file beside `path`. `mode` is applied to the final file (use `0o600`
+    /// for anything private).
+    public init(path: String, mode: mode_t = 0o644) throws {
+        self.path = path
+        let dir = AtomicFileWriter.directory(of: path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        var template = Array("\(dir)/.\(base).tmp-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw CoreError(code: "io.cannot-create", category: .cannotWrite,
+                            reason: "cannot create a file in \(dir): \(String(cString: strerror(errno)))", path: path)
+        }
+        self.fd = fd
+        self.tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if fchmod(fd, mode) != 0 {
+            close(fd); unlink(tempPath)
+            throw CoreError(code: "io.cannot-create", category: .cannotWrite, reason: "cannot set file mode", path: path)
+        }
+    }
+
+    /// Appends `bytes` to the pending content.
+    public func write<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
+        precondition(!finished, "write after commit or abort")
+        let done: Bool? = bytes.withContiguousStorageIfAvailable { buf in writeAll(UnsafeRawBufferPointer(buf)) }
+        let ok = done ?? Array(bytes).withUnsafeBytes { writeAll($0) }
+        if !ok {
+            let e = CoreError(code: "io.write-failed", category: .io,
+                              reason: "write failed: \(String(cString: strerror(errno)))", path: path)
+            abort()
+            throw e
+        }
+    }
+
+    private func writeAll(_ buf: UnsafeRawBufferPointer) -> Bool {
+        var off = 0
+        while off < buf.count {
+            let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
+        }
+        return true
+    }
+
+    /// Makes the new content durable and visible at `path` in one step.
+    public func commit() throws {
+        precondition(!finished, "commit after commit or abort")
+        guard fsync(fd) == 0 else {
+            let e = CoreError(code: "io.write-failed", category: .io, reason: "fsync failed: \(String(cString: strerror(errno)))", path: path)
+            abort()
+            throw e
+        }
+        close(fd)
+        finished = true
+        guard rename(tempPath, path) == 0 else {
+            let e = CoreError(code: "io.cannot-create", category: .cannotWrite,
+                              reason: "cannot rename into place: \(String(cString: strerror(errno)))", path: path)
+            unlink(tempPath)
+            throw e
+        }
+        AtomicFileWriter.syncDirectory(AtomicFileWriter.directory(of: path))
+    }
+
+    /// Discards the pending content; `path` is left as it was.
+    public func abort() {
+        guard !finished else { return }
+        finished = true
+        close(fd)
+        unlink(tempPath)
+    }
+
+    deinit { abort() }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func syncDirectory(_ dir: String) {
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { return }
+        _ = fsync(dfd)
+        close(dfd)
+    }
+}
+
+/// One-call atomic writes.
+public enum AtomicFile {
+    /// Replaces the file at `path` with `bytes` atomically (see `AtomicFileWriter`).
+    public static func write<C: Collection>(_ bytes: C, to path: String, mode: mode_t = 0o644) throws where C.Element == UInt8 {
+        let w = try AtomicFileWriter(path: path, mode: mode)
+        try w.write(bytes)
+        try w.commit()
+    }
+}

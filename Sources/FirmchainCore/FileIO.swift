@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reading files with explicit limits, and the POSIX helpers the atomic writer shares.
+public enum FileIO {
+    /// Reads the whole file at `path`, refusing files larger than `limit` bytes.
+    ///
+    /// - Throws: `CoreError` `io.not-found`, `io.too-large` or `io.read-failed`, naming `path`.
+    public static func read(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw openError(path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ioError(path, "cannot stat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CoreError(code: "io.not-a-file", category: .inputNotFound, reason: "is not a regular file", path: path)
+        }
+        let size = Int(st.st_size)
+        guard size <= limit else {
+            throw CoreError(code: "io.too-large", category: .malformedInput,
+                            reason: "is \(size) bytes, more than the limit of \(limit)", path: path)
+        }
+        var out = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = out.withUnsafeMutableBytes { buf in
+                Glibc.read(fd, buf.baseAddress! + done, size - done)
+            }
+            if n < 0 { if errno == EINTR { continue }; throw ioError(path, "read failed") }
+            if n == 0 { break }
+            done += n
+        }
+        // The file may have shrunk or grown while we read; take exactly what was there.
+        if done < size { out.removeLast(size - done) }
+        return out
+    }
+
+    /// Whether a file (or directory) exists at `path`.
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    /// Size in bytes of the regular file at `path`.
+    public static func size(_ path: String) throws -> Int64 {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw openError(path) }
+        return Int64(st.st_size)
+    }
+
+    /// Creates `path` and its parents (mode 0755) if missing.
+    public static func makeDirectories(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw CoreError(code: "io.mkdir-failed", category: .cannotWrite,
+                                reason: "cannot create directory: \(String(cString: strerror(errno)))", path: prefix)
+            }
+            prefix += "/"
+        }
+    }
+
+    static func openError(_ path: String) -> CoreError {
+        let e = errno
+        if e == ENOENT || e == ENOTDIR {
+            return CoreError(code: "io.not-found", category: .inputNotFound, reason: "no such file", path: path)
+        }
+        if e == EACCES || e == EPERM {
+            return CoreError(code: "io.permission-denied", category: .inputNotFound, reason: "permission denied", path: path)
+        }
+        return ioError(path, "cannot open")
+    }
+
+    static func ioError(_ path: String, _ what: String) -> CoreError {
+        CoreError(code: "io.failed", category: .io, reason: "\(what): \(String(cString: strerror(errno)))", path: path)
+    }
+}
