@@ -71,5 +71,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
+        // A child process for the kill-during-atomic-write test.
+        .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),
     ]
 )
