@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SuffixArray", targets: ["SuffixArray"]),
         .library(name: "Delta", targets: ["Delta"]),
         .library(name: "Signing", targets: ["Signing"]),
+        .library(name: "Repository", targets: ["Repository"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,6 +60,13 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // Repository: TUF 1.0 metadata (root, targets with delegations, snapshot, timestamp) as
+        // immutable values with unknown fields preserved, threshold signing and verification as
+        // values, the firmware fields of `custom`, and the on-disk repository layout.
+        .target(
+            name: "Repository",
+            dependencies: ["FirmchainCore", "Signing"]
+        ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.
         .executableTarget(
@@ -71,6 +79,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),
     ]

@@ -71,3 +71,19 @@ public enum DigestCalculator {
         Hex.encode(Array(SHA256.hash(data: Array(data))))
     }
 }
+
+extension DigestCalculator {
+    /// An incremental SHA-256 for data that arrives in pieces (copies, streams).
+    public struct Streaming: Sendable {
+        private var hasher = SHA256()
+        public init() {}
+        /// Adds `bytes` to the hash.
+        public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            if bytes.withContiguousStorageIfAvailable({ hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }) == nil {
+                hasher.update(data: Array(bytes))
+            }
+        }
+        /// The digest of everything added, as hex.
+        public func sha256Hex() -> String { Hex.encode(Array(hasher.finalize())) }
+    }
+}

@@ -1,0 +1,239 @@
+import FirmchainCore
+import Foundation
+import Signing
+
+/// How long each role's metadata stays valid after it is signed.
+public struct ExpiryPolicy: Sendable, Hashable {
+    public var root: TimeInterval
+    public var targets: TimeInterval
+    public var snapshot: TimeInterval
+    public var timestamp: TimeInterval
+
+    /// Defaults close to common practice: a year for root, three months for targets, a week
+    /// for snapshot, a day for timestamp.
+    public init(root: TimeInterval = 365 * 86_400, targets: TimeInterval = 90 * 86_400,
+                snapshot: TimeInterval = 7 * 86_400, timestamp: TimeInterval = 86_400) {
+        self.root = root
+        self.targets = targets
+        self.snapshot = snapshot
+        self.timestamp = timestamp
+    }
+}
+
+/// The keys and threshold one role is given when a repository is created.
+public struct RoleAssignment: Sendable {
+    public var keys: [PublicKey]
+    public var threshold: Int
+
+    public init(keys: [PublicKey], threshold: Int = 1) {
+        self.keys = keys
+        self.threshold = threshold
+    }
+}
+
+/// A TUF repository on disk in the release layout of DESIGN.md §3:
+///
+/// ```
+/// OUT/repository/metadata/1.root.json … N.root.json, timestamp.json, V.snapshot.json, V.targets.json
+/// OUT/repository/targets/<sha256>.<name>
+/// OUT/.staging/targets.json            targets being prepared (not served)
+/// ```
+///
+/// Consistent snapshots are always on. Every write is atomic, and a publish writes targets,
+/// then snapshot, then timestamp last: until `timestamp.json` is replaced, clients see the last
+/// good repository, so a failed or killed publish loses nothing.
+public struct RepositoryStore: Sendable {
+    /// The release directory (`OUT`).
+    public let directory: String
+    public var metadataDirectory: String { directory + "/repository/metadata" }
+    public var targetsDirectory: String { directory + "/repository/targets" }
+    var stagedTargetsPath: String { directory + "/.staging/targets.json" }
+
+    /// Largest metadata file read (untrusted input).
+    public static let metadataLimit = 16 << 20
+
+    public init(directory: String) { self.directory = directory }
+
+    // MARK: Reading
+
+    func metadataPath(_ name: String) -> String { metadataDirectory + "/" + name }
+
+    /// Loads `name` from the metadata directory.
+    public func load<T: SignedMetadata>(_ type: T.Type, _ name: String) throws -> Metadata<T> {
+        let path = metadataPath(name)
+        return try Metadata<T>(bytes: try FileIO.read(path, limit: RepositoryStore.metadataLimit), path: path)
+    }
+
+    /// The highest N for which `N.root.json` exists (0 when there is none).
+    public func latestRootVersion() -> Int64 {
+        var n: Int64 = 0
+        while FileIO.exists(metadataPath("\(n + 1).root.json")) { n += 1 }
+        return n
+    }
+
+    /// The current root, timestamp, snapshot and targets, following the timestamp's pointers.
+    public func current() throws -> (root: Metadata<Root>, timestamp: Metadata<Timestamp>, snapshot: Metadata<Snapshot>, targets: Metadata<Targets>) {
+        let n = latestRootVersion()
+        guard n > 0 else {
+            throw RepositoryError("repo.not-initialized", .inputNotFound, "no 1.root.json: run `firmchain repo init` first", path: metadataDirectory)
+        }
+        let root = try load(Root.self, "\(n).root.json")
+        let timestamp = try load(Timestamp.self, "timestamp.json")
+        let snapshot = try load(Snapshot.self, "\(timestamp.signed.snapshot.version).snapshot.json")
+        guard let tv = snapshot.signed.meta["targets.json"]?.version else {
+            throw RepositoryError.malformed("snapshot does not list targets.json", path: metadataPath("\(snapshot.signed.version).snapshot.json"))
+        }
+        let targets = try load(Targets.self, "\(tv).targets.json")
+        return (root, timestamp, snapshot, targets)
+    }
+
+    /// The targets being prepared for the next publish: the staged draft, or the current
+    /// targets when nothing is staged.
+    public func stagedTargets() throws -> Targets {
+        if FileIO.exists(stagedTargetsPath) {
+            return try Targets(signedJSON: try JSONReader().parse(try FileIO.read(stagedTargetsPath, limit: RepositoryStore.metadataLimit), path: stagedTargetsPath))
+        }
+        return try current().targets.signed
+    }
+
+    // MARK: Writing
+
+    /// Creates a new repository: `1.root.json` with the given role keys, and version 1 of
+    /// targets (empty), snapshot and timestamp, all signed.
+    ///
+    /// - Throws: `repo.already-initialized` when `1.root.json` exists (a root changes only by a
+    ///   rotation ceremony), `repo.threshold-not-met` when the signers cannot meet a threshold.
+    public func initialize(roles: [String: RoleAssignment], signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Metadata<Root> {
+        guard !FileIO.exists(metadataPath("1.root.json")) else {
+            throw RepositoryError("repo.already-initialized", .usage, "a repository already exists here; roots change only by rotation", path: metadataPath("1.root.json"))
+        }
+        var keys = [String: TUFKey]()
+        var roleKeys = [String: RoleKeys]()
+        for name in Root.topLevelRoles {
+            guard let a = roles[name], !a.keys.isEmpty else {
+                throw RepositoryError("repo.role-without-keys", .usage, "the \(name) role needs at least one key")
+            }
+            guard a.threshold >= 1, a.threshold <= a.keys.count else {
+                throw RepositoryError("repo.bad-threshold", .usage, "the \(name) threshold \(a.threshold) must be between 1 and its \(a.keys.count) key(s)")
+            }
+            let tufKeys = a.keys.map(TUFKey.init)
+            for k in tufKeys { keys[k.keyid] = k }
+            roleKeys[name] = RoleKeys(keyids: tufKeys.map(\.keyid), threshold: a.threshold)
+        }
+        var root = Metadata(signed: Root(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.root)),
+                                         keys: keys, roles: roleKeys, consistentSnapshot: true))
+        try root.sign(with: signers, role: roleKeys["root"]!, roleName: "root")
+        try FileIO.makeDirectories(metadataDirectory)
+        try FileIO.makeDirectories(targetsDirectory)
+        // Sign everything before writing anything, so a missing key leaves no half repository.
+        let empty = Targets(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.targets)), targets: [:])
+        let files = try signedRelease(root: root.signed, targets: empty, previous: nil, signers: signers, expiry: expiry, now: now)
+        try AtomicFile.write(root.fileBytes(), to: metadataPath("1.root.json"))
+        try write(files)
+        return root
+    }
+
+    /// Copies `file` into the targets directory as `<sha256>.<name>` and stages its entry
+    /// (length, sha256 and sha512, `custom`) for the next publish. Returns the entry.
+    public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress()) throws -> TargetFile {
+        try RepositoryStore.validateTargetName(name)
+        var staged = try stagedTargets()
+        let digests = try DigestCalculator.file(file, algorithms: [.sha256, .sha512], progress: progress)
+        let entry = TargetFile(length: digests.length, hashes: ["sha256": digests.hex[.sha256]!, "sha512": digests.hex[.sha512]!], custom: custom)
+        // Consistent snapshots (TUF spec §5.7.3): published under every hash listed.
+        for alg in ["sha256", "sha512"] {
+            let dest = targetPath(name: name, hash: entry.hashes[alg]!)
+            try FileIO.makeDirectories(AtomicFileWriterDirectory.of(dest))
+            if FileIO.exists(dest), (try? DigestCalculator.file(dest).sha256) == digests.sha256 { continue }
+            try copy(file, to: dest, expectedSHA256: digests.sha256!)
+        }
+        staged.targets[name] = entry
+        try FileIO.makeDirectories(directory + "/.staging")
+        try AtomicFile.write(JSONEncoding.standard(staged.signedJSON), to: stagedTargetsPath)
+        return entry
+    }
+
+    /// Where the target `name` with hash `hash` is served: `targets/[dir/]<hash>.<basename>`.
+    public func targetPath(name: String, hash: String) -> String {
+        if let slash = name.lastIndex(of: "/") {
+            return "\(targetsDirectory)/\(name[..<slash])/\(hash).\(name[name.index(after: slash)...])"
+        }
+        return "\(targetsDirectory)/\(hash).\(name)"
+    }
+
+    /// Signs and writes new targets (from the staged draft), snapshot and timestamp, each with
+    /// its version bumped and a fresh expiry. Timestamp is written last (the commit point).
+    @discardableResult
+    public func publish(signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> (targets: Int64, snapshot: Int64, timestamp: Int64) {
+        let cur = try current()
+        var targets = try stagedTargets()
+        targets.common.version = cur.targets.signed.version + 1
+        targets.common.expires = now.addingTimeInterval(expiry.targets)
+        let files = try signedRelease(root: cur.root.signed, targets: targets, previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
+                                      signers: signers, expiry: expiry, now: now)
+        try write(files)
+        try? FileManager.default.removeItem(atPath: stagedTargetsPath)
+        return (targets.common.version, cur.snapshot.signed.version + 1, cur.timestamp.signed.version + 1)
+    }
+
+    /// Signs targets, then a snapshot over it, then a timestamp over that; writes nothing.
+    private func signedRelease(root: Root, targets: Targets, previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
+                               expiry: ExpiryPolicy, now: Date) throws -> [(name: String, bytes: [UInt8])] {
+        var t = Metadata(signed: targets)
+        try t.sign(with: signers, role: root.roles["targets"]!, roleName: "targets")
+        let tBytes = t.fileBytes()
+        let snapVersion = (previous?.snapshot ?? 0) + 1
+        var s = Metadata(signed: Snapshot(common: CommonFields(version: snapVersion, expires: now.addingTimeInterval(expiry.snapshot)),
+                                          meta: ["targets.json": MetaFile(version: targets.common.version)]))
+        try s.sign(with: signers, role: root.roles["snapshot"]!, roleName: "snapshot")
+        let sBytes = s.fileBytes()
+        let digests = DigestCalculator.bytes(sBytes, algorithms: [.sha256])
+        var ts = Metadata(signed: Timestamp(common: CommonFields(version: (previous?.timestamp ?? 0) + 1, expires: now.addingTimeInterval(expiry.timestamp)),
+                                            snapshot: MetaFile(version: snapVersion, length: Int64(sBytes.count), hashes: ["sha256": digests.sha256!])))
+        try ts.sign(with: signers, role: root.roles["timestamp"]!, roleName: "timestamp")
+        return [("\(targets.common.version).targets.json", tBytes), ("\(snapVersion).snapshot.json", sBytes), ("timestamp.json", ts.fileBytes())]
+    }
+
+    private func write(_ files: [(name: String, bytes: [UInt8])]) throws {
+        for f in files { try AtomicFile.write(f.bytes, to: metadataPath(f.name)) }
+    }
+
+    private func copy(_ source: String, to dest: String, expectedSHA256: String) throws {
+        let w = try AtomicFileWriter(path: dest)
+        let fd = open(source, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CoreError(code: "io.not-found", category: .inputNotFound, reason: "cannot open", path: source) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var hasher = DigestCalculator.Streaming()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw CoreError(code: "io.failed", category: .io, reason: "read failed", path: source) }
+            if n == 0 { break }
+            hasher.update(buffer[0..<n])
+            try w.write(buffer[0..<n])
+        }
+        // The file changed between hashing and copying: refuse rather than publish a mismatch.
+        guard hasher.sha256Hex() == expectedSHA256 else {
+            w.abort()
+            throw RepositoryError("repo.target-changed", .io, "changed while it was being added", path: source)
+        }
+        try w.commit()
+    }
+
+    /// Target names are relative paths without `.`/`..` segments or empty parts, so a target can
+    /// never be written outside the targets directory.
+    public static func validateTargetName(_ name: String) throws {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard !name.isEmpty, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
+              !name.contains("\0") else {
+            throw RepositoryError("repo.bad-target-name", .usage, "target name \"\(name)\" must be a relative path without . or .. parts")
+        }
+    }
+}
+
+enum AtomicFileWriterDirectory {
+    static func of(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return String(path[..<slash])
+    }
+}

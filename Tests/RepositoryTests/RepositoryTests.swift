@@ -1,0 +1,168 @@
+import FirmchainCore
+import Foundation
+import Repository
+import Signing
+import Testing
+import TestSupport
+
+@Suite("TUF repository", .serialized)
+struct RepositoryTests {
+    @Test("python-tuf's ngclient refreshes the repository and downloads and verifies every target")
+    func pythonTUFConsumesRepository() throws {
+        let fx = try RepositoryFixture(now: Date())
+        let answer = try fx.pythonTUF()
+        try #require(answer["ok"] == true, "\(answer)")
+        let targets = try #require(answer["targets"]?.objectValue)
+        #expect(Set(targets.keys) == ["fw-1.2.0.bin", "deltas/fw-1.2.0-from-1.1.0.bsdiff"])
+        let fw = try FirmwareInfo(custom: targets["deltas/fw-1.2.0-from-1.1.0.bsdiff"]?["custom"])
+        #expect(fw?.kind == .delta)
+        #expect(fw?.delta?.baseVersion == "1.1.0")
+        #expect(try FirmwareInfo(custom: targets["fw-1.2.0.bin"]?["custom"])?.rollout?.soakHours == 24)
+    }
+
+    @Test("Firmchain's verifier passes every check on its own repository")
+    func ownVerifierPasses() throws {
+        let fx = try RepositoryFixture()
+        let report = try fx.verify()
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.checks.filter { $0.name == "target" }.count == 2)
+        #expect(report.targets?.version == 2)
+    }
+
+    @Test("signed bytes equal securesystemslib's encode_canonical for every metadata file")
+    func signedBytesAreCanonical() throws {
+        let fx = try RepositoryFixture()
+        let files = try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted().map { fx.store.metadataDirectory + "/" + $0 }
+        #expect(files.count == 6)  // 1.root, 1+2 targets, 1+2 snapshot, timestamp
+        let script = TestEnv.packageRoot.appendingPathComponent("Tests/Interop/canonical_signed.py").path
+        let r = try runProcess(TestEnv.python, [script] + files)
+        try #require(r.status == 0, "\(r.err)")
+        let expected = r.out.split(separator: "\n").map(String.init)
+        for (file, hex) in zip(files, expected) {
+            let bytes = try FileIO.read(file)
+            let ours: [UInt8]
+            switch file.split(separator: "/").last!.split(separator: ".").dropLast().last! {
+            case "root": ours = try Metadata<Root>(bytes: bytes).signedBytes()
+            case "targets": ours = try Metadata<Targets>(bytes: bytes).signedBytes()
+            case "snapshot": ours = try Metadata<Snapshot>(bytes: bytes).signedBytes()
+            default: ours = try Metadata<Timestamp>(bytes: bytes).signedBytes()
+            }
+            #expect(Hex.encode(ours) == hex, "\(file)")
+        }
+    }
+
+    enum Tamper: String, CaseIterable, CustomTestStringConvertible {
+        case flippedTargetByte = "a flipped target byte"
+        case editedTargetsWithoutResigning = "an edited targets.json without re-signing"
+        case expiredTimestamp = "an expired timestamp"
+        case rolledBackSnapshot = "a rolled-back snapshot version"
+        var testDescription: String { rawValue }
+    }
+
+    @Test("python-tuf and Firmchain's verifier both reject", arguments: Tamper.allCases)
+    func tamperingIsRejected(_ tamper: Tamper) throws {
+        let fx = try RepositoryFixture(now: Date())
+        let state = try TemporaryDirectory("tuf-state")
+        // The client first sees the good repository (it then remembers versions, for rollback).
+        try #require(try fx.pythonTUF(state: state.path)["ok"] == true)
+        var verifyAt = fx.now
+        switch tamper {
+        case .flippedTargetByte:
+            let entry = try fx.store.current().targets.signed.targets["fw-1.2.0.bin"]!
+            let path = fx.store.targetPath(name: "fw-1.2.0.bin", hash: entry.hashes["sha256"]!)
+            var bytes = try FileIO.read(path)
+            bytes[1000] ^= 0x01
+            try AtomicFile.write(bytes, to: path)
+        case .editedTargetsWithoutResigning:
+            let path = fx.store.metadataDirectory + "/2.targets.json"
+            let text = String(decoding: try FileIO.read(path), as: UTF8.self).replacingOccurrences(of: "\"high\"", with: "\"low\"")
+            try AtomicFile.write(Array(text.utf8), to: path)
+            // Keep snapshot and timestamp consistent with the edited file so only the signature is wrong.
+            try resnapshot(fx, targetsBytes: Array(text.utf8))
+        case .expiredTimestamp:
+            // Re-sign a timestamp that expired an hour ago.
+            let cur = try fx.store.current()
+            var ts = Metadata(signed: Timestamp(common: CommonFields(version: cur.timestamp.signed.version + 1, expires: Date().addingTimeInterval(-3600)),
+                                                snapshot: cur.timestamp.signed.snapshot))
+            try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles["timestamp"]!, roleName: "timestamp")
+            try AtomicFile.write(ts.fileBytes(), to: fx.store.metadataDirectory + "/timestamp.json")
+            verifyAt = Date()
+        case .rolledBackSnapshot:
+            // A newer, validly signed timestamp that points back at snapshot version 1.
+            let cur = try fx.store.current()
+            let old = try FileIO.read(fx.store.metadataDirectory + "/1.snapshot.json")
+            var ts = Metadata(signed: Timestamp(common: CommonFields(version: cur.timestamp.signed.version + 1, expires: Date().addingTimeInterval(86_400)),
+                                                snapshot: MetaFile(version: 1, length: Int64(old.count), hashes: ["sha256": DigestCalculator.sha256Hex(old)])))
+            try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles["timestamp"]!, roleName: "timestamp")
+            try AtomicFile.write(ts.fileBytes(), to: fx.store.metadataDirectory + "/timestamp.json")
+        }
+        let answer = try fx.pythonTUF(state: state.path)
+        #expect(answer["ok"] == false, "python-tuf accepted \(tamper.rawValue)")
+        if tamper != .rolledBackSnapshot {
+            // Firmchain's verifier starts from the trusted root alone; rollback needs remembered
+            // versions, which the release verifier (with its previous release) checks.
+            let report = try fx.verify(at: verifyAt)
+            #expect(!report.passed, "Firmchain accepted \(tamper.rawValue)")
+        }
+    }
+
+    /// Rewrites snapshot and timestamp (validly signed) around modified targets bytes.
+    private func resnapshot(_ fx: RepositoryFixture, targetsBytes: [UInt8]) throws {
+        let cur = try fx.store.current()
+        var snap = cur.snapshot
+        snap.signed.common.version += 1
+        snap.signed.meta["targets.json"] = MetaFile(version: cur.targets.signed.version)
+        try snap.sign(with: [fx.signers["snapshot"]!], role: cur.root.signed.roles["snapshot"]!, roleName: "snapshot")
+        let sBytes = snap.fileBytes()
+        try AtomicFile.write(sBytes, to: fx.store.metadataDirectory + "/\(snap.signed.version).snapshot.json")
+        var ts = cur.timestamp
+        ts.signed.common.version += 1
+        ts.signed.meta["snapshot.json"] = MetaFile(version: snap.signed.version, length: Int64(sBytes.count), hashes: ["sha256": DigestCalculator.sha256Hex(sBytes)])
+        try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles["timestamp"]!, roleName: "timestamp")
+        try AtomicFile.write(ts.fileBytes(), to: fx.store.metadataDirectory + "/timestamp.json")
+    }
+
+    @Test("Firmchain's verifier accepts repositories written by python-tuf's Metadata API", arguments: ["ed25519", "ecdsa"])
+    func readsPythonTUFRepository(_ keytype: String) throws {
+        let tmp = try TemporaryDirectory("pytuf")
+        let script = TestEnv.packageRoot.appendingPathComponent("Tests/Interop/tuf_write_repo.py").path
+        let r = try runProcess(TestEnv.python, [script, tmp.path, keytype])
+        try #require(r.status == 0, "\(r.err)")
+        let store = RepositoryStore(directory: tmp.path)
+        let report = try RepositoryVerifier(store: store, now: Date()).verify(trustedRoot: try FileIO.read(store.metadataDirectory + "/1.root.json"))
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.targets?.targets["firmware.bin"]?.custom?["note"] == "written by python-tuf")
+    }
+
+    @Test("a publish without the targets key fails and leaves the last good repository untouched")
+    func failedPublishLeavesRepository() throws {
+        let fx = try RepositoryFixture()
+        let before = try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted()
+        let timestamp = try FileIO.read(fx.store.metadataDirectory + "/timestamp.json")
+        let withoutTargetsKey = fx.signers.filter { $0.key != "targets" }.map(\.value)
+        #expect(throws: RepositoryError("repo.threshold-not-met", .key, "")) {
+            try fx.store.publish(signers: withoutTargetsKey, expiry: ExpiryPolicy(), now: fx.now)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted() == before)
+        #expect(try FileIO.read(fx.store.metadataDirectory + "/timestamp.json") == timestamp)
+        #expect(try fx.verify().passed)
+    }
+
+    @Test("unknown fields survive a read and re-encode")
+    func unknownFieldsSurvive() throws {
+        let fx = try RepositoryFixture()
+        let path = fx.store.metadataDirectory + "/2.targets.json"
+        var doc = try JSONReader().parse(try FileIO.read(path)).objectValue!
+        var signed = doc["signed"]!.objectValue!
+        signed["x-vendor"] = ["anything": [1, 2, 3]]
+        doc["signed"] = .object(signed)
+        let md = try Metadata<Targets>(bytes: JSONEncoding.standard(.object(doc)))
+        #expect(md.signed.unrecognized["x-vendor"] == ["anything": [1, 2, 3]])
+        #expect(try JSONReader().parse(md.fileBytes())["signed"]?["x-vendor"] == ["anything": [1, 2, 3]])
+    }
+
+    @Test("target names that escape the targets directory are refused", arguments: ["../evil", "/abs", "a/../b", "a//b", ""])
+    func badTargetNames(_ name: String) {
+        #expect(throws: RepositoryError.self) { try RepositoryStore.validateTargetName(name) }
+    }
+}
