@@ -71,5 +71,8 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
+        // SigningTests: software keys and SoftHSM tokens in temporary directories, checked by
+        // openssl; the PKCS#11 error paths SoftHSM cannot produce go through a fake function layer.
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
     ]
 )

@@ -73,7 +73,7 @@ public struct SigningError: FirmchainErrorProtocol, Equatable {
     /// The key's type cannot produce the requested algorithm.
     public static func algorithmUnsupported(_ key: String, keyType: KeyType, algorithm: SignatureAlgorithm) -> SigningError {
         SigningError(code: "signing.algorithm-unsupported", category: .key,
-                     reason: "a \(keyType.rawValue) key cannot sign with \(algorithm.rawValue) (supported: \(keyType.supportedAlgorithms.map(\.rawValue).joined(separator: ", ")))", path: key)
+                     reason: "the key is \(keyType.rawValue) and cannot sign with \(algorithm.rawValue) (supported: \(keyType.supportedAlgorithms.map(\.rawValue).joined(separator: ", ")))", path: key)
     }
     /// The token refused the mechanism or its parameters.
     public static func mechanismRefused(_ key: String, mechanism: String, rv: UInt) -> SigningError {

@@ -213,26 +213,25 @@ final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
     }
 }
 
-/// Keeps one `PKCS11Module` per module path alive while anything uses it, so a process
-/// loads and initialises each module once (PKCS#11 v2.40 §5.4: C_Initialize is per process)
-/// no matter how many signers it opens. Entries are weak: when the last signer of a module
-/// is released the module is finalised and unloaded.
+/// Keeps one `PKCS11Module` per module path for the life of the process, so each module is
+/// loaded and initialised once (PKCS#11 v2.40 §5.4: C_Initialize is per process) no matter
+/// how many signers open keys in it. Modules are not finalised when signers go away: a
+/// concurrent C_Finalize and C_Initialize from two threads is undefined, and re-initialising
+/// per signer would log every other signer out.
 final class PKCS11ModuleRegistry: @unchecked Sendable {
     /// The process-wide registry. It mirrors state that PKCS#11 itself keeps per process.
     static let shared = PKCS11ModuleRegistry()
 
     private let lock = NSLock()
-    private var modules: [String: WeakModule] = [:]
-
-    private final class WeakModule { weak var module: PKCS11Module?; init(_ m: PKCS11Module) { module = m } }
+    private var modules: [String: PKCS11Module] = [:]
 
     /// The loaded module at `path`, loading it if needed.
     func module(at path: String) throws -> PKCS11Functions {
         lock.lock()
         defer { lock.unlock() }
-        if let m = modules[path]?.module { return m }
+        if let m = modules[path] { return m }
         let m = try PKCS11Module(path: path)
-        modules[path] = WeakModule(m)
+        modules[path] = m
         return m
     }
 }

@@ -148,17 +148,17 @@ enum PKCS8 {
 
     /// Encrypts a `PrivateKeyInfo` with PBES2 (PBKDF2-HMAC-SHA-256, `writeIterations`,
     /// 16-byte random salt, AES-256-CBC) and returns the `EncryptedPrivateKeyInfo` DER.
-    static func encrypt(_ privateKeyInfo: [UInt8], passphrase: Secret) throws -> [UInt8] {
+    static func encrypt(_ privateKeyInfo: [UInt8], passphrase: Secret, iterations: Int = writeIterations) throws -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let iv = AES._CBC.IV()
         let key = try passphrase.withBytes { pw in
             try KDF.Insecure.PBKDF2.deriveKey(from: pw, salt: salt, using: .sha256, outputByteCount: 32,
-                                              unsafeUncheckedRounds: writeIterations)
+                                              unsafeUncheckedRounds: iterations)
         }
         let ciphertext = try AES._CBC.encrypt(privateKeyInfo, using: key, iv: iv)
         let pbkdf2Params = DERWriter.sequence([
-            DERWriter.octetString(salt), DERWriter.unsignedInteger(withUnsafeBytes(of: UInt32(writeIterations).bigEndian) { Array($0) }),
+            DERWriter.octetString(salt), DERWriter.unsignedInteger(withUnsafeBytes(of: UInt32(iterations).bigEndian) { Array($0) }),
             DERWriter.sequence([OID.hmacSHA256, DERWriter.null]),
         ])
         let pbes2Params = DERWriter.sequence([
