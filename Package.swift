@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "firmchain",
             dependencies: [
-                "FirmchainCore", "Delta", "SuffixArray", "Signing",
+                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,5 +82,8 @@ let package = Package(
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),
+        // SigningTests: software keys and SoftHSM tokens in temporary directories, checked by
+        // openssl; the PKCS#11 error paths SoftHSM cannot produce go through a fake function layer.
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
     ]
 )

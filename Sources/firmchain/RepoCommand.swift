@@ -65,6 +65,7 @@ struct RepoCommand: ParsableCommand {
         @Option(help: "Signatures snapshot needs.") var snapshotThreshold = 1
         @Option(help: "Signatures timestamp needs.") var timestampThreshold = 1
         @OptionGroup var expiry: ExpiryOptions
+        @OptionGroup var keyAccess: KeyAccessOptions
 
         func run() throws {
             let now = Date()
@@ -72,7 +73,7 @@ struct RepoCommand: ParsableCommand {
             var signers = [any Signer]()
             for (role, refs, threshold) in [("root", rootKey, rootThreshold), ("targets", targetsKey, targetsThreshold),
                                             ("snapshot", snapshotKey, snapshotThreshold), ("timestamp", timestampKey, timestampThreshold)] {
-                let s = try refs.map { try KeyLoader.signer($0) }
+                let s = try refs.map { try Signers.open($0, options: keyAccess.signerOptions()) }
                 signers += s
                 roles[role] = RoleAssignment(keys: s.map(\.publicKey), threshold: threshold)
             }
@@ -144,9 +145,10 @@ struct RepoCommand: ParsableCommand {
         @Option(help: "The release directory.") var out: String
         @Option(help: "A signing key for targets, snapshot or timestamp (repeatable).") var key: [String]
         @OptionGroup var expiry: ExpiryOptions
+        @OptionGroup var keyAccess: KeyAccessOptions
 
         func run() throws {
-            let signers = try key.map { try KeyLoader.signer($0) }
+            let signers = try key.map { try Signers.open($0, options: keyAccess.signerOptions()) }
             let v = try RepositoryStore(directory: out).publish(signers: signers, expiry: expiry.policy, now: Date())
             output.emit(text: "published targets v\(v.targets), snapshot v\(v.snapshot), timestamp v\(v.timestamp)",
                         json: ["targets": .int(v.targets), "snapshot": .int(v.snapshot), "timestamp": .int(v.timestamp)])

@@ -2,7 +2,7 @@
 // cannot express directly. Only Signing/PKCS11/*_pkcs11.swift files import this module.
 #ifndef FIRMCHAIN_CPKCS11_H
 #define FIRMCHAIN_CPKCS11_H
-#include <p11-kit/pkcs11.h>
+#include <p11-kit-1/p11-kit/pkcs11.h>  /* full path: Swift importers do not see the C target's -I */
 
 /// dlopen()s a PKCS#11 module and resolves C_GetFunctionList. Returns NULL on failure and
 /// writes the loader's message (at most `errlen` bytes) into `err`.

@@ -1,0 +1,178 @@
+import Foundation
+
+/// What the PIN provider is told about the token that asks for a PIN.
+public struct PINRequest: Sendable {
+    /// The token (label, serial, …).
+    public let token: PKCS11TokenInfo
+    /// The key or token URI, without any PIN.
+    public let uri: String
+}
+
+/// Supplies the user PIN for a token, or nil when none is available. The CLI passes one
+/// that reads `FIRMCHAIN_PKCS11_PIN` and, on a terminal, prompts; libraries never read the
+/// environment themselves.
+public typealias PINProvider = @Sendable (PINRequest) throws -> Secret?
+
+/// A token found through a URI and the module that serves it.
+struct ResolvedToken {
+    let functions: PKCS11Functions
+    let info: PKCS11TokenInfo
+}
+
+/// Finding tokens, obtaining PINs and logging in (RFC 7512 §2.3 matching, PKCS#11 v2.40 §5.6).
+enum PKCS11TokenResolver {
+    /// Checks the URI attributes Firmchain cannot honour and loads the module.
+    static func module(for uri: PKCS11URI, options: SignerOptions) throws -> PKCS11Functions {
+        if uri.pinValue != nil, !options.allowUnsafePINValueInURI { throw SigningError.pinValueRefused(uri.description) }
+        if let v = uri.vendorPathAttributes.first ?? uri.vendorQueryAttributes.first {
+            throw SigningError.uriMalformed("vendor-specific attribute \(v.name) is not understood; refusing rather than ignoring it")
+        }
+        if uri.moduleName != nil, uri.modulePath == nil {
+            throw SigningError.uriMalformed("module-name is not supported; give module-path")
+        }
+        let path = uri.modulePath ?? options.defaultModulePath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SigningError.moduleNotFound(path, "no such file (install softhsm2 or give module-path= in the URI)")
+        }
+        return try options.loadModule(path)
+    }
+
+    /// All tokens of the module that match the URI's library, slot and token attributes.
+    static func matchingTokens(_ uri: PKCS11URI, functions: PKCS11Functions) throws -> [PKCS11TokenInfo] {
+        do {
+            if uri.libraryManufacturer != nil || uri.libraryDescription != nil || uri.libraryVersion != nil {
+                let lib = try functions.libraryInfo()
+                if let m = uri.libraryManufacturer, m != lib.manufacturer { return [] }
+                if let d = uri.libraryDescription, d != lib.description { return [] }
+                if let v = uri.libraryVersion, v != lib.version { return [] }
+            }
+            var out = [PKCS11TokenInfo]()
+            for slot in try functions.slotsWithTokens() {
+                if let id = uri.slotID, id != slot { continue }
+                if uri.slotDescription != nil || uri.slotManufacturer != nil {
+                    let s = try functions.slotInfo(slot)
+                    if let d = uri.slotDescription, d != s.description { continue }
+                    if let m = uri.slotManufacturer, m != s.manufacturer { continue }
+                }
+                let t = try functions.tokenInfo(slot)
+                if let v = uri.token, v != t.label { continue }
+                if let v = uri.manufacturer, v != t.manufacturer { continue }
+                if let v = uri.model, v != t.model { continue }
+                if let v = uri.serial, v != t.serial { continue }
+                out.append(t)
+            }
+            return out
+        } catch let e as PKCS11CallError {
+            throw SigningError.tokenFailed(uri.description, function: e.function, rv: e.rv)
+        }
+    }
+
+    /// The one token the URI names. Throws `signing.token-not-found` or
+    /// `signing.token-ambiguous`.
+    static func resolve(_ uri: PKCS11URI, options: SignerOptions) throws -> ResolvedToken {
+        let functions = try module(for: uri, options: options)
+        let tokens = try matchingTokens(uri, functions: functions)
+        guard let first = tokens.first else { throw SigningError.tokenNotFound(uri.description) }
+        guard tokens.count == 1 else {
+            throw SigningError(code: "signing.token-ambiguous", category: .token,
+                               reason: "\(tokens.count) tokens match the URI; add token= or serial=", path: uri.description)
+        }
+        return ResolvedToken(functions: functions, info: first)
+    }
+
+    /// The PIN for `token`: from the URI's `pin-source` file, from `pin-value` when the
+    /// caller allowed it, or from the provider. Throws `signing.pin-missing`.
+    static func pin(for uri: PKCS11URI, token: PKCS11TokenInfo, options: SignerOptions) throws -> Secret {
+        if let source = uri.pinSource {
+            var path = source
+            if path.hasPrefix("file://") { path = String(path.dropFirst(7)) } else if path.hasPrefix("file:") { path = String(path.dropFirst(5)) }
+            guard path.hasPrefix("/") else {
+                throw SigningError(code: "signing.pin-source-unsupported", category: .usage,
+                                   reason: "pin-source must be file:/absolute/path or /absolute/path", path: uri.description)
+            }
+            do {
+                return try Secret.fromFile(path)
+            } catch {
+                throw SigningError(code: "signing.pin-source-unreadable", category: .authentication,
+                                   reason: "cannot read the pin-source file", path: path)
+            }
+        }
+        if let v = uri.pinValue, options.allowUnsafePINValueInURI { return Secret(string: v) }
+        guard let p = try options.pin(PINRequest(token: token, uri: uri.description)) else {
+            throw SigningError.pinMissing(uri.description)
+        }
+        return p
+    }
+
+    /// Maps a `C_Login` failure to its stable error.
+    static func loginError(_ e: PKCS11CallError, uri: String) -> SigningError {
+        switch e.rv {
+        case PKCS11ReturnValue.pinIncorrect, PKCS11ReturnValue.pinInvalid, PKCS11ReturnValue.pinLenRange:
+            return .pinIncorrect(uri)
+        case PKCS11ReturnValue.pinLocked: return .pinLocked(uri)
+        default: return .tokenFailed(uri, function: e.function, rv: e.rv)
+        }
+    }
+}
+
+/// The sessions of one token (PKCS#11 v2.40 §5.6): one login shared by all sessions, and a
+/// lock-protected pool in which each session is used by one thread at a time — two threads
+/// on one session gave CKR_OPERATION_ACTIVE or crashed SoftHSM (INTEROP.md).
+///
+/// Sessions are opened on demand (at most one per concurrently signing thread) and closed in
+/// `deinit`. The first session is never closed before then, so the login persists.
+final class PKCS11SessionPool: @unchecked Sendable {
+    let functions: PKCS11Functions
+    let token: PKCS11TokenInfo
+    private let readWrite: Bool
+    private let lock = NSLock()
+    private var idle: [UInt] = []
+    private var all: [UInt] = []
+
+    /// Opens the first session.
+    init(functions: PKCS11Functions, token: PKCS11TokenInfo, readWrite: Bool, uri: String) throws {
+        self.functions = functions
+        self.token = token
+        self.readWrite = readWrite
+        do {
+            let s = try functions.openSession(token.slot, readWrite: readWrite)
+            idle = [s]
+            all = [s]
+        } catch let e as PKCS11CallError {
+            throw SigningError.tokenFailed(uri, function: e.function, rv: e.rv)
+        }
+    }
+
+    /// Logs the user in with `pin` (`CKR_USER_ALREADY_LOGGED_IN` is success: another signer
+    /// on this token already did). Throws `signing.pin-incorrect`, `signing.pin-locked`.
+    func login(pin: Secret, uri: String) throws {
+        try withSession { s in
+            do {
+                try functions.login(s, pin: pin)
+            } catch let e as PKCS11CallError where e.rv == PKCS11ReturnValue.userAlreadyLoggedIn {
+                return
+            } catch let e as PKCS11CallError {
+                throw PKCS11TokenResolver.loginError(e, uri: uri)
+            }
+        }
+    }
+
+    /// Runs `body` with a session no other thread is using.
+    func withSession<R>(_ body: (UInt) throws -> R) throws -> R {
+        lock.lock()
+        var session = idle.popLast()
+        lock.unlock()
+        if session == nil {
+            let s = try functions.openSession(token.slot, readWrite: readWrite)
+            lock.lock(); all.append(s); lock.unlock()
+            session = s
+        }
+        let s = session!
+        defer { lock.lock(); idle.append(s); lock.unlock() }
+        return try body(s)
+    }
+
+    deinit {
+        for s in all.reversed() { functions.closeSession(s) }
+    }
+}

@@ -1,0 +1,152 @@
+import Crypto
+import _CryptoExtras
+import FirmchainCore
+
+/// The public half of a signing key, held as its SubjectPublicKeyInfo (RFC 5280 §4.1.2.7).
+///
+/// This is what TUF, in-toto and the verifier need from a key: the SPKI PEM that goes into
+/// `keyval.public`, the securesystemslib `keytype`/`scheme`, and a check of a signature.
+public struct PublicKey: Sendable, Hashable {
+    /// The DER SubjectPublicKeyInfo.
+    public let spkiDER: [UInt8]
+    /// The key type.
+    public let keyType: KeyType
+    /// The RSA modulus length in bits; nil for other key types.
+    public let rsaBits: Int?
+    /// Ed25519 only: the 32-byte public key (RFC 8032 §5.1.5).
+    public let ed25519Raw: [UInt8]?
+
+    /// The SPKI as PEM (`-----BEGIN PUBLIC KEY-----`, 64-column base64, trailing newline) —
+    /// the exact text TUF puts into `keyval.public` for ECDSA and RSA keys.
+    public var pem: String { PEM.encode(spkiDER, label: "PUBLIC KEY") }
+
+    /// The securesystemslib / TUF `keytype`: `ecdsa`, `rsa` or `ed25519`.
+    public var tufKeyType: String { keyType.tufKeyType }
+    /// The TUF scheme of the key's default algorithm (`ecdsa-sha2-nistp256`, …).
+    public var tufScheme: String { keyType.defaultAlgorithm.tufScheme }
+    /// The TUF `keyval.public` value: SPKI PEM for ECDSA and RSA, 64 hex digits for Ed25519
+    /// (INTEROP.md "TUF 1.0").
+    public var tufPublicValue: String {
+        if let raw = ed25519Raw { return Hex.encode(raw) }
+        return pem
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo. Accepts P-256, P-384, RSA (any size; signing
+    /// refuses below 3072) and Ed25519 keys; throws `signing.key-unsupported` otherwise.
+    public init(spkiDER der: [UInt8]) throws {
+        guard let spki = DERReader.single(der[...], tag: DERTag.sequence) else {
+            throw SigningError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo")
+        }
+        var r = spki.children
+        guard let alg = r.next(tag: DERTag.sequence), let bits = r.next(tag: DERTag.bitString), r.isAtEnd,
+              bits.content.first == 0
+        else { throw SigningError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo") }
+        let key = Array(bits.content.dropFirst())
+        var a = alg.children
+        guard let oid = a.next(tag: DERTag.oid) else { throw SigningError.keyFileMalformed(nil, "SPKI without algorithm") }
+        switch Array(oid.encoded) {
+        case OID.ecPublicKey:
+            guard let curve = a.next(tag: DERTag.oid) else { throw SigningError.keyFileMalformed(nil, "EC key without named curve") }
+            try self.init(ecParams: Array(curve.encoded), point: key)
+        case OID.rsaEncryption:
+            guard let pk = DERReader.single(key[...], tag: DERTag.sequence) else { throw SigningError.keyFileMalformed(nil, "bad RSAPublicKey") }
+            var p = pk.children
+            guard let n = p.next(tag: DERTag.integer), let e = p.next(tag: DERTag.integer), p.isAtEnd,
+                  let nm = DERReader.unsignedInteger(n.content), let em = DERReader.unsignedInteger(e.content)
+            else { throw SigningError.keyFileMalformed(nil, "bad RSAPublicKey") }
+            try self.init(rsaModulus: Array(nm), exponent: Array(em))
+        case OID.ed25519:
+            try self.init(ed25519: key)
+        default:
+            throw SigningError.keyUnsupported(nil, "unsupported public key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
+        }
+    }
+
+    /// Reads a PEM `PUBLIC KEY` (SPKI).
+    public init(pem text: String) throws {
+        guard let block = PEM.firstBlock(in: text), block.label == "PUBLIC KEY" else {
+            throw SigningError.keyFileMalformed(nil, "not a PEM PUBLIC KEY")
+        }
+        try self.init(spkiDER: block.der)
+    }
+
+    /// An EC key from DER named-curve parameters (as in CKA_EC_PARAMS) and the uncompressed
+    /// point (SEC 1 §2.3.3), or an Ed25519 key when the parameters name Ed25519.
+    init(ecParams: [UInt8], point: [UInt8]) throws {
+        let type: KeyType
+        switch ecParams {
+        case OID.p256: type = .ecdsaP256
+        case OID.p384: type = .ecdsaP384
+        case OID.ed25519, Self.edwards25519PrintableString:
+            try self.init(ed25519: point)
+            return
+        default: throw SigningError.keyUnsupported(nil, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
+        }
+        // Validate the point through swift-crypto (rejects points not on the curve).
+        let spki = DERWriter.sequence([DERWriter.sequence([OID.ecPublicKey, ecParams]), DERWriter.bitString(point)])
+        do {
+            if type == .ecdsaP256 { _ = try P256.Signing.PublicKey(derRepresentation: spki) }
+            else { _ = try P384.Signing.PublicKey(derRepresentation: spki) }
+        } catch {
+            throw SigningError.keyFileMalformed(nil, "the EC public point is not on the curve")
+        }
+        self.init(spki: spki, keyType: type, rsaBits: nil, ed25519Raw: nil)
+    }
+
+    private init(spki: [UInt8], keyType: KeyType, rsaBits: Int?, ed25519Raw: [UInt8]?) {
+        self.spkiDER = spki
+        self.keyType = keyType
+        self.rsaBits = rsaBits
+        self.ed25519Raw = ed25519Raw
+    }
+
+    /// `PrintableString "edwards25519"`, the older CKA_EC_PARAMS form some tokens use.
+    static let edwards25519PrintableString: [UInt8] = [0x13, 0x0C] + Array("edwards25519".utf8)
+
+    /// An RSA key from its modulus and public exponent (big-endian magnitudes).
+    init(rsaModulus n: [UInt8], exponent e: [UInt8]) throws {
+        let n = Array(n.drop { $0 == 0 })
+        guard !n.isEmpty, !e.isEmpty else { throw SigningError.keyFileMalformed(nil, "empty RSA modulus or exponent") }
+        let rsaKey = DERWriter.sequence([DERWriter.unsignedInteger(n), DERWriter.unsignedInteger(e)])
+        self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.rsaEncryption, DERWriter.null]), DERWriter.bitString(rsaKey)]),
+                  keyType: .rsa, rsaBits: (n.count - 1) * 8 + (8 - n[0].leadingZeroBitCount), ed25519Raw: nil)
+    }
+
+    /// An Ed25519 key from its 32 raw bytes.
+    public init(ed25519 raw: [UInt8]) throws {
+        guard raw.count == 32 else { throw SigningError.keyFileMalformed(nil, "an Ed25519 public key has 32 bytes, not \(raw.count)") }
+        self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.ed25519]), DERWriter.bitString(raw)]),
+                  keyType: .ed25519, rsaBits: nil, ed25519Raw: raw)
+    }
+
+    /// Whether `signature` is a valid signature of `message` by this key under `algorithm`.
+    /// ECDSA signatures are accepted in DER or raw r‖s form. Never throws: anything
+    /// unparsable is simply not valid.
+    public func isValidSignature(_ signature: [UInt8], for message: [UInt8], algorithm: SignatureAlgorithm) -> Bool {
+        guard keyType.supportedAlgorithms.contains(algorithm) else { return false }
+        do {
+            switch keyType {
+            case .ecdsaP256:
+                let key = try P256.Signing.PublicKey(derRepresentation: spkiDER)
+                let sig = signature.count == 64 && signature.first != 0x30
+                    ? try P256.Signing.ECDSASignature(rawRepresentation: signature)
+                    : try P256.Signing.ECDSASignature(derRepresentation: signature)
+                return key.isValidSignature(sig, for: message)
+            case .ecdsaP384:
+                let key = try P384.Signing.PublicKey(derRepresentation: spkiDER)
+                let sig = signature.count == 96 && signature.first != 0x30
+                    ? try P384.Signing.ECDSASignature(rawRepresentation: signature)
+                    : try P384.Signing.ECDSASignature(derRepresentation: signature)
+                return key.isValidSignature(sig, for: message)
+            case .rsa:
+                let key = try _RSA.Signing.PublicKey(derRepresentation: spkiDER)
+                return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: message, padding: .PSS)
+            case .ed25519:
+                let key = try Curve25519.Signing.PublicKey(rawRepresentation: ed25519Raw ?? [])
+                return key.isValidSignature(signature, for: message)
+            }
+        } catch {
+            return false
+        }
+    }
+}

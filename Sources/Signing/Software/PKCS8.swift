@@ -1,0 +1,170 @@
+import Crypto
+import _CryptoExtras
+import Foundation
+
+/// PKCS#8 private keys (RFC 5958 §2) and their PBES2 encryption (RFC 8018 §6.2), the forms
+/// `openssl genpkey [-aes-256-cbc]` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write.
+///
+/// swift-crypto parses plain PKCS#8 but does not decrypt `ENCRYPTED PRIVATE KEY`; PBES2 is
+/// small enough to do here with swift-crypto's own PBKDF2 and AES-CBC, which keeps OpenSSL
+/// out of the process for software keys (one crypto library, no C boundary to audit).
+enum PKCS8 {
+    /// Accepted PBKDF2 iteration counts: at least 1000 (below that the file was not made by a
+    /// tool worth trusting) and at most ten million (a hostile file must not stall a build).
+    static let iterationRange = 1000...10_000_000
+    /// Iterations Firmchain uses when it encrypts a key.
+    static let writeIterations = 600_000
+
+    /// The key inside a `PrivateKeyInfo`.
+    enum Key {
+        case p256(P256.Signing.PrivateKey)
+        case p384(P384.Signing.PrivateKey)
+        case rsa(_RSA.Signing.PrivateKey)
+        case ed25519(Curve25519.Signing.PrivateKey)
+    }
+
+    /// Parses a DER `PrivateKeyInfo` / `OneAsymmetricKey`.
+    static func parse(_ der: [UInt8], path: String?) throws -> Key {
+        let bad = SigningError.keyFileMalformed(path, "not a PKCS#8 private key")
+        guard let info = DERReader.single(der[...], tag: DERTag.sequence) else { throw bad }
+        var r = info.children
+        guard let version = r.next(tag: DERTag.integer), let v = DERReader.smallInteger(version.content), v <= 1,
+              let alg = r.next(tag: DERTag.sequence), let key = r.next(tag: DERTag.octetString)
+        else { throw bad }
+        var a = alg.children
+        guard let oid = a.next(tag: DERTag.oid) else { throw bad }
+        do {
+            switch Array(oid.encoded) {
+            case OID.ecPublicKey:
+                guard let curve = a.next(tag: DERTag.oid) else { throw bad }
+                switch Array(curve.encoded) {
+                case OID.p256: return .p256(try P256.Signing.PrivateKey(derRepresentation: der))
+                case OID.p384: return .p384(try P384.Signing.PrivateKey(derRepresentation: der))
+                default: throw SigningError.keyUnsupported(path, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
+                }
+            case OID.rsaEncryption:
+                let k = try _RSA.Signing.PrivateKey(derRepresentation: der)
+                guard k.keySizeInBits >= 3072 else {
+                    throw SigningError.keyUnsupported(path, "RSA keys must have at least 3072 bits for signing; this one has \(k.keySizeInBits)")
+                }
+                return .rsa(k)
+            case OID.rsassaPSS:
+                throw SigningError.keyUnsupported(path, "RSA-PSS-restricted keys (OID 1.2.840.113549.1.1.10) are not supported; generate an rsaEncryption key (openssl genpkey -algorithm RSA)")
+            case OID.ed25519:
+                // CurvePrivateKey ::= OCTET STRING (RFC 8410 §7), inside the privateKey OCTET STRING.
+                guard let inner = DERReader.single(key.content, tag: DERTag.octetString), inner.content.count == 32 else { throw bad }
+                return .ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: inner.content))
+            default:
+                throw SigningError.keyUnsupported(path, "unsupported private key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
+            }
+        } catch let e as SigningError {
+            throw e
+        } catch {
+            throw SigningError.keyFileMalformed(path, "the private key does not parse: \(error)")
+        }
+    }
+
+    /// Decrypts a DER `EncryptedPrivateKeyInfo` protected with PBES2 (PBKDF2 with
+    /// HMAC-SHA-256, AES-256-CBC or AES-128-CBC) and returns the `PrivateKeyInfo` DER.
+    /// The caller zeroes the result after use.
+    static func decrypt(_ der: [UInt8], passphrase: Secret, path: String?) throws -> [UInt8] {
+        let bad = SigningError.keyFileMalformed(path, "not a PKCS#8 EncryptedPrivateKeyInfo")
+        // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING }
+        guard let epki = DERReader.single(der[...], tag: DERTag.sequence) else { throw bad }
+        var r = epki.children
+        guard let alg = r.next(tag: DERTag.sequence), let data = r.next(tag: DERTag.octetString), r.isAtEnd else { throw bad }
+        var a = alg.children
+        guard let oid = a.next(tag: DERTag.oid) else { throw bad }
+        guard Array(oid.encoded) == OID.pbes2 else {
+            throw SigningError.keyUnsupported(path, "the key is encrypted with a scheme other than PBES2 (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc)")
+        }
+        // PBES2-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, encryptionScheme AlgorithmIdentifier }
+        guard let params = a.next(tag: DERTag.sequence), a.isAtEnd else { throw bad }
+        var p = params.children
+        guard let kdf = p.next(tag: DERTag.sequence), let enc = p.next(tag: DERTag.sequence), p.isAtEnd else { throw bad }
+
+        var k = kdf.children
+        guard let kdfOID = k.next(tag: DERTag.oid), Array(kdfOID.encoded) == OID.pbkdf2,
+              let kdfParams = k.next(tag: DERTag.sequence), k.isAtEnd
+        else { throw SigningError.keyUnsupported(path, "PBES2 key derivation other than PBKDF2 (scrypt?) is not supported") }
+        // PBKDF2-params ::= SEQUENCE { salt OCTET STRING, iterationCount INTEGER,
+        //                              keyLength INTEGER OPTIONAL, prf AlgorithmIdentifier DEFAULT hmacWithSHA1 }
+        var kp = kdfParams.children
+        guard let salt = kp.next(tag: DERTag.octetString), let iter = kp.next(tag: DERTag.integer),
+              let iterations = DERReader.smallInteger(iter.content)
+        else { throw bad }
+        var keyLength: Int? = nil
+        if let kl = kp.next(tag: DERTag.integer) {
+            guard let n = DERReader.smallInteger(kl.content) else { throw bad }
+            keyLength = n
+        }
+        var prf = OID.hmacSHA1
+        if let prfAlg = kp.next(tag: DERTag.sequence) {
+            var pa = prfAlg.children
+            guard let o = pa.next(tag: DERTag.oid) else { throw bad }
+            prf = Array(o.encoded)
+            if !pa.isAtEnd { guard pa.next(tag: DERTag.null) != nil, pa.isAtEnd else { throw bad } }
+        }
+        guard kp.isAtEnd else { throw bad }
+        guard prf == OID.hmacSHA256 else {
+            throw SigningError.keyUnsupported(path, "PBKDF2 with a PRF other than HMAC-SHA-256 is not supported (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256)")
+        }
+        guard iterationRange.contains(iterations) else {
+            throw SigningError.keyUnsupported(path, "PBKDF2 iteration count \(iterations) is outside \(iterationRange.lowerBound)…\(iterationRange.upperBound)")
+        }
+
+        var e = enc.children
+        guard let encOID = e.next(tag: DERTag.oid) else { throw bad }
+        let aesKeyLength: Int
+        switch Array(encOID.encoded) {
+        case OID.aes256CBC: aesKeyLength = 32
+        case OID.aes128CBC: aesKeyLength = 16
+        default: throw SigningError.keyUnsupported(path, "PBES2 encryption other than AES-CBC is not supported")
+        }
+        guard let ivElement = e.next(tag: DERTag.octetString), ivElement.content.count == 16, e.isAtEnd else { throw bad }
+        if let keyLength, keyLength != aesKeyLength { throw bad }
+        guard data.content.count >= 16, data.content.count % 16 == 0 else { throw bad }
+
+        do {
+            let key = try passphrase.withBytes { pw in
+                try KDF.Insecure.PBKDF2.deriveKey(from: pw, salt: Array(salt.content), using: .sha256,
+                                                  outputByteCount: aesKeyLength, unsafeUncheckedRounds: iterations)
+            }
+            let plain = try AES._CBC.decrypt(Array(data.content), using: key, iv: try AES._CBC.IV(ivBytes: ivElement.content))
+            var bytes = [UInt8](plain)
+            // A wrong passphrase almost always breaks the padding; when it does not, the
+            // plaintext is not DER.
+            guard DERReader.single(bytes[...], tag: DERTag.sequence) != nil else {
+                for i in bytes.indices { bytes[i] = 0 }
+                throw SigningError.passphraseIncorrect(path)
+            }
+            return bytes
+        } catch let e as SigningError {
+            throw e
+        } catch {
+            throw SigningError.passphraseIncorrect(path)
+        }
+    }
+
+    /// Encrypts a `PrivateKeyInfo` with PBES2 (PBKDF2-HMAC-SHA-256, `writeIterations`,
+    /// 16-byte random salt, AES-256-CBC) and returns the `EncryptedPrivateKeyInfo` DER.
+    static func encrypt(_ privateKeyInfo: [UInt8], passphrase: Secret, iterations: Int = writeIterations) throws -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let iv = AES._CBC.IV()
+        let key = try passphrase.withBytes { pw in
+            try KDF.Insecure.PBKDF2.deriveKey(from: pw, salt: salt, using: .sha256, outputByteCount: 32,
+                                              unsafeUncheckedRounds: iterations)
+        }
+        let ciphertext = try AES._CBC.encrypt(privateKeyInfo, using: key, iv: iv)
+        let pbkdf2Params = DERWriter.sequence([
+            DERWriter.octetString(salt), DERWriter.unsignedInteger(withUnsafeBytes(of: UInt32(iterations).bigEndian) { Array($0) }),
+            DERWriter.sequence([OID.hmacSHA256, DERWriter.null]),
+        ])
+        let pbes2Params = DERWriter.sequence([
+            DERWriter.sequence([OID.pbkdf2, pbkdf2Params]),
+            DERWriter.sequence([OID.aes256CBC, DERWriter.octetString(Array(iv))]),
+        ])
+        return DERWriter.sequence([DERWriter.sequence([OID.pbes2, pbes2Params]), DERWriter.octetString(Array(ciphertext))])
+    }
+}
