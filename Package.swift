@@ -32,7 +32,7 @@ let package = Package(
         ),
         // SuffixArray: suffix-array construction over bytes (SA-IS, pure Swift, 32-bit indices)
         // and its linear-time checker. The hot core of delta generation; no I/O, no C.
-        .target(name: "SuffixArray"),
+        .target(name: "SuffixArray", dependencies: ["FirmchainCore"]),
         // CBZip2: the system libbz2, used for the three bzip2 streams of a BSDIFF40 patch.
         .systemLibrary(name: "CBZip2", pkgConfig: nil, providers: [.apt(["libbz2-dev"])]),
         // Delta: bsdiff alignment over the suffix array (segments), and the BSDIFF40 patch
@@ -73,5 +73,9 @@ let package = Package(
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),
+        .testTarget(name: "SuffixArrayTests", dependencies: ["SuffixArray", "TestSupport"]),
+        // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).
+        .executableTarget(
+            name: "sa-bench", dependencies: ["SuffixArray"], path: "Benchmarks/suffix-array/SwiftDriver"),
     ]
 )
