@@ -76,8 +76,33 @@ enum SAIS {
         let bucketMemory = UnsafeMutablePointer<Int32>.allocate(capacity: 512)
         defer { bucketMemory.deallocate() }
         let buckets = SABuckets(counts: bucketMemory, heads: bucketMemory + 256, k: 256)
-        buckets.count(SAText(t.baseAddress!), n)
+        countBytes(t, into: bucketMemory)
         sort(SAText(t.baseAddress!), sa.baseAddress!, freeSpace: 0, n: n, buckets: buckets)
+    }
+
+    /// counts[0..255] = byte frequencies of t. Four interleaved tables break the store-to-load
+    /// dependency that a single table has on runs of one byte (sparse images are mostly zeros).
+    static func countBytes(_ t: UnsafeBufferPointer<UInt8>, into counts: UnsafeMutablePointer<Int32>) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1024) { tables in
+            let c = tables.baseAddress!
+            c.update(repeating: 0, count: 1024)
+            let p = t.baseAddress!
+            let n = t.count
+            var i = 0
+            // i + 3 < n: p[i..i+3] are in range.
+            while i + 3 < n {
+                c[Int(p[i])] &+= 1
+                c[256 + Int(p[i + 1])] &+= 1
+                c[512 + Int(p[i + 2])] &+= 1
+                c[768 + Int(p[i + 3])] &+= 1
+                i += 4
+            }
+            while i < n {
+                c[Int(p[i])] &+= 1
+                i += 1
+            }
+            for k in 0..<256 { counts[k] = c[k] &+ c[256 + k] &+ c[512 + k] &+ c[768 + k] }
+        }
     }
 
     /// Sorts the suffixes of `t[0..n-1]` (characters in `0..<buckets.k`) into `sa[0..n-1]`.
