@@ -33,7 +33,7 @@ let package = Package(
         ),
         // SuffixArray: suffix-array construction over bytes (SA-IS, pure Swift, 32-bit indices)
         // and its linear-time checker. The hot core of delta generation; no I/O, no C.
-        .target(name: "SuffixArray"),
+        .target(name: "SuffixArray", dependencies: ["FirmchainCore"]),
         // CBZip2: the system libbz2, used for the three bzip2 streams of a BSDIFF40 patch.
         .systemLibrary(name: "CBZip2", pkgConfig: nil, providers: [.apt(["libbz2-dev"])]),
         // Delta: bsdiff alignment over the suffix array (segments), and the BSDIFF40 patch
@@ -85,5 +85,9 @@ let package = Package(
         // SigningTests: software keys and SoftHSM tokens in temporary directories, checked by
         // openssl; the PKCS#11 error paths SoftHSM cannot produce go through a fake function layer.
         .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
+        .testTarget(name: "SuffixArrayTests", dependencies: ["SuffixArray", "TestSupport"]),
+        // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).
+        .executableTarget(
+            name: "sa-bench", dependencies: ["SuffixArray"], path: "Benchmarks/suffix-array/SwiftDriver"),
     ]
 )

@@ -1,0 +1,453 @@
+// SA-IS suffix sorting (Nong, Zhang and Chan, "Two Efficient Algorithms for Linear Time Suffix
+// Array Construction", IEEE Trans. Computers 60(10), 2011), in the in-place formulation of
+// Yuta Mori's sais (induced sorting with the type of each suffix's predecessor carried in the
+// sign bit, the reduced problem stored in the tail of SA). Written from the papers' description.
+//
+// Vocabulary. T[0..n-1] is the text, with a virtual sentinel T[n] smaller than every character.
+// Suffix i is S-type if T[i..] < T[i+1..], L-type otherwise; suffix n-1 is L-type (because of the
+// sentinel). Suffix i > 0 is LMS (left-most S) if it is S-type and suffix i-1 is L-type. The
+// bucket of character c is the SA range holding the suffixes that start with c; within it the
+// L-type suffixes come first. An LMS substring runs from one LMS position to the next, inclusive.
+//
+// Everything in this file works on raw pointers. The public edge (SuffixArray.build) has checked
+// that 1 <= n < Int32.max and that SA has room for n entries, so no index below leaves 0..<n
+// (SA indices) or 0..<n (text indices) unless stated; every loop states the ranges it touches.
+
+/// A read-only view of a text whose characters are unsigned bytes (level 0) or non-negative
+/// `Int32` names (reduced problems). `self[i]` for `i` in `0..<n`.
+struct SAText<Char: FixedWidthInteger> {
+    let base: UnsafePointer<Char>
+
+    @inline(__always)
+    init(_ base: UnsafePointer<Char>) { self.base = base }
+
+    @inline(__always)
+    subscript(i: Int) -> Int { Int(truncatingIfNeeded: base[i]) }
+}
+
+/// Bucket bookkeeping for an alphabet `0..<k`: `counts[c]` = occurrences of `c`, `heads` gets
+/// bucket starts or ends on demand. When memory is short, `heads == counts` and the counts are
+/// recomputed from the text before each use (`recount`).
+struct SABuckets {
+    let counts: UnsafeMutablePointer<Int32>
+    let heads: UnsafeMutablePointer<Int32>
+    let k: Int
+    let recount: Bool
+
+    init(counts: UnsafeMutablePointer<Int32>, heads: UnsafeMutablePointer<Int32>, k: Int) {
+        self.counts = counts
+        self.heads = heads
+        self.k = k
+        self.recount = counts == heads
+    }
+
+    /// counts[0..k-1] = character frequencies of T[0..n-1].
+    @inline(__always)
+    func count<Char>(_ t: SAText<Char>, _ n: Int) {
+        counts.update(repeating: 0, count: k)
+        for i in 0..<n { counts[t[i]] &+= 1 }  // t[i] in 0..<k by the caller's contract
+    }
+
+    /// heads[c] = first SA index of bucket c (`end == false`) or one past its last (`end == true`).
+    @inline(__always)
+    func compute<Char>(_ t: SAText<Char>, _ n: Int, end: Bool) {
+        if recount { count(t, n) }
+        var sum: Int32 = 0
+        if end {
+            for c in 0..<k {
+                sum &+= counts[c]
+                heads[c] = sum
+            }
+        } else {
+            for c in 0..<k {
+                let f = counts[c]
+                heads[c] = sum
+                sum &+= f
+            }
+        }
+    }
+}
+
+enum SAIS {
+    /// Sorts the suffixes of the bytes `t[0..n-1]` into `sa[0..n-1]`; `n = t.count = sa.count >= 1`.
+    static func sortBytes(_ t: UnsafeBufferPointer<UInt8>, _ sa: UnsafeMutableBufferPointer<Int32>) {
+        let n = t.count
+        precondition(n >= 1 && sa.count == n && n < Int(Int32.max))
+        let bucketMemory = UnsafeMutablePointer<Int32>.allocate(capacity: 512)
+        defer { bucketMemory.deallocate() }
+        let buckets = SABuckets(counts: bucketMemory, heads: bucketMemory + 256, k: 256)
+        countBytes(t, into: bucketMemory)
+        sort(SAText(t.baseAddress!), sa.baseAddress!, freeSpace: 0, n: n, buckets: buckets)
+    }
+
+    /// counts[0..255] = byte frequencies of t. Four interleaved tables break the store-to-load
+    /// dependency that a single table has on runs of one byte (sparse images are mostly zeros).
+    static func countBytes(_ t: UnsafeBufferPointer<UInt8>, into counts: UnsafeMutablePointer<Int32>) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1024) { tables in
+            let c = tables.baseAddress!
+            c.update(repeating: 0, count: 1024)
+            let p = t.baseAddress!
+            let n = t.count
+            var i = 0
+            // i + 3 < n: p[i..i+3] are in range.
+            while i + 3 < n {
+                c[Int(p[i])] &+= 1
+                c[256 + Int(p[i + 1])] &+= 1
+                c[512 + Int(p[i + 2])] &+= 1
+                c[768 + Int(p[i + 3])] &+= 1
+                i += 4
+            }
+            while i < n {
+                c[Int(p[i])] &+= 1
+                i += 1
+            }
+            for k in 0..<256 { counts[k] = c[k] &+ c[256 + k] &+ c[512 + k] &+ c[768 + k] }
+        }
+    }
+
+    /// Sorts the suffixes of `t[0..n-1]` (characters in `0..<buckets.k`) into `sa[0..n-1]`.
+    /// `sa[n..n+freeSpace-1]` is scratch space the reduced problem may use. On entry
+    /// `buckets.counts` holds the character counts unless `buckets.recount`.
+    static func sort<Char: FixedWidthInteger>(
+        _ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, buckets: SABuckets
+    ) {
+        if n == 1 {
+            sa[0] = 0
+            return
+        }
+        // Stage 1: sort the LMS substrings by induced sorting from the LMS positions in text order.
+        let m = placeLMSPositions(t, sa, n: n, buckets: buckets)
+        if m > 0 {
+            induceLMSSubstrings(t, sa, n: n, buckets: buckets)
+        }
+        // sa[0..m-1] = LMS positions sorted by their LMS substrings.
+        compactLMS(sa, n: n, m: m)
+
+        // Stage 2: name the LMS substrings; if two are equal, sort the reduced string recursively.
+        if m > 1 {
+            let names = nameLMSSubstrings(t, sa, n: n, m: m)
+            if names < m {
+                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names)
+            }
+        }
+        // sa[0..m-1] = LMS suffixes in sorted order.
+
+        // Stage 3: put the sorted LMS suffixes at the ends of their buckets and induce the rest.
+        placeSortedLMS(t, sa, n: n, m: m, buckets: buckets)
+        induceAll(t, sa, n: n, buckets: buckets)
+    }
+
+    /// Calls `body(p, T[p])` for every LMS position p, from right to left.
+    @inline(__always)
+    static func forEachLMSRightToLeft<Char>(_ t: SAText<Char>, n: Int, _ body: (Int, Int) -> Void) {
+        // Invariant: c0 = T[i] when i >= 0, c1 = T[i+1].
+        var i = n - 1
+        var c0 = t[i]
+        var c1 = c0
+        // Skip the final L-run: T[i] >= T[i+1] keeps suffix i L-type.
+        while true {
+            c1 = c0
+            i -= 1
+            if i < 0 { return }
+            c0 = t[i]
+            if c0 < c1 { break }
+        }
+        // Now suffix i is S-type.
+        while true {
+            // S-run: T[i] <= T[i+1] keeps suffix i S-type.
+            while true {
+                c1 = c0
+                i -= 1
+                if i < 0 { return }
+                c0 = t[i]
+                if c0 > c1 { break }
+            }
+            // Suffix i is L-type and i+1 S-type: i+1 is LMS, starting with c1.
+            body(i + 1, c1)
+            // L-run.
+            while true {
+                c1 = c0
+                i -= 1
+                if i < 0 { return }
+                c0 = t[i]
+                if c0 < c1 { break }
+            }
+        }
+    }
+
+    /// Clears sa[0..n-1] and stores, for every LMS position p, the value p-1 at the end of the
+    /// bucket of T[p] (stage 1 keeps "predecessor indices", see induceLMSSubstrings).
+    /// Returns the number m of LMS positions; 2m <= n.
+    static func placeLMSPositions<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) -> Int {
+        buckets.compute(t, n, end: true)
+        sa.update(repeating: 0, count: n)
+        var m = 0
+        let heads = buckets.heads
+        forEachLMSRightToLeft(t, n: n) { p, c in
+            // heads[c] > 0: bucket c holds suffix p and ends at heads[c].
+            let slot = heads[c] &- 1
+            heads[c] = slot
+            sa[Int(slot)] = Int32(truncatingIfNeeded: p &- 1)
+            m += 1
+        }
+        return m
+    }
+
+    /// Induced sorting of the LMS substrings (stage 1), clearing entries once used.
+    ///
+    /// Encoding while this runs: an entry v > 0 stands for suffix v+1 whose predecessor v is still
+    /// to be induced; v < 0 (L-pass) stands for suffix ~v+1 whose predecessor is S-type (left for
+    /// the S-pass); after the S-pass the only non-zero entries are ~p for the LMS positions p, in
+    /// sorted order of their LMS substrings. 0 is empty (suffix 0 is never induced in stage 1: it
+    /// is not LMS and induces nothing, so leaving it out shifts no LMS substring's relative order).
+    static func induceLMSSubstrings<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
+        let heads = buckets.heads
+        // L-pass: scan left to right; every L-type suffix lands in the free head of its bucket,
+        // always to the right of the scan position i.
+        buckets.compute(t, n, end: false)
+        var c1 = t[n - 1]
+        var b = Int(heads[c1])
+        // Suffix n-1 (L-type, n >= 2) is the smallest of its bucket.
+        do {
+            let v = n - 2
+            sa[b] = Int32(truncatingIfNeeded: t[v] < c1 ? ~v : v)
+            b += 1
+        }
+        var i = 0
+        while i < n {
+            let v = Int(sa[i])
+            if v > 0 {
+                // Suffix v+1 is here; suffix v is L-type. Induce it: 1 <= v <= n-2.
+                let c0 = t[v]
+                if c0 != c1 {
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    c1 = c0
+                    b = Int(heads[c1])
+                }
+                let u = v - 1  // predecessor of suffix v; S-type iff T[u] < T[v]
+                sa[b] = Int32(truncatingIfNeeded: t[u] < c0 ? ~u : u)
+                b += 1
+                sa[i] = 0
+            } else if v < 0 {
+                sa[i] = Int32(truncatingIfNeeded: ~v)
+            }
+            i += 1
+        }
+        // S-pass: scan right to left; every S-type suffix lands in the free tail of its bucket,
+        // always to the left of the scan position i.
+        buckets.compute(t, n, end: true)
+        c1 = 0
+        b = Int(heads[0])
+        i = n - 1
+        while i >= 0 {
+            let v = Int(sa[i])
+            if v > 0 {
+                // Suffix v+1 is here; suffix v is S-type. Induce it: 1 <= v <= n-2.
+                let c0 = t[v]
+                if c0 != c1 {
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    c1 = c0
+                    b = Int(heads[c1])
+                }
+                b -= 1
+                let u = v - 1
+                // If T[u] > T[v] suffix v is LMS: keep it as ~v; otherwise u is S-type too.
+                sa[b] = Int32(truncatingIfNeeded: t[u] > c0 ? ~v : u)
+                sa[i] = 0
+            }
+            i -= 1
+        }
+    }
+
+    /// Moves the entries ~p (p an LMS position) of sa[0..n-1], in order, to sa[0..m-1] as p.
+    static func compactLMS(_ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) {
+        var j = 0
+        var i = 0
+        // Invariant: j <= i; sa[0..j-1] are the LMS positions found in sa[0..i-1].
+        while j < m {
+            let v = sa[i]
+            if v < 0 {
+                sa[j] = ~v
+                j += 1
+            }
+            i += 1
+        }
+    }
+
+    /// Names the LMS substrings: equal substrings get equal names, in sorted order, from 1.
+    /// On return sa[m + p/2] holds the name of the LMS substring at p (0 elsewhere in
+    /// sa[m..n-1]); returns the number of distinct names.
+    static func nameLMSSubstrings<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) -> Int {
+        // LMS positions are >= 1, <= n-2 and at least 2 apart, so p/2 are distinct and
+        // m + p/2 <= n/2 + (n-2)/2 < n.
+        (sa + m).update(repeating: 0, count: n - m)
+        // Lengths, including the next LMS character; the last LMS substring runs to the end
+        // (p + length == n), and only it does, because suffix n-1 is never LMS.
+        var next = n
+        forEachLMSRightToLeft(t, n: n) { p, _ in
+            sa[m + (p >> 1)] = Int32(truncatingIfNeeded: next == n ? n - p : next - p + 1)
+            next = p
+        }
+        var names = 0
+        var q = n  // previous LMS position in sorted order
+        var qLength = 0
+        for i in 0..<m {
+            let p = Int(sa[i])
+            let pLength = Int(sa[m + (p >> 1)])
+            var same = false
+            if pLength == qLength && p + pLength < n && q + qLength < n {
+                // Both substrings end inside the text: compare T[p..p+len-1] with T[q..q+len-1].
+                var j = 0
+                while j < pLength && t[p + j] == t[q + j] { j += 1 }
+                same = j == pLength
+            }
+            if !same {
+                names += 1
+                q = p
+                qLength = pLength
+            }
+            sa[m + (p >> 1)] = Int32(truncatingIfNeeded: names)
+        }
+        return names
+    }
+
+    /// Builds the reduced string (names - 1 of the LMS substrings in text order) in the tail of
+    /// the work area, sorts it recursively into sa[0..m-1], and maps the result back to LMS
+    /// positions, so that sa[0..m-1] lists the LMS suffixes in sorted order.
+    static func solveReduced<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, m: Int, names: Int) {
+        // The reduced string lives in ra[0..m-1] = sa[n+fs-m .. n+fs-1]. Gathering from the top,
+        // each write index n+fs-m+j is >= the read index i, so unread names are never overwritten.
+        let ra = sa + (n + fs - m)
+        do {
+            var j = m - 1
+            var i = m + (n >> 1) - 1
+            while i >= m {
+                let v = sa[i]
+                if v != 0 {
+                    ra[j] = v - 1
+                    j -= 1
+                }
+                i -= 1
+            }
+        }
+        // Free space for the sub-problem: sa[m .. n+fs-m-1].
+        let subFree = n + fs - 2 * m
+        let k = names
+        var allocated: UnsafeMutablePointer<Int32>? = nil
+        let buckets: SABuckets
+        if 2 * k <= subFree {
+            let c = sa + (n + fs - m - k)
+            buckets = SABuckets(counts: c, heads: c - k, k: k)
+        } else if k <= subFree {
+            let c = sa + (n + fs - m - k)
+            buckets = SABuckets(counts: c, heads: c, k: k)
+        } else {
+            let c = UnsafeMutablePointer<Int32>.allocate(capacity: k)
+            allocated = c
+            buckets = SABuckets(counts: c, heads: c, k: k)
+        }
+        let rt = SAText<Int32>(UnsafePointer(ra))
+        if !buckets.recount { buckets.count(rt, m) }
+        // The sub-problem may use sa[m .. n+fs-m-1] minus the bucket arrays placed at its top.
+        let subFreeAfterBuckets = buckets.recount ? (allocated == nil ? subFree - k : subFree) : subFree - 2 * k
+        sort(rt, sa, freeSpace: subFreeAfterBuckets, n: m, buckets: buckets)
+        allocated?.deallocate()
+        // ra[j] = the j-th LMS position in text order; then sa[i] = ra[sa[i]].
+        var j = m - 1
+        forEachLMSRightToLeft(t, n: n) { p, _ in
+            ra[j] = Int32(truncatingIfNeeded: p)
+            j -= 1
+        }
+        for i in 0..<m { sa[i] = ra[Int(sa[i])] }
+    }
+
+    /// Moves the sorted LMS suffixes sa[0..m-1] to the ends of their buckets (keeping their
+    /// order) and clears every other entry. Writes go from the top down and the i-th LMS suffix
+    /// belongs at an index >= i, so no unread entry is overwritten.
+    static func placeSortedLMS<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int, buckets: SABuckets) {
+        buckets.compute(t, n, end: true)
+        let heads = buckets.heads
+        var j = n  // sa[j..n-1] is final for this step
+        var i = m - 1
+        while i >= 0 {
+            let p = Int(sa[i])
+            let c = t[p]
+            let end = Int(heads[c])
+            while j > end {
+                j -= 1
+                sa[j] = 0
+            }
+            // Place all LMS suffixes of bucket c.
+            var q = p
+            while true {
+                j -= 1
+                sa[j] = Int32(truncatingIfNeeded: q)
+                i -= 1
+                if i < 0 { break }
+                q = Int(sa[i])
+                if t[q] != c { break }
+            }
+        }
+        while j > 0 {
+            j -= 1
+            sa[j] = 0
+        }
+    }
+
+    /// Stage 3: from the sorted LMS suffixes at the bucket ends, induces the L-type suffixes
+    /// (left to right) and then all S-type suffixes (right to left).
+    ///
+    /// Encoding: during the L-pass an entry j > 0 is suffix j whose predecessor j-1 is L-type
+    /// (to be induced now); ~j marks suffix j whose predecessor is S-type (left for the S-pass).
+    /// The L-pass flips every entry it passes, so the S-pass sees j > 0 exactly for the suffixes
+    /// whose predecessor is S-type; it flips the others back. On return sa holds plain positions.
+    static func induceAll<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
+        let heads = buckets.heads
+        buckets.compute(t, n, end: false)
+        var c1 = t[n - 1]
+        var b = Int(heads[c1])
+        do {
+            let j = n - 1  // >= 1
+            sa[b] = Int32(truncatingIfNeeded: t[j - 1] < c1 ? ~j : j)
+            b += 1
+        }
+        var i = 0
+        while i < n {
+            let v = Int(sa[i])
+            sa[i] = Int32(truncatingIfNeeded: ~v)
+            if v > 0 {
+                let j = v - 1  // L-type, 0 <= j <= n-2
+                let c0 = t[j]
+                if c0 != c1 {
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    c1 = c0
+                    b = Int(heads[c1])
+                }
+                sa[b] = Int32(truncatingIfNeeded: (j > 0 && t[j - 1] < c0) ? ~j : j)
+                b += 1
+            }
+            i += 1
+        }
+        buckets.compute(t, n, end: true)
+        c1 = 0
+        b = Int(heads[0])
+        i = n - 1
+        while i >= 0 {
+            let v = Int(sa[i])
+            if v > 0 {
+                let j = v - 1  // S-type, 0 <= j <= n-2
+                let c0 = t[j]
+                if c0 != c1 {
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    c1 = c0
+                    b = Int(heads[c1])
+                }
+                b -= 1
+                sa[b] = Int32(truncatingIfNeeded: (j == 0 || t[j - 1] > c0) ? ~j : j)
+            } else {
+                sa[i] = Int32(truncatingIfNeeded: ~v)
+            }
+            i -= 1
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import FirmchainCore
+import SuffixArray
+import Testing
+import TestSupport
+
+/// Inputs that stress SA-IS: long runs, periodic texts, Fibonacci words, tiny and skewed alphabets.
+enum Texts {
+    static func random(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt8] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<n).map { _ in UInt8(truncatingIfNeeded: Int(g.next() % UInt64(alphabet))) }
+    }
+
+    static func repeated(_ unit: [UInt8], count n: Int) -> [UInt8] {
+        (0..<n).map { unit[$0 % unit.count] }
+    }
+
+    /// The Fibonacci word over {a, b} cut to `n` bytes: a classic worst case for suffix sorting.
+    static func fibonacci(_ n: Int) -> [UInt8] {
+        var a: [UInt8] = [0x61], b: [UInt8] = [0x61, 0x62]
+        while b.count < n { (a, b) = (b, b + a) }
+        return Array(b.prefix(n))
+    }
+
+    /// Random blocks copied several times with a few mutations: like two firmware versions.
+    static func repetitive(_ n: Int, seed: UInt64) -> [UInt8] {
+        var g = SeededGenerator(seed: seed)
+        let block = g.bytes(max(1, n / 7))
+        var out: [UInt8] = []
+        out.reserveCapacity(n)
+        while out.count < n {
+            out += block
+            if !out.isEmpty { out[Int(g.next() % UInt64(out.count))] ^= 0x5A }
+        }
+        return Array(out.prefix(n))
+    }
+}
+
+@Suite("SuffixArray.build agrees with the naive reference")
+struct BuildTests {
+    static func expectMatchesNaive(_ text: [UInt8], _ label: String) throws {
+        let sa = try SuffixArray.build(text)
+        let expected = SuffixArray.naive(text)
+        #expect(sa == expected, "\(label): n=\(text.count)")
+        #expect(SuffixArray.check(text, sa) == .valid, "\(label)")
+    }
+
+    @Test("the empty text has an empty suffix array")
+    func empty() throws {
+        #expect(try SuffixArray.build([UInt8]()) == [])
+        #expect(SuffixArray.naive([]) == [])
+        #expect(SuffixArray.check([], []) == .valid)
+    }
+
+    @Test("a one-byte text has the suffix array [0]", arguments: [UInt8(0), 0x61, 0xFF])
+    func oneByte(_ b: UInt8) throws {
+        #expect(try SuffixArray.build([b]) == [0])
+    }
+
+    @Test("a known example: banana")
+    func banana() throws {
+        #expect(try SuffixArray.build(Array("banana".utf8)) == [5, 3, 1, 0, 4, 2])
+        #expect(try SuffixArray.build(Array("mississippi".utf8)) == [10, 7, 4, 1, 0, 9, 8, 6, 3, 5, 2])
+    }
+
+    @Test("a shorter suffix that is a prefix of a longer one sorts first")
+    func prefixOrder() throws {
+        #expect(try SuffixArray.build([1, 1, 1]) == [2, 1, 0])
+        #expect(try SuffixArray.build([0, 0, 0xFF, 0]) == [3, 0, 1, 2])
+    }
+
+    @Test("random texts over alphabets of size 1, 2, 4 and 256", arguments: [1, 2, 4, 256])
+    func random(_ alphabet: Int) throws {
+        for (i, n) in [2, 3, 5, 17, 100, 1000, 3000].enumerated() {
+            try Self.expectMatchesNaive(Texts.random(n, alphabet: alphabet, seed: UInt64(alphabet * 100 + i)), "random σ=\(alphabet)")
+        }
+    }
+
+    @Test("all-equal texts of many lengths")
+    func allEqual() throws {
+        for n in [2, 3, 4, 7, 64, 1000] {
+            try Self.expectMatchesNaive([UInt8](repeating: 0x41, count: n), "all-equal")
+            try Self.expectMatchesNaive([UInt8](repeating: 0, count: n), "all-zero")
+            try Self.expectMatchesNaive([UInt8](repeating: 0xFF, count: n), "all-FF")
+        }
+    }
+
+    @Test("periodic texts: abab…, aaab…, abcabc…, and a period with a change at the end")
+    func periodic() throws {
+        for n in [5, 6, 33, 500, 2001] {
+            try Self.expectMatchesNaive(Texts.repeated(Array("ab".utf8), count: n), "abab")
+            try Self.expectMatchesNaive(Texts.repeated(Array("aaab".utf8), count: n), "aaab")
+            try Self.expectMatchesNaive(Texts.repeated(Array("abc".utf8), count: n), "abc")
+            try Self.expectMatchesNaive(Texts.repeated(Array("ba".utf8), count: n) + [0x61], "ba..a")
+            try Self.expectMatchesNaive(Texts.repeated(Array("abaab".utf8), count: n) + [0x00], "abaab..0")
+        }
+    }
+
+    @Test("Fibonacci words")
+    func fibonacci() throws {
+        for n in [1, 2, 8, 13, 100, 987, 2500] {
+            try Self.expectMatchesNaive(Texts.fibonacci(n), "fibonacci")
+        }
+    }
+
+    @Test("repetitive texts (blocks copied with mutations)")
+    func repetitive() throws {
+        for (i, n) in [50, 700, 4000].enumerated() {
+            try Self.expectMatchesNaive(Texts.repetitive(n, seed: UInt64(7 + i)), "repetitive")
+        }
+    }
+
+    @Test("property: 400 seeded random texts of random length and alphabet match the reference")
+    func property() throws {
+        var g = SeededGenerator(seed: 0xF1F1_2026)
+        for round in 0..<400 {
+            let n = Int(g.next() % 300)
+            let alphabet = [1, 2, 3, 4, 16, 256][Int(g.next() % 6)]
+            let kind = g.next() % 3
+            var text = Texts.random(n, alphabet: alphabet, seed: g.next())
+            if kind == 1, n > 0 {  // periodic with a random period and a random tail
+                let period = Int(g.next() % 9) + 1
+                text = Texts.repeated(Array(text.prefix(period)), count: n)
+                if g.next() % 2 == 0 { text[n - 1] = UInt8(truncatingIfNeeded: g.next()) }
+            }
+            let sa = try SuffixArray.build(text)
+            #expect(sa == SuffixArray.naive(text), "round \(round) n=\(n) σ=\(alphabet) kind=\(kind)")
+        }
+    }
+
+    @Test("large inputs (4 MiB random, 3 MiB structured, 1 MiB runs) pass the checker")
+    func large() throws {
+        var g = SeededGenerator(seed: 42)
+        let random = g.bytes(4 << 20)
+        var sa = try SuffixArray.build(random)
+        #expect(SuffixArray.check(random, sa) == .valid)
+        let structured = Texts.repetitive(3 << 20, seed: 9)
+        sa = try SuffixArray.build(structured)
+        #expect(SuffixArray.check(structured, sa) == .valid)
+        var runs = [UInt8](repeating: 0, count: 1 << 20)
+        for i in stride(from: 0, to: runs.count, by: 4099) { runs[i] = UInt8(truncatingIfNeeded: i >> 12) }
+        sa = try SuffixArray.build(runs)
+        #expect(SuffixArray.check(runs, sa) == .valid)
+        let fib = Texts.fibonacci(1 << 20)
+        sa = try SuffixArray.build(fib)
+        #expect(SuffixArray.check(fib, sa) == .valid)
+    }
+}
+
+@Suite("SuffixArray.check rejects arrays that are not the suffix array")
+struct CheckTests {
+    static let text = Texts.repetitive(3000, seed: 3)
+
+    func expectInvalid(_ sa: [Int32], _ label: String) {
+        let verdict = SuffixArray.check(Self.text, sa)
+        #expect(!verdict.isValid, "\(label) was accepted")
+        if case .invalid(let reason, _) = verdict { #expect(!reason.isEmpty) }
+    }
+
+    @Test("it accepts the true suffix array")
+    func acceptsTruth() throws {
+        #expect(SuffixArray.check(Self.text, SuffixArray.naive(Self.text)) == .valid)
+    }
+
+    @Test("it rejects every swap of two neighbouring entries")
+    func swapped() {
+        let truth = SuffixArray.naive(Self.text)
+        for i in stride(from: 1, to: truth.count, by: 1) {
+            var sa = truth
+            sa.swapAt(i - 1, i)
+            expectInvalid(sa, "swap at \(i)")
+        }
+    }
+
+    @Test("it rejects swaps of distant entries within one bucket")
+    func swappedFar() {
+        let truth = SuffixArray.naive(Self.text)
+        var g = SeededGenerator(seed: 5)
+        for _ in 0..<200 {
+            let i = Int(g.next() % UInt64(truth.count)), j = Int(g.next() % UInt64(truth.count))
+            if i == j { continue }
+            var sa = truth
+            sa.swapAt(i, j)
+            expectInvalid(sa, "swap \(i),\(j)")
+        }
+    }
+
+    @Test("it rejects duplicate entries, out-of-range entries and wrong lengths")
+    func malformed() {
+        let truth = SuffixArray.naive(Self.text)
+        var dup = truth
+        dup[10] = dup[11]
+        expectInvalid(dup, "duplicate")
+        var dupFirst = truth
+        dupFirst[1] = dupFirst[0]
+        expectInvalid(dupFirst, "duplicate of the first")
+        for bad: Int32 in [-1, Int32(truth.count), Int32.max, Int32.min] {
+            var sa = truth
+            sa[truth.count / 2] = bad
+            expectInvalid(sa, "out of range \(bad)")
+        }
+        expectInvalid(Array(truth.dropLast()), "too short")
+        expectInvalid(truth + [0], "too long")
+        expectInvalid([], "empty")
+        expectInvalid(Array(truth.reversed()), "reversed")
+        expectInvalid((0..<Int32(truth.count)).map { $0 }, "identity")
+    }
+
+    @Test("it rejects a permutation that only gets the first bytes right")
+    func bucketOnly() {
+        // Sort by first byte only (stable by position): buckets right, order inside wrong.
+        let t = Self.text
+        let sa = (0..<Int32(t.count)).sorted { (t[Int($0)], $0) < (t[Int($1)], $1) }
+        expectInvalid(sa, "bucket-sorted only")
+    }
+
+    @Test("it judges small texts correctly: all permutations of the SA of 'abab' but one are rejected")
+    func exhaustiveSmall() {
+        let t: [UInt8] = Array("abab".utf8)
+        let truth: [Int32] = [2, 0, 3, 1]
+        func permutations(_ a: [Int32]) -> [[Int32]] {
+            if a.count <= 1 { return [a] }
+            return a.indices.flatMap { i -> [[Int32]] in
+                var rest = a
+                let x = rest.remove(at: i)
+                return permutations(rest).map { [x] + $0 }
+            }
+        }
+        for p in permutations([0, 1, 2, 3]) {
+            #expect(SuffixArray.check(t, p).isValid == (p == truth), "\(p)")
+        }
+    }
+}
+
+@Suite("SuffixArrayError")
+struct ErrorTests {
+    @Test("the too-large error has a stable code and a usage category")
+    func tooLarge() {
+        let e = SuffixArrayError(code: "suffix-array.too-large", category: .usage, reason: "x")
+        #expect(e.code == "suffix-array.too-large")
+        #expect(e.category.exitCode == 64)
+        #expect(e.about("/tmp/f").description == "/tmp/f: x")
+    }
+}
