@@ -71,5 +71,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
+        .testTarget(name: "DeltaTests", dependencies: ["Delta", "SuffixArray", "FirmchainCore", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -164,7 +164,7 @@ struct Scanner {
                 }
                 if (len == oldscore && len != 0) || len > oldscore + 8 { break }
                 if oldMatches(scan, offset: lastoffset) { oldscore -= 1 }
-                if len >= skip + 1 {
+                if len > skip {
                     // Long-run guard: jump to the last `skip` bytes of this match, updating
                     // oldscore exactly as single steps would (all skipped i are < scsc).
                     let target = scan + len - skip
