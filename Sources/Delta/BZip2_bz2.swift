@@ -1,0 +1,112 @@
+import CBZip2
+
+/// The bzip2 streams of a BSDIFF40 patch, through the system libbz2 (BSDIFF40.md §4).
+/// The only file of the module that calls C; nothing C-typed leaves it.
+enum BZip2 {
+    /// One complete bzip2 stream of `input`: blockSize100k 9, verbosity 0, workFactor 0 (the
+    /// parameters of bsdiff 4.3 and bsdiff4, so equal input gives equal bytes).
+    static func compress(_ input: UnsafeBufferPointer<UInt8>) throws -> [UInt8] {
+        var strm = bz_stream()
+        guard BZ2_bzCompressInit(&strm, 9, 0, 0) == BZ_OK else {
+            throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzCompressInit failed")
+        }
+        defer { BZ2_bzCompressEnd(&strm) }
+        // bzip2's worst case is about 1% + 600 bytes over the input.
+        var out = [UInt8](repeating: 0, count: input.count + input.count / 100 + 1024)
+        var produced = 0
+        var consumed = 0
+        while true {
+            // avail_in is 32-bit: feed at most 1 GiB per call.
+            let chunk = min(input.count - consumed, 1 << 30)
+            strm.next_in = chunk > 0
+                ? UnsafeMutableRawPointer(mutating: input.baseAddress! + consumed).assumingMemoryBound(to: CChar.self) : nil
+            strm.avail_in = UInt32(chunk)
+            let last = consumed + chunk == input.count
+            if produced == out.count { out.append(contentsOf: [UInt8](repeating: 0, count: max(out.count / 2, 4096))) }
+            let rc: Int32 = out.withUnsafeMutableBufferPointer { ob in
+                strm.next_out = UnsafeMutableRawPointer(ob.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
+                strm.avail_out = UInt32(min(ob.count - produced, 1 << 30))
+                let before = strm.avail_out
+                let r = BZ2_bzCompress(&strm, last ? BZ_FINISH : BZ_RUN)
+                produced += Int(before - strm.avail_out)
+                return r
+            }
+            consumed += chunk - Int(strm.avail_in)
+            if rc == BZ_STREAM_END { break }
+            guard rc == BZ_RUN_OK || rc == BZ_FINISH_OK else {
+                throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzCompress returned \(rc)")
+            }
+        }
+        out.removeLast(out.count - produced)
+        return out
+    }
+
+    /// The result of decoding one bzip2 stream from the front of a byte range.
+    struct Decoded {
+        /// The decompressed bytes.
+        var bytes: [UInt8]
+        /// How many input bytes the stream occupied.
+        var consumed: Int
+    }
+
+    /// Decodes exactly one bzip2 stream from the front of `input`, producing at most `limit`
+    /// bytes. Memory grows with the actual output, never with a size claimed by the patch.
+    ///
+    /// - Throws: `delta.patch-truncated` if the stream does not end inside `input`,
+    ///   `delta.corrupt-block` for invalid data or a CRC mismatch, `delta.block-mismatch`
+    ///   when the stream holds more than `limit` bytes (`what` names the block).
+    static func decompress(_ input: UnsafeBufferPointer<UInt8>, limit: Int, what: String) throws -> Decoded {
+        var strm = bz_stream()
+        guard BZ2_bzDecompressInit(&strm, 0, 0) == BZ_OK else {
+            throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzDecompressInit failed")
+        }
+        defer { BZ2_bzDecompressEnd(&strm) }
+        var out = [UInt8](repeating: 0, count: min(limit, 1 << 16) + 1)
+        var produced = 0
+        var consumed = 0
+        while true {
+            let chunk = min(input.count - consumed, 1 << 30)
+            strm.next_in = chunk > 0
+                ? UnsafeMutableRawPointer(mutating: input.baseAddress! + consumed).assumingMemoryBound(to: CChar.self) : nil
+            strm.avail_in = UInt32(chunk)
+            if produced == out.count {
+                // Grow geometrically, but never past limit + 1 (one byte more proves "too much").
+                let cap = limit + 1
+                guard out.count < cap else {
+                    throw DeltaError(code: DeltaError.blockMismatch,
+                                     reason: "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
+                }
+                out.append(contentsOf: [UInt8](repeating: 0, count: min(out.count, cap - out.count)))
+            }
+            let rc: Int32 = out.withUnsafeMutableBufferPointer { ob in
+                strm.next_out = UnsafeMutableRawPointer(ob.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
+                strm.avail_out = UInt32(min(ob.count - produced, 1 << 30))
+                let before = strm.avail_out
+                let r = BZ2_bzDecompress(&strm)
+                produced += Int(before - strm.avail_out)
+                return r
+            }
+            consumed += chunk - Int(strm.avail_in)
+            if rc == BZ_STREAM_END { break }
+            switch rc {
+            case BZ_OK:
+                // No progress with all input used: the stream is cut short.
+                if consumed == input.count && produced < out.count {
+                    throw DeltaError(code: DeltaError.truncated, reason: "the \(what) block's bzip2 stream is cut short")
+                }
+            case BZ_DATA_ERROR, BZ_DATA_ERROR_MAGIC:
+                throw DeltaError(code: DeltaError.corruptBlock, reason: "the \(what) block is not valid bzip2 data (error \(rc))")
+            case BZ_MEM_ERROR:
+                throw DeltaError(code: DeltaError.corruptBlock, category: .internal, reason: "out of memory decoding the \(what) block")
+            default:
+                throw DeltaError(code: DeltaError.corruptBlock, reason: "the \(what) block failed to decode (error \(rc))")
+            }
+        }
+        if produced > limit {
+            throw DeltaError(code: DeltaError.blockMismatch,
+                             reason: "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
+        }
+        out.removeLast(out.count - produced)
+        return Decoded(bytes: out, consumed: consumed)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import TestSupport
+import FirmchainCore
+@testable import Delta
+
+@Suite("firmchain delta create / apply on the command line", .serialized)
+struct CommandLineTests {
+    let pair = Cases.all.first { $0.name == "firmware with edits" }!
+
+    @Test("create then apply reproduces new, and --json reports sizes, ratio, seconds and sha256")
+    func createApplyJSON() throws {
+        let dir = try TemporaryDirectory()
+        let old = try dir.write("old", pair.old), new = try dir.write("new", pair.new)
+        let c = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", old, "--new", new, "--out", dir.file("p"), "--json"])
+        try #require(c.status == 0, "create failed: \(c.err)")
+        let doc = try JSONReader().parse(Array(c.stdout), path: "stdout")
+        let patch = try dir.read("p")
+        #expect(doc["patch"]?["length"]?.int64Value == Int64(patch.count))
+        #expect(doc["new"]?["length"]?.int64Value == Int64(pair.new.count))
+        #expect(doc["old"]?["sha256"]?.stringValue == DigestCalculator.sha256Hex(pair.old))
+        #expect(doc["patch"]?["sha256"]?.stringValue == DigestCalculator.sha256Hex(patch))
+        #expect(doc["format"]?.stringValue == "bsdiff40")
+        #expect(doc["ratio"] != nil && doc["seconds"] != nil)
+
+        let a = try runProcess(TestEnv.firmchain, ["delta", "apply", "--old", old, "--patch", dir.file("p"), "--out", dir.file("out"), "--json"])
+        try #require(a.status == 0, "apply failed: \(a.err)")
+        #expect(try dir.read("out") == pair.new)
+        let adoc = try JSONReader().parse(Array(a.stdout), path: "stdout")
+        #expect(adoc["new"]?["sha256"]?.stringValue == DigestCalculator.sha256Hex(pair.new))
+    }
+
+    @Test("a hostile patch exits 65 with the code on stderr and leaves no output file")
+    func hostilePatchExitCode() throws {
+        let dir = try TemporaryDirectory()
+        let old = try dir.write("old", pair.old)
+        var patch = try Delta.create(old: pair.old, new: pair.new)
+        patch.removeLast(5)
+        let p = try dir.write("p", patch)
+        let r = try runProcess(TestEnv.firmchain, ["delta", "apply", "--old", old, "--patch", p, "--out", dir.file("out")])
+        #expect(r.status == 65)
+        #expect(r.err.contains("[delta.patch-truncated]") && r.err.contains(p), "\(r.err)")
+        #expect(!FileIO.exists(dir.file("out")))
+    }
+
+    @Test("a missing old file exits 66; an unknown --format is a usage error")
+    func usageErrors() throws {
+        let dir = try TemporaryDirectory()
+        let new = try dir.write("new", pair.new)
+        let r = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", dir.file("nope"), "--new", new, "--out", dir.file("p")])
+        #expect(r.status == 66, "\(r.err)")
+        #expect(!FileIO.exists(dir.file("p")))
+        let f = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", new, "--new", new, "--out", dir.file("p"), "--format", "vcdiff"])
+        #expect(f.status == 64, "\(f.err)")
+    }
+
+    @Test("the patch written by the CLI applies with Debian bspatch")
+    func cliPatchAppliesWithBspatch() throws {
+        try requireTool("/usr/bin/bspatch")
+        let dir = try TemporaryDirectory()
+        let old = try dir.write("old", pair.old), new = try dir.write("new", pair.new)
+        let c = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", old, "--new", new, "--out", dir.file("p")])
+        try #require(c.status == 0, "\(c.err)")
+        let b = try runProcess("/usr/bin/bspatch", [old, dir.file("out"), dir.file("p")])
+        #expect(b.status == 0, "\(b.err)")
+        #expect(try dir.read("out") == pair.new)
+    }
+}

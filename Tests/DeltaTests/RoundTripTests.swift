@@ -1,0 +1,97 @@
+import Testing
+import TestSupport
+import SuffixArray
+@testable import Delta
+
+@Suite("Delta round trips and alignment invariants")
+struct RoundTripTests {
+    @Test("apply(create(old, new)) gives new back", arguments: Cases.all)
+    func roundTrip(_ pair: Pair) throws {
+        let patch = try Delta.create(old: pair.old, new: pair.new)
+        #expect(try Delta.apply(old: pair.old, patch: patch) == pair.new)
+    }
+
+    @Test("random inputs of every small size round-trip (property test, 300 seeds)")
+    func randomProperty() throws {
+        var g = SeededGenerator(seed: 99)
+        for _ in 0..<300 {
+            let alphabet = UInt8(1 + g.next() % 4)  // tiny alphabets make many repeats
+            let old = (0..<Int(g.next() % 300)).map { _ in UInt8(g.next() % UInt64(alphabet)) }
+            var new = old
+            for _ in 0..<Int(g.next() % 6) {
+                switch g.next() % 3 {
+                case 0 where !new.isEmpty: new[Int(g.next() % UInt64(new.count))] = UInt8(g.next() % 5)
+                case 1: new.insert(UInt8(g.next() % 5), at: Int(g.next() % UInt64(new.count + 1)))
+                default: if !new.isEmpty { new.remove(at: Int(g.next() % UInt64(new.count))) }
+                }
+            }
+            let patch = try Delta.create(old: old, new: new)
+            #expect(try Delta.apply(old: old, patch: patch) == new, "old \(old) new \(new)")
+        }
+    }
+
+    @Test("triples cover new exactly, never read old outside [0, n), and end with a producing triple", arguments: Cases.all)
+    func tripleInvariants(_ pair: Pair) throws {
+        let sa = try SuffixArray.build(pair.old)
+        let triples = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa)
+        var oldpos: Int64 = 0, newpos: Int64 = 0
+        for t in triples {
+            #expect(t.add >= 0 && t.copy >= 0)
+            if t.add > 0 { #expect(oldpos >= 0 && oldpos + t.add <= Int64(pair.old.count)) }
+            oldpos += t.add + t.seek
+            newpos += t.add + t.copy
+        }
+        #expect(newpos == Int64(pair.new.count))
+        if let last = triples.last { #expect(last.add + last.copy > 0) }
+        if pair.new.isEmpty { #expect(triples.isEmpty) }
+    }
+
+    @Test("the long-run guard changes nothing on data without long ambiguous runs", arguments: Cases.all.filter { !$0.name.contains("zero") })
+    func guardIsInvisibleOnOrdinaryData(_ pair: Pair) throws {
+        let sa = try SuffixArray.build(pair.old)
+        let guarded = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa)
+        let classic = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: AlignmentOptions(longMatchSkip: .max))
+        #expect(guarded == classic)
+    }
+
+    @Test("hello world -> hello world! is the single triple (11, 1, -1), as bsdiff 4.3 writes it")
+    func helloWorldTriple() throws {
+        let old = Array("hello world".utf8), new = Array("hello world!".utf8)
+        let triples = Alignment.triples(old: old, new: new, suffixArray: try SuffixArray.build(old))
+        #expect(triples == [ControlTriple(add: 11, copy: 1, seek: -1)])
+    }
+
+    @Test("an empty-new patch is the 74-byte minimum: header plus three empty bzip2 streams")
+    func minimumPatch() throws {
+        let patch = try Delta.create(old: [1, 2, 3], new: [])
+        #expect(patch.count == 74)
+        let empty: [UInt8] = [0x42, 0x5A, 0x68, 0x39, 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, 0x00, 0x00, 0x00, 0x00]
+        #expect(Array(patch[32..<46]) == empty && Array(patch[60..<74]) == empty)
+    }
+}
+
+@Suite("BSDIFF40 integer encoding (BSDIFF40.md §2)")
+struct IntegerEncodingTests {
+    @Test("sign-magnitude little-endian, not two's complement")
+    func knownEncodings() {
+        func enc(_ v: Int64) -> [UInt8] { var o = [UInt8](); BSDIFF40.encodeInteger(v, into: &o); return o }
+        #expect(enc(-1) == [1, 0, 0, 0, 0, 0, 0, 0x80])
+        #expect(enc(1) == [1, 0, 0, 0, 0, 0, 0, 0])
+        #expect(enc(11) == [11, 0, 0, 0, 0, 0, 0, 0])
+        #expect(enc(Int64.max) == [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
+        #expect(enc(-Int64.max) == [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(BSDIFF40.decodeInteger([0, 0, 0, 0, 0, 0, 0, 0x80] as [UInt8], at: 0) == 0)
+    }
+
+    @Test("decode(encode(v)) == v on random values of every magnitude")
+    func roundTrip() {
+        var g = SeededGenerator(seed: 5)
+        for _ in 0..<10_000 {
+            let v = Int64(bitPattern: g.next()) >> Int64(g.next() % 63)
+            guard v != Int64.min else { continue }
+            var o = [UInt8]()
+            BSDIFF40.encodeInteger(v, into: &o)
+            #expect(BSDIFF40.decodeInteger(o, at: 0) == v)
+        }
+    }
+}
