@@ -1,0 +1,85 @@
+import FirmchainCore
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("firmchain repo on a SoftHSM token", .serialized)
+struct RepositoryCommandTests {
+    /// Runs firmchain with the token's environment; returns the result.
+    private func firmchain(_ token: SoftHSMToken, _ args: [String]) throws -> ProcessResult {
+        try runProcess(TestEnv.firmchain, args, environment: token.environment)
+    }
+
+    @Test("a repository signed with SoftHSM keys is consumed by python-tuf", arguments: ["ecdsa-p256", "ed25519"])
+    func softHSMRepository(_ keyType: String) throws {
+        let token = try SoftHSMToken()
+        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate(keyType, label: role) }
+        let tmp = try TemporaryDirectory("repo-cli")
+        let out = tmp.file("OUT")
+        let image = tmp.file("fw-2.0.0.bin")
+        var rng = SeededGenerator(seed: 5)
+        try Data(rng.bytes(200_000)).write(to: URL(fileURLWithPath: image))
+
+        var r = try firmchain(token, ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
+                                      "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")])
+        try #require(r.status == 0, "\(r.err)")
+        r = try firmchain(token, ["repo", "add-target", "--out", out, "--file", image, "--version", "2.0.0", "--version-number", "20000",
+                                  "--hardware-id", "acme-gw-v2", "--priority", "critical"])
+        try #require(r.status == 0, "\(r.err)")
+        r = try firmchain(token, ["--json", "repo", "publish", "--out", out, "--key", token.uri("targets"), "--key", token.uri("snapshot"),
+                                  "--key", token.uri("timestamp")])
+        try #require(r.status == 0, "\(r.err)")
+        #expect(try JSONReader().parse(Array(r.stdout))["targets"] == 2)
+
+        let downloads = try TemporaryDirectory("dl")
+        let client = try runProcess(TestEnv.python, [TestEnv.packageRoot.appendingPathComponent("Tests/Interop/tuf_client.py").path,
+                                                     out + "/repository", out + "/repository/metadata/1.root.json", downloads.path])
+        let answer = try JSONReader().parse(Array(client.out.split(separator: "\n").last.map { Array($0.utf8) } ?? []))
+        #expect(answer["ok"] == true, "\(client.out) \(client.err)")
+        #expect(answer["targets"]?["fw-2.0.0.bin"]?["custom"]?["firmware"]?["priority"] == "critical")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: downloads.file("fw-2.0.0.bin"))) == Data(contentsOf: URL(fileURLWithPath: image)))
+
+        let show = try firmchain(token, ["--json", "repo", "show", "--out", out])
+        #expect(show.status == 0)
+        #expect(try JSONReader().parse(Array(show.stdout))["passed"] == true)
+    }
+
+    @Test("repo show exits 1 and names the failed check when a target was tampered with")
+    func showFailsOnTamper() throws {
+        let token = try SoftHSMToken()
+        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate("ecdsa-p256", label: role) }
+        let tmp = try TemporaryDirectory("repo-cli")
+        let out = tmp.file("OUT")
+        let image = tmp.file("fw.bin")
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: image))
+        _ = try firmchain(token, ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
+                                  "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")])
+        _ = try firmchain(token, ["repo", "add-target", "--out", out, "--file", image, "--version", "1", "--version-number", "1", "--hardware-id", "hw"])
+        let p = try firmchain(token, ["repo", "publish", "--out", out, "--key", token.uri("targets"), "--key", token.uri("snapshot"), "--key", token.uri("timestamp")])
+        try #require(p.status == 0, "\(p.err)")
+        let targets = try FileManager.default.contentsOfDirectory(atPath: out + "/repository/targets")
+        let victim = out + "/repository/targets/" + targets.first { $0.hasSuffix(".fw.bin") }!
+        try Data(repeating: 8, count: 4096).write(to: URL(fileURLWithPath: victim))
+        let show = try firmchain(token, ["repo", "show", "--out", out])
+        #expect(show.status == 1)
+        #expect(show.out.contains("[FAIL] target: fw.bin"))
+    }
+
+    @Test("repo init refuses to overwrite an existing root and publish without keys names the role")
+    func errors() throws {
+        let token = try SoftHSMToken()
+        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate("ecdsa-p256", label: role) }
+        let tmp = try TemporaryDirectory("repo-cli")
+        let out = tmp.file("OUT")
+        let initArgs = ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
+                        "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")]
+        #expect(try firmchain(token, initArgs).status == 0)
+        let again = try firmchain(token, initArgs)
+        #expect(again.status == 64)
+        #expect(again.err.contains("[repo.already-initialized]"))
+        let publish = try firmchain(token, ["repo", "publish", "--out", out, "--key", token.uri("snapshot"), "--key", token.uri("timestamp")])
+        #expect(publish.status == 3)
+        #expect(publish.err.contains("the targets role needs 1 signature(s)"))
+        #expect(!publish.err.contains(token.pin) && !publish.out.contains(token.pin))
+    }
+}

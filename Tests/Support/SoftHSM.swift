@@ -1,0 +1,48 @@
+import Foundation
+
+/// A real SoftHSM token in a temporary directory (INTEROP.md "PKCS#11 with SoftHSM"): its own
+/// `softhsm2.conf` whose token directory is temporary, initialised with `softhsm2-util`.
+/// Pass `environment` to every process that should see it. Removed on deinit.
+public final class SoftHSMToken: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public let label: String
+    public let pin: String
+    public var configPath: String { directory.file("softhsm2.conf") }
+    /// SOFTHSM2_CONF and FIRMCHAIN_PKCS11_PIN for child processes.
+    public var environment: [String: String] { ["SOFTHSM2_CONF": configPath, "FIRMCHAIN_PKCS11_PIN": pin] }
+
+    public static let modulePath = "/usr/lib/softhsm/libsofthsm2.so"
+
+    public init(label: String = "firmchain-test", pin: String = "4711-test-pin") throws {
+        directory = try TemporaryDirectory("softhsm")
+        self.label = label
+        self.pin = pin
+        try FileManager.default.createDirectory(atPath: directory.file("tokens"), withIntermediateDirectories: true)
+        try Data("directories.tokendir = \(directory.file("tokens"))\nobjectstore.backend = file\nlog.level = ERROR\n".utf8)
+            .write(to: URL(fileURLWithPath: configPath))
+        guard TestEnv.hasTool("softhsm2-util") else {
+            throw TestSetupError("softhsm2-util is missing: run `make setup` (Debian package softhsm2)")
+        }
+        let r = try runProcess("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", "so-\(pin)", "--pin", pin],
+                               environment: ["SOFTHSM2_CONF": configPath])
+        guard r.status == 0 else { throw TestSetupError("softhsm2-util --init-token failed: \(r.err)") }
+    }
+
+    /// The RFC 7512 URI of the key labelled `object` in this token.
+    public func uri(_ object: String) -> String { "pkcs11:token=\(label);object=\(object)" }
+
+    /// Generates a key inside the token with `firmchain keys generate`; returns its URI.
+    @discardableResult
+    public func generate(_ type: String, label object: String) throws -> String {
+        let r = try runProcess(TestEnv.firmchain, ["keys", "generate", "--token", "pkcs11:token=\(label)", "--type", type, "--label", object],
+                               environment: environment)
+        guard r.status == 0 else { throw TestSetupError("firmchain keys generate \(type) failed: \(r.err)") }
+        return uri(object)
+    }
+}
+
+/// A test could not set up what it needs (a missing tool, a failed fixture step).
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
