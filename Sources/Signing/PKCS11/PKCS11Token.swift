@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// What the PIN provider is told about the token that asks for a PIN.
@@ -145,12 +146,20 @@ final class PKCS11SessionPool: @unchecked Sendable {
 
     /// Logs the user in with `pin` (`CKR_USER_ALREADY_LOGGED_IN` is success: another signer
     /// on this token already did). Throws `signing.pin-incorrect`, `signing.pin-locked`.
+    ///
+    /// Login state is shared by every session of the process, so a second signer on a token
+    /// gets `CKR_USER_ALREADY_LOGGED_IN` whatever PIN it offers. To keep a wrong PIN from
+    /// riding on an earlier login, `PKCS11LoginRecord` remembers a keyed hash of the PIN
+    /// that logged in, and a different PIN is refused as `signing.pin-incorrect`.
     func login(pin: Secret, uri: String) throws {
         try withSession { s in
             do {
                 try functions.login(s, pin: pin)
+                PKCS11LoginRecord.shared.record(pin, module: functions, slot: token.slot)
             } catch let e as PKCS11CallError where e.rv == PKCS11ReturnValue.userAlreadyLoggedIn {
-                return
+                if PKCS11LoginRecord.shared.contradicts(pin, module: functions, slot: token.slot) {
+                    throw SigningError.pinIncorrect(uri)
+                }
             } catch let e as PKCS11CallError {
                 throw PKCS11TokenResolver.loginError(e, uri: uri)
             }
@@ -174,5 +183,34 @@ final class PKCS11SessionPool: @unchecked Sendable {
 
     deinit {
         for s in all.reversed() { functions.closeSession(s) }
+    }
+}
+
+/// Which PIN logged in to each (module, slot) in this process, kept as HMAC-SHA-256 under a
+/// random per-process key — never the PIN itself.
+final class PKCS11LoginRecord: @unchecked Sendable {
+    static let shared = PKCS11LoginRecord()
+    private let lock = NSLock()
+    private let hmacKey = SymmetricKey(size: .bits256)
+    private var tags: [Key: [UInt8]] = [:]
+
+    private struct Key: Hashable { let module: ObjectIdentifier; let slot: UInt }
+    private func name(_ module: PKCS11Functions, _ slot: UInt) -> Key { Key(module: ObjectIdentifier(module), slot: slot) }
+    private func tag(_ pin: Secret) -> [UInt8] {
+        pin.withBytes { Array(HMAC<SHA256>.authenticationCode(for: $0, using: hmacKey)) }
+    }
+
+    func record(_ pin: Secret, module: PKCS11Functions, slot: UInt) {
+        let t = tag(pin)
+        lock.lock(); tags[name(module, slot)] = t; lock.unlock()
+    }
+
+    /// True when a different PIN is on record for this token; false when it matches or
+    /// nobody in Firmchain logged in (another component of the process did).
+    func contradicts(_ pin: Secret, module: PKCS11Functions, slot: UInt) -> Bool {
+        let t = tag(pin)
+        lock.lock(); defer { lock.unlock() }
+        guard let known = tags[name(module, slot)] else { return false }
+        return known != t
     }
 }

@@ -1,0 +1,127 @@
+import FirmchainCore
+import Foundation
+import Testing
+import TestSupport
+@testable import Signing
+
+/// Every error path of `firmchain keys` and `firmchain sign` run as a user would, with
+/// distinctive PINs; no PIN ever shows up on stdout or stderr, in text or JSON mode.
+@Suite("CLI error paths never show the PIN")
+struct CLIErrorTests {
+    /// A wrong PIN that is easy to grep for.
+    static let wrongPIN = "Wombat-WRONG-PIN-90210"
+    /// A PIN written into a URI.
+    static let uriPIN = "Platypus-URI-PIN-31337"
+
+    struct Case: Sendable, CustomStringConvertible {
+        let name: String
+        let args: [String]
+        let pin: String?
+        let code: String
+        let exit: Int32
+        var description: String { name }
+    }
+
+    static func cases(_ t: SoftHSMFixture, data: String, out: String) -> [Case] {
+        let key = t.keys[0].uri  // firmchain P-256
+        let pin = SoftHSMFixture.pin
+        return [
+            Case(name: "module missing", args: ["sign", "--key", "\(key)?module-path=/nonexistent/lib.so", "--in", data, "--out", out],
+                 pin: pin, code: "signing.module-not-found", exit: 5),
+            Case(name: "module is not PKCS#11", args: ["keys", "export-public", "--key", "\(key)?module-path=/etc/hostname", "--out", out],
+                 pin: pin, code: "signing.module-not-found", exit: 5),
+            Case(name: "token missing", args: ["sign", "--key", "pkcs11:token=nope;object=x", "--in", data, "--out", out],
+                 pin: pin, code: "signing.token-not-found", exit: 5),
+            Case(name: "key missing", args: ["sign", "--key", "\(t.tokenURI);object=nope", "--in", data, "--out", out],
+                 pin: pin, code: "signing.key-not-found", exit: 3),
+            Case(name: "wrong PIN on sign", args: ["sign", "--key", key, "--in", data, "--out", out],
+                 pin: wrongPIN, code: "signing.pin-incorrect", exit: 4),
+            Case(name: "wrong PIN on keys list", args: ["keys", "list", "--token", t.tokenURI],
+                 pin: wrongPIN, code: "signing.pin-incorrect", exit: 4),
+            Case(name: "wrong PIN on keys generate", args: ["keys", "generate", "--token", t.tokenURI, "--type", "ed25519", "--label", "never"],
+                 pin: wrongPIN, code: "signing.pin-incorrect", exit: 4),
+            Case(name: "no PIN and no terminal", args: ["sign", "--key", key, "--in", data, "--out", out],
+                 pin: nil, code: "signing.pin-missing", exit: 4),
+            Case(name: "PIN in the URI", args: ["sign", "--key", "\(key)?pin-value=\(uriPIN)", "--in", data, "--out", out],
+                 pin: pin, code: "signing.pin-value-refused", exit: 2),
+            Case(name: "algorithm the key cannot do", args: ["sign", "--key", key, "--algorithm", "rsa-pss-sha256", "--in", data, "--out", out],
+                 pin: pin, code: "signing.algorithm-unsupported", exit: 3),
+            Case(name: "token refuses the mechanism", args: ["sign", "--key", t.noSignKeyURI, "--in", data, "--out", out],
+                 pin: pin, code: "signing.mechanism-refused", exit: 5),
+            Case(name: "key label already used", args: ["keys", "generate", "--token", t.tokenURI, "--type", "ecdsa-p256", "--label", "fc-ecdsa-p256"],
+                 pin: pin, code: "signing.key-exists", exit: 3),
+            Case(name: "malformed URI", args: ["sign", "--key", "pkcs11:token=%zz", "--in", data, "--out", out],
+                 pin: pin, code: "signing.uri-malformed", exit: 64),
+        ]
+    }
+
+    @Test("each error path exits with its code and never prints a PIN")
+    func errorPaths() throws {
+        let token = try SoftHSMFixture.get()
+        let dir = try TemporaryDirectory()
+        try AtomicFile.write([1, 2, 3], to: dir.file("data"))
+        let out = dir.file("sig")
+        for c in Self.cases(token, data: dir.file("data"), out: out) {
+            for json in [false, true] {
+                var env = ["SOFTHSM2_CONF": token.conf]
+                env["FIRMCHAIN_PKCS11_PIN"] = c.pin ?? ""
+                var args = c.args
+                if json { args.append("--json") }
+                let r = try runProcess(TestEnv.firmchain, args, environment: c.pin == nil ? ["SOFTHSM2_CONF": token.conf] : env)
+                if c.pin == nil {
+                    // Make sure the variable is really unset in the child, not just empty.
+                    let r2 = try runProcessWithout("FIRMCHAIN_PKCS11_PIN", args, environment: ["SOFTHSM2_CONF": token.conf])
+                    check(r2, c, json: json)
+                } else {
+                    check(r, c, json: json)
+                }
+                #expect(!FileManager.default.fileExists(atPath: out), "\(c): no signature is written on error")
+            }
+        }
+    }
+
+    /// The 'locked PIN' case: SoftHSM never locks, so the library test drives it through a fake
+    /// (FakePKCS11Tests); here the successful commands are also checked for leaks.
+    @Test("successful commands do not print the PIN either")
+    func successPaths() throws {
+        let token = try SoftHSMFixture.get()
+        let dir = try TemporaryDirectory()
+        try AtomicFile.write([1, 2, 3], to: dir.file("data"))
+        for args in [["sign", "--key", token.keys[0].uri, "--in", dir.file("data"), "--out", dir.file("s"), "--verbose"],
+                     ["keys", "list", "--token", token.tokenURI, "--json"], ["keys", "list", "--token", token.tokenURI],
+                     ["keys", "export-public", "--key", token.keys[2].uri, "--out", dir.file("p")]] {
+            let r = try runProcess(TestEnv.firmchain, args, environment: token.environment)
+            #expect(r.status == 0, "\(args): \(r.err)")
+            #expect(!r.out.contains(SoftHSMFixture.pin) && !r.err.contains(SoftHSMFixture.pin))
+        }
+    }
+
+    @Test("a broken SOFTHSM2_CONF is a module failure, not a crash")
+    func badConfig() throws {
+        let token = try SoftHSMFixture.get()
+        let dir = try TemporaryDirectory()
+        try AtomicFile.write(Array("directories.tokendir = /nonexistent/tokens\n".utf8), to: dir.file("bad.conf"))
+        let r = try runProcess(TestEnv.firmchain, ["keys", "list"], environment: ["SOFTHSM2_CONF": dir.file("bad.conf"), "FIRMCHAIN_PKCS11_PIN": SoftHSMFixture.pin])
+        #expect(r.status == 5)
+        #expect(r.err.contains("[signing.module-failed]"), "\(r.err)")
+        _ = token
+    }
+
+    private func check(_ r: ProcessResult, _ c: Case, json: Bool) {
+        #expect(r.status == c.exit, "\(c) json=\(json): exit \(r.status), \(r.err)")
+        if json {
+            #expect(r.err.contains("\"code\":\"\(c.code)\"") || r.err.contains("\"code\": \"\(c.code)\""), "\(c): \(r.err)")
+        } else {
+            #expect(r.err.contains("[\(c.code)]"), "\(c): \(r.err)")
+            #expect(r.err.split(separator: "\n").count == 1, "\(c): one line: \(r.err)")
+        }
+        for secret in [SoftHSMFixture.pin, SoftHSMFixture.soPin, Self.wrongPIN, Self.uriPIN] {
+            #expect(!r.out.contains(secret) && !r.err.contains(secret), "\(c) leaked a PIN: \(r.out) \(r.err)")
+        }
+    }
+
+    /// Runs firmchain with `name` removed from the inherited environment.
+    private func runProcessWithout(_ name: String, _ args: [String], environment: [String: String]) throws -> ProcessResult {
+        try runProcess("/usr/bin/env", ["-u", name, TestEnv.firmchain] + args, environment: environment)
+    }
+}
