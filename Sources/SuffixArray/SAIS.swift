@@ -23,7 +23,15 @@ struct SAText<Char: FixedWidthInteger> {
 
     @inline(__always)
     subscript(i: Int) -> Int { Int(truncatingIfNeeded: base[i]) }
+
+    /// Prefetch hint for character `i`; `i` may be any value (a prefetch never faults), callers
+    /// clamp it into `0..<n` anyway.
+    @inline(__always)
+    func prefetch(_ i: Int) { prefetchRead(UnsafeRawPointer(base + i)) }
 }
+
+/// How many scan positions ahead the induction passes prefetch the text.
+let prefetchDistance = 32
 
 /// Bucket bookkeeping for an alphabet `0..<k`: `counts[c]` = occurrences of `c`, `heads` gets
 /// bucket starts or ends on demand. When memory is short, `heads == counts` and the counts are
@@ -215,6 +223,8 @@ enum SAIS {
         }
         var i = 0
         while i < n {
+            // sa[i + distance] (if already written) will need T[v-1 ... v]: fetch it now.
+            if i &+ prefetchDistance < n { t.prefetch(max(Int(sa[i &+ prefetchDistance]) &- 1, 0)) }
             let v = Int(sa[i])
             if v > 0 {
                 // Suffix v+1 is here; suffix v is L-type. Induce it: 1 <= v <= n-2.
@@ -240,6 +250,7 @@ enum SAIS {
         b = Int(heads[0])
         i = n - 1
         while i >= 0 {
+            if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- 1, 0)) }
             let v = Int(sa[i])
             if v > 0 {
                 // Suffix v+1 is here; suffix v is S-type. Induce it: 1 <= v <= n-2.
@@ -413,6 +424,8 @@ enum SAIS {
         }
         var i = 0
         while i < n {
+            // sa[i + distance] (if already written) will need T[v-2 ... v-1]: fetch it now.
+            if i &+ prefetchDistance < n { t.prefetch(max(Int(sa[i &+ prefetchDistance]) &- 2, 0)) }
             let v = Int(sa[i])
             sa[i] = Int32(truncatingIfNeeded: ~v)
             if v > 0 {
@@ -433,6 +446,7 @@ enum SAIS {
         b = Int(heads[0])
         i = n - 1
         while i >= 0 {
+            if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- 2, 0)) }
             let v = Int(sa[i])
             if v > 0 {
                 let j = v - 1  // S-type, 0 <= j <= n-2
