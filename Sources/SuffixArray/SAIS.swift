@@ -303,6 +303,12 @@ enum SAIS {
         var q = n  // previous LMS position in sorted order
         var qLength = 0
         for i in 0..<m {
+            if i &+ prefetchDistance < m {
+                // The LMS substring read `distance` iterations from now: its text and its length slot.
+                let ahead = Int(sa[i &+ prefetchDistance])
+                t.prefetch(ahead)
+                prefetchWrite(UnsafeRawPointer(sa + (m &+ (ahead >> 1))))
+            }
             let p = Int(sa[i])
             let pLength = Int(sa[m + (p >> 1)])
             var same = false
@@ -369,7 +375,10 @@ enum SAIS {
             ra[j] = Int32(truncatingIfNeeded: p)
             j -= 1
         }
-        for i in 0..<m { sa[i] = ra[Int(sa[i])] }
+        for i in 0..<m {
+            if i &+ prefetchDistance < m { prefetchRead(UnsafeRawPointer(ra + Int(sa[i &+ prefetchDistance]))) }
+            sa[i] = ra[Int(sa[i])]
+        }
     }
 
     /// Moves the sorted LMS suffixes sa[0..m-1] to the ends of their buckets (keeping their
@@ -381,6 +390,7 @@ enum SAIS {
         var j = n  // sa[j..n-1] is final for this step
         var i = m - 1
         while i >= 0 {
+            if i >= prefetchDistance { t.prefetch(Int(sa[i &- prefetchDistance])) }
             let p = Int(sa[i])
             let c = t[p]
             let end = Int(heads[c])
