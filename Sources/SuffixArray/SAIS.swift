@@ -219,7 +219,7 @@ enum SAIS {
         do {
             let v = n - 2
             sa[b] = Int32(truncatingIfNeeded: t[v] < c1 ? ~v : v)
-            b += 1
+            b &+= 1
         }
         var i = 0
         while i < n {
@@ -234,14 +234,14 @@ enum SAIS {
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                let u = v - 1  // predecessor of suffix v; S-type iff T[u] < T[v]
+                let u = v &- 1  // predecessor of suffix v; S-type iff T[u] < T[v]
                 sa[b] = Int32(truncatingIfNeeded: t[u] < c0 ? ~u : u)
-                b += 1
+                b &+= 1
                 sa[i] = 0
             } else if v < 0 {
                 sa[i] = Int32(truncatingIfNeeded: ~v)
             }
-            i += 1
+            i &+= 1
         }
         // S-pass: scan right to left; every S-type suffix lands in the free tail of its bucket,
         // always to the left of the scan position i.
@@ -260,13 +260,13 @@ enum SAIS {
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                b -= 1
-                let u = v - 1
+                b &-= 1
+                let u = v &- 1
                 // If T[u] > T[v] suffix v is LMS: keep it as ~v; otherwise u is S-type too.
                 sa[b] = Int32(truncatingIfNeeded: t[u] > c0 ? ~v : u)
                 sa[i] = 0
             }
-            i -= 1
+            i &-= 1
         }
     }
 
@@ -315,7 +315,7 @@ enum SAIS {
             if pLength == qLength && p + pLength < n && q + qLength < n {
                 // Both substrings end inside the text: compare T[p..p+len-1] with T[q..q+len-1].
                 var j = 0
-                while j < pLength && t[p + j] == t[q + j] { j += 1 }
+                while j < pLength && t[p &+ j] == t[q &+ j] { j &+= 1 }
                 same = j == pLength
             }
             if !same {
@@ -429,8 +429,8 @@ enum SAIS {
         var b = Int(heads[c1])
         do {
             let j = n - 1  // >= 1
-            sa[b] = Int32(truncatingIfNeeded: t[j - 1] < c1 ? ~j : j)
-            b += 1
+            sa[b] = Int32(truncatingIfNeeded: t[j &- 1] < c1 ? ~j : j)
+            b &+= 1
         }
         var i = 0
         while i < n {
@@ -439,17 +439,17 @@ enum SAIS {
             let v = Int(sa[i])
             sa[i] = Int32(truncatingIfNeeded: ~v)
             if v > 0 {
-                let j = v - 1  // L-type, 0 <= j <= n-2
+                let j = v &- 1  // L-type, 0 <= j <= n-2
                 let c0 = t[j]
                 if c0 != c1 {
                     heads[c1] = Int32(truncatingIfNeeded: b)
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                sa[b] = Int32(truncatingIfNeeded: (j > 0 && t[j - 1] < c0) ? ~j : j)
-                b += 1
+                sa[b] = Int32(truncatingIfNeeded: (j > 0 && t[j &- 1] < c0) ? ~j : j)
+                b &+= 1
             }
-            i += 1
+            i &+= 1
         }
         buckets.compute(t, n, end: true)
         c1 = 0
@@ -459,19 +459,19 @@ enum SAIS {
             if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- 2, 0)) }
             let v = Int(sa[i])
             if v > 0 {
-                let j = v - 1  // S-type, 0 <= j <= n-2
+                let j = v &- 1  // S-type, 0 <= j <= n-2
                 let c0 = t[j]
                 if c0 != c1 {
                     heads[c1] = Int32(truncatingIfNeeded: b)
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                b -= 1
-                sa[b] = Int32(truncatingIfNeeded: (j == 0 || t[j - 1] > c0) ? ~j : j)
+                b &-= 1
+                sa[b] = Int32(truncatingIfNeeded: (j == 0 || t[j &- 1] > c0) ? ~j : j)
             } else {
                 sa[i] = Int32(truncatingIfNeeded: ~v)
             }
-            i -= 1
+            i &-= 1
         }
     }
 }

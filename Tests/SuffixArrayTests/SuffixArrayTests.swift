@@ -127,7 +127,7 @@ struct BuildTests {
         }
     }
 
-    @Test("large inputs (4 MiB random, 3 MiB structured, 1 MiB runs) pass the checker")
+    @Test("large inputs (4 MiB random, 3 MiB structured, 1 MiB runs, Fibonacci and periodic) pass the checker")
     func large() throws {
         var g = SeededGenerator(seed: 42)
         let random = g.bytes(4 << 20)
@@ -143,6 +143,12 @@ struct BuildTests {
         let fib = Texts.fibonacci(1 << 20)
         sa = try SuffixArray.build(fib)
         #expect(SuffixArray.check(fib, sa) == .valid)
+        // Periodic texts push the reduced problems into every bucket-memory mode.
+        for unit in ["ab", "aaab", "abaababaab"] {
+            let periodic = Texts.repeated(Array(unit.utf8), count: (1 << 20) + 3)
+            sa = try SuffixArray.build(periodic)
+            #expect(SuffixArray.check(periodic, sa) == .valid, "\(unit)")
+        }
     }
 }
 
