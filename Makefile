@@ -19,13 +19,13 @@ APT_PACKAGES := libssl-dev libp11-kit-dev softhsm2 opensc bsdiff libbz2-dev pyth
 BENCH_APT    := xdelta3 zstd libdivsufsort-dev time
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt venv build test demo clean bench-delta bench-sign fuzz
+.PHONY: help setup apt venv build test demo clean bench-delta bench-sa bench-sign fuzz
 
 help:
 	@echo "make demo    build and run the example release end to end"
 	@echo "make test    run every test, interop tests included"
 	@echo "make setup   install missing Debian packages and the Python venv (idempotent)"
-	@echo "make bench-delta | bench-sign | fuzz   long runs, not part of make test"
+	@echo "make bench-delta | bench-sa | bench-sign | fuzz   long runs, not part of make test"
 
 ## setup: idempotent; installs only what is missing.
 setup: apt venv
@@ -61,6 +61,15 @@ bench-delta:
 	$(MAKE) setup EXTRA_APT="$(BENCH_APT)"
 	$(SWIFT) build -c release
 	PYTHON=$(CURDIR)/$(PYTHON) Benchmarks/delta/run.sh
+
+## bench-sa: SuffixArray.build against libdivsufsort on the corpus' old images (SA_FILES to override).
+CORPUS       ?= corpus-data
+CORPUS_FETCH ?= ../shared/corpus/fetch.sh
+SA_FILES     ?= $(CORPUS)/L1-kernel-arm64/old $(CORPUS)/M1-pydantic-so/old $(CORPUS)/P1-sparse64/old $(CORPUS)/P3-random8/old
+bench-sa:
+	$(MAKE) apt EXTRA_APT="$(BENCH_APT)"
+	$(CORPUS_FETCH) $(CORPUS)
+	Benchmarks/suffix-array/run.sh $(SA_FILES)
 
 bench-sign: setup
 	$(SWIFT) build -c release

@@ -23,7 +23,15 @@ struct SAText<Char: FixedWidthInteger> {
 
     @inline(__always)
     subscript(i: Int) -> Int { Int(truncatingIfNeeded: base[i]) }
+
+    /// Prefetch hint for character `i`; `i` may be any value (a prefetch never faults), callers
+    /// clamp it into `0..<n` anyway.
+    @inline(__always)
+    func prefetch(_ i: Int) { prefetchRead(UnsafeRawPointer(base + i)) }
 }
+
+/// How many scan positions ahead the induction passes prefetch the text.
+let prefetchDistance = 32
 
 /// Bucket bookkeeping for an alphabet `0..<k`: `counts[c]` = occurrences of `c`, `heads` gets
 /// bucket starts or ends on demand. When memory is short, `heads == counts` and the counts are
@@ -211,10 +219,12 @@ enum SAIS {
         do {
             let v = n - 2
             sa[b] = Int32(truncatingIfNeeded: t[v] < c1 ? ~v : v)
-            b += 1
+            b &+= 1
         }
         var i = 0
         while i < n {
+            // sa[i + distance] (if already written) will need T[v-1 ... v]: fetch it now.
+            if i &+ prefetchDistance < n { t.prefetch(max(Int(sa[i &+ prefetchDistance]) &- 1, 0)) }
             let v = Int(sa[i])
             if v > 0 {
                 // Suffix v+1 is here; suffix v is L-type. Induce it: 1 <= v <= n-2.
@@ -224,14 +234,14 @@ enum SAIS {
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                let u = v - 1  // predecessor of suffix v; S-type iff T[u] < T[v]
+                let u = v &- 1  // predecessor of suffix v; S-type iff T[u] < T[v]
                 sa[b] = Int32(truncatingIfNeeded: t[u] < c0 ? ~u : u)
-                b += 1
+                b &+= 1
                 sa[i] = 0
             } else if v < 0 {
                 sa[i] = Int32(truncatingIfNeeded: ~v)
             }
-            i += 1
+            i &+= 1
         }
         // S-pass: scan right to left; every S-type suffix lands in the free tail of its bucket,
         // always to the left of the scan position i.
@@ -240,6 +250,7 @@ enum SAIS {
         b = Int(heads[0])
         i = n - 1
         while i >= 0 {
+            if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- 1, 0)) }
             let v = Int(sa[i])
             if v > 0 {
                 // Suffix v+1 is here; suffix v is S-type. Induce it: 1 <= v <= n-2.
@@ -249,13 +260,13 @@ enum SAIS {
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                b -= 1
-                let u = v - 1
+                b &-= 1
+                let u = v &- 1
                 // If T[u] > T[v] suffix v is LMS: keep it as ~v; otherwise u is S-type too.
                 sa[b] = Int32(truncatingIfNeeded: t[u] > c0 ? ~v : u)
                 sa[i] = 0
             }
-            i -= 1
+            i &-= 1
         }
     }
 
@@ -292,13 +303,19 @@ enum SAIS {
         var q = n  // previous LMS position in sorted order
         var qLength = 0
         for i in 0..<m {
+            if i &+ prefetchDistance < m {
+                // The LMS substring read `distance` iterations from now: its text and its length slot.
+                let ahead = Int(sa[i &+ prefetchDistance])
+                t.prefetch(ahead)
+                prefetchWrite(UnsafeRawPointer(sa + (m &+ (ahead >> 1))))
+            }
             let p = Int(sa[i])
             let pLength = Int(sa[m + (p >> 1)])
             var same = false
             if pLength == qLength && p + pLength < n && q + qLength < n {
                 // Both substrings end inside the text: compare T[p..p+len-1] with T[q..q+len-1].
                 var j = 0
-                while j < pLength && t[p + j] == t[q + j] { j += 1 }
+                while j < pLength && t[p &+ j] == t[q &+ j] { j &+= 1 }
                 same = j == pLength
             }
             if !same {
@@ -358,7 +375,10 @@ enum SAIS {
             ra[j] = Int32(truncatingIfNeeded: p)
             j -= 1
         }
-        for i in 0..<m { sa[i] = ra[Int(sa[i])] }
+        for i in 0..<m {
+            if i &+ prefetchDistance < m { prefetchRead(UnsafeRawPointer(ra + Int(sa[i &+ prefetchDistance]))) }
+            sa[i] = ra[Int(sa[i])]
+        }
     }
 
     /// Moves the sorted LMS suffixes sa[0..m-1] to the ends of their buckets (keeping their
@@ -370,6 +390,7 @@ enum SAIS {
         var j = n  // sa[j..n-1] is final for this step
         var i = m - 1
         while i >= 0 {
+            if i >= prefetchDistance { t.prefetch(Int(sa[i &- prefetchDistance])) }
             let p = Int(sa[i])
             let c = t[p]
             let end = Int(heads[c])
@@ -408,46 +429,49 @@ enum SAIS {
         var b = Int(heads[c1])
         do {
             let j = n - 1  // >= 1
-            sa[b] = Int32(truncatingIfNeeded: t[j - 1] < c1 ? ~j : j)
-            b += 1
+            sa[b] = Int32(truncatingIfNeeded: t[j &- 1] < c1 ? ~j : j)
+            b &+= 1
         }
         var i = 0
         while i < n {
+            // sa[i + distance] (if already written) will need T[v-2 ... v-1]: fetch it now.
+            if i &+ prefetchDistance < n { t.prefetch(max(Int(sa[i &+ prefetchDistance]) &- 2, 0)) }
             let v = Int(sa[i])
             sa[i] = Int32(truncatingIfNeeded: ~v)
             if v > 0 {
-                let j = v - 1  // L-type, 0 <= j <= n-2
+                let j = v &- 1  // L-type, 0 <= j <= n-2
                 let c0 = t[j]
                 if c0 != c1 {
                     heads[c1] = Int32(truncatingIfNeeded: b)
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                sa[b] = Int32(truncatingIfNeeded: (j > 0 && t[j - 1] < c0) ? ~j : j)
-                b += 1
+                sa[b] = Int32(truncatingIfNeeded: (j > 0 && t[j &- 1] < c0) ? ~j : j)
+                b &+= 1
             }
-            i += 1
+            i &+= 1
         }
         buckets.compute(t, n, end: true)
         c1 = 0
         b = Int(heads[0])
         i = n - 1
         while i >= 0 {
+            if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- 2, 0)) }
             let v = Int(sa[i])
             if v > 0 {
-                let j = v - 1  // S-type, 0 <= j <= n-2
+                let j = v &- 1  // S-type, 0 <= j <= n-2
                 let c0 = t[j]
                 if c0 != c1 {
                     heads[c1] = Int32(truncatingIfNeeded: b)
                     c1 = c0
                     b = Int(heads[c1])
                 }
-                b -= 1
-                sa[b] = Int32(truncatingIfNeeded: (j == 0 || t[j - 1] > c0) ? ~j : j)
+                b &-= 1
+                sa[b] = Int32(truncatingIfNeeded: (j == 0 || t[j &- 1] > c0) ? ~j : j)
             } else {
                 sa[i] = Int32(truncatingIfNeeded: ~v)
             }
-            i -= 1
+            i &-= 1
         }
     }
 }

@@ -3,7 +3,7 @@ import FirmchainCore
 /// The error type of the `SuffixArray` module.
 ///
 /// Codes (stable, documented in `Docs/exit-codes.md`):
-/// - `suffix-array.too-large` (`usage`): the text has `Int32.max` bytes or more, which 32-bit
+/// - `suffix-array.too-large` (`malformed-input`, exit 65): the text has `Int32.max` bytes or more, which 32-bit
 ///   suffix indices cannot address.
 public struct SuffixArrayError: FirmchainErrorProtocol, Equatable {
     /// A stable dotted code such as `suffix-array.too-large`.
@@ -31,7 +31,7 @@ public struct SuffixArrayError: FirmchainErrorProtocol, Equatable {
     /// The text is too long for 32-bit suffix indices.
     static func tooLarge(_ count: Int) -> SuffixArrayError {
         SuffixArrayError(
-            code: "suffix-array.too-large", category: .usage,
+            code: "suffix-array.too-large", category: .malformedInput,
             reason: "input of \(count) bytes is too large for a 32-bit suffix array (limit \(Int(Int32.max) - 1) bytes)")
     }
 

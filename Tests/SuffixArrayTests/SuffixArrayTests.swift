@@ -127,7 +127,7 @@ struct BuildTests {
         }
     }
 
-    @Test("large inputs (4 MiB random, 3 MiB structured, 1 MiB runs) pass the checker")
+    @Test("large inputs (4 MiB random, 3 MiB structured, 1 MiB runs, Fibonacci and periodic) pass the checker")
     func large() throws {
         var g = SeededGenerator(seed: 42)
         let random = g.bytes(4 << 20)
@@ -143,6 +143,12 @@ struct BuildTests {
         let fib = Texts.fibonacci(1 << 20)
         sa = try SuffixArray.build(fib)
         #expect(SuffixArray.check(fib, sa) == .valid)
+        // Periodic texts push the reduced problems into every bucket-memory mode.
+        for unit in ["ab", "aaab", "abaababaab"] {
+            let periodic = Texts.repeated(Array(unit.utf8), count: (1 << 20) + 3)
+            sa = try SuffixArray.build(periodic)
+            #expect(SuffixArray.check(periodic, sa) == .valid, "\(unit)")
+        }
     }
 }
 
@@ -233,11 +239,30 @@ struct CheckTests {
 
 @Suite("SuffixArrayError")
 struct ErrorTests {
-    @Test("the too-large error has a stable code and a usage category")
-    func tooLarge() {
-        let e = SuffixArrayError(code: "suffix-array.too-large", category: .usage, reason: "x")
-        #expect(e.code == "suffix-array.too-large")
-        #expect(e.category.exitCode == 64)
+    @Test("a text of Int32.max bytes is refused with suffix-array.too-large before any byte is read")
+    func tooLarge() throws {
+        // A buffer that claims Int32.max bytes over a 1-byte allocation: build must reject it by
+        // its count alone (reading it would crash the test process).
+        let one = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        defer { one.deallocate() }
+        one.pointee = 0
+        for count in [Int(Int32.max), Int(Int32.max) + 1, Int(UInt32.max)] {
+            let huge = UnsafeBufferPointer(start: UnsafePointer(one), count: count)
+            let error = #expect(throws: SuffixArrayError.self) { try SuffixArray.build(huge) }
+            #expect(error?.code == "suffix-array.too-large")
+            #expect(error?.category == .malformedInput)
+            #expect(error?.category.exitCode == 65)
+            #expect(error?.reason.contains("\(count)") == true)
+        }
+        // One byte less is accepted by the size check (not run: it would need 10 GiB).
+        #expect(try SuffixArray.build(UnsafeBufferPointer(start: UnsafePointer(one), count: 1)) == [0])
+    }
+
+    @Test("errors compare by code and carry the file they are about")
+    func about() {
+        let e = SuffixArrayError(code: "suffix-array.too-large", category: .malformedInput, reason: "x")
+        #expect(e == SuffixArrayError(code: "suffix-array.too-large", category: .internal, reason: "y"))
         #expect(e.about("/tmp/f").description == "/tmp/f: x")
+        #expect(e.about("/tmp/f").path == "/tmp/f")
     }
 }
