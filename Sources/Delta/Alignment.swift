@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
+import Foundation
 
 /// One control triple of a BSDIFF40 patch (BSDIFF40.md §3): add `add` bytes (new = old + diff,
 /// advancing both cursors), copy `copy` literal bytes from the extra block, then move the old
@@ -25,18 +27,41 @@ public struct ControlTriple: Sendable, Hashable {
 public struct AlignmentOptions: Sendable, Hashable {
     /// A match at least this long that the bsdiff heuristic neither accepts nor rejects is
     /// skipped over (down to its last `longMatchSkip` bytes) instead of being searched again
-    /// at every position inside it. This removes bsdiff 4.3's O(run^2 log n) cost on long runs
-    /// of identical bytes (BSDIFF40.md §6 "Time"); on ordinary binaries such matches do not
-    /// occur and the output equals bsdiff's. `Int.max` reproduces bsdiff 4.3 exactly.
+    /// at every position inside it. Together with `prefixAwareSearch` this removes bsdiff 4.3's
+    /// O(run^2 log n) cost on long runs of identical bytes (BSDIFF40.md §6 "Time").
+    /// `Int.max` disables the skip.
     public var longMatchSkip: Int = 256
 
-    /// The default options.
+    /// bsdiff's search treats an old suffix that is a proper prefix of the searched text (a
+    /// suffix running into the end of old) as "not smaller" and goes left. Such a suffix *is*
+    /// smaller, so the search can then miss the longest match entirely: with a run of zeros at
+    /// the end of old, every position of a zero run in new finds a 1-byte match after comparing
+    /// the whole run at every step (the quadratic case of the P1 sparse image). When true, the
+    /// search orders such suffixes correctly, which finds the true longest match and makes
+    /// every comparison cost at most the match length. It changes the output only where the
+    /// search path meets a suffix that runs into the end of old; `false` is bsdiff 4.3 exactly.
+    public var prefixAwareSearch: Bool = true
+
+    /// New files at least this large are scanned as two halves on two threads (each half
+    /// against all of old; the second half starts afresh at old offset 0). Matches cannot cross
+    /// the midpoint, which costs at most a few bytes of patch. `Int.max` scans on one thread.
+    public var parallelMinimumSize: Int = 4 << 20
+
+    /// The default options (guarded, linear on long runs).
     public init() {}
 
-    /// Options with the given skip threshold (must be >= 1).
-    public init(longMatchSkip: Int) {
+    /// bsdiff 4.3's scan exactly: no skip, the original search.
+    public static let classic: AlignmentOptions = {
+        var o = AlignmentOptions(longMatchSkip: .max, prefixAwareSearch: false)
+        o.parallelMinimumSize = .max
+        return o
+    }()
+
+    /// Options with the given skip threshold (must be >= 1) and search variant.
+    public init(longMatchSkip: Int, prefixAwareSearch: Bool = true) {
         precondition(longMatchSkip >= 1)
         self.longMatchSkip = longMatchSkip
+        self.prefixAwareSearch = prefixAwareSearch
     }
 }
 
@@ -46,9 +71,10 @@ public struct AlignmentOptions: Sendable, Hashable {
 /// part), the control triples of a BSDIFF40 patch.
 ///
 /// This is the classic bsdiff 4.3 scan: same search, same `oldscore`/`lastoffset` heuristic with
-/// the constant 8, same forward/backward extension and overlap split, same tie-breaking. So with
-/// `longMatchSkip = Int.max` it yields the exact triples of Debian's bsdiff 4.3, and with the
-/// default it yields them on every pair without very long runs of identical bytes.
+/// the constant 8, same forward/backward extension and overlap split, same tie-breaking. With
+/// `AlignmentOptions.classic` it yields the exact triples of Debian's bsdiff 4.3; the default
+/// adds two guards against long runs (see `AlignmentOptions`) and yields the same triples on
+/// ordinary binaries (checked against Debian bsdiff on real kernel modules in the tests).
 public enum Alignment {
     /// The control triples that turn `old` into `new`.
     ///
@@ -56,18 +82,40 @@ public enum Alignment {
     ///   - suffixArray: `SuffixArray.build(old)`: `SA[0..n-1]`, the non-empty suffixes of
     ///     `old` in order. (bsdiff's `I` has the empty suffix in front, `I[0] = n`; the search
     ///     here supplies it virtually, without copying the array.)
-    ///   - progress: called with the number of `new` bytes scanned so far.
+    ///   - progress: called with the number of `new` bytes scanned so far (possibly from
+    ///     two threads, never concurrently).
     /// - Returns: triples whose add and copy lengths sum to `new.count`, whose adds read
     ///   only `old[0..<n]`, and with no trailing triple that produces nothing. Empty `new` gives
     ///   no triples.
     /// - Precondition: `suffixArray.count == old.count`, `old.count < Int32.max`.
     public static func triples(
         old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, suffixArray: UnsafeBufferPointer<Int32>,
-        options: AlignmentOptions = AlignmentOptions(), progress: (Int) -> Void = { _ in }
+        options: AlignmentOptions = AlignmentOptions(), progress: @escaping @Sendable (Int) -> Void = { _ in }
     ) -> [ControlTriple] {
         precondition(suffixArray.count == old.count, "suffix array does not belong to old")
-        var scanner = Scanner(old: old, new: new, sa: suffixArray, skip: options.longMatchSkip)
-        return scanner.run(progress: progress)
+        let buckets = options.prefixAwareSearch && old.count >= 1 << 16 ? PrefixBuckets(old: old, sa: suffixArray) : nil
+        let m = new.count
+        guard m >= options.parallelMinimumSize, m >= 2 else {
+            var scanner = Scanner(old: old, new: new, sa: suffixArray, options: options, buckets: buckets)
+            return scanner.run(progress: progress)
+        }
+        // Two halves on two threads; each half is an independent bsdiff scan of its part of new.
+        let mid = m / 2
+        let scanners = [UnsafeBufferPointer(rebasing: new[0..<mid]), UnsafeBufferPointer(rebasing: new[mid..<m])].map {
+            Scanner(old: old, new: $0, sa: suffixArray, options: options, buckets: buckets)
+        }
+        let done = ProgressSum(report: progress)
+        let results = TripleSlots()
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            var scanner = scanners[k]
+            results.set(k, scanner.run { done.add(part: k, $0) })
+        }
+        var first = results.get(0)
+        // Make the first half end at old offset 0, where the second half's triples start.
+        var oldpos: Int64 = 0
+        for t in first.dropLast() { oldpos += t.add + t.seek }
+        first[first.count - 1].seek = -(oldpos + first[first.count - 1].add)
+        return first + results.get(1)
     }
 
     /// Array convenience for `triples(old:new:suffixArray:options:progress:)`.
@@ -81,22 +129,28 @@ public enum Alignment {
     }
 }
 
-/// The scan state. All indices are `Int`; `old` has n bytes, `new` m bytes.
-struct Scanner {
+/// The scan state. All indices are `Int`; `old` has n bytes, `new` m bytes. Sendable because
+/// the buffers it reads are never written while a scan runs.
+struct Scanner: @unchecked Sendable {
     let old: UnsafeBufferPointer<UInt8>
     let new: UnsafeBufferPointer<UInt8>
     let sa: UnsafeBufferPointer<Int32>
     let n: Int
     let m: Int
     let skip: Int
+    let prefixAware: Bool
+    let buckets: PrefixBuckets?
 
-    init(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>, skip: Int) {
+    init(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
+         options: AlignmentOptions, buckets: PrefixBuckets?) {
         self.old = old
         self.new = new
         self.sa = sa
         self.n = old.count
         self.m = new.count
-        self.skip = skip
+        self.skip = options.longMatchSkip
+        self.prefixAware = options.prefixAwareSearch
+        self.buckets = buckets
     }
 
     /// bsdiff's `I[k]` for k in 0...n: the empty suffix first, then the suffix array.
@@ -119,19 +173,28 @@ struct Scanner {
     }
 
     /// bsdiff's `search` (BSDIFF40.md §6): binary search over I[0...n] for new[scan..<m],
-    /// going right iff the suffix at the midpoint compares below new over the shorter length;
-    /// at the end the longer of the two candidates wins, ties going to the right one.
+    /// going right iff the suffix at the midpoint compares below new over the shorter length
+    /// (or, prefix-aware, is a proper prefix of it); at the end the longer of the two
+    /// candidates wins, ties going to the right one.
     /// Returns (length, position in old).
     @inline(__always) func search(_ scan: Int) -> (len: Int, pos: Int) {
         var st = 0, en = n
         let rest = m - scan
         let np = new.baseAddress! + scan
+        if let buckets, rest >= 2 {
+            // Prefix-aware search has a monotone predicate, so its final (st, en) does not
+            // depend on the path: start inside the bucket of suffixes sharing new's first two bytes.
+            (st, en) = buckets.range(np[0], np[1], n: n)
+        }
         // Invariant: the answer lies between I[st] and I[en] in suffix order (en - st shrinks by half).
         while en - st >= 2 {
             let x = st + (en - st) / 2
             let ix = suffix(x)
             let len = min(n - ix, rest)
-            if len > 0 && memcmp(old.baseAddress! + ix, np, len) < 0 { st = x } else { en = x }
+            let c = len > 0 ? memcmp(old.baseAddress! + ix, np, len) : 0
+            // bsdiff: right iff c < 0. Prefix-aware: a suffix that is a proper prefix of
+            // new[scan..<m] (c == 0, shorter) is smaller too, which keeps the predicate monotone.
+            if c < 0 || (prefixAware && c == 0 && n - ix < rest) { st = x } else { en = x }
         }
         let a = suffix(st), b = suffix(en)
         let la = matchLength(old: a, new: scan), lb = matchLength(old: b, new: scan)
@@ -229,4 +292,58 @@ struct Scanner {
         while let last = out.last, last.add == 0, last.copy == 0 { out.removeLast() }
         return out
     }
+}
+
+/// For prefix-aware search: where in bsdiff's I[0...n] the suffixes starting with each
+/// two-byte prefix begin (256 x 257 + 1 entries, 257 KiB). Keys: the empty suffix sorts first,
+/// a one-byte suffix `b` just before every `b x`.
+final class PrefixBuckets: @unchecked Sendable {
+    /// first[key] = the first I-index whose suffix key is >= key; key(b, x) = b * 257 + x + 1.
+    private var first: [Int32]
+
+    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>) {
+        let n = old.count
+        let keys = 256 * 257 + 1
+        first = [Int32](repeating: Int32(n + 1), count: keys + 1)
+        // Walk I[1...n] (sorted), recording the first index of each key; keys are non-decreasing.
+        var k = 1
+        var nextKey = 0
+        for i in 0..<n {
+            let p = Int(sa[i])
+            let key = p + 1 < n ? Int(old[p]) * 257 + Int(old[p + 1]) + 1 : Int(old[p]) * 257
+            while nextKey <= key { first[nextKey] = Int32(k); nextKey += 1 }
+            k += 1
+        }
+        while nextKey <= keys { first[nextKey] = Int32(n + 1); nextKey += 1 }
+    }
+
+    /// (st, en) to start the search for text beginning with bytes (a, b): st is the last index
+    /// with a smaller key (its suffix compares below the text), en the first with a larger key
+    /// (compares above), capped at n as the full search's initial en.
+    @inline(__always) func range(_ a: UInt8, _ b: UInt8, n: Int) -> (Int, Int) {
+        let key = Int(a) * 257 + Int(b) + 1
+        return (Int(first[key]) - 1, min(Int(first[key + 1]), n))
+    }
+}
+
+/// Sums progress of the two halves of a parallel scan.
+final class ProgressSum: @unchecked Sendable {
+    private let lock = NSLock()
+    private var parts = [0, 0]
+    private let report: @Sendable (Int) -> Void
+    init(report: @escaping @Sendable (Int) -> Void) { self.report = report }
+    func add(part: Int, _ done: Int) {
+        lock.withLock {
+            parts[part] = done
+            report(parts[0] + parts[1])
+        }
+    }
+}
+
+/// The triples of the two halves of a parallel scan.
+final class TripleSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [[ControlTriple]] = [[], []]
+    func set(_ k: Int, _ t: [ControlTriple]) { lock.withLock { slots[k] = t } }
+    func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
 }

@@ -36,6 +36,14 @@ struct InteropTests {
         try checkReferenceReadersApply(pair, patch: try Delta.create(old: pair.old, new: pair.new))
     }
 
+    @Test("patches from the two-thread scan (halves joined by a seek back to 0) apply with both reference readers",
+          arguments: Cases.all)
+    func referenceReadersApplySplitScanPatches(_ pair: Pair) throws {
+        var options = DeltaCreateOptions()
+        options.alignment.parallelMinimumSize = 2
+        try checkReferenceReadersApply(pair, patch: try Delta.create(old: pair.old, new: pair.new, options: options))
+    }
+
     @Test("Firmchain applies patches written by Debian bsdiff 4.3 and by bsdiff4",
           arguments: Cases.all.filter { !$0.old.isEmpty && !$0.new.isEmpty })
     func weApplyReferencePatches(_ pair: Pair) throws {

@@ -50,8 +50,40 @@ struct RoundTripTests {
     func guardIsInvisibleOnOrdinaryData(_ pair: Pair) throws {
         let sa = try SuffixArray.build(pair.old)
         let guarded = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa)
-        let classic = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: AlignmentOptions(longMatchSkip: .max))
+        let classic = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: .classic)
         #expect(guarded == classic)
+    }
+
+    @Test("scanning new as two halves on two threads round-trips and costs at most a few bytes", arguments: Cases.all)
+    func parallelScan(_ pair: Pair) throws {
+        var options = DeltaCreateOptions()
+        options.alignment.parallelMinimumSize = 2
+        let split = try Delta.create(old: pair.old, new: pair.new, options: options)
+        #expect(try Delta.apply(old: pair.old, patch: split) == pair.new)
+        let whole = try Delta.create(old: pair.old, new: pair.new)
+        #expect(split.count <= whole.count + 64, "split \(split.count) B vs whole \(whole.count) B")
+    }
+
+    @Test("starting the prefix-aware search in its two-byte bucket finds exactly what the full binary search finds")
+    func bucketsChangeNothing() throws {
+        var g = SeededGenerator(seed: 11)
+        var pairs = Cases.all.filter { $0.old.count >= 2 }.map { ($0.old, $0.new) }
+        for _ in 0..<20 {  // tiny alphabets: many suffixes run into the end of old
+            let old = (0..<Int(2 + g.next() % 3000)).map { _ in UInt8(g.next() % 3) }
+            pairs.append((old, (0..<Int(g.next() % 3000)).map { _ in UInt8(g.next() % 3) }))
+        }
+        for (old, new) in pairs {
+            let sa = try SuffixArray.build(old)
+            old.withUnsafeBufferPointer { o in
+                new.withUnsafeBufferPointer { n in
+                    sa.withUnsafeBufferPointer { s in
+                        var full = Scanner(old: o, new: n, sa: s, options: AlignmentOptions(), buckets: nil)
+                        var bucketed = Scanner(old: o, new: n, sa: s, options: AlignmentOptions(), buckets: PrefixBuckets(old: o, sa: s))
+                        #expect(full.run { _ in } == bucketed.run { _ in })
+                    }
+                }
+            }
+        }
     }
 
     @Test("hello world -> hello world! is the single triple (11, 1, -1), as bsdiff 4.3 writes it")
