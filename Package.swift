@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // FirmchainCore: what every other part stands on — the error type and exit-code classes,
@@ -67,6 +68,12 @@ let package = Package(
             name: "Repository",
             dependencies: ["FirmchainCore", "Signing"]
         ),
+        // Pipeline: policy files and pipeline files (YAML, versioned schemas) read into typed
+        // values with errors naming file, line and key; the step list is data.
+        .target(
+            name: "Pipeline",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", .product(name: "Yams", package: "Yams")]
+        ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.
         .executableTarget(
@@ -79,6 +86,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),

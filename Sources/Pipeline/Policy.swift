@@ -1,0 +1,149 @@
+import FirmchainCore
+import Foundation
+import Repository
+import Signing
+
+/// A release policy (`Policies/*.yml`, schema 1, documented in Docs/policy.md): what must hold
+/// for a release. It compiles into the TUF root (roles, keys, thresholds, expiry), the in-toto
+/// layout (functionaries per step) and the checks a run makes before it signs anything.
+public struct Policy: Sendable {
+    /// Schema versions this Firmchain reads.
+    public static let schemaVersion: Int64 = 1
+
+    /// A TUF role's keys (pkcs11: URIs or key files), threshold and expiry window.
+    public struct Role: Sendable, Hashable {
+        public var keys: [String]
+        public var threshold: Int
+        public var expiry: TimeInterval
+    }
+
+    /// What a release's version must do relative to the last release.
+    public enum RollbackRule: String, Sendable, CaseIterable {
+        /// `version_number` must be greater than every earlier release's.
+        case strictlyIncreasing = "strictly-increasing"
+    }
+
+    public var name: String
+    /// The four TUF roles by name.
+    public var roles: [String: Role]
+    /// Keys that sign the in-toto layout.
+    public var ownerKeys: [String]
+    /// Algorithms keys may sign with.
+    public var allowedAlgorithms: Set<SignatureAlgorithm>
+    /// Smallest RSA modulus accepted.
+    public var minimumRSABits: Int
+    /// Keys older than this must be rotated (days).
+    public var maximumKeyAgeDays: Int64
+    /// Keys allowed to run each pipeline step, by step name.
+    public var functionaries: [String: [String]]
+    /// Hardware ids a release may target, with a description each.
+    public var hardwareClasses: [String: String]
+    public var rollback: RollbackRule
+    /// Priority classes a release may carry.
+    public var priorityClasses: [FirmwareInfo.Priority]
+    /// The file the policy was read from.
+    public var path: String
+
+    /// The expiry windows as the repository takes them.
+    public var expiryPolicy: ExpiryPolicy {
+        ExpiryPolicy(root: roles["root"]!.expiry, targets: roles["targets"]!.expiry,
+                     snapshot: roles["snapshot"]!.expiry, timestamp: roles["timestamp"]!.expiry)
+    }
+
+    /// Reads a policy file. Every problem is one `PipelineError` naming the file, line and key.
+    public init(contentsOf path: String) throws {
+        let bytes = try FileIO.read(path, limit: 1 << 20)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw PipelineError(PipelineError.badYAML, .malformedInput, "is not UTF-8 text", path: path)
+        }
+        try self.init(yaml: text, path: path)
+    }
+
+    /// Reads a policy from YAML text; `path` is named in errors.
+    public init(yaml text: String, path: String) throws {
+        let doc = try YAMLValue.document(text, file: path)
+        let top = try doc.mapping(allowed: ["schema", "name", "owner", "roles", "algorithms", "max_key_age_days", "functionaries",
+                                            "hardware_classes", "rollback", "priority_classes"])
+        let schema = try top.required("schema", in: doc).int()
+        guard schema == Policy.schemaVersion else {
+            throw PipelineError(PipelineError.unknownSchema, .malformedInput, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(Policy.schemaVersion))", path: path)
+        }
+        self.path = path
+        name = try top.required("name", in: doc).string()
+
+        let ownerNode = try top.required("owner", in: doc)
+        let owner = try ownerNode.mapping(allowed: ["keys"])
+        ownerKeys = try owner.required("keys", in: ownerNode).strings()
+        guard !ownerKeys.isEmpty else { throw owner["keys"]!.fail("needs at least one key") }
+
+        let rolesNode = try top.required("roles", in: doc)
+        let rolesMap = try rolesNode.mapping(allowed: Set(Root.topLevelRoles))
+        var roles = [String: Role]()
+        for name in Root.topLevelRoles {
+            let r = try rolesMap.required(name, in: rolesNode)
+            let m = try r.mapping(allowed: ["keys", "threshold", "expiry_days", "expiry_hours"])
+            let keys = try m.required("keys", in: r).strings()
+            guard !keys.isEmpty else { throw m["keys"]!.fail("needs at least one key") }
+            let threshold = Int(try m["threshold"]?.int(in: 1...Int64(keys.count)) ?? 1)
+            let days = try m["expiry_days"]?.int(in: 1...3650)
+            let hours = try m["expiry_hours"]?.int(in: 1...87_600)
+            guard (days == nil) != (hours == nil) else { throw r.fail("give exactly one of expiry_days or expiry_hours") }
+            roles[name] = Role(keys: keys, threshold: threshold, expiry: TimeInterval(days.map { $0 * 86_400 } ?? hours! * 3600))
+        }
+        self.roles = roles
+
+        if let a = top["algorithms"] {
+            let m = try a.mapping(allowed: ["allowed", "min_rsa_bits"])
+            allowedAlgorithms = Set(try m.required("allowed", in: a).sequence().map { try $0.oneOf(SignatureAlgorithm.self, SignatureAlgorithm.allCases) })
+            minimumRSABits = Int(try m["min_rsa_bits"]?.int(in: 2048...16_384) ?? 3072)
+        } else {
+            allowedAlgorithms = [.ecdsaP256SHA256, .ecdsaP384SHA384, .ed25519, .rsaPSSSHA256]
+            minimumRSABits = 3072
+        }
+        maximumKeyAgeDays = try top["max_key_age_days"]?.int(in: 1...36_500) ?? 730
+
+        var functionaries = [String: [String]]()
+        if let f = top["functionaries"] {
+            for (step, keys) in try f.dictionary() {
+                guard Step.Kind(rawValue: step) != nil else { throw keys.fail("unknown step (steps: \(Step.Kind.allCases.map(\.rawValue).joined(separator: ", ")))") }
+                functionaries[step] = try keys.strings()
+            }
+        }
+        self.functionaries = functionaries
+
+        let hw = try top.required("hardware_classes", in: doc)
+        var hardware = [String: String]()
+        for (id, v) in try hw.dictionary() {
+            let m = try v.mapping(allowed: ["description"])
+            hardware[id] = try m["description"]?.string() ?? id
+        }
+        guard !hardware.isEmpty else { throw hw.fail("declare at least one hardware class") }
+        hardwareClasses = hardware
+
+        if let r = top["rollback"] {
+            rollback = try r.oneOf(RollbackRule.self, RollbackRule.allCases)
+        } else {
+            rollback = .strictlyIncreasing
+        }
+        if let p = top["priority_classes"] {
+            priorityClasses = try p.sequence().map { try $0.oneOf(FirmwareInfo.Priority.self, FirmwareInfo.Priority.allCases) }
+        } else {
+            priorityClasses = FirmwareInfo.Priority.allCases
+        }
+    }
+
+    /// Throws `policy.violation` unless `key` may sign under this policy: its default
+    /// algorithm must be allowed and an RSA key must be large enough.
+    public func check(key: PublicKey, reference: String) throws {
+        let algorithm = key.keyType.defaultAlgorithm
+        guard allowedAlgorithms.contains(algorithm) else {
+            throw PipelineError(PipelineError.policyViolation, .policyViolation,
+                                "key \(reference) signs with \(algorithm.rawValue), which the policy does not allow (allowed: \(allowedAlgorithms.map(\.rawValue).sorted().joined(separator: ", ")))",
+                                path: path)
+        }
+        if let bits = key.rsaBits, bits < minimumRSABits {
+            throw PipelineError(PipelineError.policyViolation, .policyViolation,
+                                "key \(reference) is RSA-\(bits), below the policy's minimum of \(minimumRSABits) bits", path: path)
+        }
+    }
+}

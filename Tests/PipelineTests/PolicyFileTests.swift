@@ -1,0 +1,85 @@
+import FirmchainCore
+import Foundation
+import Pipeline
+import Testing
+import TestSupport
+
+@Suite("Policy and pipeline files")
+struct PolicyFileTests {
+    private let root = TestEnv.packageRoot.path
+
+    @Test("the example policy and pipeline parse into typed values")
+    func examplesParse() throws {
+        let policy = try Policy(contentsOf: root + "/Policies/release.yml")
+        #expect(policy.roles["timestamp"]?.expiry == 86_400)
+        #expect(policy.roles["root"]?.threshold == 1)
+        #expect(policy.hardwareClasses.keys.contains("acme-gw-v2"))
+        #expect(policy.rollback == .strictlyIncreasing)
+        let pipeline = try PipelineSpec(contentsOf: root + "/Pipelines/release.yml", baseDirectory: root)
+        #expect(pipeline.steps.map(\.kind) == [.delta, .manifest, .sign, .publish])
+        #expect(pipeline.bases.map(\.version) == ["1.0.0", "1.1.0"])
+        #expect(pipeline.versionNumber == 10200)
+        #expect(pipeline.steps[0].options == ["format": "bsdiff40"])
+    }
+
+    /// A malformed policy, the line the error must name, and words the message must contain.
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String
+        let edit: @Sendable (String) -> String
+        let line: Int
+        let mentions: String
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "wrong type", edit: { $0.replacingOccurrences(of: "threshold: 1\n    expiry_days: 90", with: "threshold: two\n    expiry_days: 90") },
+             line: 17, mentions: "roles.targets.threshold: expected a whole number"),
+        Case(name: "unknown key", edit: { $0.replacingOccurrences(of: "max_key_age_days: 365", with: "max_key_age_dayz: 365") },
+             line: 32, mentions: "max_key_age_dayz: unknown key"),
+        Case(name: "missing key", edit: { $0.replacingOccurrences(of: "    threshold: 1\n    expiry_hours: 24", with: "    threshold: 1") },
+             line: 24, mentions: "roles.timestamp: give exactly one of expiry_days or expiry_hours"),
+        Case(name: "bad YAML", edit: { $0.replacingOccurrences(of: "name: acme-gateway-release", with: "name: [unclosed") },
+             line: 7, mentions: "not valid YAML"),
+        Case(name: "threshold above the key count", edit: { $0.replacingOccurrences(of: "threshold: 1\n    expiry_days: 365", with: "threshold: 3\n    expiry_days: 365") },
+             line: 13, mentions: "must be between 1 and 1"),
+        Case(name: "unknown algorithm", edit: { $0.replacingOccurrences(of: "allowed: [ecdsa-p256-sha256,", with: "allowed: [dsa-sha1,") },
+             line: 29, mentions: "\"dsa-sha1\" is not one of"),
+        Case(name: "unknown schema", edit: { $0.replacingOccurrences(of: "schema: 1", with: "schema: 9") },
+             line: 4, mentions: "schema 9 is not supported"),
+    ]
+
+    @Test("a malformed policy gets one line naming the file, line and problem", arguments: cases)
+    func malformedPolicy(_ c: Case) throws {
+        let text = try String(contentsOfFile: root + "/Policies/release.yml", encoding: .utf8)
+        let edited = c.edit(text)
+        try #require(edited != text, "the edit did not apply")
+        do {
+            _ = try Policy(yaml: edited, path: "Policies/broken.yml")
+            Issue.record("accepted a policy with \(c.name)")
+        } catch let e as PipelineError {
+            #expect(e.path == "Policies/broken.yml")
+            #expect(e.reason.hasPrefix("line \(c.line):"), "\(e.reason)")
+            #expect(e.reason.contains(c.mentions), "\(e.reason)")
+            #expect(!e.description.contains("\n"))
+        }
+    }
+
+    @Test("a malformed pipeline names the file, line and key", arguments: [
+        ("  - sign:\n", "  - sing:\n", "unknown step \"sing\""),
+        ("  version_number: 10200\n", "  version_number: -3\n", "release.version_number: must be between 1"),
+        ("  priority: high\n", "  priority: urgent\n", "\"urgent\" is not one of"),
+        ("      format: bsdiff40\n", "      formats: bsdiff40\n", "unknown key"),
+        ("output: .firmchain/demo/release\n", "", "missing required key \"output\""),
+    ])
+    func malformedPipeline(_ find: String, _ replace: String, _ mentions: String) throws {
+        let text = try String(contentsOfFile: root + "/Pipelines/release.yml", encoding: .utf8)
+        let edited = text.replacingOccurrences(of: find, with: replace)
+        try #require(edited != text)
+        #expect {
+            _ = try PipelineSpec(yaml: edited, path: "Pipelines/broken.yml")
+        } throws: { error in
+            guard let e = error as? PipelineError else { return false }
+            return e.path == "Pipelines/broken.yml" && e.reason.hasPrefix("line ") && e.reason.contains(mentions)
+        }
+    }
+}
