@@ -56,6 +56,14 @@ struct BuildTests {
         #expect(try SuffixArray.build([b]) == [0])
     }
 
+    @Test("the buffer and array overloads agree")
+    func overloads() throws {
+        let text = Texts.repetitive(5000, seed: 11)
+        let viaBuffer = try text.withUnsafeBufferPointer { try SuffixArray.build($0) }
+        #expect(viaBuffer == (try SuffixArray.build(text)))
+        #expect(try SuffixArray.build(UnsafeBufferPointer<UInt8>(start: nil, count: 0)) == [])
+    }
+
     @Test("a known example: banana")
     func banana() throws {
         #expect(try SuffixArray.build(Array("banana".utf8)) == [5, 3, 1, 0, 4, 2])
@@ -217,6 +225,23 @@ struct CheckTests {
         let t = Self.text
         let sa = (0..<Int32(t.count)).sorted { (t[Int($0)], $0) < (t[Int($1)], $1) }
         expectInvalid(sa, "bucket-sorted only")
+    }
+
+    @Test("it rejects the suffix array of another text of the same length")
+    func otherText() throws {
+        var other = Self.text
+        other[other.count / 3] ^= 0x01
+        let sa = try SuffixArray.build(other)
+        #expect(SuffixArray.check(other, sa) == .valid)
+        #expect(!SuffixArray.check(Self.text, sa).isValid)
+    }
+
+    @Test("its verdict names the first faulty index")
+    func reportsIndex() {
+        var sa = SuffixArray.naive(Self.text)
+        sa[7] = -5
+        #expect(SuffixArray.check(Self.text, sa) == .invalid(reason: "entry -5 is outside 0..<\(sa.count)", index: 7))
+        #expect(SuffixArray.check(Self.text, Array(sa.prefix(3))).description.hasPrefix("invalid at 3: length 3"))
     }
 
     @Test("it judges small texts correctly: all permutations of the SA of 'abab' but one are rejected")
