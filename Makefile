@@ -62,6 +62,11 @@ bench-delta:
 	$(SWIFT) build -c release
 	PYTHON=$(CURDIR)/$(PYTHON) Benchmarks/delta/run.sh
 
+## fuzz: libFuzzer + ASan on the BSDIFF40 patch reader (FUZZ_SECONDS, default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	Tests/Fuzz/run.sh $(FUZZ_SECONDS)
+
 bench-sign: setup
 	$(SWIFT) build -c release
 	Benchmarks/sign/run.sh
