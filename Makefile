@@ -70,6 +70,10 @@ bench-sa:
 	$(MAKE) apt EXTRA_APT="$(BENCH_APT)"
 	$(CORPUS_FETCH) $(CORPUS)
 	Benchmarks/suffix-array/run.sh $(SA_FILES)
+## fuzz: libFuzzer + ASan on the BSDIFF40 patch reader (FUZZ_SECONDS, default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	Tests/Fuzz/run.sh $(FUZZ_SECONDS)
 
 bench-sign: setup
 	$(SWIFT) build -c release

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Delta benchmark: Firmchain against its anchors on the corpus pairs, in one run.
+#
+#   make bench-delta                     (installs tools, builds release, runs this)
+#   PAIRS="L1-kernel-arm64 S1-xhci-ko" Benchmarks/delta/run.sh
+#
+# Environment: PYTHON (venv interpreter; default .venv/bin/python), FIRMCHAIN (default
+# .build/release/firmchain), CORPUS (default corpus-data, fetched with ../shared/corpus/fetch.sh
+# when missing), PAIRS (default: every pair), TIMEOUT (seconds per anchor run, default 300),
+# OUT (work directory, default Benchmarks/out/delta).
+#
+# For each pair it runs Firmchain, Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9),
+# xdelta3 -9 and zstd -19 --long=31 --patch-from, and prints wall time, peak RSS
+# (/usr/bin/time -f %M), patch size, Firmchain's speed-up and size ratio to each, and
+# Firmchain's RSS against the 5 x old + new + 64 MiB budget. Every Firmchain patch is
+# applied with Debian bspatch and compared with new; a mismatch fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+FIRMCHAIN=${FIRMCHAIN:-$ROOT/.build/release/firmchain}
+CORPUS=${CORPUS:-$ROOT/corpus-data}
+TIMEOUT=${TIMEOUT:-300}
+OUT=${OUT:-$ROOT/Benchmarks/out/delta}
+FETCH=${FETCH:-$ROOT/../shared/corpus/fetch.sh}
+mkdir -p "$OUT"
+
+die() { echo "bench-delta: $*" >&2; exit 1; }
+[ -x "$FIRMCHAIN" ] || die "no release build at $FIRMCHAIN (swift build -c release)"
+for t in bsdiff bspatch xdelta3 zstd /usr/bin/time; do command -v "$t" >/dev/null || die "$t missing: make setup EXTRA_APT=\"\$(BENCH_APT)\""; done
+"$PYTHON" -m pip install -q --disable-pip-version-check -r Benchmarks/delta/requirements.txt
+
+if [ ! -f "$CORPUS/MANIFEST.md" ]; then
+  [ -x "$FETCH" ] || die "corpus missing and no fetch script at $FETCH"
+  echo "bench-delta: fetching the corpus into $CORPUS"
+  "$FETCH" "$CORPUS"
+fi
+PAIRS=${PAIRS:-$(cd "$CORPUS" && ls -d */ | tr -d / | grep -v '^dl$' | sort)}
+
+# run NAME OUTFILE CMD... : wall seconds and peak RSS (KiB) into $OUT/NAME.time, "timeout" on timeout.
+run() {
+  local name=$1 out=$2; shift 2
+  rm -f "$out"
+  set +e
+  /usr/bin/time -f "%e %M" -o "$OUT/$name.time" timeout "$TIMEOUT" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  set -e
+  if [ $rc -eq 124 ]; then echo "timeout" >"$OUT/$name.time"
+  elif [ $rc -ne 0 ] || [ ! -f "$out" ]; then echo "failed" >"$OUT/$name.time"; fi
+}
+
+printf '%-16s %-10s %9s %9s %12s %9s %9s\n' pair tool seconds "RSS MiB" "patch B" "fc speed" "fc/size"
+for pair in $PAIRS; do
+  old="$CORPUS/$pair/old" new="$CORPUS/$pair/new"
+  [ -f "$old" ] && [ -f "$new" ] || continue
+  d="$OUT/$pair"; mkdir -p "$d"
+  run "$pair.firmchain" "$d/firmchain.patch" "$FIRMCHAIN" delta create --old "$old" --new "$new" --out "$d/firmchain.patch"
+  run "$pair.bsdiff" "$d/bsdiff.patch" bsdiff "$old" "$new" "$d/bsdiff.patch"
+  run "$pair.bsdiff4" "$d/bsdiff4.patch" "$PYTHON" -c 'import sys, bsdiff4; bsdiff4.file_diff(*sys.argv[1:4])' "$old" "$new" "$d/bsdiff4.patch"
+  run "$pair.hdiffpatch" "$d/hdiffpatch.patch" "$PYTHON" -c '
+import sys, hdiffpatch
+o = open(sys.argv[1], "rb").read(); n = open(sys.argv[2], "rb").read()
+p = hdiffpatch.diff(o, n, hdiffpatch.LzmaConfig(level=9, window=23, threads=1), validate=False)
+open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
+  run "$pair.xdelta3" "$d/xdelta3.patch" xdelta3 -9 -e -f -s "$old" "$new" "$d/xdelta3.patch"
+  run "$pair.zstd" "$d/zstd.patch" zstd -q -19 --long=31 -f --patch-from="$old" "$new" -o "$d/zstd.patch"
+
+  # Firmchain's patch must apply with Debian bspatch.
+  if [ -f "$d/firmchain.patch" ]; then
+    bspatch "$old" "$d/firmchain.out" "$d/firmchain.patch" && cmp -s "$d/firmchain.out" "$new" \
+      || die "$pair: Debian bspatch did not reproduce new from Firmchain's patch"
+    rm -f "$d/firmchain.out"
+  fi
+
+  read -r fct fcm <"$OUT/$pair.firmchain.time" || true
+  fcs=$(stat -c %s "$d/firmchain.patch" 2>/dev/null || echo 0)
+  for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
+    read -r t m <"$OUT/$pair.$tool.time" || true
+    if [ "$t" = timeout ] || [ "$t" = failed ]; then
+      printf '%-16s %-10s %9s\n' "$pair" "$tool" "$t"; continue
+    fi
+    s=$(stat -c %s "$d/$tool.patch")
+    speed=$(awk -v a="$t" -v b="$fct" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+    ratio=$(awk -v a="$fcs" -v b="$s" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
+    printf '%-16s %-10s %9s %9.1f %12d %9s %9s\n' "$pair" "$tool" "$t" "$(awk -v k="$m" 'BEGIN{print k/1024}')" "$s" "$speed" "$ratio"
+  done
+  budget=$(( ( 5 * $(stat -c %s "$old") + $(stat -c %s "$new") ) / 1048576 + 64 ))
+  echo "$pair: Firmchain peak RSS $(awk -v k="$fcm" 'BEGIN{printf "%.1f", k/1024}') MiB, budget 5*old+new+64MiB = $budget MiB; per MiB of new: $(awk -v t="$fct" -v n="$(stat -c %s "$new")" 'BEGIN{printf "%.3f", t / (n / 1048576)}') s"
+done
+echo "(fc speed = tool seconds / Firmchain seconds; fc/size = Firmchain patch bytes / tool patch bytes)"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the BSDIFF40 reader fuzz target with libFuzzer + ASan and runs it.
+#
+#   Tests/Fuzz/run.sh [SECONDS]      (make fuzz; default 60 s)
+#
+# The target is compiled straight from the Delta sources with swiftc (no SwiftPM, so nothing
+# else gets instrumented); findings go to Benchmarks/out/fuzz/ (gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_TO_RUN="${1:-60}"
+OUT=Benchmarks/out/fuzz
+BUILD="$OUT/build"
+mkdir -p "$BUILD" "$OUT/corpus" "$OUT/findings"
+SAN=(-sanitize=fuzzer,address -parse-as-library -Onone -g)
+
+# FirmchainCore's error protocol is the only piece of FirmchainCore the reader needs.
+swiftc "${SAN[@]}" -emit-module -emit-object -module-name FirmchainCore \
+  -emit-module-path "$BUILD/FirmchainCore.swiftmodule" -o "$BUILD/FirmchainCore.o" \
+  Sources/FirmchainCore/FirmchainError.swift
+# The Delta reader, patcher and bzip2 glue (Delta.swift, the file-level facade, is left out).
+swiftc "${SAN[@]}" -emit-module -wmo -module-name Delta -I "$BUILD" -I Sources/CBZip2 \
+  -emit-module-path "$BUILD/Delta.swiftmodule" -emit-object -o "$BUILD/Delta.o" \
+  Sources/Delta/DeltaError.swift Sources/Delta/BSDIFF40.swift Sources/Delta/BZip2_bz2.swift \
+  Sources/Delta/Patcher.swift Sources/Delta/Alignment.swift
+swiftc "${SAN[@]}" -I "$BUILD" -I Sources/CBZip2 -module-name BSPatchFuzz \
+  Tests/Fuzz/BSPatchFuzz.swift "$BUILD/Delta.o" "$BUILD/FirmchainCore.o" -lbz2 -o "$BUILD/fuzz-bspatch"
+
+echo "fuzz: running fuzz-bspatch for ${SECONDS_TO_RUN}s (seeds: Tests/Fuzz/seeds)"
+"$BUILD/fuzz-bspatch" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  -artifact_prefix="$OUT/findings/" -print_final_stats=1 "$OUT/corpus" Tests/Fuzz/seeds
