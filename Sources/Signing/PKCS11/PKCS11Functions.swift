@@ -126,8 +126,13 @@ enum CK {
     static let aKeyType: UInt = 0x100      // CKA_KEY_TYPE
     static let aID: UInt = 0x102           // CKA_ID
     static let aSensitive: UInt = 0x103    // CKA_SENSITIVE
+    static let aEncrypt: UInt = 0x104      // CKA_ENCRYPT
+    static let aDecrypt: UInt = 0x105      // CKA_DECRYPT
+    static let aWrap: UInt = 0x106         // CKA_WRAP
+    static let aUnwrap: UInt = 0x107       // CKA_UNWRAP
     static let aSign: UInt = 0x108         // CKA_SIGN
     static let aVerify: UInt = 0x10A       // CKA_VERIFY
+    static let aDerive: UInt = 0x10C       // CKA_DERIVE
     static let aModulus: UInt = 0x120      // CKA_MODULUS
     static let aModulusBits: UInt = 0x121  // CKA_MODULUS_BITS
     static let aPublicExponent: UInt = 0x122 // CKA_PUBLIC_EXPONENT
