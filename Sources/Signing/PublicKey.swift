@@ -26,7 +26,10 @@ public struct PublicKey: Sendable, Hashable {
         case none
     }
 
+    /// Keys are equal when their SPKI bytes are.
+
     public static func == (a: PublicKey, b: PublicKey) -> Bool { a.spkiDER == b.spkiDER }
+    /// Hashes the SPKI bytes.
     public func hash(into hasher: inout Hasher) { hasher.combine(spkiDER) }
 
     /// The SPKI as PEM (`-----BEGIN PUBLIC KEY-----`, 64-column base64, trailing newline) —

@@ -6,6 +6,8 @@
 protocol PKCS11Functions: AnyObject, Sendable {
     /// The path the module was loaded from (for messages).
     var path: String { get }
+    /// Which PIN logged in to which slot of this module instance (see `PKCS11SessionPool.login`).
+    var loginRecord: PKCS11LoginRecord { get }
     /// C_GetInfo.
     func libraryInfo() throws -> PKCS11LibraryInfo
     /// C_GetSlotList(tokenPresent = TRUE).
@@ -68,6 +70,9 @@ public struct PKCS11TokenInfo: Sendable, Equatable {
     public var protectedAuthenticationPath: Bool
     /// Whether the user PIN has been initialised.
     public var userPINInitialized: Bool
+    /// Whether the token has been initialised (CKF_TOKEN_INITIALIZED); SoftHSM always offers
+    /// one empty, uninitialised slot, which is never matched.
+    public var initialized: Bool = true
 }
 
 /// A CK_ATTRIBUTE with its value as bytes.
