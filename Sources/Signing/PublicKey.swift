@@ -15,6 +15,22 @@ public struct PublicKey: Sendable, Hashable {
     public let rsaBits: Int?
     /// Ed25519 only: the 32-byte public key (RFC 8032 §5.1.5).
     public let ed25519Raw: [UInt8]?
+    /// The swift-crypto key, parsed once (parsing per signature cost as much as the check).
+    private let verifier: Verifier
+
+    private enum Verifier: Sendable {
+        case p256(P256.Signing.PublicKey)
+        case p384(P384.Signing.PublicKey)
+        case rsa(_RSA.Signing.PublicKey)
+        case ed25519(Curve25519.Signing.PublicKey)
+        case none
+    }
+
+    /// Keys are equal when their SPKI bytes are.
+
+    public static func == (a: PublicKey, b: PublicKey) -> Bool { a.spkiDER == b.spkiDER }
+    /// Hashes the SPKI bytes.
+    public func hash(into hasher: inout Hasher) { hasher.combine(spkiDER) }
 
     /// The SPKI as PEM (`-----BEGIN PUBLIC KEY-----`, 64-column base64, trailing newline) —
     /// the exact text TUF puts into `keyval.public` for ECDSA and RSA keys.
@@ -82,22 +98,29 @@ public struct PublicKey: Sendable, Hashable {
             return
         default: throw SigningError.keyUnsupported(nil, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
         }
-        // Validate the point through swift-crypto (rejects points not on the curve).
+        // swift-crypto validates the point (rejects points not on the curve).
         let spki = DERWriter.sequence([DERWriter.sequence([OID.ecPublicKey, ecParams]), DERWriter.bitString(point)])
-        do {
-            if type == .ecdsaP256 { _ = try P256.Signing.PublicKey(derRepresentation: spki) }
-            else { _ = try P384.Signing.PublicKey(derRepresentation: spki) }
-        } catch {
-            throw SigningError.keyFileMalformed(nil, "the EC public point is not on the curve")
-        }
-        self.init(spki: spki, keyType: type, rsaBits: nil, ed25519Raw: nil)
+        try self.init(spki: spki, keyType: type, rsaBits: nil, ed25519Raw: nil)
     }
 
-    private init(spki: [UInt8], keyType: KeyType, rsaBits: Int?, ed25519Raw: [UInt8]?) {
+    private init(spki: [UInt8], keyType: KeyType, rsaBits: Int?, ed25519Raw: [UInt8]?) throws {
         self.spkiDER = spki
         self.keyType = keyType
         self.rsaBits = rsaBits
         self.ed25519Raw = ed25519Raw
+        do {
+            switch keyType {
+            case .ecdsaP256: verifier = .p256(try P256.Signing.PublicKey(derRepresentation: spki))
+            case .ecdsaP384: verifier = .p384(try P384.Signing.PublicKey(derRepresentation: spki))
+            case .ed25519: verifier = .ed25519(try Curve25519.Signing.PublicKey(rawRepresentation: ed25519Raw ?? []))
+            case .rsa:
+                // swift-crypto refuses RSA keys below 2048 bits; such keys are still described
+                // (and refused for signing elsewhere), they just never verify.
+                if let k = try? _RSA.Signing.PublicKey(derRepresentation: spki) { verifier = .rsa(k) } else { verifier = .none }
+            }
+        } catch {
+            throw SigningError.keyFileMalformed(nil, "the public key is not a valid \(keyType.rawValue) key")
+        }
     }
 
     /// `PrintableString "edwards25519"`, the older CKA_EC_PARAMS form some tokens use.
@@ -108,44 +131,39 @@ public struct PublicKey: Sendable, Hashable {
         let n = Array(n.drop { $0 == 0 })
         guard !n.isEmpty, !e.isEmpty else { throw SigningError.keyFileMalformed(nil, "empty RSA modulus or exponent") }
         let rsaKey = DERWriter.sequence([DERWriter.unsignedInteger(n), DERWriter.unsignedInteger(e)])
-        self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.rsaEncryption, DERWriter.null]), DERWriter.bitString(rsaKey)]),
+        try self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.rsaEncryption, DERWriter.null]), DERWriter.bitString(rsaKey)]),
                   keyType: .rsa, rsaBits: (n.count - 1) * 8 + (8 - n[0].leadingZeroBitCount), ed25519Raw: nil)
     }
 
     /// An Ed25519 key from its 32 raw bytes.
     public init(ed25519 raw: [UInt8]) throws {
         guard raw.count == 32 else { throw SigningError.keyFileMalformed(nil, "an Ed25519 public key has 32 bytes, not \(raw.count)") }
-        self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.ed25519]), DERWriter.bitString(raw)]),
+        try self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.ed25519]), DERWriter.bitString(raw)]),
                   keyType: .ed25519, rsaBits: nil, ed25519Raw: raw)
     }
 
     /// Whether `signature` is a valid signature of `message` by this key under `algorithm`.
-    /// ECDSA signatures are accepted in DER or raw r‖s form. Never throws: anything
-    /// unparsable is simply not valid.
-    public func isValidSignature(_ signature: [UInt8], for message: [UInt8], algorithm: SignatureAlgorithm) -> Bool {
+    /// `encoding` says how an ECDSA signature is written (DER by default, or raw r‖s);
+    /// other algorithms ignore it. Never throws: anything unparsable is simply not valid.
+    public func isValidSignature(_ signature: [UInt8], for message: [UInt8], algorithm: SignatureAlgorithm,
+                                 encoding: SignatureEncoding = .der) -> Bool {
         guard keyType.supportedAlgorithms.contains(algorithm) else { return false }
-        do {
-            switch keyType {
-            case .ecdsaP256:
-                let key = try P256.Signing.PublicKey(derRepresentation: spkiDER)
-                let sig = signature.count == 64 && signature.first != 0x30
-                    ? try P256.Signing.ECDSASignature(rawRepresentation: signature)
-                    : try P256.Signing.ECDSASignature(derRepresentation: signature)
-                return key.isValidSignature(sig, for: message)
-            case .ecdsaP384:
-                let key = try P384.Signing.PublicKey(derRepresentation: spkiDER)
-                let sig = signature.count == 96 && signature.first != 0x30
-                    ? try P384.Signing.ECDSASignature(rawRepresentation: signature)
-                    : try P384.Signing.ECDSASignature(derRepresentation: signature)
-                return key.isValidSignature(sig, for: message)
-            case .rsa:
-                let key = try _RSA.Signing.PublicKey(derRepresentation: spkiDER)
-                return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: message, padding: .PSS)
-            case .ed25519:
-                let key = try Curve25519.Signing.PublicKey(rawRepresentation: ed25519Raw ?? [])
-                return key.isValidSignature(signature, for: message)
-            }
-        } catch {
+        switch verifier {
+        case .p256(let key):
+            let sig = encoding == .raw
+                ? try? P256.Signing.ECDSASignature(rawRepresentation: signature)
+                : try? P256.Signing.ECDSASignature(derRepresentation: signature)
+            return sig.map { key.isValidSignature($0, for: message) } ?? false
+        case .p384(let key):
+            let sig = encoding == .raw
+                ? try? P384.Signing.ECDSASignature(rawRepresentation: signature)
+                : try? P384.Signing.ECDSASignature(derRepresentation: signature)
+            return sig.map { key.isValidSignature($0, for: message) } ?? false
+        case .rsa(let key):
+            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: message, padding: .PSS)
+        case .ed25519(let key):
+            return key.isValidSignature(signature, for: message)
+        case .none:
             return false
         }
     }

@@ -22,13 +22,12 @@ public final class Secret: @unchecked Sendable, CustomStringConvertible {
         count = bytes.count
     }
 
-    /// Takes the UTF-8 bytes of `string` (for values that arrive as a String, such as an
-    /// environment variable the CLI read).
+    /// Copies the UTF-8 bytes of `string` (for values that arrive as a String, such as an
+    /// environment variable the CLI read; that String itself cannot be zeroed).
     public convenience init(string: String) {
-        var s = string
-        self.init(bytes: Array(s.utf8))
-        s = ""
-        _ = s
+        var bytes = Array(string.utf8)
+        self.init(bytes: bytes)
+        for i in bytes.indices { bytes[i] = 0 }
     }
 
     /// Reads a secret from a file: the first line, without its line ending. Throws
@@ -48,6 +47,8 @@ public final class Secret: @unchecked Sendable, CustomStringConvertible {
     public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
     }
+
+    /// A placeholder that never shows the bytes.
 
     public var description: String { "Secret(\(count) bytes)" }
 

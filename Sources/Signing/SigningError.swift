@@ -5,9 +5,13 @@ import FirmchainCore
 ///
 /// Reasons never contain a PIN or passphrase. Errors compare by `code` alone.
 public struct SigningError: FirmchainErrorProtocol, Equatable {
+    /// The stable dotted code, e.g. `signing.pin-incorrect`.
     public let code: String
+    /// The class that fixes the exit code.
     public let category: ErrorCategory
+    /// One sentence; never contains a PIN or passphrase.
     public let reason: String
+    /// The key file or URI (without PIN) involved.
     public let path: String?
 
     /// Creates an error with one of the stable codes below.
@@ -17,6 +21,8 @@ public struct SigningError: FirmchainErrorProtocol, Equatable {
         self.reason = reason
         self.path = path
     }
+
+    /// Errors compare by code alone.
 
     public static func == (lhs: SigningError, rhs: SigningError) -> Bool { lhs.code == rhs.code }
 

@@ -8,6 +8,7 @@ import Testing
 /// watch that no session is ever used by two threads at once.
 final class FakePKCS11: PKCS11Functions, @unchecked Sendable {
     let path = "/fake/libpkcs11.so"
+    let loginRecord = PKCS11LoginRecord()
     let key = Curve25519.Signing.PrivateKey()
     var loginResult: UInt = PKCS11ReturnValue.ok
     var signInitResult: UInt = PKCS11ReturnValue.ok
@@ -110,6 +111,20 @@ struct FakePKCS11Tests {
             #expect(fake.lastPIN == Array("Ünïcode-PIN".utf8))
             #expect(fake.loginCalls == 1)
         }, pin: "Ünïcode-PIN")
+    }
+
+    @Test("a wrong PIN cannot ride on an earlier login: CKR_USER_ALREADY_LOGGED_IN with another PIN is pin-incorrect")
+    func wrongPINAfterLogin() throws {
+        let fake = FakePKCS11()
+        var right = options(fake, pin: "right-PIN")
+        right.defaultModulePath = "/bin/sh"
+        let first = try Signers.open(uriWithExistingModule, options: right)
+        fake.loginResult = PKCS11ReturnValue.userAlreadyLoggedIn
+        var wrong = options(fake, pin: "wrong-PIN")
+        wrong.defaultModulePath = "/bin/sh"
+        expectSigningError("signing.pin-incorrect") { _ = try Signers.open(uriWithExistingModule, options: wrong) }
+        let second = try Signers.open(uriWithExistingModule, options: right)
+        #expect(try first.sign([1]).count == 64 && second.sign([2]).count == 64)
     }
 
     @Test("a refused mechanism is signing.mechanism-refused")

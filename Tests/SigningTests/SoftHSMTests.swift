@@ -158,3 +158,54 @@ struct SoftHSMTests {
         #expect(t.out.contains("token=\(token.label)"))
     }
 }
+
+@Suite("PKCS#11 module lifetime")
+struct PKCS11ModuleLifetimeTests {
+    @Test("a second C_Initialize in the process is tolerated and its release does not finalize the module")
+    func alreadyInitialized() throws {
+        let token = try SoftHSMFixture.get()
+        let signer = try Signers.open(token.keys[0].uri, options: token.options)
+        do {
+            // A second, independent load: the module answers CKR_CRYPTOKI_ALREADY_INITIALIZED.
+            let second = try PKCS11Module(path: SoftHSMFixture.modulePath)
+            #expect(try second.slotsWithTokens().count >= 1)
+        }  // released here; it must not call C_Finalize
+        #expect(try signer.sign([4, 2]).count > 8, "the first signer still works")
+    }
+}
+
+@Suite("securesystemslib accepts Firmchain keys and signatures")
+struct SecureSystemsLibTests {
+    /// Verifies with securesystemslib's SSlibKey, built from exactly the keytype, scheme and
+    /// keyval.public Firmchain reports for TUF.
+    static let script = """
+        import sys
+        from securesystemslib.signer import SSlibKey, Signature
+        kt, scheme, pub, sig, data = sys.argv[1:6]
+        key = SSlibKey("k", kt, scheme, {"public": open(pub).read()})
+        key.verify_signature(Signature("k", open(sig).read()), open(data, "rb").read())
+        print("verified")
+        """
+
+    @Test("software and token keys of every type verify in securesystemslib")
+    func verify() throws {
+        guard FileManager.default.isExecutableFile(atPath: TestEnv.python) else {
+            Issue.record("\(TestEnv.python) is missing; `make setup` creates the venv (or set FIRMCHAIN_PYTHON)")
+            return
+        }
+        let token = try SoftHSMFixture.get()
+        let dir = try TemporaryDirectory()
+        var signers: [any Signer] = try KeyType.allCases.map { try SoftwareSigner(generating: $0) }
+        signers += try token.keys.filter { $0.maker == "firmchain" }.map { try Signers.open($0.uri, options: token.options) }
+        let message = Array("signed bytes".utf8)
+        try AtomicFile.write(message, to: dir.file("data"))
+        try AtomicFile.write(Array(Self.script.utf8), to: dir.file("v.py"))
+        for s in signers {
+            let pk = s.publicKey
+            try AtomicFile.write(Array(pk.tufPublicValue.utf8), to: dir.file("pub"))
+            try AtomicFile.write(Array(Hex.encode(try s.sign(message)).utf8), to: dir.file("sig"))
+            let r = try runProcess(TestEnv.python, [dir.file("v.py"), pk.tufKeyType, pk.tufScheme, dir.file("pub"), dir.file("sig"), dir.file("data")])
+            #expect(r.status == 0 && r.out.contains("verified"), "\(s.keyDescription) \(pk.tufScheme): \(r.err)")
+        }
+    }
+}

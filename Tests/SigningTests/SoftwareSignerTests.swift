@@ -65,7 +65,8 @@ struct SoftwareSignerTests {
             let signer = try SoftwareSigner(generating: type)
             let raw = try signer.sign([9, 9, 9], algorithm: type.defaultAlgorithm, encoding: .raw)
             #expect(raw.count == 2 * n)
-            #expect(signer.publicKey.isValidSignature(raw, for: [9, 9, 9], algorithm: type.defaultAlgorithm))
+            #expect(signer.publicKey.isValidSignature(raw, for: [9, 9, 9], algorithm: type.defaultAlgorithm, encoding: .raw))
+            #expect(!signer.publicKey.isValidSignature(raw, for: [9, 9, 9], algorithm: type.defaultAlgorithm, encoding: .der))
             let der = try #require(ECDSASignatureCoding.der(fromRaw: raw, scalarLength: n))
             #expect(ECDSASignatureCoding.raw(fromDER: der, scalarLength: n) == raw)
             #expect(try OpenSSL.verify(der, over: [9, 9, 9], publicKeyPEM: signer.publicKey.pem,
@@ -167,5 +168,36 @@ extension SeededGenerator {
     func bytesArray(_ n: Int) -> [UInt8] {
         var g = self
         return g.bytes(n)
+    }
+}
+
+@Suite("firmchain keys generate --out and sign with software keys")
+struct SoftwareKeyCLITests {
+    @Test("an encrypted key file is written 0600, openssl opens it, and firmchain signs with it")
+    func generateEncrypted() throws {
+        let dir = try TemporaryDirectory()
+        let key = dir.file("dev.key.pem"), pub = dir.file("dev.pub.pem")
+        let env = ["FIRMCHAIN_KEY_PASSPHRASE": "Kiwi-passphrase-2718"]
+        let g = try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ecdsa-p384", "--out", key, "--public-out", pub, "--json"], environment: env)
+        #expect(g.status == 0, "\(g.err)")
+        #expect(!g.out.contains("Kiwi") && !g.err.contains("Kiwi"))
+        let mode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(String(decoding: try FileIO.read(key), as: UTF8.self).hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+        let o = try OpenSSL.run(["pkey", "-in", key, "-passin", "pass:Kiwi-passphrase-2718", "-pubout"])
+        #expect(o.out == String(decoding: try FileIO.read(pub), as: UTF8.self))
+        try AtomicFile.write([7, 7, 7], to: dir.file("data"))
+        let s = try runProcess(TestEnv.firmchain, ["sign", "--key", key, "--in", dir.file("data"), "--out", dir.file("sig")], environment: env)
+        #expect(s.status == 0, "\(s.err)")
+        #expect(try OpenSSL.verify(publicKey: pub, data: dir.file("data"), signature: dir.file("sig"), algorithm: .ecdsaP384SHA384))
+        // The passphrase can come from a file instead, and a wrong one is refused with its code.
+        try AtomicFile.write(Array("Kiwi-passphrase-2718\n".utf8), to: dir.file("pass"))
+        let f = try runProcess("/usr/bin/env", ["-u", "FIRMCHAIN_KEY_PASSPHRASE", TestEnv.firmchain, "sign", "--key", key, "--in", dir.file("data"),
+                                                "--out", dir.file("sig2"), "--passphrase-file", dir.file("pass")])
+        #expect(f.status == 0, "\(f.err)")
+        let w = try runProcess(TestEnv.firmchain, ["sign", "--key", key, "--in", dir.file("data"), "--out", dir.file("sig3")],
+                               environment: ["FIRMCHAIN_KEY_PASSPHRASE": "Wrong-Kiwi-1618"])
+        #expect(w.status == 4 && w.err.contains("[signing.passphrase-incorrect]"))
+        #expect(!w.err.contains("Wrong-Kiwi"))
     }
 }

@@ -9,6 +9,7 @@ import Foundation
 /// The handle and function list live only in this final class and are released in `deinit`.
 final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
     let path: String
+    let loginRecord = PKCS11LoginRecord()
     private let handle: UnsafeMutableRawPointer
     private let f: UnsafeMutablePointer<CK_FUNCTION_LIST>
     private let ownsInitialization: Bool
@@ -84,7 +85,8 @@ final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
         return PKCS11TokenInfo(slot: slot, label: Self.text(info.label), manufacturer: Self.text(info.manufacturerID),
                                model: Self.text(info.model), serial: Self.text(info.serialNumber),
                                protectedAuthenticationPath: info.flags & CKF_PROTECTED_AUTHENTICATION_PATH != 0,
-                               userPINInitialized: info.flags & CKF_USER_PIN_INITIALIZED != 0)
+                               userPINInitialized: info.flags & CKF_USER_PIN_INITIALIZED != 0,
+                               initialized: info.flags & CKF_TOKEN_INITIALIZED != 0)
     }
 
     func openSession(_ slot: UInt, readWrite: Bool) throws -> UInt {

@@ -6,6 +6,8 @@
 protocol PKCS11Functions: AnyObject, Sendable {
     /// The path the module was loaded from (for messages).
     var path: String { get }
+    /// Which PIN logged in to which slot of this module instance (see `PKCS11SessionPool.login`).
+    var loginRecord: PKCS11LoginRecord { get }
     /// C_GetInfo.
     func libraryInfo() throws -> PKCS11LibraryInfo
     /// C_GetSlotList(tokenPresent = TRUE).
@@ -68,6 +70,9 @@ public struct PKCS11TokenInfo: Sendable, Equatable {
     public var protectedAuthenticationPath: Bool
     /// Whether the user PIN has been initialised.
     public var userPINInitialized: Bool
+    /// Whether the token has been initialised (CKF_TOKEN_INITIALIZED); SoftHSM always offers
+    /// one empty, uninitialised slot, which is never matched.
+    public var initialized: Bool = true
 }
 
 /// A CK_ATTRIBUTE with its value as bytes.
@@ -126,8 +131,13 @@ enum CK {
     static let aKeyType: UInt = 0x100      // CKA_KEY_TYPE
     static let aID: UInt = 0x102           // CKA_ID
     static let aSensitive: UInt = 0x103    // CKA_SENSITIVE
+    static let aEncrypt: UInt = 0x104      // CKA_ENCRYPT
+    static let aDecrypt: UInt = 0x105      // CKA_DECRYPT
+    static let aWrap: UInt = 0x106         // CKA_WRAP
+    static let aUnwrap: UInt = 0x107       // CKA_UNWRAP
     static let aSign: UInt = 0x108         // CKA_SIGN
     static let aVerify: UInt = 0x10A       // CKA_VERIFY
+    static let aDerive: UInt = 0x10C       // CKA_DERIVE
     static let aModulus: UInt = 0x120      // CKA_MODULUS
     static let aModulusBits: UInt = 0x121  // CKA_MODULUS_BITS
     static let aPublicExponent: UInt = 0x122 // CKA_PUBLIC_EXPONENT

@@ -86,7 +86,8 @@ public enum PKCS11Inventory {
     }
 
     /// Generates a key pair of `type` (RSA: 3072 bits) inside the token the URI names. The
-    /// private key is private, sensitive, non-extractable and may only sign; CKA_ID is 16
+    /// private key is private, sensitive, non-extractable and may only sign (no decrypt,
+    /// unwrap or derive; the public key verifies only); CKA_ID is 16
     /// random bytes. Refuses (`signing.key-exists`) when a private key with `label` exists.
     public static func generate(in uri: PKCS11URI, type: KeyType, label: String, options: SignerOptions) throws -> PKCS11GeneratedKey {
         guard !label.isEmpty else { throw SigningError.keyUnsupported(uri.description, "the key label must not be empty") }
@@ -106,12 +107,14 @@ public enum PKCS11Inventory {
             }
             var pub: [PKCS11Attribute] = [
                 PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aPrivate, bool: false),
-                PKCS11Attribute(CK.aVerify, bool: true), PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
+                PKCS11Attribute(CK.aVerify, bool: true), PKCS11Attribute(CK.aEncrypt, bool: false), PKCS11Attribute(CK.aWrap, bool: false),
+                PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
             ]
             let priv: [PKCS11Attribute] = [
                 PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aPrivate, bool: true),
                 PKCS11Attribute(CK.aSensitive, bool: true), PKCS11Attribute(CK.aExtractable, bool: false),
-                PKCS11Attribute(CK.aSign, bool: true), PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
+                PKCS11Attribute(CK.aSign, bool: true), PKCS11Attribute(CK.aDecrypt, bool: false), PKCS11Attribute(CK.aUnwrap, bool: false),
+                PKCS11Attribute(CK.aDerive, bool: false), PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
             ]
             let mechanism: PKCS11Mechanism
             switch type {

@@ -8,8 +8,11 @@ import Foundation
 /// Each signature is verified with the public key (read from the token) before it is
 /// returned. Safe to call from many threads: each call borrows its own session.
 public final class PKCS11Signer: Signer, @unchecked Sendable {
+    /// The public key (from the token / derived from the private key).
     public let publicKey: PublicKey
+    /// The key URI (without PIN) or file path, for messages.
     public let keyDescription: String
+    /// The one algorithm the key type allows (STYLE.md §3).
     public var supportedAlgorithms: [SignatureAlgorithm] { publicKey.keyType.supportedAlgorithms }
     /// The token the key lives in.
     public var token: PKCS11TokenInfo { pool.token }
@@ -52,6 +55,8 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
         }
         keyDescription = description
     }
+
+    /// Signs and verifies before returning (see `Signer.sign(_:algorithm:)`).
 
     public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm) throws -> [UInt8] {
         try requireSupported(algorithm)

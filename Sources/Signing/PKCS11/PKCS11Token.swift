@@ -38,7 +38,8 @@ enum PKCS11TokenResolver {
         return try options.loadModule(path)
     }
 
-    /// All tokens of the module that match the URI's library, slot and token attributes.
+    /// All initialised tokens of the module that match the URI's library, slot and token
+    /// attributes (RFC 7512 §2.3: an attribute absent from the URI matches anything).
     static func matchingTokens(_ uri: PKCS11URI, functions: PKCS11Functions) throws -> [PKCS11TokenInfo] {
         do {
             if uri.libraryManufacturer != nil || uri.libraryDescription != nil || uri.libraryVersion != nil {
@@ -56,6 +57,7 @@ enum PKCS11TokenResolver {
                     if let m = uri.slotManufacturer, m != s.manufacturer { continue }
                 }
                 let t = try functions.tokenInfo(slot)
+                if !t.initialized { continue }
                 if let v = uri.token, v != t.label { continue }
                 if let v = uri.manufacturer, v != t.manufacturer { continue }
                 if let v = uri.model, v != t.model { continue }
@@ -155,9 +157,9 @@ final class PKCS11SessionPool: @unchecked Sendable {
         try withSession { s in
             do {
                 try functions.login(s, pin: pin)
-                PKCS11LoginRecord.shared.record(pin, module: functions, slot: token.slot)
+                functions.loginRecord.record(pin, slot: token.slot)
             } catch let e as PKCS11CallError where e.rv == PKCS11ReturnValue.userAlreadyLoggedIn {
-                if PKCS11LoginRecord.shared.contradicts(pin, module: functions, slot: token.slot) {
+                if functions.loginRecord.contradicts(pin, slot: token.slot) {
                     throw SigningError.pinIncorrect(uri)
                 }
             } catch let e as PKCS11CallError {
@@ -186,31 +188,29 @@ final class PKCS11SessionPool: @unchecked Sendable {
     }
 }
 
-/// Which PIN logged in to each (module, slot) in this process, kept as HMAC-SHA-256 under a
-/// random per-process key — never the PIN itself.
+/// Which PIN logged in to each slot of one module instance, kept as HMAC-SHA-256 under a
+/// random per-instance key — never the PIN itself.
 final class PKCS11LoginRecord: @unchecked Sendable {
-    static let shared = PKCS11LoginRecord()
     private let lock = NSLock()
     private let hmacKey = SymmetricKey(size: .bits256)
-    private var tags: [Key: [UInt8]] = [:]
+    private var tags: [UInt: [UInt8]] = [:]
 
-    private struct Key: Hashable { let module: ObjectIdentifier; let slot: UInt }
-    private func name(_ module: PKCS11Functions, _ slot: UInt) -> Key { Key(module: ObjectIdentifier(module), slot: slot) }
     private func tag(_ pin: Secret) -> [UInt8] {
         pin.withBytes { Array(HMAC<SHA256>.authenticationCode(for: $0, using: hmacKey)) }
     }
 
-    func record(_ pin: Secret, module: PKCS11Functions, slot: UInt) {
+    /// Notes that `pin` logged in to `slot`.
+    func record(_ pin: Secret, slot: UInt) {
         let t = tag(pin)
-        lock.lock(); tags[name(module, slot)] = t; lock.unlock()
+        lock.lock(); tags[slot] = t; lock.unlock()
     }
 
-    /// True when a different PIN is on record for this token; false when it matches or
+    /// True when a different PIN is on record for this slot; false when it matches or
     /// nobody in Firmchain logged in (another component of the process did).
-    func contradicts(_ pin: Secret, module: PKCS11Functions, slot: UInt) -> Bool {
+    func contradicts(_ pin: Secret, slot: UInt) -> Bool {
         let t = tag(pin)
         lock.lock(); defer { lock.unlock() }
-        guard let known = tags[name(module, slot)] else { return false }
+        guard let known = tags[slot] else { return false }
         return known != t
     }
 }

@@ -159,6 +159,8 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
         return "pkcs11:" + path.joined(separator: ";") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
+    /// Equal when they print the same and carry the same pin-value.
+
     public static func == (a: PKCS11URI, b: PKCS11URI) -> Bool {
         a.description == b.description && a.pinValue == b.pinValue
     }

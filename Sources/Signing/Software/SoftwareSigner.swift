@@ -12,8 +12,11 @@ import Foundation
 public final class SoftwareSigner: Signer, @unchecked Sendable {
     // Immutable after init; swift-crypto keys are safe to use from several threads.
     private let key: PKCS8.Key
+    /// The public key (from the token / derived from the private key).
     public let publicKey: PublicKey
+    /// The key URI (without PIN) or file path, for messages.
     public let keyDescription: String
+    /// The one algorithm the key type allows (STYLE.md §3).
     public var supportedAlgorithms: [SignatureAlgorithm] { publicKey.keyType.supportedAlgorithms }
 
     /// Reads a PEM private key file. `passphrase` is called only when the key is encrypted
@@ -92,6 +95,8 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
         guard let passphrase else { return PEM.encode(der, label: "PRIVATE KEY") }
         return PEM.encode(try PKCS8.encrypt(der, passphrase: passphrase), label: "ENCRYPTED PRIVATE KEY")
     }
+
+    /// Signs and verifies before returning (see `Signer.sign(_:algorithm:)`).
 
     public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm) throws -> [UInt8] {
         try requireSupported(algorithm)
