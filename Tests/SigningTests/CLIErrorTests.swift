@@ -80,8 +80,8 @@ struct CLIErrorTests {
         }
     }
 
-    /// The 'locked PIN' case: SoftHSM never locks, so the library test drives it through a fake
-    /// (FakePKCS11Tests); here the successful commands are also checked for leaks.
+    /// (The 'locked PIN' case needs a module that locks: LockedPINModuleTests.) Here the
+    /// successful commands are checked for leaks too.
     @Test("successful commands do not print the PIN either")
     func successPaths() throws {
         let token = try SoftHSMFixture.get()
