@@ -68,6 +68,11 @@ public final class SoftHSMTestToken: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir.file("tokens"), withIntermediateDirectories: true)
         try AtomicFile.write(Array("directories.tokendir = \(dir.file("tokens"))\nobjectstore.backend = file\nlog.level = ERROR\n".utf8), to: conf)
         setenv("SOFTHSM2_CONF", conf, 1)
+        // A static is never deinitialised, so remove the token directory at process exit.
+        softHSMTestTokenDirectory = dir.path
+        atexit {
+            if let path = softHSMTestTokenDirectory { try? FileManager.default.removeItem(atPath: path) }
+        }
 
         try Self.check(runProcess("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", Self.soPin, "--pin", Self.pin],
                                   environment: environment), "softhsm2-util --init-token")
@@ -90,6 +95,9 @@ public final class SoftHSMTestToken: @unchecked Sendable {
         if r.status != 0 { throw SoftHSMTestError("\(what) failed (\(r.status)): \(r.err)") }
     }
 }
+
+/// The shared token's directory, for the exit handler (a C function pointer cannot capture).
+nonisolated(unsafe) private var softHSMTestTokenDirectory: String?
 
 /// Why the shared SoftHSM token could not be made.
 public struct SoftHSMTestError: Error, CustomStringConvertible {
