@@ -23,6 +23,7 @@ MODULE=${MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 N_EC=${N_EC:-20000}
 N_RSA=${N_RSA:-1000}
 RUNS=${RUNS:-20}
+REPS=${REPS:-3}
 for tool in softhsm2-util pkcs11-tool cc openssl; do
   command -v $tool >/dev/null || { echo "bench-sign: $tool is missing; run make setup" >&2; exit 1; }
 done
@@ -49,15 +50,22 @@ id_of() { "$FIRMCHAIN" keys list --token "pkcs11:token=$LABEL" --json |
   python3 -c 'import json,sys; print([k["id"] for k in json.load(sys.stdin)["keys"] if k["label"] == sys.argv[1]][0])' "$1"; }
 rate_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["benchmark"]["signatures_per_second"])'; }
 now_ns() { date +%s%N; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+echo "bench-sign: load average $(cut -d' ' -f1-3 /proc/loadavg) (the figures move with it)"
 echo "bench-sign: SoftHSM $(softhsm2-util --version), $(nproc) cores, $(basename "$FIRMCHAIN") $("$FIRMCHAIN" --version)"
 printf '\n%-10s %-32s %14s %10s\n' key measurement "signatures/s" "vs C"
 for key in p256 rsa3072; do
   if [ $key = p256 ]; then n=$N_EC; mech=ecdsa; p11mech=(--mechanism ECDSA); input="$WORK/digest"
   else n=$N_RSA; mech=rsa-pss; p11mech=(--mechanism SHA256-RSA-PKCS-PSS --mgf MGF1-SHA256 --salt-len 32); input="$WORK/data"; fi
-  raw=$("$ROOT/Benchmarks/bin/p11loop" "$MODULE" $LABEL $key $mech $n | awk '{print $3}')
-  fc1=$("$FIRMCHAIN" sign --key "pkcs11:token=$LABEL;object=$key" --in "$WORK/data" --out "$WORK/sig" --count $n --json | rate_of)
-  fc2=$("$FIRMCHAIN" sign --key "pkcs11:token=$LABEL;object=$key" --in "$WORK/data" --out "$WORK/sig" --count $n --threads 2 --json | rate_of)
+  # The machine is shared: alternate the three steady-state runs REPS times, report medians.
+  raws=(); fc1s=(); fc2s=()
+  for _ in $(seq $REPS); do
+    raws+=("$("$ROOT/Benchmarks/bin/p11loop" "$MODULE" $LABEL $key $mech $n | awk '{print $3}')")
+    fc1s+=("$("$FIRMCHAIN" sign --key "pkcs11:token=$LABEL;object=$key" --in "$WORK/data" --out "$WORK/sig" --count $n --json | rate_of)")
+    fc2s+=("$("$FIRMCHAIN" sign --key "pkcs11:token=$LABEL;object=$key" --in "$WORK/data" --out "$WORK/sig" --count $n --threads 2 --json | rate_of)")
+  done
+  raw=$(median "${raws[@]}"); fc1=$(median "${fc1s[@]}"); fc2=$(median "${fc2s[@]}")
   # One signature per process, RUNS times each.
   key_id=$(id_of $key)
   t0=$(now_ns)

@@ -29,15 +29,13 @@ struct KeysCommand: ParsableCommand {
             commandName: "generate",
             abstract: "Generate a key pair inside a token (private, sensitive, non-extractable, sign only) or as a PEM file.",
             discussion: """
-                With --token the key is made inside the token and never leaves it; the command
-                prints the key's pkcs11: URI and public key. With --out a software key is written
-                as PKCS#8 (mode 0600), encrypted (PBES2, AES-256-CBC) when FIRMCHAIN_KEY_PASSPHRASE
-                or --passphrase-file gives a passphrase.
+                With --token the key is made inside the token and never leaves it; the command prints the key's pkcs11: URI and public key. The PIN comes from FIRMCHAIN_PKCS11_PIN, the URI's pin-source, or a prompt on a terminal.
+
+                With --out a software key is written as PKCS#8 (mode 0600), encrypted (PBES2: PBKDF2-HMAC-SHA-256, AES-256-CBC) when FIRMCHAIN_KEY_PASSPHRASE or --passphrase-file gives a passphrase.
 
                 Example:
-                  FIRMCHAIN_PKCS11_PIN=... firmchain keys generate --token 'pkcs11:token=release' \\
-                      --type ecdsa-p256 --label targets --public-out keys/targets.pub.pem
-                  FIRMCHAIN_KEY_PASSPHRASE=... firmchain keys generate --type ed25519 --out dev.key.pem
+                  firmchain keys generate --token 'pkcs11:token=release' --type ecdsa-p256 --label targets --public-out keys/targets.pub.pem
+                  firmchain keys generate --type ed25519 --out dev.key.pem --public-out dev.pub.pem
                 """
         )
 
@@ -104,12 +102,11 @@ struct KeysCommand: ParsableCommand {
             commandName: "list",
             abstract: "List tokens, or the keys inside one token (logs in to see private keys).",
             discussion: """
-                Without --token: the tokens of the module (no PIN needed). With --token: every
-                private key in that token with a URI that opens it.
+                Without --token: the initialised tokens of the module (no PIN needed). With --token: every private key in that token, with a URI that opens it (the PIN comes from FIRMCHAIN_PKCS11_PIN, pin-source or a prompt).
 
                 Example:
                   firmchain keys list
-                  FIRMCHAIN_PKCS11_PIN=... firmchain keys list --token 'pkcs11:token=release' --json
+                  firmchain keys list --token 'pkcs11:token=release' --json
                 """
         )
 
@@ -155,8 +152,7 @@ struct KeysCommand: ParsableCommand {
             commandName: "export-public",
             abstract: "Write a key's public key as SPKI PEM (what TUF and in-toto reference).",
             discussion: """
-                For a pkcs11: URI the public key object is read without logging in when the token
-                shows it; otherwise the PIN is needed. For a PEM file, its public half.
+                For a pkcs11: URI the public key object is read without logging in when the token shows it; otherwise the PIN is needed. For a PEM file, its public half (or the file itself when it is a PUBLIC KEY).
 
                 Example:
                   firmchain keys export-public --key 'pkcs11:token=release;object=targets' --out keys/targets.pub.pem

@@ -9,16 +9,13 @@ struct SignCommand: FirmchainCommand {
         commandName: "sign",
         abstract: "Sign a file with a PKCS#11 key (pkcs11: URI) or a PEM private key; write the bare signature.",
         discussion: """
-            The signature is verified with the key's public key before it is written. ECDSA
-            signatures are DER unless --encoding raw (r||s). RSA keys sign with RSA-PSS
-            (SHA-256, MGF1-SHA-256, salt 32); Ed25519 over the whole file.
-            The token PIN comes from FIRMCHAIN_PKCS11_PIN, the URI's pin-source, or a prompt
-            on a terminal; a PEM passphrase from --passphrase-file, FIRMCHAIN_KEY_PASSPHRASE
-            or a prompt. Never from the command line.
+            The signature is verified with the key's public key before it is written. ECDSA signatures are DER unless --encoding raw (r||s). RSA keys sign with RSA-PSS (SHA-256, MGF1-SHA-256, salt 32); Ed25519 signs the whole file.
+
+            The token PIN comes from FIRMCHAIN_PKCS11_PIN, the URI's pin-source, or a prompt on a terminal; a PEM passphrase from --passphrase-file, FIRMCHAIN_KEY_PASSPHRASE or a prompt. Never from the command line.
 
             Example:
-              FIRMCHAIN_PKCS11_PIN=... firmchain sign --key 'pkcs11:token=release;object=targets' \\
-                  --in targets.json --out targets.sig
+              export FIRMCHAIN_PKCS11_PIN   # set beforehand, e.g. by the CI secret store
+              firmchain sign --key 'pkcs11:token=release;object=targets' --in targets.json --out targets.sig
               firmchain sign --key dev-key.pem --in image.bin --out image.sig --encoding raw
             """
     )
@@ -35,10 +32,10 @@ struct SignCommand: FirmchainCommand {
     @Option(name: .long, help: ArgumentHelp("Where to write the signature (atomically).", valueName: "SIG"))
     var out: String
 
-    @Option(name: .long, help: "ECDSA signature encoding: der (default) or raw (r||s).")
+    @Option(name: .long, help: "ECDSA signature encoding: der or raw (r||s).")
     var encoding: SignatureEncoding = .der
 
-    @Option(name: .long, help: "Signature algorithm (default: the key's): ecdsa-p256-sha256, ecdsa-p384-sha384, rsa-pss-sha256, ed25519.")
+    @Option(name: .long, help: "Signature algorithm (default: the only one the key type allows).")
     var algorithm: SignatureAlgorithm?
 
     @Option(name: .long, help: ArgumentHelp("Benchmark: sign the file N times and report signatures per second.", valueName: "N"))

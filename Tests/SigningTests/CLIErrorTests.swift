@@ -80,8 +80,8 @@ struct CLIErrorTests {
         }
     }
 
-    /// The 'locked PIN' case: SoftHSM never locks, so the library test drives it through a fake
-    /// (FakePKCS11Tests); here the successful commands are also checked for leaks.
+    /// (The 'locked PIN' case needs a module that locks: LockedPINModuleTests.) Here the
+    /// successful commands are checked for leaks too.
     @Test("successful commands do not print the PIN either")
     func successPaths() throws {
         let token = try SoftHSMFixture.get()
@@ -94,6 +94,27 @@ struct CLIErrorTests {
             #expect(r.status == 0, "\(args): \(r.err)")
             #expect(!r.out.contains(SoftHSMFixture.pin) && !r.err.contains(SoftHSMFixture.pin))
         }
+    }
+
+    @Test("on a terminal the PIN is prompted for, not echoed, and works")
+    func terminalPrompt() throws {
+        let token = try SoftHSMFixture.get()
+        guard TestEnv.hasTool("script") else {
+            Issue.record("script (util-linux) is missing; it provides the pseudo-terminal for this test")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        try AtomicFile.write([5, 5, 5], to: dir.file("data"))
+        // script(1) gives firmchain a pseudo-terminal on stdin; the PIN is typed after the
+        // prompt has turned echo off (typed-ahead input would be flushed by TCSAFLUSH).
+        let command = "\(TestEnv.firmchain) sign --key '\(token.keys[0].uri)' --in \(dir.file("data")) --out \(dir.file("sig"))"
+        let shell = "(sleep 2; printf '%s\\n' \"$TYPED_PIN\") | timeout 60 script -qec \"$CMD\" /dev/null"
+        let r = try runProcess("/usr/bin/env", ["-u", "FIRMCHAIN_PKCS11_PIN", "sh", "-c", shell],
+                               environment: ["SOFTHSM2_CONF": token.conf, "TYPED_PIN": SoftHSMFixture.pin, "CMD": command])
+        #expect(r.out.contains("PIN for token \"\(token.label)\""), "\(r.out) \(r.err)")
+        #expect(r.out.contains("wrote"), "\(r.out) \(r.err)")
+        #expect(!r.out.contains(SoftHSMFixture.pin) && !r.err.contains(SoftHSMFixture.pin), "the typed PIN is not echoed")
+        #expect(FileManager.default.fileExists(atPath: dir.file("sig")))
     }
 
     @Test("a broken SOFTHSM2_CONF is a module failure, not a crash")
