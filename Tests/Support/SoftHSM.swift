@@ -1,8 +1,9 @@
 import Foundation
 
-/// A real SoftHSM token in a temporary directory (INTEROP.md "PKCS#11 with SoftHSM"): its own
-/// `softhsm2.conf` whose token directory is temporary, initialised with `softhsm2-util`.
-/// Pass `environment` to every process that should see it. Removed on deinit.
+/// A fresh SoftHSM token of its own in a temporary directory, for tests that drive the
+/// `firmchain` CLI as child processes (each child reads its own `SOFTHSM2_CONF`). Tests that
+/// sign in-process share `SoftHSMTestToken.shared()` instead: SoftHSM reads its config once
+/// per process. Pass `environment` to every process that should see it. Removed on deinit.
 public final class SoftHSMToken: @unchecked Sendable {
     public let directory: TemporaryDirectory
     public let label: String
@@ -17,15 +18,24 @@ public final class SoftHSMToken: @unchecked Sendable {
         directory = try TemporaryDirectory("softhsm")
         self.label = label
         self.pin = pin
-        try FileManager.default.createDirectory(atPath: directory.file("tokens"), withIntermediateDirectories: true)
-        try Data("directories.tokendir = \(directory.file("tokens"))\nobjectstore.backend = file\nlog.level = ERROR\n".utf8)
-            .write(to: URL(fileURLWithPath: configPath))
+        _ = try SoftHSMToken.initializeToken(in: directory, label: label, pin: pin, soPin: "so-\(pin)")
+    }
+
+    /// Writes `softhsm2.conf` (token directory, file object store) into `dir` and initialises
+    /// a token there with `softhsm2-util` (INTEROP.md "PKCS#11 with SoftHSM"); returns the
+    /// config path.
+    static func initializeToken(in dir: TemporaryDirectory, label: String, pin: String, soPin: String) throws -> String {
         guard TestEnv.hasTool("softhsm2-util") else {
             throw TestSetupError("softhsm2-util is missing: run `make setup` (Debian package softhsm2)")
         }
-        let r = try runProcess("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", "so-\(pin)", "--pin", pin],
-                               environment: ["SOFTHSM2_CONF": configPath])
+        let conf = dir.file("softhsm2.conf")
+        try FileManager.default.createDirectory(atPath: dir.file("tokens"), withIntermediateDirectories: true)
+        try Data("directories.tokendir = \(dir.file("tokens"))\nobjectstore.backend = file\nlog.level = ERROR\n".utf8)
+            .write(to: URL(fileURLWithPath: conf))
+        let r = try runProcess("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", soPin, "--pin", pin],
+                               environment: ["SOFTHSM2_CONF": conf])
         guard r.status == 0 else { throw TestSetupError("softhsm2-util --init-token failed: \(r.err)") }
+        return conf
     }
 
     /// The RFC 7512 URI of the key labelled `object` in this token.

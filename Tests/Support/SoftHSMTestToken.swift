@@ -64,18 +64,13 @@ public final class SoftHSMTestToken: @unchecked Sendable {
             throw SoftHSMTestError("\(TestEnv.firmchain) is not built; run swift build --build-tests")
         }
         dir = try TemporaryDirectory("firmchain-softhsm")
-        conf = dir.file("softhsm2.conf")
-        try FileManager.default.createDirectory(atPath: dir.file("tokens"), withIntermediateDirectories: true)
-        try AtomicFile.write(Array("directories.tokendir = \(dir.file("tokens"))\nobjectstore.backend = file\nlog.level = ERROR\n".utf8), to: conf)
+        conf = try SoftHSMToken.initializeToken(in: dir, label: label, pin: Self.pin, soPin: Self.soPin)
         setenv("SOFTHSM2_CONF", conf, 1)
         // A static is never deinitialised, so remove the token directory at process exit.
         softHSMTestTokenDirectory = dir.path
         atexit {
             if let path = softHSMTestTokenDirectory { try? FileManager.default.removeItem(atPath: path) }
         }
-
-        try Self.check(runProcess("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", Self.soPin, "--pin", Self.pin],
-                                  environment: environment), "softhsm2-util --init-token")
         let types = [("ecdsa-p256", "EC:prime256v1"), ("ecdsa-p384", "EC:secp384r1"), ("ed25519", "EC:edwards25519"), ("rsa-3072", "rsa:3072")]
         for (i, (type, toolType)) in types.enumerated() {
             try Self.check(runProcess(TestEnv.firmchain, ["keys", "generate", "--token", tokenURI, "--type", type, "--label", "fc-\(type)"],
@@ -100,7 +95,4 @@ public final class SoftHSMTestToken: @unchecked Sendable {
 nonisolated(unsafe) private var softHSMTestTokenDirectory: String?
 
 /// Why the shared SoftHSM token could not be made.
-public struct SoftHSMTestError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ d: String) { description = d }
-}
+public typealias SoftHSMTestError = TestSetupError
