@@ -10,7 +10,8 @@ struct Firmchain: ParsableCommand {
             Every command accepts --json for machine-readable output and prints errors as one \
             line on stderr; exit codes are stable and documented in Docs/exit-codes.md.
 
-            Example (a delta, signed into a TUF repository with keys in a PKCS#11 token):
+            Example:
+              # a delta, signed into a TUF repository with keys in a PKCS#11 token
               export FIRMCHAIN_PKCS11_PIN=...   # never on the command line
               firmchain delta create --old fw-1.1.bin --new fw-1.2.bin --out fw.bsdiff
               firmchain repo init --out OUT --root-key 'pkcs11:token=rel;object=root' …

@@ -13,7 +13,9 @@ struct CommandLineTests {
         let h = try runProcess(TestEnv.firmchain, ["--help"])
         #expect(h.status == 0)
         #expect(h.out.contains("Example:"))
-        for sub in ["hash", "json canonical"] {
+        let leaves = ["hash", "json canonical", "delta create", "delta apply", "keys generate", "keys list", "keys export-public",
+                      "sign", "repo init", "repo add-target", "repo publish", "repo show"]
+        for sub in leaves {
             let r = try runProcess(TestEnv.firmchain, sub.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.status == 0 && r.out.contains("Example:"), "\(sub) --help has no example")
         }
