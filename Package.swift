@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "firmchain",
             dependencies: [
-                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository",
+                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

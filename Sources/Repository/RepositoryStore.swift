@@ -104,7 +104,19 @@ public struct RepositoryStore: Sendable {
     /// - Throws: `repo.already-initialized` when `1.root.json` exists (a root changes only by a
     ///   rotation ceremony), `repo.threshold-not-met` when the signers cannot meet a threshold.
     public func initialize(roles: [String: RoleAssignment], signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Metadata<Root> {
-        guard !FileIO.exists(metadataPath("1.root.json")) else {
+        let (root, release) = try prepareInitial(roles: roles, signers: signers, targets: nil, expiry: expiry, now: now)
+        try FileIO.makeDirectories(targetsDirectory)
+        try commit(release)
+        return root
+    }
+
+    /// Signs a new repository without writing it: `1.root.json` and version 1 of targets
+    /// (`targets`' entries, or none), snapshot and timestamp. `commit` writes the root last: it
+    /// marks the repository as created, so a run killed before it leaves nothing a client
+    /// can load and can simply be re-run.
+    public func prepareInitial(roles: [String: RoleAssignment], signers: [any Signer], targets: Targets?, expiry: ExpiryPolicy,
+                               now: Date) throws -> (Metadata<Root>, PreparedRelease) {
+        guard !isInitialized else {
             throw RepositoryError("repo.already-initialized", .usage, "a repository already exists here; roots change only by rotation", path: metadataPath("1.root.json"))
         }
         var keys = [String: TUFKey]()
@@ -123,33 +135,38 @@ public struct RepositoryStore: Sendable {
         var root = Metadata(signed: Root(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.root)),
                                          keys: keys, roles: roleKeys, consistentSnapshot: true))
         try root.sign(with: signers, role: roleKeys["root"]!, roleName: "root")
-        try FileIO.makeDirectories(metadataDirectory)
-        try FileIO.makeDirectories(targetsDirectory)
         // Sign everything before writing anything, so a missing key leaves no half repository.
-        let empty = Targets(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.targets)), targets: [:])
-        let files = try signedRelease(root: root.signed, targets: empty, previous: nil, signers: signers, expiry: expiry, now: now)
-        try AtomicFile.write(root.fileBytes(), to: metadataPath("1.root.json"))
-        try write(files)
-        return root
+        let first = Targets(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.targets)), targets: targets?.targets ?? [:],
+                            delegations: targets?.delegations, unrecognized: targets?.unrecognized ?? [:])
+        let files = try signedRelease(root: root.signed, targets: first, previous: nil, signers: signers, expiry: expiry, now: now)
+        return (root, PreparedRelease(files: files + [("1.root.json", root.fileBytes())], targetsVersion: 1, snapshotVersion: 1, timestampVersion: 1))
     }
 
     /// Copies `file` into the targets directory as `<sha256>.<name>` and stages its entry
     /// (length, sha256 and sha512, `custom`) for the next publish. Returns the entry.
     public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress()) throws -> TargetFile {
-        try RepositoryStore.validateTargetName(name)
         var staged = try stagedTargets()
+        var entry = try storeTargetFile(file, name: name, progress: progress)
+        entry.custom = custom
+        staged.targets[name] = entry
+        try FileIO.makeDirectories(directory + "/.staging")
+        try AtomicFile.write(JSONEncoding.standard(staged.signedJSON), to: stagedTargetsPath)
+        return entry
+    }
+
+    /// Copies `file` into the targets directory under each of its hashes (consistent
+    /// snapshots, TUF spec §5.7.3) unless an identical copy is there; returns its entry
+    /// (length, sha256, sha512; no `custom`). Nothing is signed or staged.
+    public func storeTargetFile(_ file: String, name: String, progress: ProgressReporter = SilentProgress()) throws -> TargetFile {
+        try RepositoryStore.validateTargetName(name)
         let digests = try DigestCalculator.file(file, algorithms: [.sha256, .sha512], progress: progress)
-        let entry = TargetFile(length: digests.length, hashes: ["sha256": digests.hex[.sha256]!, "sha512": digests.hex[.sha512]!], custom: custom)
-        // Consistent snapshots (TUF spec §5.7.3): published under every hash listed.
+        let entry = TargetFile(length: digests.length, hashes: ["sha256": digests.hex[.sha256]!, "sha512": digests.hex[.sha512]!])
         for alg in ["sha256", "sha512"] {
             let dest = targetPath(name: name, hash: entry.hashes[alg]!)
             try FileIO.makeDirectories(AtomicFileWriterDirectory.of(dest))
             if FileIO.exists(dest), (try? DigestCalculator.file(dest).sha256) == digests.sha256 { continue }
             try copy(file, to: dest, expectedSHA256: digests.sha256!)
         }
-        staged.targets[name] = entry
-        try FileIO.makeDirectories(directory + "/.staging")
-        try AtomicFile.write(JSONEncoding.standard(staged.signedJSON), to: stagedTargetsPath)
         return entry
     }
 
@@ -161,20 +178,47 @@ public struct RepositoryStore: Sendable {
         return "\(targetsDirectory)/\(hash).\(name)"
     }
 
+    /// Signed metadata ready to be written: new targets, snapshot and timestamp.
+    public struct PreparedRelease: Sendable {
+        /// File names and bytes, in the order they must be written (timestamp last).
+        public let files: [(name: String, bytes: [UInt8])]
+        public let targetsVersion: Int64
+        public let snapshotVersion: Int64
+        public let timestampVersion: Int64
+    }
+
+    /// Signs new targets (`targets`, or the staged draft), a snapshot over it and a timestamp
+    /// over that, each with its version bumped and a fresh expiry. Writes nothing.
+    public func prepare(targets: Targets? = nil, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> PreparedRelease {
+        let cur = try current()
+        var t = try targets ?? stagedTargets()
+        t.common.version = cur.targets.signed.version + 1
+        t.common.expires = now.addingTimeInterval(expiry.targets)
+        let files = try signedRelease(root: cur.root.signed, targets: t, previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
+                                      signers: signers, expiry: expiry, now: now)
+        return PreparedRelease(files: files, targetsVersion: t.common.version, snapshotVersion: cur.snapshot.signed.version + 1,
+                               timestampVersion: cur.timestamp.signed.version + 1)
+    }
+
+    /// Writes a prepared release: targets, then snapshot, then `timestamp.json`, the commit
+    /// point. Clears the staged draft.
+    public func commit(_ release: PreparedRelease) throws {
+        try FileIO.makeDirectories(metadataDirectory)
+        try write(release.files)
+        try? FileManager.default.removeItem(atPath: stagedTargetsPath)
+    }
+
     /// Signs and writes new targets (from the staged draft), snapshot and timestamp, each with
     /// its version bumped and a fresh expiry. Timestamp is written last (the commit point).
     @discardableResult
     public func publish(signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> (targets: Int64, snapshot: Int64, timestamp: Int64) {
-        let cur = try current()
-        var targets = try stagedTargets()
-        targets.common.version = cur.targets.signed.version + 1
-        targets.common.expires = now.addingTimeInterval(expiry.targets)
-        let files = try signedRelease(root: cur.root.signed, targets: targets, previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
-                                      signers: signers, expiry: expiry, now: now)
-        try write(files)
-        try? FileManager.default.removeItem(atPath: stagedTargetsPath)
-        return (targets.common.version, cur.snapshot.signed.version + 1, cur.timestamp.signed.version + 1)
+        let release = try prepare(signers: signers, expiry: expiry, now: now)
+        try commit(release)
+        return (release.targetsVersion, release.snapshotVersion, release.timestampVersion)
     }
+
+    /// Whether a repository exists here (its `1.root.json` is written last by `initialize`).
+    public var isInitialized: Bool { FileIO.exists(metadataPath("1.root.json")) }
 
     /// Signs targets, then a snapshot over it, then a timestamp over that; writes nothing.
     private func signedRelease(root: Root, targets: Targets, previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
