@@ -8,6 +8,8 @@
 // `llvm.prefetch` intrinsic by name (LLVM 15+ opaque-pointer spelling `.p0`); LLVM lowers it to
 // the target's prefetch instruction (PREFETCHT0 on x86-64, PRFM PLDL1KEEP on arm64) or drops it.
 // A prefetch never faults and never changes a result: it only moves a cache line earlier.
+// Measured (CPU time per build, alternating runs on a shared 2-core VM): L1 kernel 1.70-1.89 s
+// with prefetching vs 2.17-2.32 s without; P3 random 0.57-0.64 s vs 0.63-0.78 s.
 
 @_silgen_name("llvm.prefetch.p0")
 private func _llvmPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)

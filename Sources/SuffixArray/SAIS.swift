@@ -276,8 +276,10 @@ enum SAIS {
     static func compactLMS(_ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) {
         var j = 0
         var i = 0
-        // Invariant: j <= i; sa[0..j-1] are the LMS positions found in sa[0..i-1].
-        while j < m {
+        // Invariant: j <= i; sa[0..j-1] are the LMS positions found in sa[0..i-1]. Stage 1 leaves
+        // exactly m of them, so i stays below n; the bound is checked anyway (one compare per
+        // entry) so that a broken invariant can never read past the buffer.
+        while j < m && i < n {
             let v = sa[i]
             if v < 0 {
                 sa[j] = ~v
