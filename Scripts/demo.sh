@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The end-to-end demo that `make demo` runs: the most complete release path that exists today.
-# Until `firmchain pipeline run Pipelines/release.yml` lands (issue 7), it runs the steps directly:
+# The end-to-end demo that `make demo` runs:
 #
-#   sample images -> deltas (checked with Debian bspatch) -> SoftHSM token and keys ->
-#   TUF repository with firmware metadata -> Firmchain's verifier -> python-tuf's client
+#   sample images -> SoftHSM token with the policy's keys -> firmchain pipeline run
+#   Pipelines/release.yml (deltas, TUF metadata, signatures in the token, publish) ->
+#   Firmchain's verifier -> python-tuf's client downloads every target -> Debian's bspatch
+#   rebuilds 1.2.0 from each downloaded delta -> a re-run changes nothing
 #
 # Env: FIRMCHAIN (the built CLI), PYTHON (the interop venv's python).
 # The token, its PIN and every output live under .firmchain/ (gitignored). The PIN is made
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 FIRMCHAIN=$(realpath "${FIRMCHAIN:-.build/debug/firmchain}")
 PYTHON=${PYTHON:-.venv/bin/python}
 DEMO=.firmchain/demo
-OUT=$DEMO/OUT
+OUT=$DEMO/release            # the pipeline's `output`
 IMAGES=$DEMO/images
 TOKEN_DIR=$DEMO/token
 mkdir -p "$DEMO"
@@ -24,56 +25,48 @@ step() { printf '\n== %s\n' "$*"; }
 step "1. Sample firmware: three versions of a firmware-shaped image (Scripts/make-sample-firmware.py)"
 python3 Scripts/make-sample-firmware.py "$IMAGES" --size-kib 1024
 
-step "2. Deltas to 1.2.0 from each version still in the field, each checked with Debian's bspatch"
-mkdir -p "$DEMO/deltas"
-for base in 1.0.0 1.1.0; do
-  patch="$DEMO/deltas/fw-1.2.0-from-$base.bsdiff"
-  "$FIRMCHAIN" delta create --old "$IMAGES/fw-$base.bin" --new "$IMAGES/fw-1.2.0.bin" --out "$patch"
-  bspatch "$IMAGES/fw-$base.bin" "$DEMO/check.bin" "$patch"
-  cmp -s "$DEMO/check.bin" "$IMAGES/fw-1.2.0.bin" && echo "   bspatch reproduces fw-1.2.0.bin from fw-$base.bin"
-  rm -f "$DEMO/check.bin"
-done
-
-step "3. A SoftHSM token with one key per TUF role (keys never leave the token)"
+step "2. A SoftHSM token with the keys Policies/release.yml names (keys never leave the token)"
 export SOFTHSM2_CONF="$PWD/$TOKEN_DIR/softhsm2.conf"
 if [ ! -f "$TOKEN_DIR/pin" ]; then
   rm -rf "$TOKEN_DIR"; mkdir -p "$TOKEN_DIR/tokens"; chmod 700 "$TOKEN_DIR"
   printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$PWD/$TOKEN_DIR/tokens" > "$SOFTHSM2_CONF"
-  (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' > "$TOKEN_DIR/pin")
-  FIRMCHAIN_PKCS11_PIN=$(cat "$TOKEN_DIR/pin")
+  (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' > "$TOKEN_DIR/pin.tmp")
+  FIRMCHAIN_PKCS11_PIN=$(cat "$TOKEN_DIR/pin.tmp")
   softhsm2-util --init-token --free --label firmchain-demo --so-pin "so-$FIRMCHAIN_PKCS11_PIN" --pin "$FIRMCHAIN_PKCS11_PIN" >/dev/null
   export FIRMCHAIN_PKCS11_PIN
   "$FIRMCHAIN" keys generate --token "pkcs11:token=firmchain-demo" --type ed25519 --label root >/dev/null
-  for role in targets snapshot timestamp; do
-    "$FIRMCHAIN" keys generate --token "pkcs11:token=firmchain-demo" --type ecdsa-p256 --label "$role" >/dev/null
+  for label in targets snapshot timestamp owner build; do
+    "$FIRMCHAIN" keys generate --token "pkcs11:token=firmchain-demo" --type ecdsa-p256 --label "$label" >/dev/null
   done
+  mv "$TOKEN_DIR/pin.tmp" "$TOKEN_DIR/pin"   # the token is complete only once the PIN file exists
 fi
 export FIRMCHAIN_PKCS11_PIN=$(cat "$TOKEN_DIR/pin")
 "$FIRMCHAIN" keys list --token "pkcs11:token=firmchain-demo"
-key() { echo "pkcs11:token=firmchain-demo;object=$1"; }
 
-step "4. TUF repository: full image and both deltas with their firmware fields, signed in the token"
-rm -rf "$OUT"
-"$FIRMCHAIN" repo init --out "$OUT" --root-key "$(key root)" --targets-key "$(key targets)" \
-  --snapshot-key "$(key snapshot)" --timestamp-key "$(key timestamp)"
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-new_sha=$(sha "$IMAGES/fw-1.2.0.bin"); new_len=$(stat -c %s "$IMAGES/fw-1.2.0.bin")
-"$FIRMCHAIN" repo add-target --out "$OUT" --file "$IMAGES/fw-1.2.0.bin" --version 1.2.0 --version-number 10200 \
-  --hardware-id acme-gw-v2 --priority high
-for base in 1.0.0 1.1.0; do
-  "$FIRMCHAIN" repo add-target --out "$OUT" --file "$DEMO/deltas/fw-1.2.0-from-$base.bsdiff" --version 1.2.0 \
-    --version-number 10200 --hardware-id acme-gw-v2 --priority high --kind delta \
-    --base "fw-$base.bin:$base:$(sha "$IMAGES/fw-$base.bin")" --result "fw-1.2.0.bin:$new_sha:$new_len"
-done
-"$FIRMCHAIN" repo publish --out "$OUT" --key "$(key targets)" --key "$(key snapshot)" --key "$(key timestamp)"
+step "3. firmchain pipeline run Pipelines/release.yml"
+"$FIRMCHAIN" pipeline run Pipelines/release.yml
 
-step "5. Firmchain's verifier walks the TUF client workflow from 1.root.json"
+step "4. Firmchain's verifier walks the TUF client workflow from 1.root.json"
 "$FIRMCHAIN" repo show --out "$OUT"
 
-step "6. python-tuf's ngclient (bootstrapped with 1.root.json) downloads and verifies every target"
-mkdir -p "$DEMO/device"
+step "5. python-tuf's ngclient (bootstrapped with 1.root.json) downloads and verifies every target"
+rm -rf "$DEMO/device"; mkdir -p "$DEMO/device"
 "$PYTHON" Tests/Interop/tuf_client.py "$OUT/repository" "$OUT/repository/metadata/1.root.json" "$DEMO/device" \
   | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"], d; [print("   verified", n, v["length"], "bytes") for n, v in sorted(d["targets"].items())]'
 
+step "6. Debian's bspatch rebuilds fw-1.2.0.bin from each downloaded delta"
+for base in 1.0.0 1.1.0; do
+  bspatch "$IMAGES/fw-$base.bin" "$DEMO/device/rebuilt.bin" "$DEMO/device/deltas_fw-1.2.0.bin.from-$base.bsdiff"
+  cmp -s "$DEMO/device/rebuilt.bin" "$IMAGES/fw-1.2.0.bin"
+  echo "   fw-$base.bin + delta = fw-1.2.0.bin (byte for byte)"
+done
+rm -f "$DEMO/device/rebuilt.bin"
+
+step "7. Running the pipeline again changes nothing"
+before=$(find "$OUT/repository" -type f -exec sha256sum {} + | sort | sha256sum)
+"$FIRMCHAIN" pipeline run Pipelines/release.yml | tail -1
+after=$(find "$OUT/repository" -type f -exec sha256sum {} + | sort | sha256sum)
+[ "$before" = "$after" ] && echo "   every file of the release is unchanged"
+
 printf '\nDemo finished. The release is in %s (repository/metadata, repository/targets);\n' "$OUT"
-printf 'images in %s, deltas in %s/deltas, the SoftHSM token in %s.\n' "$IMAGES" "$DEMO" "$TOKEN_DIR"
+printf 'images in %s, the SoftHSM token in %s.\n' "$IMAGES" "$TOKEN_DIR"
