@@ -106,6 +106,13 @@ public struct PipelineRunner: Sendable {
         var context = RunContext(spec: spec, policy: policy, options: options, store: RepositoryStore(directory: spec.output))
         context.result.output = spec.output
         try checkPolicy()
+        // Every key the release signs with must satisfy the policy before any step runs
+        // (public keys only: no login is needed to refuse a key).
+        for role in Root.topLevelRoles {
+            for reference in policy.roles[role]!.keys {
+                try policy.check(key: try Signers.publicKey(of: reference, options: options.signerOptions), reference: reference)
+            }
+        }
         try FileIO.makeDirectories(spec.output)
         for step in spec.steps {
             let summary = try PipelineRunner.implementations[step.kind]!.run(step, &context)

@@ -1,0 +1,182 @@
+import FirmchainCore
+import Foundation
+import Testing
+import TestSupport
+
+/// A release workspace: a SoftHSM token with the policy's keys, three sample images, and a
+/// policy and pipeline file pointing at them (absolute paths).
+private struct Workspace {
+    let dir: TemporaryDirectory
+    let token: SoftHSMToken
+    var out: String { dir.file("release") }
+    var pipeline: String { dir.file("release.yml") }
+
+    init(allowed: String = "[ecdsa-p256-sha256, ed25519]") throws {
+        dir = try TemporaryDirectory("pipeline")
+        token = try SoftHSMToken(label: "pipeline-test")
+        try token.generate("ed25519", label: "root")
+        for role in ["targets", "snapshot", "timestamp"] { try token.generate("ecdsa-p256", label: role) }
+        let gen = try runProcess("python3", [TestEnv.packageRoot.appendingPathComponent("Scripts/make-sample-firmware.py").path,
+                                             dir.file("images"), "--size-kib", "192"])
+        guard gen.status == 0 else { throw TestSetupError("sample firmware: \(gen.err)") }
+        let policy = """
+            schema: 1
+            name: test-policy
+            owner:
+              keys: ["\(token.uri("root"))"]
+            roles:
+              root: {keys: ["\(token.uri("root"))"], threshold: 1, expiry_days: 365}
+              targets: {keys: ["\(token.uri("targets"))"], expiry_days: 30}
+              snapshot: {keys: ["\(token.uri("snapshot"))"], expiry_days: 7}
+              timestamp: {keys: ["\(token.uri("timestamp"))"], expiry_hours: 24}
+            algorithms:
+              allowed: \(allowed)
+            hardware_classes:
+              acme-gw-v2: {description: test gateway}
+            """
+        try Data(policy.utf8).write(to: URL(fileURLWithPath: dir.file("policy.yml")))
+        try writePipeline(versionNumber: 10200)
+    }
+
+    func writePipeline(versionNumber: Int, hardware: String = "acme-gw-v2") throws {
+        let images = dir.file("images")
+        let text = """
+            schema: 1
+            name: test-release
+            policy: \(dir.file("policy.yml"))
+            output: \(out)
+            release:
+              image: \(images)/fw-1.2.0.bin
+              version: 1.2.0
+              version_number: \(versionNumber)
+              hardware: [\(hardware)]
+              priority: high
+              bases:
+                - {image: \(images)/fw-1.0.0.bin, version: 1.0.0}
+                - {image: \(images)/fw-1.1.0.bin, version: 1.1.0}
+            steps:
+              - delta: {format: bsdiff40}
+              - manifest:
+              - sign:
+              - publish:
+            """
+        try Data(text.utf8).write(to: URL(fileURLWithPath: pipeline))
+    }
+
+    func run(_ extra: [String] = []) throws -> ProcessResult {
+        try runProcess(TestEnv.firmchain, extra + ["pipeline", "run", pipeline], environment: token.environment)
+    }
+
+    /// python-tuf's verdict on the release: nil when it refuses, else target name → sha256.
+    func pythonTUF() throws -> [String: String]? {
+        let downloads = try TemporaryDirectory("dl")
+        let r = try runProcess(TestEnv.python, [TestEnv.packageRoot.appendingPathComponent("Tests/Interop/tuf_client.py").path,
+                                                out + "/repository", out + "/repository/metadata/1.root.json", downloads.path])
+        guard let line = r.out.split(separator: "\n").last, let doc = try? JSONReader().parse(Array(line.utf8)) else {
+            throw TestSetupError("tuf_client.py printed nothing: \(r.err)")
+        }
+        guard doc["ok"] == true, let targets = doc["targets"]?.objectValue else { return nil }
+        var out = [String: String]()
+        for (name, t) in targets { out[name] = DigestCalculator.sha256Hex(try FileIO.read(t["path"]!.stringValue!)) }
+        return out
+    }
+
+    /// Hashes of every file under the release's repository directory.
+    func snapshotOfFiles() throws -> [String: String] {
+        var out = [String: String]()
+        let root = out_repository
+        guard let e = FileManager.default.enumerator(atPath: root) else { return out }
+        for case let rel as String in e {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+                out[rel] = try DigestCalculator.file(root + "/" + rel).sha256
+            }
+        }
+        return out
+    }
+
+    var out_repository: String { out + "/repository" }
+}
+
+@Suite("firmchain pipeline run", .serialized)
+struct PipelineRunTests {
+    @Test("a release made by the pipeline is consumed by python-tuf, and a re-run changes no file")
+    func runAndRerun() throws {
+        let ws = try Workspace()
+        let first = try ws.run(["--json"])
+        try #require(first.status == 0, "\(first.err)")
+        let doc = try JSONReader().parse(Array(first.stdout))
+        #expect(doc["changed"] == true)
+        #expect(doc["targets"]?.arrayValue?.count == 3)
+        let targets = try #require(try ws.pythonTUF())
+        #expect(Set(targets.keys) == ["fw-1.2.0.bin", "deltas/fw-1.2.0.bin.from-1.0.0.bsdiff", "deltas/fw-1.2.0.bin.from-1.1.0.bsdiff"])
+        #expect(targets["fw-1.2.0.bin"] == DigestCalculator.sha256Hex(try FileIO.read(ws.dir.file("images/fw-1.2.0.bin"))))
+
+        let before = try ws.snapshotOfFiles()
+        let again = try ws.run(["--json"])
+        try #require(again.status == 0, "\(again.err)")
+        #expect(try JSONReader().parse(Array(again.stdout))["changed"] == false)
+        #expect(try ws.snapshotOfFiles() == before)
+    }
+
+    @Test("a policy violation stops the run with exit 2 before anything is signed", arguments: ["algorithm", "rollback", "hardware"])
+    func policyViolations(_ kind: String) throws {
+        let ws = try Workspace(allowed: kind == "algorithm" ? "[ed25519]" : "[ecdsa-p256-sha256, ed25519]")
+        if kind == "rollback" {
+            try #require(try ws.run().status == 0)
+            try ws.writePipeline(versionNumber: 10100)
+        }
+        if kind == "hardware" { try ws.writePipeline(versionNumber: 10200, hardware: "unknown-board") }
+        let before = try ws.snapshotOfFiles()
+        let r = try ws.run()
+        #expect(r.status == 2, "\(r.err)")
+        #expect(r.err.contains("[policy.violation]"))
+        #expect(r.err.split(separator: "\n").count == 1)
+        #expect(try ws.snapshotOfFiles() == before)
+    }
+
+    @Test("killing the run at random points never leaves a release python-tuf accepts but that differs, and a re-run completes")
+    func killedRuns() throws {
+        let clean = try Workspace()
+        try #require(try clean.run().status == 0)
+        let expected = try #require(try clean.pythonTUF())
+
+        let ws = try Workspace()
+        // Kill somewhere inside a first run's duration, measured here (machines differ).
+        let start = Date()
+        try #require(try ws.run().status == 0)
+        let killWindow = UInt64(max(50_000, Date().timeIntervalSince(start) * 1_000_000))
+        var rng = SeededGenerator(seed: 2026)
+        var killed = 0
+        for round in 1...30 {
+            // Start from scratch every few rounds so kills land in every phase, first release included.
+            if round % 3 == 1 { try? FileManager.default.removeItem(atPath: ws.out) }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TestEnv.firmchain)
+            p.arguments = ["pipeline", "run", ws.pipeline]
+            var env = ProcessInfo.processInfo.environment
+            for (k, v) in ws.token.environment { env[k] = v }
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32(rng.next() % killWindow))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            if p.terminationReason == .uncaughtSignal { killed += 1 }
+            if FileIO.exists(ws.out + "/repository/metadata/1.root.json"), let seen = try ws.pythonTUF() {
+                // Accepted: it must be the same release a clean run makes (content, not signature bytes).
+                #expect(seen == expected, "round \(round): python-tuf accepted a release that differs from a clean run")
+            }
+            if round % 5 == 0 {
+                let rerun = try ws.run()
+                #expect(rerun.status == 0, "round \(round): re-run failed: \(rerun.err)")
+                #expect(try ws.pythonTUF() == expected)
+            }
+        }
+        #expect(killed > 5, "too few runs were killed part way (\(killed)); the test proved little")
+        let final = try ws.run()
+        #expect(final.status == 0, "\(final.err)")
+        #expect(try ws.pythonTUF() == expected)
+    }
+}
