@@ -11,8 +11,9 @@ enum BZip2 {
             throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzCompressInit failed")
         }
         defer { BZ2_bzCompressEnd(&strm) }
-        // bzip2's worst case is about 1% + 600 bytes over the input.
-        var out = [UInt8](repeating: 0, count: input.count + input.count / 100 + 1024)
+        // Start small (delta blocks compress well) and grow by half as needed, so memory
+        // follows the compressed size rather than the input size.
+        var out = [UInt8](repeating: 0, count: input.count / 8 + 4096)
         var produced = 0
         var consumed = 0
         while true {

@@ -11,7 +11,7 @@ SECONDS_TO_RUN="${1:-60}"
 OUT=Benchmarks/out/fuzz
 BUILD="$OUT/build"
 mkdir -p "$BUILD" "$OUT/corpus" "$OUT/findings"
-SAN=(-sanitize=fuzzer,address -parse-as-library -Onone -g)
+SAN=(-sanitize=fuzzer,address -parse-as-library -Onone -gline-tables-only)
 
 # FirmchainCore's error protocol is the only piece of FirmchainCore the reader needs.
 swiftc "${SAN[@]}" -emit-module -emit-object -module-name FirmchainCore \
