@@ -14,7 +14,7 @@ struct Firmchain: ParsableCommand {
               firmchain hash --algorithm sha256 --algorithm sha512 firmware.bin
             """,
         version: FirmchainCore.Firmchain.version,
-        subcommands: [HashCommand.self, JSONCommand.self, DeltaCommand.self, KeysCommand.self, SignCommand.self, RepoCommand.self]
+        subcommands: [HashCommand.self, JSONCommand.self, DeltaCommand.self, KeysCommand.self, SignCommand.self, RepoCommand.self, CustodyCommand.self]
     )
 
     /// Lets `--json` and `--verbose` stand before the subcommand name too.
