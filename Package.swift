@@ -98,6 +98,9 @@ let package = Package(
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).
         .executableTarget(
             name: "sa-bench", dependencies: ["SuffixArray"], path: "Benchmarks/suffix-array/SwiftDriver"),
+        // CustodyTests: releases built with the real commands and checked by in-toto-verify,
+        // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
+        .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "DeltaTests", dependencies: ["Delta", "SuffixArray", "FirmchainCore", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
