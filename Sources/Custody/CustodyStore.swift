@@ -87,6 +87,15 @@ public struct CustodyStore: Sendable {
         return (links, bad)
     }
 
+    /// The readable links in the order of the layout's steps (links of steps the layout does
+    /// not name, or every link when there is no readable layout, by file name at the end).
+    public func linksInStepOrder() -> [(file: String, link: SignedLink)] {
+        let all = links().links
+        let order = ((try? layout())?.layout.steps.map(\.name)) ?? []
+        func rank(_ l: SignedLink) -> Int { order.firstIndex(of: l.link.name) ?? order.count }
+        return all.enumerated().sorted { (rank($0.element.link), $0.offset) < (rank($1.element.link), $1.offset) }.map(\.element)
+    }
+
     /// Appends provenance envelopes to `custody/provenance.intoto.jsonl` (the file is rewritten
     /// atomically with the old lines kept) and records `provenance.sign` per statement.
     public func appendProvenance(_ envelopes: [DSSEEnvelope], now: Date) throws {

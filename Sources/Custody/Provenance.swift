@@ -174,14 +174,15 @@ public struct ProvenanceStatement: Sendable, Hashable {
     }
 
     /// One statement per released target. The resolved dependencies are the chain's inputs:
-    /// every material that no step produced (the images the pipeline read); the byproducts are
-    /// the link files (by `custody/<file>` and sha256 of their bytes).
+    /// walking `links` in step order, every material that no earlier step produced with the
+    /// same name and bytes (the images the pipeline read, the repository state and keys it
+    /// started from); the byproducts are the link files (by `custody/<file>` and sha256).
     public static func release(targets: [LedgerSubject], links: [(file: String, link: SignedLink)], run: RunDetails) -> [ProvenanceStatement] {
         var produced = Set<String>()
-        for (_, l) in links { for (p, d) in l.link.products { produced.insert(p + "\u{0}" + (d["sha256"] ?? "")) } }
         var inputs = [String: ArtifactDigests]()
         for (_, l) in links {
-            for (p, d) in l.link.materials where !produced.contains(p + "\u{0}" + (d["sha256"] ?? "")) { inputs[p] = d }
+            for (p, d) in l.link.materials where !produced.contains(p + "\u{0}" + (d["sha256"] ?? "")) && inputs[p] == nil { inputs[p] = d }
+            for (p, d) in l.link.products { produced.insert(p + "\u{0}" + (d["sha256"] ?? "")) }
         }
         let deps = inputs.keys.sorted().map { ResourceDescriptor(name: $0, digest: inputs[$0]!) }
         let byproducts = links.sorted { $0.file < $1.file }.map {

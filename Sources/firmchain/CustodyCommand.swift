@@ -273,7 +273,7 @@ struct CustodyCommand: ParsableCommand {
                 LedgerSubject(name: name, digests: targets[name]!.hashes.filter { $0.key == "sha256" || $0.key == "sha512" })
             }
             let statements = ProvenanceStatement.release(
-                targets: subjects, links: store.links().links,
+                targets: subjects, links: store.linksInStepOrder(),
                 run: .init(builderID: builderId, builderVersion: ["firmchain": FirmchainCore.Firmchain.version], invocationID: invocationId, finishedOn: now))
             let signer = try Signers.open(key, options: keyAccess.signerOptions())
             let envelopes = try statements.map { try $0.signed(by: [signer]) }
