@@ -14,7 +14,7 @@ public struct CustodyTrace: Sendable, Hashable {
         public var name: String
         /// Its sha256.
         public var sha256: String
-        /// The steps whose links list it as a product (usually one); empty for an input.
+        /// The last step that produced it (none for an input).
         public var producedBy: [Production]
     }
 
@@ -49,37 +49,44 @@ public struct CustodyTrace: Sendable, Hashable {
     /// Whether anything in the custody evidence names these bytes.
     public var isKnown: Bool { !roots.isEmpty || !ledgerEntries.isEmpty || !provenanceSubjects.isEmpty }
 
-    /// Traces `sha256` through `links` (file name → link), `ledger` and `provenance`.
+    /// Traces `sha256` through `links` (in step order, as `CustodyStore.linksInStepOrder`
+    /// returns them), `ledger` and `provenance`. Each name is followed back to the last step
+    /// that produced it; a step that passed the file on unchanged is followed to the step
+    /// before it, a step that wrote it to each of its materials.
     public static func trace(sha256: String, links: [(file: String, link: SignedLink)], ledger: [LedgerEntry],
                              provenance: [ProvenanceStatement]) -> CustodyTrace {
         let digest = sha256.lowercased()
         var names = Set<String>()
-        var consumers = Set<String>()
+        var consumers = [String]()
         for (_, l) in links {
             for (p, d) in l.link.products where d["sha256"] == digest { names.insert(p) }
-            for (p, d) in l.link.materials where d["sha256"] == digest { names.insert(p); consumers.insert(l.link.name) }
+            for (p, d) in l.link.materials where d["sha256"] == digest {
+                names.insert(p)
+                if !consumers.contains(l.link.name) { consumers.append(l.link.name) }
+            }
         }
-        let roots = names.sorted().map { lineage(name: $0, sha256: digest, links: links, visiting: []) }
+        let roots = names.sorted().map { lineage(name: $0, sha256: digest, links: links, before: links.count) }
         let entries = ledger.filter { e in (e.record.subjects + e.record.inputs).contains { $0.digests["sha256"] == digest } }
         let subjects = provenance.flatMap { $0.subjects.filter { $0.digests["sha256"] == digest }.map(\.name) }
-        return CustodyTrace(sha256: digest, roots: roots, consumedBy: consumers.sorted(), ledgerEntries: entries, provenanceSubjects: subjects)
+        return CustodyTrace(sha256: digest, roots: roots, consumedBy: consumers, ledgerEntries: entries, provenanceSubjects: subjects)
     }
 
-    private static func lineage(name: String, sha256: String, links: [(file: String, link: SignedLink)], visiting: Set<String>) -> Node {
-        let key = name + "\u{0}" + sha256
-        guard !visiting.contains(key) else { return Node(name: name, sha256: sha256, producedBy: []) }
-        var productions = [Production]()
-        for (file, l) in links.sorted(by: { $0.file < $1.file }) where l.link.products[name]?["sha256"] == sha256 {
-            let passed = l.link.materials[name]?["sha256"] == sha256
-            let mats = passed ? [name] : l.link.materials.keys.sorted()
-            let nodes = mats.compactMap { m -> Node? in
-                guard let d = l.link.materials[m]?["sha256"] else { return nil }
-                return lineage(name: m, sha256: d, links: links.filter { $0.file != file }, visiting: visiting.union([key]))
-            }
-            productions.append(Production(step: l.link.name, linkFile: "custody/" + file, keyid: l.keyid, command: l.link.command,
-                                          passedThrough: passed, materials: nodes))
+    /// The lineage of `name` with `sha256` as produced by one of `links[0..<before]` (the last
+    /// such); the recursion only looks at earlier links, so it ends.
+    private static func lineage(name: String, sha256: String, links: [(file: String, link: SignedLink)], before: Int) -> Node {
+        guard let i = links[0..<before].lastIndex(where: { $0.link.link.products[name]?["sha256"] == sha256 }) else {
+            return Node(name: name, sha256: sha256, producedBy: [])
         }
-        return Node(name: name, sha256: sha256, producedBy: productions)
+        let (file, l) = links[i]
+        let passed = l.link.materials[name]?["sha256"] == sha256
+        let mats = passed ? [name] : l.link.materials.keys.sorted()
+        let nodes = mats.compactMap { m -> Node? in
+            guard let d = l.link.materials[m]?["sha256"] else { return nil }
+            return lineage(name: m, sha256: d, links: links, before: i)
+        }
+        let p = Production(step: l.link.name, linkFile: "custody/" + file, keyid: l.keyid, command: l.link.command,
+                           passedThrough: passed, materials: nodes)
+        return Node(name: name, sha256: sha256, producedBy: [p])
     }
 
     /// The trace as a JSON document.

@@ -134,7 +134,7 @@ struct CustodyCommand: ParsableCommand {
         @Argument(parsing: .postTerminator, help: "The command the step ran (or runs, with --run).") var command: [String] = []
 
         func validate() throws {
-            try CustodyPolicy.validateStepName(step)
+            do { try CustodyPolicy.validateStepName(step) } catch let e as CustodyError { throw ValidationError(e.reason) }
             if runCommand && command.isEmpty { throw ValidationError("--run needs a command after --") }
             for e in environment { _ = try CustodyCommand.split(e, "--environment") }
         }
@@ -364,7 +364,7 @@ struct CustodyCommand: ParsableCommand {
                 throw CustodyError("custody.no-evidence", .inputNotFound, "no custody directory (give --release OUT)", path: store.directory)
             }
             let statements = ((try? store.provenance()) ?? []).compactMap { try? ProvenanceStatement(envelope: $0) }
-            let trace = CustodyTrace.trace(sha256: sha256, links: store.links().links, ledger: (try? store.ledger.entries()) ?? [], provenance: statements)
+            let trace = CustodyTrace.trace(sha256: sha256, links: store.linksInStepOrder(), ledger: (try? store.ledger.entries()) ?? [], provenance: statements)
             guard trace.isKnown else {
                 throw CustodyError("custody.unknown-artifact", .verificationFailed, "no link, ledger entry or provenance statement names sha256 \(sha256)", path: isHash ? nil : artifact)
             }
