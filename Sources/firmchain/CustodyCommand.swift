@@ -5,6 +5,22 @@ import Foundation
 import Repository
 import Signing
 
+/// Options of the commands that perform key operations (`keys generate`, `sign`): where to
+/// record them in the custody ledger.
+struct CustodyLedgerOptions: ParsableArguments {
+    @Option(name: .customLong("custody"),
+            help: ArgumentHelp("Record this key operation in the ledger of this release directory (OUT/custody/ledger.jsonl).", valueName: "OUT"))
+    var out: String?
+
+    /// Appends `record` when `--custody` was given.
+    func record(_ record: @autoclosure () -> LedgerRecord, now: Date) throws {
+        guard let out else { return }
+        let store = CustodyStore(out: out)
+        try FileIO.makeDirectories(store.directory)
+        try store.ledger.append(record(), now: now)
+    }
+}
+
 /// `firmchain custody`: chain-of-custody evidence — in-toto layout and links (DSSE), SLSA
 /// provenance, the hash-chained ledger — and their verification.
 struct CustodyCommand: ParsableCommand {

@@ -96,4 +96,56 @@ struct CustodyCommandLineTests {
         let bad = try runProcess(TestEnv.firmchain, ["custody", "record", "--out", fixture.out, "--step", "../evil", "--key", fixture.keys["builder"]!])
         #expect(bad.status == 64)
     }
+
+    @Test("keys generate and sign record key.generate and key.sign in the ledger with the key as actor (software and SoftHSM keys)")
+    func keyOperationsInLedger() throws {
+        let dir = try TemporaryDirectory()
+        let out = dir.file("OUT")
+        let token = try SoftHSMToken()
+        let gen = try runProcess(TestEnv.firmchain, ["keys", "generate", "--token", "pkcs11:token=\(token.label)", "--type", "ecdsa-p256",
+                                                     "--label", "release", "--custody", out], environment: token.environment)
+        #expect(gen.status == 0, "\(gen.err)")
+        let soft = dir.file("dev.pem")
+        #expect(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", soft, "--custody", out]).status == 0)
+        let file = dir.file("image.bin")
+        try Data("firmware".utf8).write(to: URL(fileURLWithPath: file))
+        let sign = try runProcess(TestEnv.firmchain, ["sign", "--key", token.uri("release"), "--in", file, "--out", dir.file("image.sig"), "--custody", out],
+                                  environment: token.environment)
+        #expect(sign.status == 0, "\(sign.err)")
+        let entries = try CustodyStore(out: out).ledger.entries()
+        #expect(entries.map(\.record.action) == ["key.generate", "key.generate", "key.sign"])
+        let export = try runProcess(TestEnv.firmchain, ["keys", "export-public", "--key", token.uri("release"), "--out", dir.file("r.pub.pem")],
+                                    environment: token.environment)
+        #expect(export.status == 0)
+        let hsmKey = try PublicKey(pem: String(contentsOfFile: dir.file("r.pub.pem"), encoding: .utf8))
+        let keyid = TUFKey(hsmKey).keyid
+        #expect(entries[0].record.actor == keyid && entries[0].record.subjects[0].name.hasPrefix("pkcs11:token=\(token.label)"))
+        #expect(!entries[0].record.subjects[0].name.contains("pin"), "no PIN in the ledger")
+        #expect(entries[2].record.actor == keyid)
+        #expect(entries[2].record.subjects == [LedgerSubject(name: file, sha256: DigestCalculator.sha256Hex(Array("firmware".utf8)))])
+    }
+
+    @Test("every single-byte change to a checkpointed ledger fails Ledger.verify, and none crashes it")
+    func damagedLedgers() throws {
+        let dir = try TemporaryDirectory()
+        let signer = try SoftwareSigner(generating: .ecdsaP256)
+        let ledger = Ledger(path: dir.file("ledger.jsonl"))
+        for i in 0..<6 {
+            try ledger.append(LedgerRecord(action: "test.\(i)", actor: TUFKey(signer.publicKey).keyid, subjects: [LedgerSubject(name: "f\(i)", sha256: String(repeating: "a", count: 64))]), now: Date())
+        }
+        try ledger.checkpoint(signer: signer, now: Date())
+        let pristine = try FileIO.read(ledger.path)
+        var rng = SeededGenerator(seed: 17)
+        var detected = 0
+        for _ in 0..<200 {
+            var b = pristine
+            let i = Int(rng.next() % UInt64(b.count))
+            b[i] = b[i] == 0x41 ? 0x42 : 0x41
+            try Data(b).write(to: URL(fileURLWithPath: ledger.path))
+            let v = try ledger.verify(trustedKeys: [TUFKey(signer.publicKey)])
+            if !v.holds { detected += 1 }
+        }
+        #expect(detected == 200, "every single-byte change to a checkpointed ledger must fail verification (\(detected)/200)")
+    }
 }
+
