@@ -198,40 +198,47 @@ private final class LockedFile {
         try readTail()
     }
 
-    /// Reads backwards from the end until it holds the newline ending the last whole line and
-    /// the one before it (or the start of the file); what follows the last newline is torn.
+    /// Reads backwards from the end (4 KiB first, doubling) until it has seen the newline ending
+    /// the last whole line and the one before it, or the start of the file; whatever follows
+    /// the last newline is torn. Only those few KiB are read, however long the ledger is.
     private func readTail() throws {
         guard size > 0 else { return }
-        var tail = [UInt8]()
+        var data = [UInt8]()          // the bytes [offset, size)
         var offset = size
-        let chunk: Int64 = 64 << 10
-        var newlines = [Int]()
-        while true {
-            newlines = tail.indices.filter { tail[$0] == 0x0A }
-            if newlines.count >= 2 || offset == 0 { break }
-            guard tail.count <= 2 * Ledger.lineLimit + Int(chunk) else {
+        var chunk: Int64 = 4096
+        var newlines = [Int64]()      // absolute positions, last first; at most two
+        while newlines.count < 2 && offset > 0 {
+            guard size - offset <= Int64(2 * Ledger.lineLimit) + chunk else {
                 throw CustodyError("custody.ledger-corrupt", .verificationFailed, "the last ledger line is longer than \(Ledger.lineLimit) bytes", path: path)
             }
-            let n = min(chunk, offset)
-            offset -= n
-            var buf = [UInt8](repeating: 0, count: Int(n))
+            let n = Int(min(chunk, offset))
+            offset -= Int64(n)
+            var buf = [UInt8](repeating: 0, count: n)
             var got = 0
-            while got < Int(n) {
-                let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, Int(n) - got, off_t(offset) + off_t(got)) }
+            while got < n {
+                let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, n - got, off_t(offset) + off_t(got)) }
                 if r < 0 { if errno == EINTR { continue }; throw CoreError(code: "io.failed", category: .io, reason: "cannot read the ledger", path: path) }
-                if r == 0 { break }
+                guard r > 0 else { throw CoreError(code: "io.failed", category: .io, reason: "the ledger shrank while locked", path: path) }
                 got += r
             }
-            tail = buf[0..<got] + tail
+            buf.withUnsafeBufferPointer { p in
+                var i = p.count - 1
+                while i >= 0 && newlines.count < 2 {
+                    if p[i] == 0x0A { newlines.append(offset + Int64(i)) }
+                    i -= 1
+                }
+            }
+            data = buf + data
+            chunk = min(chunk * 2, 1 << 20)
         }
-        guard let lastNL = newlines.last else {
-            tornTail = tail  // no newline at all: nothing was ever committed
+        guard let lastNL = newlines.first else {
+            tornTail = data  // no newline at all: nothing was ever committed
             return
         }
-        if lastNL < tail.count - 1 { tornTail = Array(tail[(lastNL + 1)...]) }
+        if lastNL < size - 1 { tornTail = Array(data[Int(lastNL + 1 - offset)...]) }
         // With fewer than two newlines the loop only stops at the start of the file.
-        let startOfLast = newlines.count >= 2 ? newlines[newlines.count - 2] + 1 : 0
-        lastLine = Array(tail[startOfLast..<lastNL])
+        let start = newlines.count >= 2 ? newlines[1] + 1 : 0
+        lastLine = Array(data[Int(start - offset)..<Int(lastNL - offset)])
     }
 
     /// The last whole entry and the sha256 of its line (genesis when the ledger is empty).
