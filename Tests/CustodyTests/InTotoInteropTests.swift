@@ -156,4 +156,40 @@ struct InTotoInteropTests {
         try Self.cases[0].apply(fixture, modified)
         #expect(try ReleaseFixture.inTotoVerify(modified).status == 1)
     }
+
+    @Test("a step with threshold 2 needs two agreeing links from distinct functionaries, in in-toto-verify and in Firmchain")
+    func thresholdTwo() throws {
+        let fixture = try ReleaseFixture()
+        try fixture.layout(extra: ["--functionary", "delta=\(fixture.keys["mallory"]!)", "--threshold", "delta=2"])
+        try fixture.deltaStep()
+        // The second functionary records the same step independently (here: the same files).
+        try fixture.firmchain(["custody", "record", "--out", fixture.out, "--step", "delta", "--key", fixture.keys["mallory"]!,
+                               "--material", "inputs/fw-1.0.0.bin=\(fixture.inputs)/fw-1.0.0.bin",
+                               "--material", "inputs/fw-1.1.0.bin=\(fixture.inputs)/fw-1.1.0.bin", "--product", "build/deltas"])
+        try fixture.manifestStep()
+        try fixture.signStep()
+        try fixture.publishStep()
+        try fixture.finish()
+        let good = try ReleaseFixture.inTotoVerify(fixture.out)
+        #expect(good.status == 0, "\(good.err)")
+        #expect(try fixture.firmchainVerify(fixture.out).holds)
+
+        let one = try fixture.copy()
+        let mallory8 = String(TUFKey(try fixture.signer("mallory").publicKey).keyid.prefix(8))
+        try FileManager.default.removeItem(atPath: one + "/custody/delta.\(mallory8).link")
+        let r1 = try ReleaseFixture.inTotoVerify(one)
+        #expect(r1.status == 1 && r1.err.contains("LinkNotFoundError"), "\(r1.err)")
+        #expect(!(try fixture.firmchainVerify(one).holds))
+
+        let disagree = try fixture.copy()
+        let path = disagree + "/custody/delta.\(mallory8).link"
+        var link = try SignedLink(file: path).link
+        link.products["build/deltas/fw-1.1.0-from-1.0.0.bsdiff"] = ["sha256": String(repeating: "0", count: 64)]
+        try Data(try link.signed(by: fixture.signer("mallory")).envelope.fileBytes).write(to: URL(fileURLWithPath: path))
+        let r2 = try ReleaseFixture.inTotoVerify(disagree)
+        #expect(r2.status == 1 && r2.err.contains("ThresholdVerificationError"), "\(r2.err)")
+        let ours = try fixture.firmchainVerify(disagree)
+        #expect(ours.checks.contains { $0.title == "links of the same step agree on materials and products" && $0.status == .failed })
+    }
 }
+
