@@ -132,12 +132,14 @@ public struct Ledger: Sendable {
         var lines: [(number: Int, bytes: ArraySlice<UInt8>)]
         var tornTail: ArraySlice<UInt8>?
         var exists: Bool
+        /// The checkpoint file as it was under the same lock (nil when absent).
+        var checkpointFile: [UInt8]? = nil
     }
 
     func readSnapshot() throws -> Snapshot {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            if errno == ENOENT { return Snapshot(lines: [], tornTail: nil, exists: false) }
+            if errno == ENOENT { return Snapshot(lines: [], tornTail: nil, exists: false, checkpointFile: try? FileIO.read(checkpointPath, limit: Self.lineLimit + 1)) }
             throw CoreError(code: "io.failed", category: .io, reason: "cannot open: \(String(cString: strerror(errno)))", path: path)
         }
         defer { close(fd) }
@@ -150,11 +152,17 @@ public struct Ledger: Sendable {
             number += 1
             start = i + 1
         }
-        return Snapshot(lines: lines, tornTail: start < bytes.count ? bytes[start...] : nil, exists: true)
+        // Read under the same lock: writers replace the checkpoint file while holding it.
+        let checkpoint = FileIO.exists(checkpointPath) ? try FileIO.read(checkpointPath, limit: Self.lineLimit + 1) : nil
+        return Snapshot(lines: lines, tornTail: start < bytes.count ? bytes[start...] : nil, exists: true, checkpointFile: checkpoint)
     }
 
     static func readCheckpointFile(_ path: String) throws -> LedgerEntry {
-        var bytes = try FileIO.read(path, limit: lineLimit + 1)
+        try parseCheckpoint(try FileIO.read(path, limit: lineLimit + 1), path: path)
+    }
+
+    static func parseCheckpoint(_ file: [UInt8], path: String) throws -> LedgerEntry {
+        var bytes = file
         if bytes.last == 0x0A { bytes.removeLast() }
         do { return try LedgerEntry(line: bytes[...]) } catch {
             throw CustodyError("custody.malformed-checkpoint", .malformedInput, "the ledger checkpoint cannot be read: \(error)", path: path)

@@ -109,9 +109,9 @@ extension Ledger {
         }
 
         let anchorTitle = "the ledger still holds the entry named by the signed checkpoint file"
-        if FileIO.exists(checkpointPath) {
+        if let checkpointFile = snap.checkpointFile {
             do {
-                let anchor = try Self.readCheckpointFile(checkpointPath)
+                let anchor = try Self.parseCheckpoint(checkpointFile, path: checkpointPath)
                 var failures = [String]()
                 if !keys.values.contains(where: { anchor.isSigned(by: $0) }) { failures.append("\(checkpointPath) is not signed by a trusted key") }
                 let idx = Int(anchor.seq) - 1
