@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Delta", targets: ["Delta"]),
         .library(name: "Signing", targets: ["Signing"]),
         .library(name: "Repository", targets: ["Repository"]),
+        .library(name: "Custody", targets: ["Custody"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,12 +75,20 @@ let package = Package(
             name: "Pipeline",
             dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", .product(name: "Yams", package: "Yams")]
         ),
+        // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
+        // `Signer`, the owner-signed layout compiled from a custody policy, SLSA Provenance v1
+        // statements, the flock-protected hash-chained ledger, and verifiers that return values.
+        // (Keyids come from Repository's TUFKey: in-toto and TUF compute them the same way.)
+        .target(
+            name: "Custody",
+            dependencies: ["FirmchainCore", "Signing", "Repository"]
+        ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.
         .executableTarget(
             name: "firmchain",
             dependencies: [
-                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline",
+                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -97,6 +106,9 @@ let package = Package(
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).
         .executableTarget(
             name: "sa-bench", dependencies: ["SuffixArray"], path: "Benchmarks/suffix-array/SwiftDriver"),
+        // CustodyTests: releases built with the real commands and checked by in-toto-verify,
+        // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
+        .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "DeltaTests", dependencies: ["Delta", "SuffixArray", "FirmchainCore", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]

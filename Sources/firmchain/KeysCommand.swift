@@ -1,4 +1,5 @@
 import ArgumentParser
+import Custody
 import FirmchainCore
 import Foundation
 import Signing
@@ -57,6 +58,8 @@ struct KeysCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("Also write the public key (SPKI PEM) here.", valueName: "PUB.pem"))
         var publicOut: String?
 
+        @OptionGroup var custody: CustodyLedgerOptions
+
         func validate() throws {
             if (token == nil) == (out == nil) { throw ValidationError("give exactly one of --token URI or --out KEY.pem") }
             if token != nil, (label ?? "").isEmpty { throw ValidationError("--label is required with --token") }
@@ -67,9 +70,11 @@ struct KeysCommand: ParsableCommand {
             var doc: [String: JSONValue]
             var text: String
             let publicKey: PublicKey
+            let keyName: String
             if let token {
                 let key = try PKCS11Inventory.generate(in: try PKCS11URI(parsing: token), type: type.keyType, label: label!, options: options)
                 publicKey = key.publicKey
+                keyName = key.uri.description
                 doc = ["uri": .string(key.uri.description)]
                 text = "generated \(type.rawValue) key \(key.uri.description)"
             } else {
@@ -83,6 +88,7 @@ struct KeysCommand: ParsableCommand {
                 try writer.write(bytes)
                 try writer.commit()
                 publicKey = signer.publicKey
+                keyName = out
                 doc = ["path": .string(out), "encrypted": .bool(passphrase != nil)]
                 text = "wrote \(passphrase != nil ? "encrypted " : "")\(type.rawValue) private key to \(out) (mode 0600)"
                 if passphrase == nil { text += "\nwarning: the key is not encrypted; set FIRMCHAIN_KEY_PASSPHRASE to encrypt it" }
@@ -92,6 +98,7 @@ struct KeysCommand: ParsableCommand {
                 doc["public_key_path"] = .string(publicOut)
                 text += "\nwrote public key to \(publicOut)"
             }
+            try custody.record(.keyGenerated(publicKey, description: keyName), now: Date())
             doc.merge(publicKey.jsonDocument.objectValue ?? [:]) { a, _ in a }
             output.emit(text: text + "\n" + publicKey.pem.dropLast(), json: .object(doc))
         }

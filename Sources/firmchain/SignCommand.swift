@@ -1,4 +1,5 @@
 import ArgumentParser
+import Custody
 import FirmchainCore
 import Foundation
 import Signing
@@ -22,6 +23,7 @@ struct SignCommand: FirmchainCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var access: KeyAccessOptions
+    @OptionGroup var custody: CustodyLedgerOptions
 
     @Option(name: .long, help: ArgumentHelp("A pkcs11: URI (RFC 7512) or a PEM private key file.", valueName: "URI|FILE"))
     var key: String
@@ -63,6 +65,8 @@ struct SignCommand: FirmchainCommand {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try AtomicFile.write(signature, to: out)
+        try custody.record(.signed([LedgerSubject(name: input, sha256: DigestCalculator.sha256Hex(message))], by: signer.publicKey, purpose: "sign"),
+                           now: Date())
 
         var doc: [String: JSONValue] = [
             "path": .string(out), "key": .string(signer.keyDescription), "algorithm": .string(algorithm.rawValue),

@@ -1,0 +1,214 @@
+import Foundation
+import FirmchainCore
+import Repository
+import Signing
+
+/// The result of `CustodyVerifier.verify`: every check in the order it ran, numbered from 1 in
+/// reports, plus what was read. Versioned for `--json` consumers.
+public struct CustodyReport: Sendable {
+    /// The version of the report document (`firmchain custody verify --json`).
+    public static let documentVersion = 1
+    /// The checks in order.
+    public var checks: [CustodyCheck]
+    /// The layout, when it could be read.
+    public var layout: SignedLayout?
+    /// The links that were validly signed by authorised functionaries, per step.
+    public var links: [String: [SignedLink]]
+    /// The ledger checks, when a ledger was checked.
+    public var ledger: LedgerVerification?
+
+    /// Whether no check failed.
+    public var holds: Bool { checks.allHold }
+}
+
+/// Firmchain's own custody verifier: the in-toto verification of a release directory plus the
+/// ledger and the provenance. It needs no Python and runs no commands.
+public struct CustodyVerifier: Sendable {
+    /// Keys the layout must be signed by (every one of them, as `in-toto-verify --verification-keys`).
+    public var ownerKeys: [PublicKey]
+    /// The reference time for expiry (the command's start time).
+    public var now: Date
+
+    /// A verifier for the given owner keys and reference time.
+    public init(ownerKeys: [PublicKey], now: Date) {
+        self.ownerKeys = ownerKeys
+        self.now = now
+    }
+
+    /// Verifies the release directory `out`, in this order (in-toto's `in_toto_verify` order,
+    /// then Firmchain's own evidence):
+    ///
+    /// 1. `custody/root.layout` can be read;
+    /// 2. it is signed by every owner key;
+    /// 3. it has not expired at `now`;
+    /// 4. every step has `threshold` links named `<step>.<keyid8>.link`, each validly signed by
+    ///    an authorised functionary (bad links are reported and do not count);
+    /// 5. for steps with threshold > 1, the links agree on materials and products;
+    /// 6. every step's material and product rules hold;
+    /// 7. the files in `out` (as in-toto records them, `*.link*` excluded) satisfy each
+    ///    inspection's rules — Firmchain records the files itself instead of running the
+    ///    inspection command, and refuses inspections whose command is not the no-op `true`;
+    /// 8. the ledger checks of `Ledger.verify`, with the owner and functionary keys trusted;
+    /// 9. every provenance statement is a valid SLSA Provenance v1 statement signed by a trusted
+    ///    key, about artefacts the links produced.
+    ///
+    /// Checks after a failed layout read or signature are skipped (nothing unsigned is trusted).
+    public func verify(out: String) -> CustodyReport {
+        let store = CustodyStore(out: out)
+        var checks = [CustodyCheck]()
+        var report = CustodyReport(checks: [], layout: nil, links: [:], ledger: nil)
+
+        // 1–3: the layout.
+        let signed: SignedLayout
+        do {
+            signed = try store.layout()
+            checks.append(CustodyCheck("the layout custody/root.layout can be read", .passed, ["format \(signed.format.rawValue), \(signed.layout.steps.count) step(s)"]))
+        } catch {
+            checks.append(CustodyCheck("the layout custody/root.layout can be read", .failed, ["\(error)"]))
+            return finish(report, checks, skippingFrom: "the layout is signed by every owner key")
+        }
+        report.layout = signed
+        let owners = ownerKeys.map { TUFKey($0).keyid }
+        if ownerKeys.isEmpty {
+            checks.append(CustodyCheck("the layout is signed by every owner key", .failed, ["no owner key was given"]))
+            return finish(report, checks, skippingFrom: "the layout has not expired")
+        }
+        let lv = signed.verify(ownerKeys: ownerKeys)
+        let missing = owners.filter { !lv.valid.contains($0) }
+        checks.append(.from("the layout is signed by every owner key (\(owners.count))",
+                            failures: missing.map { "no valid signature by owner key \($0.prefix(8))" + (lv.invalid.contains($0) ? " (the signature does not verify)" : "") },
+                            passedDetails: owners.map { "signed by \($0.prefix(8))" }))
+        guard missing.isEmpty else { return finish(report, checks, skippingFrom: "the layout has not expired") }
+        let layout = signed.layout
+        let expired = layout.expires <= now
+        checks.append(CustodyCheck("the layout has not expired", expired ? .failed : .passed,
+                                   ["expires \(UTCTimestamp.string(from: layout.expires)), now \(UTCTimestamp.string(from: now))"]))
+
+        // 4: links per step, signed by authorised functionaries.
+        var verified = [String: [SignedLink]]()
+        var linkFailures = [String](), linkDetails = [String]()
+        var usedFiles = Set<String>()
+        for step in layout.steps {
+            var good = [SignedLink]()
+            for keyid in step.pubkeys {
+                let file = InTotoLink.fileName(step: step.name, keyid: keyid)
+                let path = store.directory + "/" + file
+                guard FileIO.exists(path) else { continue }
+                usedFiles.insert(file)
+                guard let key = layout.keys[keyid] else { linkDetails.append("\(file): skipped, key \(keyid.prefix(8)) is not in the layout"); continue }
+                do {
+                    let l = try SignedLink(file: path)
+                    let v = l.envelope.verify(keys: [keyid: key])
+                    if !v.isMet { linkDetails.append("\(file): skipped, not validly signed by \(keyid.prefix(8))"); continue }
+                    if l.link.name != step.name { linkDetails.append("\(file): skipped, it is a link for step \(l.link.name)"); continue }
+                    good.append(l)
+                } catch {
+                    linkDetails.append("\(file): skipped, \(error)")
+                }
+            }
+            if good.count < step.threshold {
+                linkFailures.append("step \(step.name) needs \(step.threshold) link(s) validly signed by authorised functionaries, found \(good.count)")
+            } else {
+                linkDetails.append("step \(step.name): \(good.count) link(s) by \(good.map { String($0.keyid.prefix(8)) }.joined(separator: ", "))")
+            }
+            verified[step.name] = good
+        }
+        for file in store.linkFileNames() where !usedFiles.contains(file) {
+            linkDetails.append("\(file): ignored, not the name of a link by an authorised functionary of a step")
+        }
+        report.links = verified
+        checks.append(CustodyCheck("every step has its threshold of links signed by authorised functionaries",
+                                   linkFailures.isEmpty ? .passed : .failed, linkFailures + linkDetails))
+
+        // 5: agreement among threshold links.
+        var disagreements = [String]()
+        for step in layout.steps where step.threshold > 1 {
+            let ls = verified[step.name] ?? []
+            if let first = ls.first, ls.contains(where: { $0.link.materials != first.link.materials || $0.link.products != first.link.products }) {
+                disagreements.append("the links of step \(step.name) record different materials or products")
+            }
+        }
+        checks.append(.from("links of the same step agree on materials and products", failures: disagreements))
+
+        // 6: step rules, over one link per step (in-toto's reduce_chain_links).
+        var chain = [String: InTotoLink]()
+        for (name, ls) in verified { if let l = ls.first { chain[name] = l.link } }
+        let chainComplete = linkFailures.isEmpty && disagreements.isEmpty
+        if chainComplete {
+            var ruleFailures = [String]()
+            for step in layout.steps {
+                if let f = ArtifactRuleEngine.check(step.expectedMaterials, item: step.name, side: .materials, links: chain) { ruleFailures.append(f.description) }
+                if let f = ArtifactRuleEngine.check(step.expectedProducts, item: step.name, side: .products, links: chain) { ruleFailures.append(f.description) }
+            }
+            checks.append(.from("every step's materials and products follow the layout's rules", failures: ruleFailures))
+
+            // 7: inspections over the files present.
+            var inspFailures = [String](), inspDetails = [String]()
+            if !layout.inspections.isEmpty {
+                do {
+                    let files = try Artifacts.scan(out)
+                    inspDetails.append("\(files.count) file(s) in the release directory")
+                    var links = chain
+                    for insp in layout.inspections {
+                        guard insp.run == CustodyPolicy.deliveredInspectionCommand else {
+                            inspFailures.append("inspection \(insp.name) runs \(insp.run); Firmchain runs no inspection commands (use in-toto-verify)")
+                            continue
+                        }
+                        links[insp.name] = InTotoLink(name: insp.name, materials: files, products: files)
+                        if let f = ArtifactRuleEngine.check(insp.expectedMaterials, item: insp.name, side: .materials, links: links) { inspFailures.append(f.description) }
+                        if let f = ArtifactRuleEngine.check(insp.expectedProducts, item: insp.name, side: .products, links: links) { inspFailures.append(f.description) }
+                    }
+                } catch {
+                    inspFailures.append("\(error)")
+                }
+            }
+            checks.append(CustodyCheck("the files in the release directory follow the inspections' rules",
+                                       inspFailures.isEmpty ? (layout.inspections.isEmpty ? .skipped : .passed) : .failed,
+                                       inspFailures.isEmpty ? (layout.inspections.isEmpty ? ["the layout has no inspection"] : inspDetails) : inspFailures))
+        } else {
+            checks.append(CustodyCheck("every step's materials and products follow the layout's rules", .skipped, ["the links are incomplete"]))
+            checks.append(CustodyCheck("the files in the release directory follow the inspections' rules", .skipped, ["the links are incomplete"]))
+        }
+
+        // 8: the ledger, trusting the owner and functionary keys.
+        let trusted = ownerKeys.map(TUFKey.init) + Array(layout.keys.values)
+        do {
+            let lv = try store.ledger.verify(trustedKeys: trusted)
+            report.ledger = lv
+            checks += lv.checks.map { CustodyCheck("ledger: " + $0.title, $0.status, $0.details) }
+        } catch {
+            checks.append(CustodyCheck("ledger: the ledger can be read", .failed, ["\(error)"]))
+        }
+
+        // 9: provenance.
+        checks.append(checkProvenance(store, trusted: trusted, chain: chain))
+        report.checks = checks
+        return report
+    }
+
+    private func checkProvenance(_ store: CustodyStore, trusted: [TUFKey], chain: [String: InTotoLink]) -> CustodyCheck {
+        let title = "provenance statements are SLSA Provenance v1, signed by a trusted key, about artefacts the steps produced"
+        let envelopes: [DSSEEnvelope]
+        do { envelopes = try store.provenance() } catch { return CustodyCheck(title, .failed, ["\(error)"]) }
+        guard !envelopes.isEmpty else { return CustodyCheck(title, .skipped, ["no custody/provenance.intoto.jsonl"]) }
+        let keys = Dictionary(trusted.map { ($0.keyid, $0) }, uniquingKeysWith: { a, _ in a })
+        let produced = Set(chain.values.flatMap { $0.products.values.compactMap { $0["sha256"] } })
+        var failures = [String]()
+        for (i, env) in envelopes.enumerated() {
+            if !env.verify(keys: keys).isMet { failures.append("line \(i + 1): not validly signed by a trusted key") }
+            do {
+                let st = try ProvenanceStatement(envelope: env)
+                for s in st.subjects where !produced.contains(s.digests["sha256"] ?? "") {
+                    failures.append("line \(i + 1): subject \(s.name) is not a product of any step")
+                }
+            } catch { failures.append("line \(i + 1): \(error)") }
+        }
+        return .from(title, failures: failures, passedDetails: ["\(envelopes.count) statement(s)"])
+    }
+
+    private func finish(_ report: CustodyReport, _ checks: [CustodyCheck], skippingFrom next: String) -> CustodyReport {
+        var r = report
+        r.checks = checks + [CustodyCheck(next + " (and every later check)", .skipped, ["an earlier check failed; nothing unsigned is trusted"])]
+        return r
+    }
+}

@@ -1,0 +1,222 @@
+import FirmchainCore
+import Repository
+import Signing
+
+/// Dead Simple Signing Envelope (DSSE v1.0, secure-systems-lab/dsse `envelope.md` and
+/// `protocol.md`): a payload, its type, and signatures over the pre-authentication encoding
+/// (PAE) of both — never over re-serialised JSON, so the signed bytes are exactly the bytes
+/// shipped.
+///
+/// Firmchain puts in-toto links (payload type `application/vnd.in-toto+json`) and SLSA
+/// provenance statements in DSSE. Each signature carries the securesystemslib keyid of its key
+/// (sha256 of the canonical `{keytype, scheme, keyval}`), because `in-toto-verify` and
+/// securesystemslib only try keys whose keyid matches (INTEROP.md "in-toto and DSSE").
+public struct DSSEEnvelope: Sendable, Hashable {
+    /// The payload type of in-toto links, layouts and statements (in-toto ITE-5, attestation spec).
+    public static let inTotoPayloadType = "application/vnd.in-toto+json"
+
+    /// The exact payload bytes the signatures cover.
+    public let payload: [UInt8]
+    /// How to interpret the payload (a media type).
+    public let payloadType: String
+    /// The signatures, each over `DSSEEnvelope.pae(payloadType:payload:)`.
+    public let signatures: [DSSESignature]
+    /// Members of the envelope Firmchain does not interpret, kept for re-encoding.
+    public let unrecognized: [String: JSONValue]
+
+    /// Largest envelope file Firmchain reads (links and statements are far smaller).
+    public static let sizeLimit = 16 << 20
+
+    /// An envelope from its parts.
+    public init(payload: [UInt8], payloadType: String, signatures: [DSSESignature], unrecognized: [String: JSONValue] = [:]) {
+        self.payload = payload
+        self.payloadType = payloadType
+        self.signatures = signatures
+        self.unrecognized = unrecognized
+    }
+
+    /// PAE (DSSE `protocol.md`): `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, where
+    /// LEN is the byte length as ASCII decimal without leading zeros and SP is one space.
+    public static func pae(payloadType: String, payload: [UInt8]) -> [UInt8] {
+        let type = Array(payloadType.utf8)
+        var out = Array("DSSEv1 \(type.count) ".utf8)
+        out += type
+        out += Array(" \(payload.count) ".utf8)
+        out += payload
+        return out
+    }
+
+    /// Signs `payload` with every signer (each with the algorithm its securesystemslib scheme
+    /// names: DER ECDSA, RSA-PSS, Ed25519) and returns the envelope.
+    ///
+    /// - Throws: `custody.no-signer` when `signers` is empty; the signers' own errors (a
+    ///   token that refuses, a wrong PIN) as they come.
+    public static func sign(payload: [UInt8], payloadType: String, signers: [any Signer]) throws -> DSSEEnvelope {
+        guard !signers.isEmpty else { throw CustodyError("custody.no-signer", .usage, "a DSSE envelope needs at least one signing key") }
+        let message = pae(payloadType: payloadType, payload: payload)
+        var signatures = [DSSESignature]()
+        for signer in signers {
+            let key = TUFKey(signer.publicKey)
+            let algorithm = key.algorithm ?? signer.supportedAlgorithms[0]
+            let sig = try signer.sign(message, algorithm: algorithm)
+            signatures.append(DSSESignature(keyid: key.keyid, sig: sig))
+        }
+        return DSSEEnvelope(payload: payload, payloadType: payloadType, signatures: signatures)
+    }
+
+    /// Reads an envelope object: `payload` (base64), `payloadType`, `signatures` [{keyid, sig}].
+    /// Standard and URL-safe base64, padded or not, are accepted (DSSE `envelope.md`).
+    ///
+    /// - Throws: `custody.malformed-envelope`.
+    public init(json: JSONValue, path: String? = nil) throws {
+        let bad = { (r: String) in CustodyError.malformedEnvelope(r, path: path) }
+        var f = try CustodyFields(json, "envelope", error: bad)
+        guard let payload = DSSEBase64.decode(try f.string("payload")) else { throw bad("envelope.payload is not base64") }
+        let payloadType = try f.string("payloadType")
+        var sigs = [DSSESignature]()
+        for (i, s) in try f.array("signatures").enumerated() {
+            var sf = try CustodyFields(s, "envelope.signatures[\(i)]", error: bad)
+            guard let sig = DSSEBase64.decode(try sf.string("sig")) else { throw bad("envelope.signatures[\(i)].sig is not base64") }
+            // keyid is optional in DSSE; without one no Firmchain key is tried (fail closed).
+            let keyid = sf.optional("keyid")?.stringValue ?? ""
+            sigs.append(DSSESignature(keyid: keyid, sig: sig, unrecognized: sf.rest))
+        }
+        self.init(payload: payload, payloadType: payloadType, signatures: sigs, unrecognized: f.rest)
+    }
+
+    /// Reads an envelope file (at most `sizeLimit` bytes).
+    public init(file path: String) throws {
+        let bytes = try FileIO.read(path, limit: Self.sizeLimit)
+        let value: JSONValue
+        do { value = try JSONReader().parse(bytes, path: path) } catch let e as CoreError { throw CustodyError.malformedEnvelope(e.reason, path: path) }
+        try self.init(json: value, path: path)
+    }
+
+    /// The envelope as JSON: standard base64 with padding, as securesystemslib writes it.
+    public var json: JSONValue {
+        .object((["payload": .string(DSSEBase64.encode(payload)), "payloadType": .string(payloadType),
+                  "signatures": .array(signatures.map(\.json))] as [String: JSONValue]).keepingUnknown(unrecognized))
+    }
+
+    /// The file form: compact JSON on one line with a trailing newline (one envelope per line
+    /// also makes a valid JSON Lines file).
+    public var fileBytes: [UInt8] { JSONEncoding.standard(json, indent: 0) + [0x0A] }
+
+    /// The bytes every signature covers.
+    public var signedBytes: [UInt8] { Self.pae(payloadType: payloadType, payload: payload) }
+
+    /// Checks the signatures against `keys` (keyid → key). A signature counts when its keyid
+    /// names a key in `keys`, that key's own keyid is the same (no aliasing), and the signature
+    /// verifies over the PAE with the key's scheme. Each key counts once.
+    public func verify(keys: [String: TUFKey], threshold: Int = 1) -> DSSEVerification {
+        let message = signedBytes
+        var valid = [String](), invalid = [String](), unknown = [String]()
+        for s in signatures {
+            guard let key = keys[s.keyid], key.keyid == s.keyid else { unknown.append(s.keyid); continue }
+            if valid.contains(s.keyid) { continue }
+            if key.isValidSignature(hex: Hex.encode(s.sig), for: message) { valid.append(s.keyid) } else { invalid.append(s.keyid) }
+        }
+        invalid.removeAll { valid.contains($0) }
+        return DSSEVerification(valid: valid, invalid: invalid, unknown: unknown, threshold: threshold)
+    }
+}
+
+/// One DSSE signature: the securesystemslib keyid and the raw signature bytes.
+public struct DSSESignature: Sendable, Hashable {
+    /// sha256 hex of the canonical securesystemslib key (empty when the envelope gave none).
+    public let keyid: String
+    /// Signature bytes (DER for ECDSA, as securesystemslib expects).
+    public let sig: [UInt8]
+    /// Members Firmchain does not interpret.
+    public let unrecognized: [String: JSONValue]
+
+    /// A signature from its parts.
+    public init(keyid: String, sig: [UInt8], unrecognized: [String: JSONValue] = [:]) {
+        self.keyid = keyid
+        self.sig = sig
+        self.unrecognized = unrecognized
+    }
+
+    var json: JSONValue {
+        .object((["keyid": .string(keyid), "sig": .string(DSSEBase64.encode(sig))] as [String: JSONValue]).keepingUnknown(unrecognized))
+    }
+}
+
+/// Which keys validly signed an envelope, as a value (STYLE.md §4).
+public struct DSSEVerification: Sendable, Hashable {
+    /// Keyids whose signature verified.
+    public var valid: [String]
+    /// Keyids of known keys whose signature did not verify.
+    public var invalid: [String]
+    /// Keyids of signatures by keys that were not offered (ignored).
+    public var unknown: [String]
+    /// Signatures needed.
+    public var threshold: Int
+
+    /// Whether at least `threshold` distinct offered keys signed validly.
+    public var isMet: Bool { valid.count >= threshold && threshold >= 1 }
+}
+
+/// Base64 for DSSE (RFC 4648 §4 and §5): writes the standard alphabet with padding; reads the
+/// standard and the URL-safe alphabet, padded or not, as DSSE `envelope.md` asks of parsers.
+/// Anything else (whitespace, stray padding, non-zero trailing bits) is rejected.
+public enum DSSEBase64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// Standard base64 with `=` padding.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i < bytes.count {
+            let n = min(3, bytes.count - i)
+            var v = UInt32(bytes[i]) << 16
+            if n > 1 { v |= UInt32(bytes[i + 1]) << 8 }
+            if n > 2 { v |= UInt32(bytes[i + 2]) }
+            out.append(alphabet[Int(v >> 18 & 63)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+            out.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes standard or URL-safe base64, with or without padding; nil when invalid.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var values = [UInt8]()
+        values.reserveCapacity(text.utf8.count)
+        var padding = 0
+        for c in text.utf8 {
+            if c == UInt8(ascii: "=") { padding += 1; continue }
+            if padding > 0 { return nil }
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(c - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(c - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): values.append(62)
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): values.append(63)
+            default: return nil
+            }
+        }
+        let rem = values.count % 4
+        guard rem != 1, padding == 0 || (values.count + padding) % 4 == 0, padding <= 2 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(values.count * 3 / 4)
+        var i = 0
+        while i + 4 <= values.count {
+            let v = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
+            out += [UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
+            i += 4
+        }
+        if rem == 2 {
+            guard values[i + 1] & 0x0F == 0 else { return nil }
+            out.append(values[i] << 2 | values[i + 1] >> 4)
+        } else if rem == 3 {
+            guard values[i + 2] & 0x03 == 0 else { return nil }
+            out.append(values[i] << 2 | values[i + 1] >> 4)
+            out.append((values[i + 1] & 0x0F) << 4 | values[i + 2] >> 2)
+        }
+        return out
+    }
+}
