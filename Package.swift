@@ -73,7 +73,7 @@ let package = Package(
         // values with errors naming file, line and key; the step list is data.
         .target(
             name: "Pipeline",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", .product(name: "Yams", package: "Yams")]
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", .product(name: "Yams", package: "Yams")]
         ),
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
         // `Signer`, the owner-signed layout compiled from a custody policy, SLSA Provenance v1

@@ -2,9 +2,9 @@
 # The end-to-end demo that `make demo` runs:
 #
 #   sample images -> SoftHSM token with the policy's keys -> firmchain pipeline run
-#   Pipelines/release.yml (deltas, TUF metadata, signatures in the token, publish) ->
-#   Firmchain's verifier -> python-tuf's client downloads every target -> Debian's bspatch
-#   rebuilds 1.2.0 from each downloaded delta -> a re-run changes nothing
+#   Pipelines/release.yml (deltas, TUF metadata, signatures in the token, custody) ->
+#   Firmchain's verifier -> python-tuf's client downloads every target -> custody verify and
+#   in-toto-verify -> Debian's bspatch rebuilds 1.2.0 from each delta -> a re-run changes nothing
 #
 # Env: FIRMCHAIN (the built CLI), PYTHON (the interop venv's python).
 # The token, its PIN and every output live under .firmchain/ (gitignored). The PIN is made
@@ -54,7 +54,18 @@ rm -rf "$DEMO/device"; mkdir -p "$DEMO/device"
 "$PYTHON" Tests/Interop/tuf_client.py "$OUT/repository" "$OUT/repository/metadata/1.root.json" "$DEMO/device" \
   | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"], d; [print("   verified", n, v["length"], "bytes") for n, v in sorted(d["targets"].items())]'
 
-step "6. Debian's bspatch rebuilds fw-1.2.0.bin from each downloaded delta"
+step "6. Custody: Firmchain's custody verifier, then in-toto-verify run in OUT with keys/owner.pub.pem"
+"$FIRMCHAIN" custody verify "$OUT" | tail -1
+INTOTO_VERIFY="$(cd "$(dirname "$PYTHON")" && pwd)/in-toto-verify"
+INTOTO_LOG="$PWD/$DEMO/in-toto-verify.log"
+if ! (cd "$OUT" && "$INTOTO_VERIFY" --layout custody/root.layout --link-dir custody \
+        --verification-keys keys/owner.pub.pem > "$INTOTO_LOG" 2>&1); then
+  cat "$INTOTO_LOG" >&2; echo "in-toto-verify refused the release" >&2; exit 1
+fi
+echo "   in-toto-verify: every step's link, the layout's rules and the delivered files check out"
+rm -f "$OUT/delivered.link"   # in-toto-verify's own record of the inspection
+
+step "7. Debian's bspatch rebuilds fw-1.2.0.bin from each downloaded delta"
 for base in 1.0.0 1.1.0; do
   bspatch "$IMAGES/fw-$base.bin" "$DEMO/device/rebuilt.bin" "$DEMO/device/deltas_fw-1.2.0.bin.from-$base.bsdiff"
   cmp -s "$DEMO/device/rebuilt.bin" "$IMAGES/fw-1.2.0.bin"
@@ -62,11 +73,11 @@ for base in 1.0.0 1.1.0; do
 done
 rm -f "$DEMO/device/rebuilt.bin"
 
-step "7. Running the pipeline again changes nothing"
-before=$(find "$OUT/repository" -type f -exec sha256sum {} + | sort | sha256sum)
+step "8. Running the pipeline again changes nothing"
+before=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
 "$FIRMCHAIN" pipeline run Pipelines/release.yml | tail -1
-after=$(find "$OUT/repository" -type f -exec sha256sum {} + | sort | sha256sum)
+after=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
 [ "$before" = "$after" ] && echo "   every file of the release is unchanged"
 
-printf '\nDemo finished. The release is in %s (repository/metadata, repository/targets);\n' "$OUT"
+printf '\nDemo finished. The release is in %s (repository/, custody/, keys/);\n' "$OUT"
 printf 'images in %s, the SoftHSM token in %s.\n' "$IMAGES" "$TOKEN_DIR"

@@ -1,3 +1,4 @@
+import Custody
 import Delta
 import FirmchainCore
 import Foundation
@@ -62,6 +63,25 @@ struct RunContext {
     var prepared: RepositoryStore.PreparedRelease?
     /// Opened signers by key reference, so each key is opened (and logged into) once.
     var signers: [String: any Signer] = [:]
+    /// Where custody evidence goes (`OUT/custody`), and whether the evidence already there
+    /// verifies for the current release.
+    let custody: CustodyStore
+    var custodyComplete = false
+    /// Links of steps that ran before the run knew whether anything changed.
+    var pendingLinks: [InTotoLink] = []
+
+    /// The first functionary key the policy names for `step`, opened.
+    mutating func functionary(_ step: String) throws -> any Signer {
+        guard let ref = policy.functionaries[step]?.first else {
+            throw PipelineError(PipelineError.policyViolation, .policyViolation, "the policy names no functionary for the \(step) step", path: policy.path)
+        }
+        return try signer(ref)
+    }
+
+    /// Signs `link` with the step's functionary key, writes it and its ledger entry.
+    mutating func record(_ link: InTotoLink) throws {
+        _ = try custody.record(link, signer: try functionary(link.name), now: options.now)
+    }
 
     mutating func signer(_ reference: String) throws -> any Signer {
         if let s = signers[reference] { return s }
@@ -103,7 +123,8 @@ public struct PipelineRunner: Sendable {
     /// - Throws: `policy.violation` before anything is signed when the release breaks the
     ///   policy; step errors as they come (earlier output stays as it was).
     public func run(_ options: RunOptions) throws -> PipelineResult {
-        var context = RunContext(spec: spec, policy: policy, options: options, store: RepositoryStore(directory: spec.output))
+        var context = RunContext(spec: spec, policy: policy, options: options, store: RepositoryStore(directory: spec.output),
+                                 custody: CustodyStore(out: spec.output))
         context.result.output = spec.output
         try checkPolicy()
         // Every key the release signs with must satisfy the policy before any step runs
@@ -114,6 +135,10 @@ public struct PipelineRunner: Sendable {
             }
         }
         try FileIO.makeDirectories(spec.output)
+        if FileIO.exists(context.custody.layoutPath) {
+            let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
+            context.custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
+        }
         for step in spec.steps {
             let summary = try PipelineRunner.implementations[step.kind]!.run(step, &context)
             context.result.steps.append((step.kind.rawValue, summary))
@@ -136,33 +161,51 @@ public struct PipelineRunner: Sendable {
     }
 }
 
-/// `delta`: a BSDIFF40 patch from every base to the new image, cached by content.
+/// `delta`: a BSDIFF40 patch from every base to the new image, in `OUT/build/deltas/`.
+/// Content-addressed through its in-toto link: when the recorded delta link names the same
+/// input images (by sha256) and its products are still there unchanged, nothing is recomputed.
 struct DeltaStep: StepImplementation {
+    static func patchName(_ spec: PipelineSpec, _ base: PipelineSpec.Base) -> String {
+        "build/deltas/\(spec.targetName).from-\(base.version).bsdiff"
+    }
+
     func run(_ step: Step, _ context: inout RunContext) throws -> String {
         if let f = step.options["format"], DeltaFormat(rawValue: f) == nil {
             throw PipelineError(PipelineError.badValue, .malformedInput, "delta format \(f) is not supported (bsdiff40)", path: context.spec.path)
         }
-        let newSHA = try DigestCalculator.file(context.spec.image).sha256!
-        let cache = context.spec.output + "/.cache/deltas"
-        try FileIO.makeDirectories(cache)
-        var made = 0, reused = 0
-        for base in context.spec.bases {
-            let baseSHA = try DigestCalculator.file(base.image).sha256!
-            // Content-addressed: the same inputs give the same patch file, made once.
-            let patch = "\(cache)/\(baseSHA)-\(newSHA).bsdiff"
-            if FileIO.exists(patch) {
-                reused += 1
-            } else {
-                let old = try FileIO.read(base.image, limit: Delta.maxInputSize)
-                let new = try FileIO.read(context.spec.image, limit: Delta.maxInputSize)
-                try AtomicFile.write(try Delta.create(old: old, new: new, progress: context.options.progress), to: patch)
-                made += 1
-            }
-            context.deltas.append((base, baseSHA, patch))
+        let spec = context.spec
+        var link = InTotoLink(name: ReleaseChain.delta, command: ["firmchain", "pipeline", "run", spec.path])
+        let image = try Artifacts.hash(file: spec.image, as: "\(ReleaseChain.inputs)/\(basename(spec.image))")
+        link.materials[image.name] = image.digests
+        var bases = [(PipelineSpec.Base, String)]()
+        for base in spec.bases {
+            let m = try Artifacts.hash(file: base.image, as: "\(ReleaseChain.inputs)/\(basename(base.image))")
+            link.materials[m.name] = m.digests
+            bases.append((base, m.digests["sha256"]!))
         }
-        return "\(context.spec.bases.count) delta(s): \(made) made, \(reused) reused from the content-addressed cache"
+        let names = spec.bases.map { DeltaStep.patchName(spec, $0) }
+        let recorded = context.custody.links().links.first { $0.link.link.name == ReleaseChain.delta }?.link.link
+        let onDisk = try names.filter { FileIO.exists(spec.output + "/" + $0) }
+        var reusable = false
+        if let recorded, recorded.materials == link.materials, onDisk.count == names.count {
+            reusable = try Artifacts.hash(names, in: spec.output) == recorded.products.filter { names.contains($0.key) }
+        }
+        if !reusable {
+            try FileIO.makeDirectories(spec.output + "/build/deltas")
+            let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
+            for (base, name) in zip(spec.bases, names) {
+                let old = try FileIO.read(base.image, limit: Delta.maxInputSize)
+                try AtomicFile.write(try Delta.create(old: old, new: new, progress: context.options.progress), to: spec.output + "/" + name)
+            }
+        }
+        link.products = try Artifacts.hash(names, in: spec.output)
+        for ((base, sha), name) in zip(bases, names) { context.deltas.append((base, sha, spec.output + "/" + name)) }
+        if !reusable || !context.custodyComplete { context.pendingLinks.append(link) }
+        return reusable ? "\(names.count) delta(s) unchanged (inputs match the recorded delta link)" : "\(names.count) delta(s) made in build/deltas"
     }
 }
+
+func basename(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
 
 /// `manifest`: the targets this release puts in the repository — the image and every delta,
 /// with firmware fields — added to the targets already published.
@@ -197,9 +240,38 @@ struct ManifestStep: StepImplementation {
                                                 baseVersion: d.base.version, ratio: Double(entry.length) / Double(max(image.length, 1))))
         }
         let current = store.isInitialized ? try store.current().targets.signed.targets : [:]
-        context.result.changed = current != targets.targets
+        // Changed when the targets differ, or when the custody evidence does not verify (a run
+        // killed part way): then the release is signed and recorded again from here.
+        context.result.changed = current != targets.targets || !context.custodyComplete
         context.desired = targets
+        if context.result.changed {
+            try writeLayout(&context)
+            for link in context.pendingLinks { try context.record(link) }
+            var link = InTotoLink(name: ReleaseChain.manifest, command: ["firmchain", "pipeline", "run", spec.path])
+            link.materials = try Artifacts.hash(context.deltas.map { "build/deltas/" + basename($0.patch) }, in: spec.output)
+            let image = try Artifacts.hash(file: spec.image, as: "\(ReleaseChain.inputs)/\(basename(spec.image))")
+            link.materials[image.name] = image.digests
+            link.products = try Artifacts.hash(["repository/targets"], in: spec.output)
+            try context.record(link)
+        }
         return context.result.changed ? "\(context.result.targets.count) target(s) described" : "the repository already holds this release: nothing to sign"
+    }
+
+    /// The in-toto layout compiled from the policy (functionaries per step), signed by the
+    /// owner keys, with their public keys in `OUT/keys/owner.pub.pem` (`owner-N.pub.pem`).
+    private func writeLayout(_ context: inout RunContext) throws {
+        var functionaries = [String: [PublicKey]]()
+        for step in [ReleaseChain.delta, ReleaseChain.manifest, ReleaseChain.sign, ReleaseChain.publish] {
+            functionaries[step] = [try context.functionary(step).publicKey]
+        }
+        let chain = try ReleaseChain.policy(.init(functionaries: functionaries, deltas: !context.spec.bases.isEmpty,
+                                                  expires: context.options.now.addingTimeInterval(context.policy.roles["root"]!.expiry)))
+        let owners = try context.policy.ownerKeys.map { try context.signer($0) }
+        try context.custody.writeLayout(try chain.layout().signed(by: owners), now: context.options.now)
+        try FileIO.makeDirectories(context.spec.output + "/keys")
+        for (i, o) in owners.enumerated() {
+            try AtomicFile.write(Array(o.publicKey.pem.utf8), to: context.spec.output + "/keys/" + (i == 0 ? "owner.pub.pem" : "owner-\(i + 1).pub.pem"))
+        }
     }
 
     /// The rollback rule: a release's version number must exceed every published one, unless
@@ -253,22 +325,49 @@ struct SignStep: StepImplementation {
             prepared = try context.store.prepareInitial(roles: roles, signers: rootSigners + all, targets: desired,
                                                         expiry: policy.expiryPolicy, now: context.options.now).1
         }
+        // The signed metadata is written here (timestamp last, then a first release's root):
+        // the sign step's in-toto products are the metadata files.
+        var link = InTotoLink(name: ReleaseChain.sign, command: ["firmchain", "pipeline", "run", context.spec.path])
+        link.materials = try Artifacts.hash(["repository"], in: context.spec.output)
+        try context.store.commit(prepared)
+        link.products = try Artifacts.hash(["repository"], in: context.spec.output)
+        try context.record(link)
         context.prepared = prepared
-        return "signed targets v\(prepared.targetsVersion), snapshot v\(prepared.snapshotVersion), timestamp v\(prepared.timestampVersion)"
+        return "signed and wrote targets v\(prepared.targetsVersion), snapshot v\(prepared.snapshotVersion), timestamp v\(prepared.timestampVersion)"
     }
 }
 
-/// `publish`: writes the signed metadata, timestamp last.
+/// `publish`: exports the public keys of every role to `OUT/keys/`, records the publish link,
+/// SLSA provenance for each released target and a signed ledger checkpoint.
 struct PublishStep: StepImplementation {
     func run(_ step: Step, _ context: inout RunContext) throws -> String {
         guard context.result.changed else { return "unchanged: the published release stays as it is" }
         guard let prepared = context.prepared else {
             throw PipelineError(PipelineError.badValue, .malformedInput, "the publish step needs a sign step before it", path: context.spec.path)
         }
-        try context.store.commit(prepared)
+        let out = context.spec.output
+        var link = InTotoLink(name: ReleaseChain.publish, command: ["firmchain", "pipeline", "run", context.spec.path])
+        link.materials = try Artifacts.hash(["repository", "keys"], in: out)
+        for role in Root.topLevelRoles {
+            for (i, ref) in context.policy.roles[role]!.keys.enumerated() {
+                let pem = try context.signer(ref).publicKey.pem
+                try AtomicFile.write(Array(pem.utf8), to: out + "/keys/\(role)\(i == 0 ? "" : "-\(i + 1)").pub.pem")
+            }
+        }
+        link.products = try Artifacts.hash(["repository", "keys"], in: out)
+        try context.record(link)
+        let publisher = try context.functionary(ReleaseChain.publish)
+        let subjects = context.result.targets.map { LedgerSubject(name: $0.name, sha256: $0.sha256) }
+        let statements = ProvenanceStatement.release(
+            targets: subjects, links: context.custody.linksInStepOrder(),
+            run: .init(builderID: "https://firmchain.dev/pipeline/\(context.spec.name)",
+                       externalParameters: ["pipeline": .string(context.spec.path), "version": .string(context.spec.version),
+                                            "version_number": .int(context.spec.versionNumber)]))
+        try context.custody.appendProvenance(try statements.map { try $0.signed(by: [publisher]) }, now: context.options.now)
+        try context.custody.ledger.checkpoint(signer: publisher, now: context.options.now)
         context.result.targetsVersion = prepared.targetsVersion
         context.result.snapshotVersion = prepared.snapshotVersion
         context.result.timestampVersion = prepared.timestampVersion
-        return "published \(context.store.metadataDirectory)/timestamp.json (timestamp v\(prepared.timestampVersion))"
+        return "published timestamp v\(prepared.timestampVersion); public keys in keys/, custody in custody/ (layout, links, provenance, ledger checkpoint)"
     }
 }

@@ -15,7 +15,7 @@ private struct Workspace {
         dir = try TemporaryDirectory("pipeline")
         token = try SoftHSMToken(label: "pipeline-test")
         try token.generate("ed25519", label: "root")
-        for role in ["targets", "snapshot", "timestamp"] { try token.generate("ecdsa-p256", label: role) }
+        for role in ["targets", "snapshot", "timestamp", "owner", "build"] { try token.generate("ecdsa-p256", label: role) }
         let gen = try runProcess("python3", [TestEnv.packageRoot.appendingPathComponent("Scripts/make-sample-firmware.py").path,
                                              dir.file("images"), "--size-kib", "192"])
         guard gen.status == 0 else { throw TestSetupError("sample firmware: \(gen.err)") }
@@ -23,7 +23,7 @@ private struct Workspace {
             schema: 1
             name: test-policy
             owner:
-              keys: ["\(token.uri("root"))"]
+              keys: ["\(token.uri("owner"))"]
             roles:
               root: {keys: ["\(token.uri("root"))"], threshold: 1, expiry_days: 365}
               targets: {keys: ["\(token.uri("targets"))"], expiry_days: 30}
@@ -31,6 +31,11 @@ private struct Workspace {
               timestamp: {keys: ["\(token.uri("timestamp"))"], expiry_hours: 24}
             algorithms:
               allowed: \(allowed)
+            functionaries:
+              delta: ["\(token.uri("build"))"]
+              manifest: ["\(token.uri("build"))"]
+              sign: ["\(token.uri("targets"))"]
+              publish: ["\(token.uri("timestamp"))"]
             hardware_classes:
               acme-gw-v2: {description: test gateway}
             """
@@ -81,21 +86,27 @@ private struct Workspace {
         return out
     }
 
-    /// Hashes of every file under the release's repository directory.
+    /// in-toto-verify (in-toto 3.1.0 from the venv) run in OUT as DESIGN.md §3 says.
+    func inTotoVerify() throws -> ProcessResult {
+        let tool = URL(fileURLWithPath: TestEnv.python).deletingLastPathComponent().appendingPathComponent("in-toto-verify").path
+        return try runProcess(tool, ["--layout", "custody/root.layout", "--link-dir", "custody", "--verification-keys", "keys/owner.pub.pem"],
+                              currentDirectory: out)
+    }
+
+    /// Hashes of every file of the release directory (in-toto-verify's own delivered.link aside).
     func snapshotOfFiles() throws -> [String: String] {
         var out = [String: String]()
-        let root = out_repository
+        let root = self.out
         guard let e = FileManager.default.enumerator(atPath: root) else { return out }
         for case let rel as String in e {
             var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+            if rel != "delivered.link", FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
                 out[rel] = try DigestCalculator.file(root + "/" + rel).sha256
             }
         }
         return out
     }
 
-    var out_repository: String { out + "/repository" }
 }
 
 @Suite("firmchain pipeline run", .serialized)
@@ -111,6 +122,10 @@ struct PipelineRunTests {
         let targets = try #require(try ws.pythonTUF())
         #expect(Set(targets.keys) == ["fw-1.2.0.bin", "deltas/fw-1.2.0.bin.from-1.0.0.bsdiff", "deltas/fw-1.2.0.bin.from-1.1.0.bsdiff"])
         #expect(targets["fw-1.2.0.bin"] == DigestCalculator.sha256Hex(try FileIO.read(ws.dir.file("images/fw-1.2.0.bin"))))
+        let inToto = try ws.inTotoVerify()
+        #expect(inToto.status == 0, "in-toto-verify refused the pipeline's custody: \(inToto.err)")
+        let custody = try runProcess(TestEnv.firmchain, ["custody", "verify", ws.out], environment: ws.token.environment)
+        #expect(custody.status == 0, "\(custody.out)")
 
         let before = try ws.snapshotOfFiles()
         let again = try ws.run(["--json"])
@@ -178,5 +193,6 @@ struct PipelineRunTests {
         let final = try ws.run()
         #expect(final.status == 0, "\(final.err)")
         #expect(try ws.pythonTUF() == expected)
+        #expect(try ws.inTotoVerify().status == 0, "after the kills and a re-run, in-toto-verify must accept the custody")
     }
 }
