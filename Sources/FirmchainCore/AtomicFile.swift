@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -115,4 +116,54 @@ public enum AtomicFile {
         try w.write(bytes)
         try w.commit()
     }
+}
+
+extension AtomicFile {
+    /// Whether `name` is the temporary name `AtomicFileWriter` gives (`.<name>.tmp-XXXXXX`).
+    public static func isTemporaryName(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let r = name.range(of: ".tmp-", options: .backwards) else { return false }
+        let suffix = name[r.upperBound...]
+        return suffix.count == 6 && suffix.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } && r.lowerBound > name.index(after: name.startIndex)
+    }
+
+    /// Removes the temporary files that writers killed part way (SIGKILL, power loss) left
+    /// under `directory`, recursively; returns their paths. Only call this while holding
+    /// `DirectoryLock` on `directory`, so no live writer's file is removed.
+    @discardableResult
+    public static func removeStaleTemporaries(under directory: String) -> [String] {
+        var removed = [String]()
+        guard let e = FileManager.default.enumerator(atPath: directory) else { return removed }
+        for case let rel as String in e {
+            let name = rel.split(separator: "/").last.map(String.init) ?? rel
+            if isTemporaryName(name), unlink(directory + "/" + rel) == 0 { removed.append(directory + "/" + rel) }
+        }
+        return removed
+    }
+}
+
+/// An exclusive advisory lock (`flock`) on a directory, held until `unlock()` or deinit, so two
+/// runs never write the same release at once. It adds no file to the directory.
+public final class DirectoryLock {
+    private var fd: Int32
+
+    /// Takes the lock on `path` (which must exist), failing at once when another process holds it.
+    public init(_ path: String) throws {
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CoreError(code: "io.cannot-create", category: .cannotWrite, reason: "cannot open the directory to lock it", path: path)
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw CoreError(code: "io.locked", category: .io, reason: "another Firmchain run is writing this directory; wait for it to finish", path: path)
+        }
+    }
+
+    /// Releases the lock.
+    public func unlock() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+    }
+
+    deinit { unlock() }
 }

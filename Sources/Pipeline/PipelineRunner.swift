@@ -135,6 +135,11 @@ public struct PipelineRunner: Sendable {
             }
         }
         try FileIO.makeDirectories(spec.output)
+        // One run at a time per release; then clear what killed runs' atomic writers left, or
+        // in-toto's inspection would find files no step produced.
+        let lock = try DirectoryLock(spec.output)
+        defer { lock.unlock() }
+        AtomicFile.removeStaleTemporaries(under: spec.output)
         if FileIO.exists(context.custody.layoutPath) {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             context.custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds

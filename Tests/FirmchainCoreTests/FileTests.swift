@@ -72,6 +72,29 @@ struct FileTests {
         #expect(killedMidWrite > 0, "no round killed the writer before it finished; the test proved nothing")
     }
 
+    @Test("stale temporaries of killed writers are recognised and removed, nothing else is")
+    func staleTemporaries() throws {
+        let tmp = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: tmp.file("a/b"), withIntermediateDirectories: true)
+        for f in ["a/.x.json.tmp-Ab12Cd", "a/b/.fw.bin.tmp-zzzzzz", "keep.json", ".hidden", "a/.tmp-abcdef", "a/.y.tmp-abc"] {
+            try Data("x".utf8).write(to: URL(fileURLWithPath: tmp.file(f)))
+        }
+        let removed = AtomicFile.removeStaleTemporaries(under: tmp.path).map { String($0.dropFirst(tmp.path.count + 1)) }.sorted()
+        #expect(removed == ["a/.x.json.tmp-Ab12Cd", "a/b/.fw.bin.tmp-zzzzzz"])
+        #expect(FileIO.exists(tmp.file("keep.json")) && FileIO.exists(tmp.file("a/.tmp-abcdef")) && FileIO.exists(tmp.file("a/.y.tmp-abc")))
+    }
+
+    @Test("a directory lock is exclusive across processes")
+    func directoryLock() throws {
+        let tmp = try TemporaryDirectory()
+        let lock = try DirectoryLock(tmp.path)
+        // flock locks are per open file description: a child process (flock(1)) must be refused.
+        let r = try runProcess("flock", ["-n", tmp.path, "true"])
+        #expect(r.status != 0)
+        lock.unlock()
+        #expect(try runProcess("flock", ["-n", tmp.path, "true"]).status == 0)
+    }
+
     @Test("UTC timestamps are exactly YYYY-MM-DDTHH:MM:SSZ and round-trip")
     func timestamps() {
         let d = Date(timeIntervalSince1970: 1_893_456_000)  // 2030-01-01T00:00:00Z
