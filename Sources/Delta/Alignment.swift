@@ -111,11 +111,19 @@ public enum Alignment {
             results.set(k, scanner.run { done.add(part: k, $0) })
         }
         var first = results.get(0)
+        var second = results.get(1)
         // Make the first half end at old offset 0, where the second half's triples start.
         var oldpos: Int64 = 0
         for t in first.dropLast() { oldpos += t.add + t.seek }
         first[first.count - 1].seek = -(oldpos + first[first.count - 1].add)
-        return first + results.get(1)
+        // A second half that starts with a pure copy joins the first half's last triple
+        // (same output, one triple less): add x, copy y1 + y2, then both seeks.
+        if let head = second.first, head.add == 0 {
+            first[first.count - 1].copy += head.copy
+            first[first.count - 1].seek += head.seek
+            second.removeFirst()
+        }
+        return first + second
     }
 
     /// Array convenience for `triples(old:new:suffixArray:options:progress:)`.
