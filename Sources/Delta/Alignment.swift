@@ -197,6 +197,11 @@ struct Scanner: @unchecked Sendable {
         // Invariant: the answer lies between I[st] and I[en] in suffix order (en - st shrinks by half).
         while en - st >= 2 {
             let x = st + (en - st) / 2
+            // Prefetch the SA entries of both possible next midpoints while this level compares.
+            if x - st >= 2, let b = sa.baseAddress {
+                deltaPrefetch(b + (st + (x - st) / 2 - 1))
+                deltaPrefetch(b + (x + (en - x) / 2 - 1))
+            }
             let ix = suffix(x)
             let len = min(n - ix, rest)
             let c = len > 0 ? memcmp(old.baseAddress! + ix, np, len) : 0
@@ -354,4 +359,12 @@ final class TripleSlots: @unchecked Sendable {
     private var slots: [[ControlTriple]] = [[], []]
     func set(_ k: Int, _ t: [ControlTriple]) { lock.withLock { slots[k] = t } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
+}
+
+@_silgen_name("llvm.prefetch.p0")
+private func _deltaLLVMPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)
+
+/// A read-prefetch hint (LLVM's `llvm.prefetch` bound by name). Never faults, never changes a result.
+@inline(__always) func deltaPrefetch<T>(_ p: UnsafePointer<T>) {
+    _deltaLLVMPrefetch(UnsafeRawPointer(p), 0, 3, 1)
 }
