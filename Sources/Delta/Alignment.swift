@@ -111,11 +111,19 @@ public enum Alignment {
             results.set(k, scanner.run { done.add(part: k, $0) })
         }
         var first = results.get(0)
+        var second = results.get(1)
         // Make the first half end at old offset 0, where the second half's triples start.
         var oldpos: Int64 = 0
         for t in first.dropLast() { oldpos += t.add + t.seek }
         first[first.count - 1].seek = -(oldpos + first[first.count - 1].add)
-        return first + results.get(1)
+        // A second half that starts with a pure copy joins the first half's last triple
+        // (same output, one triple less): add x, copy y1 + y2, then both seeks.
+        if let head = second.first, head.add == 0 {
+            first[first.count - 1].copy += head.copy
+            first[first.count - 1].seek += head.seek
+            second.removeFirst()
+        }
+        return first + second
     }
 
     /// Array convenience for `triples(old:new:suffixArray:options:progress:)`.
@@ -189,6 +197,11 @@ struct Scanner: @unchecked Sendable {
         // Invariant: the answer lies between I[st] and I[en] in suffix order (en - st shrinks by half).
         while en - st >= 2 {
             let x = st + (en - st) / 2
+            // Prefetch the SA entries of both possible next midpoints while this level compares.
+            if x - st >= 2, let b = sa.baseAddress {
+                deltaPrefetch(b + (st + (x - st) / 2 - 1))
+                deltaPrefetch(b + (x + (en - x) / 2 - 1))
+            }
             let ix = suffix(x)
             let len = min(n - ix, rest)
             let c = len > 0 ? memcmp(old.baseAddress! + ix, np, len) : 0
@@ -346,4 +359,12 @@ final class TripleSlots: @unchecked Sendable {
     private var slots: [[ControlTriple]] = [[], []]
     func set(_ k: Int, _ t: [ControlTriple]) { lock.withLock { slots[k] = t } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
+}
+
+@_silgen_name("llvm.prefetch.p0")
+private func _deltaLLVMPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)
+
+/// A read-prefetch hint (LLVM's `llvm.prefetch` bound by name). Never faults, never changes a result.
+@inline(__always) func deltaPrefetch<T>(_ p: UnsafePointer<T>) {
+    _deltaLLVMPrefetch(UnsafeRawPointer(p), 0, 3, 1)
 }

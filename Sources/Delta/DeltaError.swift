@@ -6,9 +6,13 @@ import FirmchainCore
 /// Patch-reader codes (all `malformedInput`, exit 65) say which rule of BSDIFF40.md §5 the
 /// patch broke; a caller may match on `code`. Errors compare by `code` alone.
 public struct DeltaError: FirmchainErrorProtocol, Equatable {
+    /// A stable dotted code, one of the constants below (e.g. `delta.patch-truncated`).
     public let code: String
+    /// The class that fixes the exit code (patch rejections are `malformedInput`, 65).
     public let category: ErrorCategory
+    /// One sentence saying what is wrong with the patch or input.
     public let reason: String
+    /// The file involved (the patch, for reader errors raised through `Delta.applyFile`).
     public let path: String?
 
     /// Creates an error with one of the codes below.
@@ -24,6 +28,7 @@ public struct DeltaError: FirmchainErrorProtocol, Equatable {
         DeltaError(code: code, category: category, reason: reason, path: path)
     }
 
+    /// Errors compare by code alone (STYLE.md §5).
     public static func == (lhs: DeltaError, rhs: DeltaError) -> Bool { lhs.code == rhs.code }
 
     // MARK: Stable codes (Docs/exit-codes.md)
