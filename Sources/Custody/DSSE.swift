@@ -71,12 +71,12 @@ public struct DSSEEnvelope: Sendable, Hashable {
     public init(json: JSONValue, path: String? = nil) throws {
         let bad = { (r: String) in CustodyError.malformedEnvelope(r, path: path) }
         var f = try CustodyFields(json, "envelope", error: bad)
-        guard let payload = DSSEBase64.decode(try f.string("payload")) else { throw bad("envelope.payload is not base64") }
+        guard let payload = Base64.decode(try f.string("payload"), lenient: true) else { throw bad("envelope.payload is not base64") }
         let payloadType = try f.string("payloadType")
         var sigs = [DSSESignature]()
         for (i, s) in try f.array("signatures").enumerated() {
             var sf = try CustodyFields(s, "envelope.signatures[\(i)]", error: bad)
-            guard let sig = DSSEBase64.decode(try sf.string("sig")) else { throw bad("envelope.signatures[\(i)].sig is not base64") }
+            guard let sig = Base64.decode(try sf.string("sig"), lenient: true) else { throw bad("envelope.signatures[\(i)].sig is not base64") }
             // keyid is optional in DSSE; without one no Firmchain key is tried (fail closed).
             let keyid = sf.optional("keyid")?.stringValue ?? ""
             sigs.append(DSSESignature(keyid: keyid, sig: sig, unrecognized: sf.rest))
@@ -94,7 +94,7 @@ public struct DSSEEnvelope: Sendable, Hashable {
 
     /// The envelope as JSON: standard base64 with padding, as securesystemslib writes it.
     public var json: JSONValue {
-        .object((["payload": .string(DSSEBase64.encode(payload)), "payloadType": .string(payloadType),
+        .object((["payload": .string(Base64.encode(payload)), "payloadType": .string(payloadType),
                   "signatures": .array(signatures.map(\.json))] as [String: JSONValue]).keepingUnknown(unrecognized))
     }
 
@@ -138,7 +138,7 @@ public struct DSSESignature: Sendable, Hashable {
     }
 
     var json: JSONValue {
-        .object((["keyid": .string(keyid), "sig": .string(DSSEBase64.encode(sig))] as [String: JSONValue]).keepingUnknown(unrecognized))
+        .object((["keyid": .string(keyid), "sig": .string(Base64.encode(sig))] as [String: JSONValue]).keepingUnknown(unrecognized))
     }
 }
 
@@ -157,66 +157,3 @@ public struct DSSEVerification: Sendable, Hashable {
     public var isMet: Bool { valid.count >= threshold && threshold >= 1 }
 }
 
-/// Base64 for DSSE (RFC 4648 §4 and §5): writes the standard alphabet with padding; reads the
-/// standard and the URL-safe alphabet, padded or not, as DSSE `envelope.md` asks of parsers.
-/// Anything else (whitespace, stray padding, non-zero trailing bits) is rejected.
-public enum DSSEBase64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    /// Standard base64 with `=` padding.
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i < bytes.count {
-            let n = min(3, bytes.count - i)
-            var v = UInt32(bytes[i]) << 16
-            if n > 1 { v |= UInt32(bytes[i + 1]) << 8 }
-            if n > 2 { v |= UInt32(bytes[i + 2]) }
-            out.append(alphabet[Int(v >> 18 & 63)])
-            out.append(alphabet[Int(v >> 12 & 63)])
-            out.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
-            i += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Decodes standard or URL-safe base64, with or without padding; nil when invalid.
-    public static func decode(_ text: String) -> [UInt8]? {
-        var values = [UInt8]()
-        values.reserveCapacity(text.utf8.count)
-        var padding = 0
-        for c in text.utf8 {
-            if c == UInt8(ascii: "=") { padding += 1; continue }
-            if padding > 0 { return nil }
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(c - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(c - UInt8(ascii: "a") + 26)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(c - UInt8(ascii: "0") + 52)
-            case UInt8(ascii: "+"), UInt8(ascii: "-"): values.append(62)
-            case UInt8(ascii: "/"), UInt8(ascii: "_"): values.append(63)
-            default: return nil
-            }
-        }
-        let rem = values.count % 4
-        guard rem != 1, padding == 0 || (values.count + padding) % 4 == 0, padding <= 2 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(values.count * 3 / 4)
-        var i = 0
-        while i + 4 <= values.count {
-            let v = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
-            out += [UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
-            i += 4
-        }
-        if rem == 2 {
-            guard values[i + 1] & 0x0F == 0 else { return nil }
-            out.append(values[i] << 2 | values[i + 1] >> 4)
-        } else if rem == 3 {
-            guard values[i + 2] & 0x03 == 0 else { return nil }
-            out.append(values[i] << 2 | values[i + 1] >> 4)
-            out.append((values[i + 1] & 0x0F) << 4 | values[i + 2] >> 2)
-        }
-        return out
-    }
-}

@@ -164,7 +164,7 @@ public struct LedgerEntry: Sendable, Hashable {
               let details = (take("details") ?? .object([:])).objectValue else { throw LedgerLineError("subjects, inputs or details malformed") }
         var sigs = [DSSESignature]()
         for s in (take("signatures") ?? .array([])).arrayValue ?? [] {
-            guard let keyid = s["keyid"]?.stringValue, let b = s["sig"]?.stringValue, let sig = DSSEBase64.decode(b) else {
+            guard let keyid = s["keyid"]?.stringValue, let b = s["sig"]?.stringValue, let sig = Base64.decode(b, lenient: true) else {
                 throw LedgerLineError("a checkpoint signature is malformed")
             }
             sigs.append(DSSESignature(keyid: keyid, sig: sig))
