@@ -42,10 +42,14 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// search path meets a suffix that runs into the end of old; `false` is bsdiff 4.3 exactly.
     public var prefixAwareSearch: Bool = true
 
-    /// New files at least this large are scanned as two halves on two threads (each half
-    /// against all of old; the second half starts afresh at old offset 0). Matches cannot cross
-    /// the midpoint, which costs at most a few bytes of patch. `Int.max` scans on one thread.
+    /// New files at least this large are scanned in pieces on all cores (each piece against
+    /// all of old, starting afresh at old offset 0). Matches cannot cross a piece boundary,
+    /// which costs at most a few bytes of patch per boundary. `Int.max` scans on one thread.
     public var parallelMinimumSize: Int = 4 << 20
+
+    /// At most this many pieces for a parallel scan (pieces are at least half of
+    /// `parallelMinimumSize`); each boundary costs a few bytes of patch at most.
+    public var parallelPieces: Int = 8
 
     /// The default options (guarded, linear on long runs).
     public init() {}
@@ -99,31 +103,45 @@ public enum Alignment {
             var scanner = Scanner(old: old, new: new, sa: suffixArray, options: options, buckets: buckets)
             return scanner.run(progress: progress)
         }
-        // Two halves on two threads; each half is an independent bsdiff scan of its part of new.
-        let mid = m / 2
-        let scanners = [UnsafeBufferPointer(rebasing: new[0..<mid]), UnsafeBufferPointer(rebasing: new[mid..<m])].map {
-            Scanner(old: old, new: $0, sa: suffixArray, options: options, buckets: buckets)
+        // Pieces of new scanned independently (each against all of old), handed out to the
+        // cores as they free up, so an uneven piece does not leave a core idle.
+        let pieces = max(2, min(options.parallelPieces, m / max(1, options.parallelMinimumSize / 2)))
+        let bounds = (0...pieces).map { m * $0 / pieces }
+        let scanners = (0..<pieces).map { k in
+            Scanner(old: old, new: UnsafeBufferPointer(rebasing: new[bounds[k]..<bounds[k + 1]]), sa: suffixArray,
+                    options: options, buckets: buckets)
         }
-        let done = ProgressSum(report: progress)
-        let results = TripleSlots()
-        DispatchQueue.concurrentPerform(iterations: 2) { k in
+        let done = ProgressSum(parts: pieces, report: progress)
+        let results = TripleSlots(count: pieces)
+        DispatchQueue.concurrentPerform(iterations: pieces) { k in
             var scanner = scanners[k]
             results.set(k, scanner.run { done.add(part: k, $0) })
         }
-        var first = results.get(0)
-        var second = results.get(1)
-        // Make the first half end at old offset 0, where the second half's triples start.
-        var oldpos: Int64 = 0
-        for t in first.dropLast() { oldpos += t.add + t.seek }
-        first[first.count - 1].seek = -(oldpos + first[first.count - 1].add)
-        // A second half that starts with a pure copy joins the first half's last triple
-        // (same output, one triple less): add x, copy y1 + y2, then both seeks.
-        if let head = second.first, head.add == 0 {
-            first[first.count - 1].copy += head.copy
-            first[first.count - 1].seek += head.seek
-            second.removeFirst()
+        return join((0..<pieces).map { results.get($0) })
+    }
+
+    /// Concatenates the triples of consecutive pieces, each of which starts at old offset 0.
+    /// Invariant: `oldEnd` is the old cursor after applying all of `out` (seeks included).
+    static func join(_ pieces: [[ControlTriple]]) -> [ControlTriple] {
+        var out = [ControlTriple]()
+        var oldEnd: Int64 = 0
+        for piece in pieces {
+            var rest = piece[...]
+            if !out.isEmpty {
+                // End the previous piece at old offset 0, where this piece's triples start.
+                out[out.count - 1].seek -= oldEnd
+                // A piece starting with a pure copy joins the previous triple (same output,
+                // one triple less): add x, copy y1 + y2, then both seeks.
+                if let head = rest.first, head.add == 0 {
+                    out[out.count - 1].copy += head.copy
+                    out[out.count - 1].seek += head.seek
+                    rest = rest.dropFirst()
+                }
+            }
+            out += rest
+            oldEnd = piece.reduce(0) { $0 + $1.add + $1.seek }
         }
-        return first + second
+        return out
     }
 
     /// Array convenience for `triples(old:new:suffixArray:options:progress:)`.
@@ -339,24 +357,30 @@ final class PrefixBuckets: @unchecked Sendable {
     }
 }
 
-/// Sums progress of the two halves of a parallel scan.
+/// Sums progress of the pieces of a parallel scan.
 final class ProgressSum: @unchecked Sendable {
     private let lock = NSLock()
-    private var parts = [0, 0]
+    private var parts: [Int]
+    private var total = 0
     private let report: @Sendable (Int) -> Void
-    init(report: @escaping @Sendable (Int) -> Void) { self.report = report }
+    init(parts: Int, report: @escaping @Sendable (Int) -> Void) {
+        self.parts = Array(repeating: 0, count: parts)
+        self.report = report
+    }
     func add(part: Int, _ done: Int) {
         lock.withLock {
+            total += done - parts[part]
             parts[part] = done
-            report(parts[0] + parts[1])
+            report(total)
         }
     }
 }
 
-/// The triples of the two halves of a parallel scan.
+/// The triples of the pieces of a parallel scan.
 final class TripleSlots: @unchecked Sendable {
     private let lock = NSLock()
-    private var slots: [[ControlTriple]] = [[], []]
+    private var slots: [[ControlTriple]]
+    init(count: Int) { slots = Array(repeating: [], count: count) }
     func set(_ k: Int, _ t: [ControlTriple]) { lock.withLock { slots[k] = t } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
 }
