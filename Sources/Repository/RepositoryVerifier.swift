@@ -92,33 +92,13 @@ public struct RepositoryVerifier: Sendable {
 
         // 5. Snapshot, checked against what the timestamp says.
         let snapMeta = timestamp.signed.snapshot
-        let snapName = "\(snapMeta.version).snapshot.json"
-        let snapBytes: [UInt8]
-        do { snapBytes = try FileIO.read(store.metadataPath(snapName), limit: RepositoryStore.metadataLimit) } catch {
-            report.record("snapshot.read", false, "\(error)"); return report
-        }
-        guard checkFile(&report, "snapshot.hashes", snapName, bytes: snapBytes, length: snapMeta.length, hashes: snapMeta.hashes) else { return report }
-        let snapshot: Metadata<Snapshot>
-        do { snapshot = try Metadata<Snapshot>(bytes: snapBytes, path: store.metadataPath(snapName)) } catch {
-            report.record("snapshot.read", false, "\(error)"); return report
-        }
-        guard checkRole(&report, snapshot, "snapshot", root, expectedVersion: snapMeta.version) else { return report }
+        guard let snapshot = loadListed(Snapshot.self, "snapshot", snapMeta, root, &report) else { return report }
 
-        // 6. Targets.
+        // 6. Targets, checked against what the snapshot says.
         guard let targetsMeta = snapshot.signed.meta["targets.json"] else {
-            report.record("targets.read", false, "\(snapName) does not list targets.json"); return report
+            report.record("targets.read", false, "\(snapMeta.version).snapshot.json does not list targets.json"); return report
         }
-        let targetsName = "\(targetsMeta.version).targets.json"
-        let targetsBytes: [UInt8]
-        do { targetsBytes = try FileIO.read(store.metadataPath(targetsName), limit: RepositoryStore.metadataLimit) } catch {
-            report.record("targets.read", false, "\(error)"); return report
-        }
-        guard checkFile(&report, "targets.hashes", targetsName, bytes: targetsBytes, length: targetsMeta.length, hashes: targetsMeta.hashes) else { return report }
-        let targets: Metadata<Targets>
-        do { targets = try Metadata<Targets>(bytes: targetsBytes, path: store.metadataPath(targetsName)) } catch {
-            report.record("targets.read", false, "\(error)"); return report
-        }
-        guard checkRole(&report, targets, "targets", root, expectedVersion: targetsMeta.version) else { return report }
+        guard let targets = loadListed(Targets.self, "targets", targetsMeta, root, &report) else { return report }
         report.targets = targets.signed
 
         // 7. Target files.
@@ -127,6 +107,24 @@ public struct RepositoryVerifier: Sendable {
             report.checks.append(checkTarget(name, entry))
         }
         return report
+    }
+
+    /// Reads `<version>.<role>.json` as listed by `meta` (length and hashes when given), then
+    /// checks its signatures, version and expiry; records each check, nil when one fails.
+    private func loadListed<T: SignedMetadata>(_ type: T.Type, _ role: String, _ meta: MetaFile, _ root: Root,
+                                               _ report: inout RepositoryReport) -> Metadata<T>? {
+        let name = "\(meta.version).\(role).json"
+        let path = store.metadataPath(name)
+        let bytes: [UInt8]
+        do { bytes = try FileIO.read(path, limit: RepositoryStore.metadataLimit) } catch {
+            report.record("\(role).read", false, "\(error)"); return nil
+        }
+        guard checkFile(&report, "\(role).hashes", name, bytes: bytes, length: meta.length, hashes: meta.hashes) else { return nil }
+        let md: Metadata<T>
+        do { md = try Metadata<T>(bytes: bytes, path: path) } catch {
+            report.record("\(role).read", false, "\(error)"); return nil
+        }
+        return checkRole(&report, md, role, root, expectedVersion: meta.version) ? md : nil
     }
 
     private func describe(_ r: ThresholdResult, _ what: String) -> String {
