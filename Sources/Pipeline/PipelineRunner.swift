@@ -69,6 +69,15 @@ struct RunContext {
     var custodyComplete = false
     /// Links of steps that ran before the run knew whether anything changed.
     var pendingLinks: [InTotoLink] = []
+    /// The new image as an in-toto material (`inputs/<name>` and its digests), hashed once per run.
+    var image: (name: String, digests: ArtifactDigests)? = nil
+
+    mutating func imageMaterial() throws -> (name: String, digests: ArtifactDigests) {
+        if let image { return image }
+        let m = try Artifacts.hash(file: spec.image, as: "\(ReleaseChain.inputs)/\(basename(spec.image))", progress: options.progress)
+        image = m
+        return m
+    }
 
     /// The first functionary key the policy names for `step`, opened.
     mutating func functionary(_ step: String) throws -> any Signer {
@@ -180,7 +189,7 @@ struct DeltaStep: StepImplementation {
         }
         let spec = context.spec
         var link = InTotoLink(name: ReleaseChain.delta, command: ["firmchain", "pipeline", "run", spec.path])
-        let image = try Artifacts.hash(file: spec.image, as: "\(ReleaseChain.inputs)/\(basename(spec.image))")
+        let image = try context.imageMaterial()
         link.materials[image.name] = image.digests
         var bases = [(PipelineSpec.Base, String)]()
         for base in spec.bases {
@@ -218,13 +227,9 @@ struct ManifestStep: StepImplementation {
     func run(_ step: Step, _ context: inout RunContext) throws -> String {
         let spec = context.spec
         let store = context.store
-        var targets: Targets
-        if store.isInitialized {
-            targets = try store.current().targets.signed
-            try checkRollback(targets, context)
-        } else {
-            targets = Targets(common: CommonFields(version: 1, expires: context.options.now), targets: [:])
-        }
+        let published = store.isInitialized ? try store.current().targets.signed : nil
+        var targets = published ?? Targets(common: CommonFields(version: 1, expires: context.options.now), targets: [:])
+        if let published { try checkRollback(published, imageSHA256: try context.imageMaterial().digests["sha256"]!, context) }
         var image = try store.storeTargetFile(spec.image, name: spec.targetName, progress: context.options.progress)
         image.custom = [FirmwareInfo.customKey: FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber,
                                                               hardwareIDs: spec.hardwareIDs, kind: .full, priority: spec.priority).json]
@@ -244,7 +249,7 @@ struct ManifestStep: StepImplementation {
             context.result.targets.append(.init(name: name, kind: .delta, length: entry.length, sha256: entry.hashes["sha256"]!,
                                                 baseVersion: d.base.version, ratio: Double(entry.length) / Double(max(image.length, 1))))
         }
-        let current = store.isInitialized ? try store.current().targets.signed.targets : [:]
+        let current = published?.targets ?? [:]
         // Changed when the targets differ, or when the custody evidence does not verify (a run
         // killed part way): then the release is signed and recorded again from here.
         context.result.changed = current != targets.targets || !context.custodyComplete
@@ -254,8 +259,8 @@ struct ManifestStep: StepImplementation {
             for link in context.pendingLinks { try context.record(link) }
             var link = InTotoLink(name: ReleaseChain.manifest, command: ["firmchain", "pipeline", "run", spec.path])
             link.materials = try Artifacts.hash(context.deltas.map { "build/deltas/" + basename($0.patch) }, in: spec.output)
-            let image = try Artifacts.hash(file: spec.image, as: "\(ReleaseChain.inputs)/\(basename(spec.image))")
-            link.materials[image.name] = image.digests
+            let imageMaterial = try context.imageMaterial()
+            link.materials[imageMaterial.name] = imageMaterial.digests
             link.products = try Artifacts.hash(["repository/targets"], in: spec.output)
             try context.record(link)
         }
@@ -281,7 +286,7 @@ struct ManifestStep: StepImplementation {
 
     /// The rollback rule: a release's version number must exceed every published one, unless
     /// it is exactly the release already published (a re-run).
-    private func checkRollback(_ published: Targets, _ context: RunContext) throws {
+    private func checkRollback(_ published: Targets, imageSHA256: String, _ context: RunContext) throws {
         let spec = context.spec
         for (name, t) in published.targets {
             guard let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full else { continue }
@@ -291,7 +296,7 @@ struct ManifestStep: StepImplementation {
                                     "version_number \(spec.versionNumber) does not exceed \(fw.versionNumber) of the published \(name) (rollback rule \(context.policy.rollback.rawValue))",
                                     path: spec.path)
             }
-            if sameRelease, let sha = try? DigestCalculator.file(spec.image).sha256, t.hashes["sha256"] != sha {
+            if sameRelease, t.hashes["sha256"] != imageSHA256 {
                 throw PipelineError(PipelineError.policyViolation, .policyViolation,
                                     "\(name) version_number \(fw.versionNumber) is already published with other content; a new image needs a new version_number",
                                     path: spec.path)
