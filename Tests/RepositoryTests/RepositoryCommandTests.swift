@@ -5,6 +5,19 @@ import TestSupport
 
 @Suite("firmchain repo on a SoftHSM token", .serialized)
 struct RepositoryCommandTests {
+    /// A fresh token with one key of `keyType` per TUF role.
+    private func tokenWithRoleKeys(_ keyType: String) throws -> SoftHSMToken {
+        let token = try SoftHSMToken()
+        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate(keyType, label: role) }
+        return token
+    }
+
+    /// `repo init` for `out` with the token's role keys.
+    private func initArguments(_ token: SoftHSMToken, out: String) -> [String] {
+        ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
+         "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")]
+    }
+
     /// Runs firmchain with the token's environment; returns the result.
     private func firmchain(_ token: SoftHSMToken, _ args: [String]) throws -> ProcessResult {
         try runProcess(TestEnv.firmchain, args, environment: token.environment)
@@ -12,16 +25,14 @@ struct RepositoryCommandTests {
 
     @Test("a repository signed with SoftHSM keys is consumed by python-tuf", arguments: ["ecdsa-p256", "ed25519"])
     func softHSMRepository(_ keyType: String) throws {
-        let token = try SoftHSMToken()
-        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate(keyType, label: role) }
+        let token = try tokenWithRoleKeys(keyType)
         let tmp = try TemporaryDirectory("repo-cli")
         let out = tmp.file("OUT")
         let image = tmp.file("fw-2.0.0.bin")
         var rng = SeededGenerator(seed: 5)
         try Data(rng.bytes(200_000)).write(to: URL(fileURLWithPath: image))
 
-        var r = try firmchain(token, ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
-                                      "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")])
+        var r = try firmchain(token, initArguments(token, out: out))
         try #require(r.status == 0, "\(r.err)")
         r = try firmchain(token, ["repo", "add-target", "--out", out, "--file", image, "--version", "2.0.0", "--version-number", "20000",
                                   "--hardware-id", "acme-gw-v2", "--priority", "critical"])
@@ -46,14 +57,12 @@ struct RepositoryCommandTests {
 
     @Test("repo show exits 1 and names the failed check when a target was tampered with")
     func showFailsOnTamper() throws {
-        let token = try SoftHSMToken()
-        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate("ecdsa-p256", label: role) }
+        let token = try tokenWithRoleKeys("ecdsa-p256")
         let tmp = try TemporaryDirectory("repo-cli")
         let out = tmp.file("OUT")
         let image = tmp.file("fw.bin")
         try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: image))
-        _ = try firmchain(token, ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
-                                  "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")])
+        _ = try firmchain(token, initArguments(token, out: out))
         _ = try firmchain(token, ["repo", "add-target", "--out", out, "--file", image, "--version", "1", "--version-number", "1", "--hardware-id", "hw"])
         let p = try firmchain(token, ["repo", "publish", "--out", out, "--key", token.uri("targets"), "--key", token.uri("snapshot"), "--key", token.uri("timestamp")])
         try #require(p.status == 0, "\(p.err)")
@@ -67,12 +76,10 @@ struct RepositoryCommandTests {
 
     @Test("repo init refuses to overwrite an existing root and publish without keys names the role")
     func errors() throws {
-        let token = try SoftHSMToken()
-        for role in ["root", "targets", "snapshot", "timestamp"] { try token.generate("ecdsa-p256", label: role) }
+        let token = try tokenWithRoleKeys("ecdsa-p256")
         let tmp = try TemporaryDirectory("repo-cli")
         let out = tmp.file("OUT")
-        let initArgs = ["repo", "init", "--out", out, "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
-                        "--snapshot-key", token.uri("snapshot"), "--timestamp-key", token.uri("timestamp")]
+        let initArgs = initArguments(token, out: out)
         #expect(try firmchain(token, initArgs).status == 0)
         let again = try firmchain(token, initArgs)
         #expect(again.status == 64)
