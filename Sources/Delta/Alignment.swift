@@ -47,9 +47,27 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// which costs at most a few bytes of patch per boundary. `Int.max` scans on one thread.
     public var parallelMinimumSize: Int = 4 << 20
 
-    /// At most this many pieces for a parallel scan (pieces are at least half of
-    /// `parallelMinimumSize`); each boundary costs a few bytes of patch at most.
-    public var parallelPieces: Int = 8
+    /// At most this many pieces for a parallel scan (pieces are at least 1 MiB); each boundary
+    /// costs a few bytes of patch at most.
+    public var parallelPieces: Int = 32
+
+    /// Pieces of new that one thread scans at the same time, taking turns: their searches run
+    /// in lockstep (see `searchBatch`), so one piece's cache misses overlap another's. The
+    /// triples do not depend on it.
+    public var interleave: Int = 4
+
+    /// Searches for up to this many consecutive positions of one piece run in lockstep, so that
+    /// their cache misses on the suffix array and on old overlap instead of queueing one behind
+    /// the other. The scan still consumes the results one position at a time with bsdiff's exact
+    /// logic, so the triples do not depend on this value; results past the point where the scan
+    /// stops searching are thrown away. The batch starts at one search and doubles while the
+    /// scan keeps searching, which keeps that waste below the work actually used. 1 searches
+    /// one position at a time.
+    public var searchBatch: Int = 8
+
+    /// Old files at least this large get `SampledKeys` for the prefix-aware search (tests set
+    /// it to 1 or `Int.max` to compare the two paths).
+    var sampledKeysMinimumSize: Int = 1 << 12
 
     /// The default options (guarded, linear on long runs).
     public init() {}
@@ -79,6 +97,7 @@ public struct AlignmentOptions: Sendable, Hashable {
 /// `AlignmentOptions.classic` it yields the exact triples of Debian's bsdiff 4.3; the default
 /// adds two guards against long runs (see `AlignmentOptions`) and yields the same triples on
 /// ordinary binaries (checked against Debian bsdiff on real kernel modules in the tests).
+/// Large inputs are scanned in pieces; only the piece boundaries differ from one whole scan.
 public enum Alignment {
     /// The control triples that turn `old` into `new`.
     ///
@@ -97,27 +116,20 @@ public enum Alignment {
         options: AlignmentOptions = AlignmentOptions(), progress: @escaping @Sendable (Int) -> Void = { _ in }
     ) -> [ControlTriple] {
         precondition(suffixArray.count == old.count, "suffix array does not belong to old")
-        let buckets = options.prefixAwareSearch && old.count >= 1 << 16 ? PrefixBuckets(old: old, sa: suffixArray) : nil
+        let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize) ? SampledKeys(old: old, sa: suffixArray) : nil
+        let finder = MatchFinder(old: old, new: new, sa: suffixArray, prefixAware: options.prefixAwareSearch, keys: keys)
         let m = new.count
-        guard m >= options.parallelMinimumSize, m >= 2 else {
-            var scanner = Scanner(old: old, new: new, sa: suffixArray, options: options, buckets: buckets)
-            return scanner.run(progress: progress)
-        }
-        // Pieces of new scanned independently (each against all of old), handed out to the
-        // cores as they free up, so an uneven piece does not leave a core idle.
-        let pieces = max(2, min(options.parallelPieces, m / max(1, options.parallelMinimumSize / 2)))
+        // Pieces of new scanned independently (each against all of old), taken from one list
+        // by the cores as they free up, so an uneven piece does not leave a core idle.
+        let pieces = m >= options.parallelMinimumSize && m >= 2
+            ? max(2, min(options.parallelPieces, m / max(1, min(1 << 20, options.parallelMinimumSize / 2)))) : 1
         let bounds = (0...pieces).map { m * $0 / pieces }
-        let scanners = (0..<pieces).map { k in
-            Scanner(old: old, new: UnsafeBufferPointer(rebasing: new[bounds[k]..<bounds[k + 1]]), sa: suffixArray,
-                    options: options, buckets: buckets)
+        let threads = pieces == 1 ? 1 : min(pieces, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let plan = ScanPlan(bounds: bounds, progress: ProgressSum(parts: pieces, report: progress))
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            ScanDriver(finder: finder, options: options, plan: plan).run()
         }
-        let done = ProgressSum(parts: pieces, report: progress)
-        let results = TripleSlots(count: pieces)
-        DispatchQueue.concurrentPerform(iterations: pieces) { k in
-            var scanner = scanners[k]
-            results.set(k, scanner.run { done.add(part: k, $0) })
-        }
-        return join((0..<pieces).map { results.get($0) })
+        return join((0..<pieces).map { plan.results.get($0) })
     }
 
     /// Concatenates the triples of consecutive pieces, each of which starts at old offset 0.
@@ -155,205 +167,248 @@ public enum Alignment {
     }
 }
 
-/// The scan state. All indices are `Int`; `old` has n bytes, `new` m bytes. Sendable because
-/// the buffers it reads are never written while a scan runs.
-struct Scanner: @unchecked Sendable {
-    let old: UnsafeBufferPointer<UInt8>
-    let new: UnsafeBufferPointer<UInt8>
-    let sa: UnsafeBufferPointer<Int32>
-    let n: Int
-    let m: Int
-    let skip: Int
-    let prefixAware: Bool
-    let buckets: PrefixBuckets?
+/// The pieces of one scan, shared by its threads: which piece is next, and what each produced.
+final class ScanPlan: @unchecked Sendable {
+    let bounds: [Int]
+    let progress: ProgressSum
+    let results: TripleSlots
+    private let lock = NSLock()
+    private var next = 0
 
-    init(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
-         options: AlignmentOptions, buckets: PrefixBuckets?) {
-        self.old = old
-        self.new = new
-        self.sa = sa
-        self.n = old.count
-        self.m = new.count
-        self.skip = options.longMatchSkip
-        self.prefixAware = options.prefixAwareSearch
-        self.buckets = buckets
+    init(bounds: [Int], progress: ProgressSum) {
+        self.bounds = bounds
+        self.progress = progress
+        self.results = TripleSlots(count: bounds.count - 1)
     }
 
-    /// bsdiff's `I[k]` for k in 0...n: the empty suffix first, then the suffix array.
-    @inline(__always) func suffix(_ k: Int) -> Int { k == 0 ? n : Int(sa[k - 1]) }
-
-    /// Length of the common prefix of old[a..<n] and new[b..<m], compared 8 bytes at a time.
-    @inline(__always) func matchLength(old a: Int, new b: Int) -> Int {
-        let limit = min(n - a, m - b)
-        guard limit > 0 else { return 0 }
-        let p = UnsafeRawPointer(old.baseAddress! + a)
-        let q = UnsafeRawPointer(new.baseAddress! + b)
-        var i = 0
-        while i + 8 <= limit {
-            let x = p.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ q.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            if x != 0 { return i + (UInt64(littleEndian: x).trailingZeroBitCount >> 3) }
-            i += 8
+    /// The next piece nobody has taken yet, or nil.
+    func take() -> Int? {
+        lock.withLock {
+            guard next < bounds.count - 1 else { return nil }
+            next += 1
+            return next - 1
         }
-        while i < limit && p.load(fromByteOffset: i, as: UInt8.self) == q.load(fromByteOffset: i, as: UInt8.self) { i += 1 }
-        return i
-    }
-
-    /// bsdiff's `search` (BSDIFF40.md §6): binary search over I[0...n] for new[scan..<m],
-    /// going right iff the suffix at the midpoint compares below new over the shorter length
-    /// (or, prefix-aware, is a proper prefix of it); at the end the longer of the two
-    /// candidates wins, ties going to the right one.
-    /// Returns (length, position in old).
-    @inline(__always) func search(_ scan: Int) -> (len: Int, pos: Int) {
-        var st = 0, en = n
-        let rest = m - scan
-        let np = new.baseAddress! + scan
-        if let buckets, rest >= 2 {
-            // Prefix-aware search has a monotone predicate, so its final (st, en) does not
-            // depend on the path: start inside the bucket of suffixes sharing new's first two bytes.
-            (st, en) = buckets.range(np[0], np[1], n: n)
-        }
-        // Invariant: the answer lies between I[st] and I[en] in suffix order (en - st shrinks by half).
-        while en - st >= 2 {
-            let x = st + (en - st) / 2
-            // Prefetch the SA entries of both possible next midpoints while this level compares.
-            if x - st >= 2, let b = sa.baseAddress {
-                deltaPrefetch(b + (st + (x - st) / 2 - 1))
-                deltaPrefetch(b + (x + (en - x) / 2 - 1))
-            }
-            let ix = suffix(x)
-            let len = min(n - ix, rest)
-            let c = len > 0 ? memcmp(old.baseAddress! + ix, np, len) : 0
-            // bsdiff: right iff c < 0. Prefix-aware: a suffix that is a proper prefix of
-            // new[scan..<m] (c == 0, shorter) is smaller too, which keeps the predicate monotone.
-            if c < 0 || (prefixAware && c == 0 && n - ix < rest) { st = x } else { en = x }
-        }
-        let a = suffix(st), b = suffix(en)
-        let la = matchLength(old: a, new: scan), lb = matchLength(old: b, new: scan)
-        return la > lb ? (la, a) : (lb, b)
-    }
-
-    @inline(__always) func oldMatches(_ i: Int, offset: Int) -> Bool {
-        let j = i + offset
-        return j < n && old[j] == new[i]
-    }
-
-    mutating func run(progress: (Int) -> Void) -> [ControlTriple] {
-        var out = [ControlTriple]()
-        guard m > 0 else { return out }
-        var scan = 0, len = 0, pos = 0
-        var lastscan = 0, lastpos = 0, lastoffset = 0
-        var reported = 0
-        while scan < m {
-            var oldscore = 0
-            scan += len
-            var scsc = scan
-            // Find the next position where a match is clearly better than continuing at
-            // lastoffset. Invariant: oldscore = #{i in [scan, scsc) : old[i+lastoffset] == new[i]},
-            // scsc >= scan + len.
-            while scan < m {
-                (len, pos) = search(scan)
-                while scsc < scan + len {
-                    if oldMatches(scsc, offset: lastoffset) { oldscore += 1 }
-                    scsc += 1
-                }
-                if (len == oldscore && len != 0) || len > oldscore + 8 { break }
-                if oldMatches(scan, offset: lastoffset) { oldscore -= 1 }
-                if len > skip {
-                    // Long-run guard: jump to the last `skip` bytes of this match, updating
-                    // oldscore exactly as single steps would (all skipped i are < scsc).
-                    let target = scan + len - skip
-                    var i = scan + 1
-                    while i < target {
-                        if oldMatches(i, offset: lastoffset) { oldscore -= 1 }
-                        i += 1
-                    }
-                    scan = target
-                } else {
-                    scan += 1
-                }
-                if scan - reported >= 1 << 20 { reported = scan; progress(scan) }
-            }
-
-            guard len != oldscore || scan == m else { continue }
-
-            // Forward extension from (lastscan, lastpos): the length maximising 2*matches - length.
-            var s = 0, sf = 0, lenf = 0
-            var i = 0
-            while lastscan + i < scan && lastpos + i < n {
-                if old[lastpos + i] == new[lastscan + i] { s += 1 }
-                i += 1
-                if s * 2 - i > sf * 2 - lenf { sf = s; lenf = i }
-            }
-
-            // Backward extension from (scan, pos), same criterion.
-            var lenb = 0
-            if scan < m {
-                s = 0
-                var sb = 0
-                i = 1
-                while scan >= lastscan + i && pos >= i {
-                    if old[pos - i] == new[scan - i] { s += 1 }
-                    if s * 2 - i > sb * 2 - lenb { sb = s; lenb = i }
-                    i += 1
-                }
-            }
-
-            // Overlap: split where the forward side stops being at least as good.
-            if lastscan + lenf > scan - lenb {
-                let overlap = (lastscan + lenf) - (scan - lenb)
-                s = 0
-                var ss = 0, lens = 0
-                for k in 0..<overlap {
-                    if new[lastscan + lenf - overlap + k] == old[lastpos + lenf - overlap + k] { s += 1 }
-                    if new[scan - lenb + k] == old[pos - lenb + k] { s -= 1 }
-                    if s > ss { ss = s; lens = k + 1 }
-                }
-                lenf += lens - overlap
-                lenb -= lens
-            }
-
-            out.append(ControlTriple(add: Int64(lenf), copy: Int64((scan - lenb) - (lastscan + lenf)),
-                                     seek: Int64((pos - lenb) - (lastpos + lenf))))
-            lastscan = scan - lenb
-            lastpos = pos - lenb
-            lastoffset = pos - scan
-        }
-        progress(m)
-        // A final triple producing nothing is a surplus triple for Debian bspatch (BSDIFF40.md §5).
-        while let last = out.last, last.add == 0, last.copy == 0 { out.removeLast() }
-        return out
     }
 }
 
-/// For prefix-aware search: where in bsdiff's I[0...n] the suffixes starting with each
-/// two-byte prefix begin (256 x 257 + 1 entries, 257 KiB). Keys: the empty suffix sorts first,
-/// a one-byte suffix `b` just before every `b x`.
-final class PrefixBuckets: @unchecked Sendable {
-    /// first[key] = the first I-index whose suffix key is >= key; key(b, x) = b * 257 + x + 1.
-    private var first: [Int32]
+/// One thread of a scan: keeps up to `interleave` pieces going, and in each round lets every
+/// piece run until it needs a search whose result it does not have, then makes all those
+/// searches (plus each piece's speculative look-ahead) in one lockstep batch.
+struct ScanDriver {
+    let finder: MatchFinder
+    let options: AlignmentOptions
+    let plan: ScanPlan
 
-    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>) {
-        let n = old.count
-        let keys = 256 * 257 + 1
-        first = [Int32](repeating: Int32(n + 1), count: keys + 1)
-        // Walk I[1...n] (sorted), recording the first index of each key; keys are non-decreasing.
-        var k = 1
-        var nextKey = 0
-        for i in 0..<n {
-            let p = Int(sa[i])
-            let key = p + 1 < n ? Int(old[p]) * 257 + Int(old[p + 1]) + 1 : Int(old[p]) * 257
-            while nextKey <= key { first[nextKey] = Int32(k); nextKey += 1 }
-            k += 1
+    func run() {
+        let lanes = max(1, options.interleave)
+        let lookAhead = max(1, options.searchBatch)
+        let batch = SearchBatch(capacity: lanes * lookAhead)
+        defer { batch.deallocate() }
+        var active = [(piece: Int, scanner: Scanner)]()
+        var requested = [(lane: Int, first: Int, count: Int)]()
+        var exhausted = false
+        while true {
+            while active.count < lanes && !exhausted {
+                guard let k = plan.take() else { exhausted = true; break }
+                active.append((k, Scanner(finder: finder, range: plan.bounds[k]..<plan.bounds[k + 1],
+                                          options: options, lookAhead: lookAhead)))
+            }
+            if active.isEmpty { return }
+            batch.count = 0
+            requested.removeAll(keepingCapacity: true)
+            var lane = 0
+            while lane < active.count {
+                let piece = active[lane].piece
+                guard let (first, count) = active[lane].scanner.advance(report: { plan.progress.add(part: piece, $0) }) else {
+                    plan.results.set(piece, active[lane].scanner.finish())
+                    plan.progress.add(part: piece, plan.bounds[piece + 1] - plan.bounds[piece])
+                    active.remove(at: lane)
+                    continue
+                }
+                requested.append((lane, first, count))
+                batch.append(first: first, count: count, end: active[lane].scanner.end)
+                lane += 1
+            }
+            if requested.isEmpty { continue }
+            finder.search(batch)
+            var slot = 0
+            for r in requested {
+                active[r.lane].scanner.store(first: r.first, count: r.count, from: batch, slot: slot)
+                slot += r.count
+            }
         }
-        while nextKey <= keys { first[nextKey] = Int32(n + 1); nextKey += 1 }
+    }
+}
+
+/// The scan of one piece `new[start..<end]` as a state machine: `advance` runs bsdiff's loop
+/// until it needs a search result it has not got and returns the positions to search; the
+/// driver searches them and hands the results back with `store`. Positions are absolute
+/// offsets into new; `old` is searched whole.
+struct Scanner {
+    let finder: MatchFinder
+    let start: Int
+    let end: Int
+    let skip: Int
+    let lookAhead: Int
+    var out = [ControlTriple]()
+
+    // bsdiff's variables (piece-relative: scan 0 is new[start]).
+    var scan = 0, len = 0, pos = 0
+    var lastscan = 0, lastpos = 0, lastoffset = 0
+    var oldscore = 0, scsc = 0
+    /// Searches made in the current inner loop (sets the look-ahead).
+    var searched = 0
+    /// True while the inner loop waits for the search at `scan`.
+    var inInner = false
+    var reported = 0
+    // Results of the last search batch: positions cacheFirst ..< cacheFirst + cacheLengths.count.
+    var cacheFirst = 0
+    var cacheLengths = [Int]()
+    var cachePositions = [Int]()
+
+    init(finder: MatchFinder, range: Range<Int>, options: AlignmentOptions, lookAhead: Int) {
+        self.finder = finder
+        self.start = range.lowerBound
+        self.end = range.upperBound
+        self.skip = options.longMatchSkip
+        self.lookAhead = lookAhead
     }
 
-    /// (st, en) to start the search for text beginning with bytes (a, b): st is the last index
-    /// with a smaller key (its suffix compares below the text), en the first with a larger key
-    /// (compares above), capped at n as the full search's initial en.
-    @inline(__always) func range(_ a: UInt8, _ b: UInt8, n: Int) -> (Int, Int) {
-        let key = Int(a) * 257 + Int(b) + 1
-        return (Int(first[key]) - 1, min(Int(first[key + 1]), n))
+    var m: Int { end - start }
+    var old: UnsafeBufferPointer<UInt8> { finder.old }
+    var n: Int { finder.n }
+    @inline(__always) func new(_ i: Int) -> UInt8 { finder.new[start + i] }
+
+    @inline(__always) func oldMatches(_ i: Int, offset: Int) -> Bool {
+        let j = i + offset
+        return j < n && old[j] == new(i)
+    }
+
+    /// Copies the results for absolute positions `first ..< first + count` out of `batch`.
+    mutating func store(first: Int, count: Int, from batch: SearchBatch, slot: Int) {
+        cacheFirst = first - start
+        cacheLengths.removeAll(keepingCapacity: true)
+        cachePositions.removeAll(keepingCapacity: true)
+        for j in 0..<count {
+            cacheLengths.append(batch.length[slot + j])
+            cachePositions.append(batch.position[slot + j])
+        }
+    }
+
+    /// Runs the scan until it needs the search at a position it has no result for; returns
+    /// (absolute first position, count) to search next, or nil when the piece is done.
+    mutating func advance(report: (Int) -> Void) -> (Int, Int)? {
+        while true {
+            if inInner {
+                let c = scan - cacheFirst
+                guard c >= 0 && c < cacheLengths.count else {
+                    let count = min(m - scan, lookAhead, 1 << min(searched, 6))
+                    return (start + scan, count)
+                }
+                len = cacheLengths[c]
+                pos = cachePositions[c]
+                searched += 1
+                if innerStep() {  // inner loop left
+                    inInner = false
+                    emitIfNeeded()
+                } else {
+                    if scan - reported >= 1 << 20 { reported = scan; report(scan) }
+                    continue
+                }
+            }
+            // Top of bsdiff's outer loop.
+            guard scan < m else { return nil }
+            oldscore = 0
+            scan += len
+            scsc = scan
+            searched = 0
+            if scan < m {
+                inInner = true
+            } else {
+                emitIfNeeded()
+            }
+        }
+    }
+
+    /// One pass of bsdiff's inner loop body with (len, pos) the search result at `scan`.
+    /// Returns true when the inner loop ends (a match worth switching to, or the end of new).
+    /// Invariant: oldscore = #{i in [scan, scsc) : old[i+lastoffset] == new[i]}, scsc >= scan + len.
+    mutating func innerStep() -> Bool {
+        while scsc < scan + len {
+            if oldMatches(scsc, offset: lastoffset) { oldscore += 1 }
+            scsc += 1
+        }
+        if (len == oldscore && len != 0) || len > oldscore + 8 { return true }
+        if oldMatches(scan, offset: lastoffset) { oldscore -= 1 }
+        if len > skip {
+            // Long-run guard: jump to the last `skip` bytes of this match, updating
+            // oldscore exactly as single steps would (all skipped i are < scsc).
+            let target = scan + len - skip
+            var i = scan + 1
+            while i < target {
+                if oldMatches(i, offset: lastoffset) { oldscore -= 1 }
+                i += 1
+            }
+            scan = target
+        } else {
+            scan += 1
+        }
+        return scan >= m
+    }
+
+    /// The end of bsdiff's outer loop: unless the scan simply continues at lastoffset, extend
+    /// the previous match forward and this one backward, split their overlap, emit a triple.
+    mutating func emitIfNeeded() {
+        guard len != oldscore || scan == m else { return }
+
+        // Forward extension from (lastscan, lastpos): the length maximising 2*matches - length.
+        var s = 0, sf = 0, lenf = 0
+        var i = 0
+        while lastscan + i < scan && lastpos + i < n {
+            if old[lastpos + i] == new(lastscan + i) { s += 1 }
+            i += 1
+            if s * 2 - i > sf * 2 - lenf { sf = s; lenf = i }
+        }
+
+        // Backward extension from (scan, pos), same criterion.
+        var lenb = 0
+        if scan < m {
+            s = 0
+            var sb = 0
+            i = 1
+            while scan >= lastscan + i && pos >= i {
+                if old[pos - i] == new(scan - i) { s += 1 }
+                if s * 2 - i > sb * 2 - lenb { sb = s; lenb = i }
+                i += 1
+            }
+        }
+
+        // Overlap: split where the forward side stops being at least as good.
+        if lastscan + lenf > scan - lenb {
+            let overlap = (lastscan + lenf) - (scan - lenb)
+            s = 0
+            var ss = 0, lens = 0
+            for k in 0..<overlap {
+                if new(lastscan + lenf - overlap + k) == old[lastpos + lenf - overlap + k] { s += 1 }
+                if new(scan - lenb + k) == old[pos - lenb + k] { s -= 1 }
+                if s > ss { ss = s; lens = k + 1 }
+            }
+            lenf += lens - overlap
+            lenb -= lens
+        }
+
+        out.append(ControlTriple(add: Int64(lenf), copy: Int64((scan - lenb) - (lastscan + lenf)),
+                                 seek: Int64((pos - lenb) - (lastpos + lenf))))
+        lastscan = scan - lenb
+        lastpos = pos - lenb
+        lastoffset = pos - scan
+    }
+
+    /// The piece's triples, without a final triple that produces nothing (a surplus triple
+    /// for Debian bspatch, BSDIFF40.md §5).
+    mutating func finish() -> [ControlTriple] {
+        while let last = out.last, last.add == 0, last.copy == 0 { out.removeLast() }
+        return out
     }
 }
 
@@ -383,12 +438,4 @@ final class TripleSlots: @unchecked Sendable {
     init(count: Int) { slots = Array(repeating: [], count: count) }
     func set(_ k: Int, _ t: [ControlTriple]) { lock.withLock { slots[k] = t } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
-}
-
-@_silgen_name("llvm.prefetch.p0")
-private func _deltaLLVMPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)
-
-/// A read-prefetch hint (LLVM's `llvm.prefetch` bound by name). Never faults, never changes a result.
-@inline(__always) func deltaPrefetch<T>(_ p: UnsafePointer<T>) {
-    _deltaLLVMPrefetch(UnsafeRawPointer(p), 0, 3, 1)
 }

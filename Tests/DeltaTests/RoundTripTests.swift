@@ -54,18 +54,18 @@ struct RoundTripTests {
         #expect(guarded == classic)
     }
 
-    @Test("scanning new in up to 8 pieces on all cores round-trips and costs at most a few bytes per piece", arguments: Cases.all)
+    @Test("scanning new in up to 32 pieces on all cores round-trips and costs at most a few bytes per piece", arguments: Cases.all)
     func parallelScan(_ pair: Pair) throws {
         var options = DeltaCreateOptions()
         options.alignment.parallelMinimumSize = 2
         let split = try Delta.create(old: pair.old, new: pair.new, options: options)
         #expect(try Delta.apply(old: pair.old, patch: split) == pair.new)
         let whole = try Delta.create(old: pair.old, new: pair.new)
-        #expect(split.count <= whole.count + 8 * 64, "split \(split.count) B vs whole \(whole.count) B")
+        #expect(split.count <= whole.count + 32 * 64, "split \(split.count) B vs whole \(whole.count) B")
     }
 
-    @Test("starting the prefix-aware search in its two-byte bucket finds exactly what the full binary search finds")
-    func bucketsChangeNothing() throws {
+    @Test("starting the prefix-aware search between two sampled 8-byte keys finds exactly what the full binary search finds")
+    func sampledKeysChangeNothing() throws {
         var g = SeededGenerator(seed: 11)
         var pairs = Cases.all.filter { $0.old.count >= 2 }.map { ($0.old, $0.new) }
         for _ in 0..<20 {  // tiny alphabets: many suffixes run into the end of old
@@ -74,14 +74,30 @@ struct RoundTripTests {
         }
         for (old, new) in pairs {
             let sa = try SuffixArray.build(old)
-            old.withUnsafeBufferPointer { o in
-                new.withUnsafeBufferPointer { n in
-                    sa.withUnsafeBufferPointer { s in
-                        var full = Scanner(old: o, new: n, sa: s, options: AlignmentOptions(), buckets: nil)
-                        var bucketed = Scanner(old: o, new: n, sa: s, options: AlignmentOptions(), buckets: PrefixBuckets(old: o, sa: s))
-                        #expect(full.run { _ in } == bucketed.run { _ in })
-                    }
-                }
+            var full = AlignmentOptions(), sampled = AlignmentOptions()
+            full.sampledKeysMinimumSize = .max
+            sampled.sampledKeysMinimumSize = 1
+            #expect(Alignment.triples(old: old, new: new, suffixArray: sa, options: full)
+                    == Alignment.triples(old: old, new: new, suffixArray: sa, options: sampled))
+        }
+    }
+
+    @Test("the triples do not depend on how many searches run in lockstep or how many pieces a thread interleaves")
+    func lockstepChangesNothing() throws {
+        var g = SeededGenerator(seed: 12)
+        for pair in Cases.all {
+            let sa = try SuffixArray.build(pair.old)
+            var reference = AlignmentOptions()
+            reference.searchBatch = 1
+            reference.interleave = 1
+            reference.parallelMinimumSize = 2
+            let expected = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: reference)
+            for _ in 0..<3 {
+                var o = reference
+                o.searchBatch = 1 + Int(g.next() % 16)
+                o.interleave = 1 + Int(g.next() % 8)
+                #expect(Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: o) == expected,
+                        "\(pair.name): batch \(o.searchBatch), interleave \(o.interleave)")
             }
         }
     }

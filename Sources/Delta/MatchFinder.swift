@@ -1,0 +1,277 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// bsdiff's `search` (BSDIFF40.md §6) over the suffix array of old, for many positions of new
+/// at once. Read-only, shared by all threads of a scan.
+struct MatchFinder: @unchecked Sendable {
+    let old: UnsafeBufferPointer<UInt8>
+    let new: UnsafeBufferPointer<UInt8>
+    let sa: UnsafeBufferPointer<Int32>
+    let n: Int
+    let prefixAware: Bool
+    let keys: SampledKeys?
+
+    init(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
+         prefixAware: Bool, keys: SampledKeys?) {
+        self.old = old
+        self.new = new
+        self.sa = sa
+        self.n = old.count
+        self.prefixAware = prefixAware
+        self.keys = keys
+    }
+
+    /// bsdiff's `I[k]` for k in 0...n: the empty suffix first, then the suffix array.
+    @inline(__always) func suffix(_ k: Int) -> Int { k == 0 ? n : Int(sa[k &- 1]) }
+
+    /// Index of the first byte where old[a...] and new[b...] differ, scanning from `from` up to
+    /// `limit` (returned when all of them agree); 8 bytes at a time.
+    @inline(__always) func mismatch(old a: Int, new b: Int, from: Int, limit: Int) -> Int {
+        let p = UnsafeRawPointer(old.baseAddress! + a)
+        let q = UnsafeRawPointer(new.baseAddress! + b)
+        var i = from
+        while i &+ 8 <= limit {
+            let x = p.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ q.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            if x != 0 { return i &+ (UInt64(littleEndian: x).trailingZeroBitCount >> 3) }
+            i &+= 8
+        }
+        while i < limit && p.load(fromByteOffset: i, as: UInt8.self) == q.load(fromByteOffset: i, as: UInt8.self) { i &+= 1 }
+        return i
+    }
+
+    /// For every slot k of `batch`: the longest match of text = new[start[k] ..< end[k]] in
+    /// old, as bsdiff's search finds it: a binary search over I[0...n], going right iff the
+    /// suffix at the midpoint compares below the text over the shorter length (or,
+    /// prefix-aware, is a proper prefix of it); at the end the longer of the two candidates
+    /// wins, ties going to the right one. Each slot follows exactly bsdiff's path; three things
+    /// only make it cheaper:
+    ///
+    /// - Prefix-aware, the search starts between two sampled keys (`SampledKeys`) at most 33
+    ///   entries apart, which is where the full search would arrive (its predicate is monotone).
+    /// - The slots run in lockstep, one binary-search level for every slot per round: first each
+    ///   slot's midpoint suffix is read and its text in old prefetched, then each comparison is
+    ///   made, so the cache misses of different slots overlap.
+    /// - A comparison skips the bytes it knows are equal: every suffix sorted between I[st] and
+    ///   I[en] shares with the text at least min(lcp(I[st], text), lcp(I[en], text)) bytes
+    ///   (Manber and Myers), so a level costs the new bytes it compares, not the whole common
+    ///   prefix again. The order of the bytes compared after that is memcmp's.
+    func search(_ batch: SearchBatch) {
+        let count = batch.count
+        let st = batch.st, en = batch.en, lcpLow = batch.lcpLow, lcpHigh = batch.lcpHigh, mid = batch.mid
+        let textStart = batch.start, textEnd = batch.end
+        let sab = sa.baseAddress!, ob = old.baseAddress!, nb = new.baseAddress!
+        if let keys {
+            // Steps 1 and 2 of the key search in two rounds, so the fine windows prefetched in
+            // the first arrive while the other slots work.
+            for k in 0..<count {
+                let key = SampledKeys.key(nb + textStart[k], available: textEnd[k] &- textStart[k])
+                mid[k] = Int(bitPattern: UInt(key))
+                (st[k], en[k]) = keys.coarseRange(key: key)
+            }
+            for k in 0..<count {
+                (st[k], en[k]) = keys.bracket(key: UInt64(UInt(bitPattern: mid[k])), lo: st[k], hi: en[k])
+                deltaPrefetch(sab + max(0, st[k] &- 1))
+                deltaPrefetch(sab + max(0, en[k] &- 2))
+            }
+        } else {
+            for k in 0..<count {
+                st[k] = 0
+                en[k] = n
+            }
+        }
+        for k in 0..<count {
+            lcpLow[k] = 0
+            lcpHigh[k] = 0
+        }
+        while true {
+            var active = 0
+            for k in 0..<count {
+                let s = st[k], e = en[k]
+                guard e &- s >= 2 else { continue }
+                active &+= 1
+                let x = s &+ (e &- s) >> 1
+                let ix = Int(sab[x &- 1])  // x >= 1, and I[x] = SA[x - 1]
+                mid[k] = ix
+                deltaPrefetch(ob + (ix &+ min(lcpLow[k], lcpHigh[k])))
+                if x &- s >= 2 {  // the SA entries of both possible next midpoints
+                    deltaPrefetch(sab + (s &+ (x &- s) >> 1 &- 1))
+                    deltaPrefetch(sab + (x &+ (e &- x) >> 1 &- 1))
+                }
+            }
+            if active == 0 { break }
+            for k in 0..<count {
+                let s = st[k], e = en[k]
+                guard e &- s >= 2 else { continue }
+                let x = s &+ (e &- s) >> 1
+                let ix = mid[k], scan = textStart[k]
+                let rest = textEnd[k] &- scan
+                let limit = min(n &- ix, rest)
+                let h = mismatch(old: ix, new: scan, from: min(lcpLow[k], lcpHigh[k], limit), limit: limit)
+                // bsdiff: right iff memcmp < 0 over the shorter length. Prefix-aware: a suffix
+                // that is a proper prefix of the text is smaller too (a monotone predicate).
+                let below = h < limit ? ob[ix &+ h] < nb[scan &+ h] : prefixAware && n &- ix < rest
+                if below { st[k] = x; lcpLow[k] = h } else { en[k] = x; lcpHigh[k] = h }
+            }
+        }
+        for k in 0..<count {
+            // The lcp values are exact where a comparison set them and 0 (a lower bound) otherwise.
+            let a = suffix(st[k]), b = suffix(en[k]), scan = textStart[k], rest = textEnd[k] &- scan
+            let limitA = min(n &- a, rest), limitB = min(n &- b, rest)
+            let la = mismatch(old: a, new: scan, from: min(lcpLow[k], limitA), limit: limitA)
+            let lb = mismatch(old: b, new: scan, from: min(lcpHigh[k], limitB), limit: limitB)
+            (batch.length[k], batch.position[k]) = la > lb ? (la, a) : (lb, b)
+        }
+    }
+}
+
+/// Scratch of one thread's lockstep searches: per slot the text (start, end in new), the
+/// binary-search state and the result (length, position in old).
+final class SearchBatch {
+    let capacity: Int
+    var count = 0
+    let start, end, st, en, lcpLow, lcpHigh, mid, length, position: UnsafeMutablePointer<Int>
+    private let memory: UnsafeMutablePointer<Int>
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        memory = .allocate(capacity: 9 * capacity)
+        start = memory
+        end = memory + capacity
+        st = memory + 2 * capacity
+        en = memory + 3 * capacity
+        lcpLow = memory + 4 * capacity
+        lcpHigh = memory + 5 * capacity
+        mid = memory + 6 * capacity
+        length = memory + 7 * capacity
+        position = memory + 8 * capacity
+    }
+
+    /// Frees the scratch (call once, when the thread is done).
+    func deallocate() { memory.deallocate() }
+
+    /// Adds slots for the texts new[first + j ..< end], j in 0..<count.
+    func append(first: Int, count: Int, end e: Int) {
+        precondition(self.count + count <= capacity)
+        for j in 0..<count {
+            start[self.count + j] = first + j
+            end[self.count + j] = e
+        }
+        self.count += count
+    }
+}
+
+/// For prefix-aware search: the first 8 bytes of every 32nd suffix in suffix-array order, so
+/// that a search starts between two entries at most 32 apart instead of at the ends of the whole
+/// array. Two levels, both sorted (a suffix's key is its first 8 bytes, big-endian, zero-padded
+/// past the end of old, so keys never decrease along the suffix array):
+///
+/// - `fine[j]` = key of SA[32 j] (n / 4 bytes: 7.9 MiB for the 31 MiB kernel);
+/// - `coarse[j]` = `fine[16 j]` (n / 64 bytes; stays in the second-level cache).
+///
+/// A search for text with key K reads ~log2(n / 512) coarse keys, then one 16-key window of
+/// `fine` (two cache lines), and leaves a bracket of at most 32 + 1 suffixes, where the byte
+/// comparisons of the binary search take over; only suffixes whose key equals K (8 or more
+/// bytes in common with the text) are left to them beyond that. A key smaller than K means the
+/// suffix sorts below the text (or is a proper prefix of it); a larger key means it sorts above,
+/// whatever the padding, so the bracket holds exactly the answer of the full search.
+final class SampledKeys: @unchecked Sendable {
+    static let fineStride = 32
+    static let coarseStride = 16
+    let fine: UnsafeMutableBufferPointer<UInt64>
+    let coarse: UnsafeMutableBufferPointer<UInt64>
+    /// first[p] = the first coarse index whose key starts with two bytes >= p (p in 0...65536),
+    /// so the coarse search for a key starting with p covers only coarse[first[p] ... first[p + 1]].
+    let first: UnsafeMutableBufferPointer<Int32>
+    let n: Int
+
+    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>) {
+        n = old.count
+        let count = (n + Self.fineStride - 1) / Self.fineStride
+        fine = .allocate(capacity: count)
+        for j in 0..<count {
+            let p = Int(sa[j * Self.fineStride])
+            fine[j] = Self.key(old.baseAddress! + p, available: old.count - p)
+        }
+        let coarseCount = (count + Self.coarseStride - 1) / Self.coarseStride
+        coarse = .allocate(capacity: coarseCount)
+        for j in 0..<coarseCount { coarse[j] = fine[j * Self.coarseStride] }
+        first = .allocate(capacity: 65537)
+        var j = 0
+        for p in 0...65536 {
+            while j < coarseCount && coarse[j] >> 48 < UInt64(p) { j += 1 }
+            first[p] = Int32(j)
+        }
+    }
+
+    deinit {
+        fine.deallocate()
+        coarse.deallocate()
+        first.deallocate()
+    }
+
+    /// The first 8 bytes at `text` (of which `available` exist), big-endian, zero-padded.
+    @inline(__always) static func key(_ text: UnsafePointer<UInt8>, available: Int) -> UInt64 {
+        if available >= 8 { return UInt64(bigEndian: UnsafeRawPointer(text).loadUnaligned(as: UInt64.self)) }
+        var k: UInt64 = 0
+        for i in 0..<8 { k = k << 8 | UInt64(i < available ? text[i] : 0) }
+        return k
+    }
+
+    /// First index in `keys[from..<to]` whose key is >= `k` (or > `k` when `strict`); `to` if none.
+    @inline(__always) private static func bound(_ keys: UnsafeMutableBufferPointer<UInt64>, _ k: UInt64,
+                                                from: Int, to: Int, strict: Bool) -> Int {
+        var base = from, len = to &- from
+        while len > 0 {
+            let half = len >> 1
+            let v = keys[base &+ half]
+            let right = strict ? v <= k : v < k
+            base = right ? base &+ half &+ 1 : base
+            len = right ? len &- half &- 1 : half
+        }
+        return base
+    }
+
+    /// Step 1 of a search for a text whose key is `k`: the coarse indices lo (first >= k) and
+    /// hi (first > k); prefetches the two windows of `fine` that step 2 reads.
+    @inline(__always) func coarseRange(key k: UInt64) -> (lo: Int, hi: Int) {
+        // coarse[first[p + 1]] starts with a larger two-byte prefix, so it is > k (or the end).
+        let p = Int(k >> 48)
+        let from = Int(first[p]), to = Int(first[p &+ 1])
+        let lo = Self.bound(coarse, k, from: from, to: to, strict: false)
+        let hi = Self.bound(coarse, k, from: lo, to: to, strict: true)
+        let cs = Self.coarseStride
+        if lo > 0 { deltaPrefetch(UnsafePointer(fine.baseAddress! + (cs &* (lo &- 1) &+ 1))) }
+        if hi > 0 && hi != lo { deltaPrefetch(UnsafePointer(fine.baseAddress! + (cs &* (hi &- 1) &+ 1))) }
+        return (lo, hi)
+    }
+
+    /// Step 2: (st, en) in bsdiff's I[0...n] (I[0] the empty suffix, I[k] = SA[k - 1]) to start
+    /// the prefix-aware search: I[st] sorts below the text (or st = 0), I[en] does not (or en = n).
+    @inline(__always) func bracket(key k: UInt64, lo: Int, hi: Int) -> (Int, Int) {
+        let cs = Self.coarseStride, fs = Self.fineStride
+        // fine[16 (lo - 1)] = coarse[lo - 1] < k <= coarse[lo] = fine[16 lo]; likewise for hi with "<=".
+        let fineLo = Self.bound(fine, k, from: max(0, cs &* (lo &- 1) &+ 1), to: min(fine.count, cs &* lo), strict: false)
+        let fineHi = Self.bound(fine, k, from: max(fineLo, cs &* (hi &- 1) &+ 1), to: min(fine.count, cs &* hi), strict: true)
+        // SA[fs (fineLo - 1)] has a smaller key: below, at I-index fs (fineLo - 1) + 1.
+        // SA[fs fineHi] has a larger key: not below, at I-index fs fineHi + 1.
+        let st = fineLo == 0 ? 0 : fs &* (fineLo &- 1) &+ 1
+        let en = fs &* fineHi < n ? fs &* fineHi &+ 1 : n
+        // All keys below: I[n] is below, so I[n - 1] is too; keep st < en as the search does.
+        return (min(st, en &- 1), en)
+    }
+
+    /// Both steps at once (tests).
+    func range(key k: UInt64) -> (Int, Int) {
+        let (lo, hi) = coarseRange(key: k)
+        return bracket(key: k, lo: lo, hi: hi)
+    }
+}
+
+@_silgen_name("llvm.prefetch.p0")
+private func _deltaLLVMPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)
+
+/// A read-prefetch hint (LLVM's `llvm.prefetch` bound by name). Never faults, never changes a result.
+@inline(__always) func deltaPrefetch<T>(_ p: UnsafePointer<T>) {
+    _deltaLLVMPrefetch(UnsafeRawPointer(p), 0, 3, 1)
+}
