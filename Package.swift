@@ -106,6 +106,9 @@ let package = Package(
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).
         .executableTarget(
             name: "sa-bench", dependencies: ["SuffixArray"], path: "Benchmarks/suffix-array/SwiftDriver"),
+        // scan-bench: times the suffix sort and the alignment scan of a pair apart (Benchmarks/delta).
+        .executableTarget(
+            name: "scan-bench", dependencies: ["Delta", "SuffixArray"], path: "Benchmarks/delta/ScanDriver"),
         // CustodyTests: releases built with the real commands and checked by in-toto-verify,
         // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
         .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),

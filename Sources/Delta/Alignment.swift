@@ -51,6 +51,9 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// costs a few bytes of patch at most.
     public var parallelPieces: Int = 32
 
+    /// Threads for a scan in pieces (0: one per core).
+    public var threads: Int = 0
+
     /// Pieces of new that one thread scans at the same time, taking turns: their searches run
     /// in lockstep (see `searchBatch`), so one piece's cache misses overlap another's. The
     /// triples do not depend on it.
@@ -124,7 +127,8 @@ public enum Alignment {
         let pieces = m >= options.parallelMinimumSize && m >= 2
             ? max(2, min(options.parallelPieces, m / max(1, min(1 << 20, options.parallelMinimumSize / 2)))) : 1
         let bounds = (0...pieces).map { m * $0 / pieces }
-        let threads = pieces == 1 ? 1 : min(pieces, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let cores = options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount
+        let threads = pieces == 1 ? 1 : min(pieces, max(1, cores))
         let plan = ScanPlan(bounds: bounds, progress: ProgressSum(parts: pieces, report: progress))
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             ScanDriver(finder: finder, options: options, plan: plan).run()
@@ -204,6 +208,10 @@ struct ScanDriver {
         let lookAhead = max(1, options.searchBatch)
         let batch = SearchBatch(capacity: lanes * lookAhead)
         defer { batch.deallocate() }
+        // Each lane's result cache: 2 x lookAhead Ints, reused by the pieces it takes in turn.
+        let caches = UnsafeMutablePointer<Int>.allocate(capacity: 2 * lookAhead * lanes)
+        defer { caches.deallocate() }
+        var freeCaches = (0..<lanes).map { caches + 2 * lookAhead * $0 }
         var active = [(piece: Int, scanner: Scanner)]()
         var requested = [(lane: Int, first: Int, count: Int)]()
         var exhausted = false
@@ -211,7 +219,7 @@ struct ScanDriver {
             while active.count < lanes && !exhausted {
                 guard let k = plan.take() else { exhausted = true; break }
                 active.append((k, Scanner(finder: finder, range: plan.bounds[k]..<plan.bounds[k + 1],
-                                          options: options, lookAhead: lookAhead)))
+                                          options: options, lookAhead: lookAhead, cache: freeCaches.removeLast())))
             }
             if active.isEmpty { return }
             batch.count = 0
@@ -221,6 +229,7 @@ struct ScanDriver {
                 let piece = active[lane].piece
                 guard let (first, count) = active[lane].scanner.advance(report: { plan.progress.add(part: piece, $0) }) else {
                     plan.results.set(piece, active[lane].scanner.finish())
+                    freeCaches.append(active[lane].scanner.cache)
                     plan.progress.add(part: piece, plan.bounds[piece + 1] - plan.bounds[piece])
                     active.remove(at: lane)
                     continue
@@ -261,13 +270,16 @@ struct Scanner {
     /// True while the inner loop waits for the search at `scan`.
     var inInner = false
     var reported = 0
-    // Results of the last search batch: positions cacheFirst ..< cacheFirst + cacheLengths.count.
+    // Results of the last search batch: positions cacheFirst ..< cacheFirst + cacheCount,
+    // lengths in cache[0..<lookAhead], positions in cache[lookAhead...] (owned by the driver).
     var cacheFirst = 0
-    var cacheLengths = [Int]()
-    var cachePositions = [Int]()
+    var cacheCount = 0
+    let cache: UnsafeMutablePointer<Int>
 
-    init(finder: MatchFinder, range: Range<Int>, options: AlignmentOptions, lookAhead: Int) {
+    init(finder: MatchFinder, range: Range<Int>, options: AlignmentOptions, lookAhead: Int,
+         cache: UnsafeMutablePointer<Int>) {
         self.finder = finder
+        self.cache = cache
         self.start = range.lowerBound
         self.end = range.upperBound
         self.skip = options.longMatchSkip
@@ -279,6 +291,30 @@ struct Scanner {
     var n: Int { finder.n }
     @inline(__always) func new(_ i: Int) -> UInt8 { finder.new[start + i] }
 
+    /// #{i in [from, to) : old[i + offset] == new[i]} (positions past the end of old do not
+    /// match), 8 bytes at a time. Requires from + offset >= 0.
+    @inline(__always) func countMatches(from: Int, to: Int, offset: Int) -> Int {
+        let end = min(to, n - offset)
+        guard end > from else { return 0 }
+        let p = UnsafeRawPointer(old.baseAddress! + (from + offset))
+        let q = UnsafeRawPointer(finder.new.baseAddress! + (start + from))
+        let count = end - from
+        var i = 0, equal = 0
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        while i &+ 8 <= count {
+            let x = p.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ q.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // High bit of each byte set iff that byte of x is zero (the bytes are equal).
+            let zero = ~(((x & low7) &+ low7) | x | low7)
+            equal &+= zero.nonzeroBitCount
+            i &+= 8
+        }
+        while i < count {
+            if p.load(fromByteOffset: i, as: UInt8.self) == q.load(fromByteOffset: i, as: UInt8.self) { equal &+= 1 }
+            i &+= 1
+        }
+        return equal
+    }
+
     @inline(__always) func oldMatches(_ i: Int, offset: Int) -> Bool {
         let j = i + offset
         return j < n && old[j] == new(i)
@@ -287,12 +323,9 @@ struct Scanner {
     /// Copies the results for absolute positions `first ..< first + count` out of `batch`.
     mutating func store(first: Int, count: Int, from batch: SearchBatch, slot: Int) {
         cacheFirst = first - start
-        cacheLengths.removeAll(keepingCapacity: true)
-        cachePositions.removeAll(keepingCapacity: true)
-        for j in 0..<count {
-            cacheLengths.append(batch.length[slot + j])
-            cachePositions.append(batch.position[slot + j])
-        }
+        cacheCount = count
+        (cache).update(from: batch.length + slot, count: count)
+        (cache + lookAhead).update(from: batch.position + slot, count: count)
     }
 
     /// Runs the scan until it needs the search at a position it has no result for; returns
@@ -301,12 +334,12 @@ struct Scanner {
         while true {
             if inInner {
                 let c = scan - cacheFirst
-                guard c >= 0 && c < cacheLengths.count else {
+                guard c >= 0 && c < cacheCount else {
                     let count = min(m - scan, lookAhead, 1 << min(searched, 6))
                     return (start + scan, count)
                 }
-                len = cacheLengths[c]
-                pos = cachePositions[c]
+                len = cache[c]
+                pos = cache[lookAhead + c]
                 searched += 1
                 if innerStep() {  // inner loop left
                     inInner = false
@@ -334,9 +367,9 @@ struct Scanner {
     /// Returns true when the inner loop ends (a match worth switching to, or the end of new).
     /// Invariant: oldscore = #{i in [scan, scsc) : old[i+lastoffset] == new[i]}, scsc >= scan + len.
     mutating func innerStep() -> Bool {
-        while scsc < scan + len {
-            if oldMatches(scsc, offset: lastoffset) { oldscore += 1 }
-            scsc += 1
+        if scsc < scan + len {
+            oldscore += countMatches(from: scsc, to: scan + len, offset: lastoffset)
+            scsc = scan + len
         }
         if (len == oldscore && len != 0) || len > oldscore + 8 { return true }
         if oldMatches(scan, offset: lastoffset) { oldscore -= 1 }
@@ -344,11 +377,7 @@ struct Scanner {
             // Long-run guard: jump to the last `skip` bytes of this match, updating
             // oldscore exactly as single steps would (all skipped i are < scsc).
             let target = scan + len - skip
-            var i = scan + 1
-            while i < target {
-                if oldMatches(i, offset: lastoffset) { oldscore -= 1 }
-                i += 1
-            }
+            if target > scan + 1 { oldscore -= countMatches(from: scan + 1, to: target, offset: lastoffset) }
             scan = target
         } else {
             scan += 1

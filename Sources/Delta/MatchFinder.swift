@@ -232,6 +232,21 @@ final class SampledKeys: @unchecked Sendable {
         return base
     }
 
+    /// `from` + the number of keys in `keys[from..<to]` below `k` (at most `k` when `strict`):
+    /// the same as `bound` for sorted keys, without a chain of dependent branches (windows of
+    /// at most 16 keys).
+    @inline(__always) private static func count(_ keys: UnsafeMutableBufferPointer<UInt64>, _ k: UInt64,
+                                                from: Int, to: Int, strict: Bool) -> Int {
+        var c = from
+        var i = from
+        while i < to {
+            let v = keys[i]
+            c &+= strict ? (v <= k ? 1 : 0) : (v < k ? 1 : 0)
+            i &+= 1
+        }
+        return c
+    }
+
     /// Step 1 of a search for a text whose key is `k`: the coarse indices lo (first >= k) and
     /// hi (first > k); prefetches the two windows of `fine` that step 2 reads.
     @inline(__always) func coarseRange(key k: UInt64) -> (lo: Int, hi: Int) {
@@ -251,8 +266,10 @@ final class SampledKeys: @unchecked Sendable {
     @inline(__always) func bracket(key k: UInt64, lo: Int, hi: Int) -> (Int, Int) {
         let cs = Self.coarseStride, fs = Self.fineStride
         // fine[16 (lo - 1)] = coarse[lo - 1] < k <= coarse[lo] = fine[16 lo]; likewise for hi with "<=".
-        let fineLo = Self.bound(fine, k, from: max(0, cs &* (lo &- 1) &+ 1), to: min(fine.count, cs &* lo), strict: false)
-        let fineHi = Self.bound(fine, k, from: max(fineLo, cs &* (hi &- 1) &+ 1), to: min(fine.count, cs &* hi), strict: true)
+        let fineLo = Self.count(fine, k, from: max(0, cs &* (lo &- 1) &+ 1), to: min(fine.count, cs &* lo), strict: false)
+        let fineHi = lo == hi
+            ? Self.count(fine, k, from: fineLo, to: min(fine.count, cs &* hi), strict: true)
+            : Self.count(fine, k, from: max(0, cs &* (hi &- 1) &+ 1), to: min(fine.count, cs &* hi), strict: true)
         // SA[fs (fineLo - 1)] has a smaller key: below, at I-index fs (fineLo - 1) + 1.
         // SA[fs fineHi] has a larger key: not below, at I-index fs fineHi + 1.
         let st = fineLo == 0 ? 0 : fs &* (fineLo &- 1) &+ 1

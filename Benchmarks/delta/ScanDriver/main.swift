@@ -1,0 +1,72 @@
+// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P]
+//
+// Times Firmchain's delta phases apart on one pair: the suffix sort of OLD once, then the
+// alignment scan REPEATS times (default 3) with the given options. Prints one line per scan:
+//   sa <wall> <cpu>   then   scan <wall> <cpu> <triples>
+// (seconds; cpu = process CPU time, steadier than wall time on a shared machine). Used to tune
+// the scan (Benchmarks/delta/README.md); the full tool is timed by Benchmarks/delta/run.sh.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Delta
+import SuffixArray
+
+func fail(_ message: String) -> Never {
+    let line = Array("scan-bench: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(64)
+}
+
+func readFile(_ path: String) -> [UInt8] {
+    guard let f = fopen(path, "rb") else { fail("cannot open \(path)") }
+    defer { fclose(f) }
+    fseek(f, 0, SEEK_END)
+    let n = ftell(f)
+    fseek(f, 0, SEEK_SET)
+    return [UInt8](unsafeUninitializedCapacity: n) { buf, count in
+        count = fread(buf.baseAddress!, 1, n, f)
+    }
+}
+
+func now(_ clock: clockid_t) -> Double {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var options = AlignmentOptions()
+func take(_ flag: String, from args: inout [String]) -> Int? {
+    guard let i = args.firstIndex(of: flag), i + 1 < args.count, let v = Int(args[i + 1]) else { return nil }
+    args.removeSubrange(i...(i + 1))
+    return v
+}
+if let v = take("--batch", from: &args) { options.searchBatch = v }
+if let v = take("--interleave", from: &args) { options.interleave = v }
+if let v = take("--pieces", from: &args) { options.parallelPieces = v }
+if let v = take("--threads", from: &args) { options.threads = v }
+if take("--whole", from: &args) == 1 { options.parallelMinimumSize = .max }
+args.removeAll { $0 == "--hugepages" }
+guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P]") }
+let repeats = args.count > 2 ? Int(args[2]) ?? 3 : 3
+let hugePages = CommandLine.arguments.contains("--hugepages")
+/// The file's bytes in memory the scan reads directly (2 MiB-aligned, huge pages advised with --hugepages).
+func load(_ path: String) -> UnsafeBufferPointer<UInt8> {
+    let a = readFile(path)
+    var raw: UnsafeMutableRawPointer? = nil
+    posix_memalign(&raw, 2 << 20, a.count + (2 << 20))
+    if hugePages { _ = madvise(raw!, a.count + (2 << 20), 14) }  // MADV_HUGEPAGE
+    _ = a.withUnsafeBytes { memcpy(raw!, $0.baseAddress!, a.count) }
+    return UnsafeBufferPointer(start: raw!.assumingMemoryBound(to: UInt8.self), count: a.count)
+}
+let old = load(args[0]), new = load(args[1])
+
+var w = now(CLOCK_MONOTONIC), c = now(CLOCK_PROCESS_CPUTIME_ID)
+let sa = try SuffixArray.build(old)
+print("sa", now(CLOCK_MONOTONIC) - w, now(CLOCK_PROCESS_CPUTIME_ID) - c)
+for _ in 0..<repeats {
+    w = now(CLOCK_MONOTONIC)
+    c = now(CLOCK_PROCESS_CPUTIME_ID)
+    let triples = sa.withUnsafeBufferPointer { Alignment.triples(old: old, new: new, suffixArray: $0, options: options) }
+    print("scan", now(CLOCK_MONOTONIC) - w, now(CLOCK_PROCESS_CPUTIME_ID) - c, triples.count)
+}
