@@ -67,6 +67,10 @@ enum BZip2 {
                 throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzCompress returned \(rc)")
             }
         }
+        if singleBlock {
+            // A copy of exactly the stream's size: a block may wait a while for earlier ones.
+            return out.withUnsafeBufferPointer { Array(UnsafeBufferPointer(rebasing: $0[..<produced])) }
+        }
         out.removeLast(out.count - produced)
         return out
     }

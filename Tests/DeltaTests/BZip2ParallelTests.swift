@@ -159,7 +159,8 @@ struct BZip2ParallelTests {
         let bytes = try input(c)
         try bytes.withUnsafeBufferPointer { b in
             let serial = try BZip2.compress(b)
-            for threads in [2, 3] {
+            // 3 threads on the smaller inputs: more workers than cores, blocks finishing out of order.
+            for threads in b.count < 10_000_000 ? [2, 3] : [2] {
                 let parallel = try BZip2.compress(b, concurrency: threads)
                 #expect(Mismatch(parallel, serial) == nil, "\(c.name), \(threads) threads")
             }
