@@ -109,6 +109,9 @@ let package = Package(
         // scan-bench: times the suffix sort and the alignment scan of a pair apart (Benchmarks/delta).
         .executableTarget(
             name: "scan-bench", dependencies: ["Delta", "SuffixArray"], path: "Benchmarks/delta/ScanDriver"),
+        // bz2-bench: times BSDIFF40.write on a diff-like block serially and on all cores, and
+        // checks the patches are byte-identical (Benchmarks/bzip2/SwiftDriver).
+        .executableTarget(name: "bz2-bench", dependencies: ["Delta"], path: "Benchmarks/bzip2/SwiftDriver"),
         // CustodyTests: releases built with the real commands and checked by in-toto-verify,
         // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
         .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// The BSDIFF40 patch format of bsdiff 4.3 (BSDIFF40.md), as a writer and a bounds-checked
@@ -61,13 +60,16 @@ public enum BSDIFF40 {
     /// | 32+X+Y  | rest | bzip2(extra): every copy range of `new`, to EOF       |
     ///
     /// Each block is exactly one bzip2 stream (level 9, workFactor 0) and nothing follows
-    /// the extra stream, so Debian bspatch and bsdiff4 both accept it (§4, §5). The three
-    /// streams are compressed concurrently.
+    /// the extra stream, so Debian bspatch and bsdiff4 both accept it (§4, §5). The bzip2
+    /// blocks of the three streams are compressed on up to `concurrency` threads; the bytes
+    /// do not depend on `concurrency`.
     ///
     /// - Precondition: `triples` is valid for `old`/`new`: adds read only `old[0..<n]`,
-    ///   add + copy lengths sum to `new.count`, each length <= `maxTripleLength`.
+    ///   add + copy lengths sum to `new.count`, each length <= `maxTripleLength`;
+    ///   `concurrency >= 1` (default: the active cores).
     public static func write(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>,
-                             triples: [ControlTriple]) throws -> [UInt8] {
+                             triples: [ControlTriple],
+                             concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [UInt8] {
         var control = [UInt8]()
         control.reserveCapacity(triples.count * 24)
         var addTotal = 0, copyTotal = 0
@@ -102,14 +104,15 @@ public enum BSDIFF40 {
             }
         }
 
-        // Compress the three blocks on separate threads (the diff block dominates).
-        let blocks = [control, diff, extra]
-        let results = ResultBox(count: 3)
-        DispatchQueue.concurrentPerform(iterations: 3) { k in
-            let r = Result { try blocks[k].withUnsafeBufferPointer { try BZip2.compress($0) } }
-            results.set(k, r)
+        // Compress the three blocks with one work list over all their bzip2 blocks, so the
+        // diff block (often most of the work) is spread over the cores too. The streams are
+        // byte-identical to serial libbz2 (`BZip2.compress(_:concurrency:)`).
+        let streams = try control.withUnsafeBufferPointer { c in
+            try diff.withUnsafeBufferPointer { d in
+                try extra.withUnsafeBufferPointer { e in try BZip2.compress([c, d, e], concurrency: concurrency) }
+            }
         }
-        let cc = try results.get(0), cd = try results.get(1), ce = try results.get(2)
+        let cc = streams[0], cd = streams[1], ce = streams[2]
 
         var patch = [UInt8]()
         patch.reserveCapacity(headerSize + cc.count + cd.count + ce.count)
@@ -247,13 +250,4 @@ public enum BSDIFF40 {
         }
         return d.bytes
     }
-}
-
-/// Results of concurrent work, one slot per iteration.
-final class ResultBox: @unchecked Sendable {
-    private var slots: [Result<[UInt8], Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ k: Int, _ r: Result<[UInt8], Error>) { lock.withLock { slots[k] = r } }
-    func get(_ k: Int) throws -> [UInt8] { try lock.withLock { slots[k]! }.get() }
 }

@@ -40,8 +40,9 @@ public enum Delta {
     ///
     /// Steps: (1) suffix array of `old`; (2) alignment scan over it, giving control triples;
     /// (3) the suffix array is released, then the diff/extra blocks are built and the three
-    /// bzip2 streams compressed concurrently. Peak memory: old + new + 4 x old (suffix array)
-    /// during (1)-(2) (plus what the suffix sort itself needs), old + 3 x new during (3).
+    /// bzip2 streams compressed block by block on all cores (`BSDIFF40.write`). Peak memory:
+    /// old + new + 4 x old (suffix array) during (1)-(2) (plus what the suffix sort itself
+    /// needs), old + 3 x new during (3).
     ///
     /// - Throws: `delta.input-too-large` if either input is >= 2^31 - 1 bytes.
     public static func create(old: [UInt8], new: [UInt8], options: DeltaCreateOptions = DeltaCreateOptions(),
