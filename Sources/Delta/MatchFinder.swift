@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SuffixArray
 
 /// bsdiff's `search` (BSDIFF40.md §6) over the suffix array of old, for many positions of new
 /// at once. Read-only, shared by all threads of a scan.
@@ -71,8 +72,8 @@ struct MatchFinder: @unchecked Sendable {
             }
             for k in 0..<count {
                 (st[k], en[k]) = keys.bracket(key: UInt64(UInt(bitPattern: mid[k])), lo: st[k], hi: en[k])
-                deltaPrefetch(sab + max(0, st[k] &- 1))
-                deltaPrefetch(sab + max(0, en[k] &- 2))
+                prefetchRead(sab + max(0, st[k] &- 1))
+                prefetchRead(sab + max(0, en[k] &- 2))
             }
         } else {
             for k in 0..<count {
@@ -93,10 +94,10 @@ struct MatchFinder: @unchecked Sendable {
                 let x = s &+ (e &- s) >> 1
                 let ix = Int(sab[x &- 1])  // x >= 1, and I[x] = SA[x - 1]
                 mid[k] = ix
-                deltaPrefetch(ob + (ix &+ min(lcpLow[k], lcpHigh[k])))
+                prefetchRead(ob + (ix &+ min(lcpLow[k], lcpHigh[k])))
                 if x &- s >= 2 {  // the SA entries of both possible next midpoints
-                    deltaPrefetch(sab + (s &+ (x &- s) >> 1 &- 1))
-                    deltaPrefetch(sab + (x &+ (e &- x) >> 1 &- 1))
+                    prefetchRead(sab + (s &+ (x &- s) >> 1 &- 1))
+                    prefetchRead(sab + (x &+ (e &- x) >> 1 &- 1))
                 }
             }
             if active == 0 { break }
@@ -256,8 +257,8 @@ final class SampledKeys: @unchecked Sendable {
         let lo = Self.bound(coarse, k, from: from, to: to, strict: false)
         let hi = Self.bound(coarse, k, from: lo, to: to, strict: true)
         let cs = Self.coarseStride
-        if lo > 0 { deltaPrefetch(UnsafePointer(fine.baseAddress! + (cs &* (lo &- 1) &+ 1))) }
-        if hi > 0 && hi != lo { deltaPrefetch(UnsafePointer(fine.baseAddress! + (cs &* (hi &- 1) &+ 1))) }
+        if lo > 0 { prefetchRead(fine.baseAddress! + (cs &* (lo &- 1) &+ 1)) }
+        if hi > 0 && hi != lo { prefetchRead(fine.baseAddress! + (cs &* (hi &- 1) &+ 1)) }
         return (lo, hi)
     }
 
@@ -277,18 +278,4 @@ final class SampledKeys: @unchecked Sendable {
         // All keys below: I[n] is below, so I[n - 1] is too; keep st < en as the search does.
         return (min(st, en &- 1), en)
     }
-
-    /// Both steps at once (tests).
-    func range(key k: UInt64) -> (Int, Int) {
-        let (lo, hi) = coarseRange(key: k)
-        return bracket(key: k, lo: lo, hi: hi)
-    }
-}
-
-@_silgen_name("llvm.prefetch.p0")
-private func _deltaLLVMPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)
-
-/// A read-prefetch hint (LLVM's `llvm.prefetch` bound by name). Never faults, never changes a result.
-@inline(__always) func deltaPrefetch<T>(_ p: UnsafePointer<T>) {
-    _deltaLLVMPrefetch(UnsafeRawPointer(p), 0, 3, 1)
 }

@@ -15,8 +15,9 @@
 private func _llvmPrefetch(_ address: UnsafeRawPointer, _ readWrite: Int32, _ locality: Int32, _ cacheType: Int32)
 
 /// Hints that the cache line holding `address` will be read soon (locality 3: keep in all levels).
+/// Public for the other random-access hot loop of a delta, the alignment search (`Delta`).
 @inline(__always)
-func prefetchRead(_ address: UnsafeRawPointer) {
+public func prefetchRead(_ address: UnsafeRawPointer) {
     _llvmPrefetch(address, 0, 3, 1)
 }
 
