@@ -51,7 +51,7 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// costs a few bytes of patch at most.
     public var parallelPieces: Int = 32
 
-    /// Threads for a scan in pieces (0: one per core).
+    /// Threads for a scan in pieces, and for the suffix sort in `Delta.create` (0: one per core).
     public var threads: Int = 0
 
     /// Pieces of new that one thread scans at the same time, taking turns: their searches run

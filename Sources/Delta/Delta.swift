@@ -1,4 +1,5 @@
 import FirmchainCore
+import Foundation
 import SuffixArray
 
 /// Patch formats Firmchain writes.
@@ -64,7 +65,8 @@ public enum Delta {
     static func computeTriples(old: [UInt8], new: [UInt8], options: DeltaCreateOptions,
                                progress: ProgressReporter) throws -> [ControlTriple] {
         progress.report(phase: "suffix sort", completed: 0, total: Int64(old.count))
-        let sa = try SuffixArray.build(old)
+        let threads = options.alignment.threads > 0 ? options.alignment.threads : ProcessInfo.processInfo.activeProcessorCount
+        let sa = try SuffixArray.build(old, threads: threads)
         progress.report(phase: "suffix sort", completed: Int64(old.count), total: Int64(old.count))
         let total = Int64(new.count)
         return old.withUnsafeBufferPointer { o in

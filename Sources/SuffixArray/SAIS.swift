@@ -80,15 +80,22 @@ struct SABuckets {
 
 enum SAIS {
     /// Sorts the suffixes of the bytes `t[0..n-1]` into `sa[0..n-1]`; `n = t.count = sa.count >= 1`.
-    static func sortBytes(_ t: UnsafeBufferPointer<UInt8>, _ sa: UnsafeMutableBufferPointer<Int32>) {
+    /// With `parallel` (threads >= 2), the four induction passes of level 0 run block-parallel
+    /// (ParallelInduce.swift); the result is the same.
+    static func sortBytes(_ t: UnsafeBufferPointer<UInt8>, _ sa: UnsafeMutableBufferPointer<Int32>,
+                          parallel: ParallelInduceOptions? = nil) {
         let n = t.count
         precondition(n >= 1 && sa.count == n && n < Int(Int32.max))
         let bucketMemory = UnsafeMutablePointer<Int32>.allocate(capacity: 512)
         defer { bucketMemory.deallocate() }
         let buckets = SABuckets(counts: bucketMemory, heads: bucketMemory + 256, k: 256)
         countBytes(t, into: bucketMemory)
-        sort(SAText(t.baseAddress!), sa.baseAddress!, freeSpace: 0, n: n, buckets: buckets)
+        let team = parallel.map { InduceTeam(options: $0) }
+        sort(SAText(t.baseAddress!), sa.baseAddress!, freeSpace: 0, n: n, buckets: buckets, team: team)
     }
+
+    /// Inputs at least this long are sorted with parallel level-0 passes when threads are asked for.
+    static let parallelMinimumSize = 1 << 18
 
     /// counts[0..255] = byte frequencies of t. Four interleaved tables break the store-to-load
     /// dependency that a single table has on runs of one byte (sparse images are mostly zeros).
@@ -119,8 +126,11 @@ enum SAIS {
     /// `sa[n..n+freeSpace-1]` is scratch space the reduced problem may use. On entry
     /// `buckets.counts` holds the character counts unless `buckets.recount`.
     static func sort<Char: FixedWidthInteger>(
-        _ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, buckets: SABuckets
+        _ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, buckets: SABuckets,
+        team: InduceTeam? = nil
     ) {
+        // The parallel passes exist for byte texts (level 0) only.
+        let bytes = Char.self == UInt8.self && !buckets.recount ? team : nil
         if n == 1 {
             sa[0] = 0
             return
@@ -128,23 +138,73 @@ enum SAIS {
         // Stage 1: sort the LMS substrings by induced sorting from the LMS positions in text order.
         let m = placeLMSPositions(t, sa, n: n, buckets: buckets)
         if m > 0 {
-            induceLMSSubstrings(t, sa, n: n, buckets: buckets)
+            if let bytes {
+                induceLMSSubstrings(bytes, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
+            } else {
+                induceLMSSubstrings(t, sa, n: n, buckets: buckets)
+            }
         }
         // sa[0..m-1] = LMS positions sorted by their LMS substrings.
         compactLMS(sa, n: n, m: m)
 
         // Stage 2: name the LMS substrings; if two are equal, sort the reduced string recursively.
         if m > 1 {
-            let names = nameLMSSubstrings(t, sa, n: n, m: m)
+            let names: Int
+            if let bytes {
+                names = nameLMSSubstrings(bytes, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, m: m)
+            } else {
+                names = nameLMSSubstrings(t, sa, n: n, m: m)
+            }
             if names < m {
-                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names)
+                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names, team: bytes)
             }
         }
         // sa[0..m-1] = LMS suffixes in sorted order.
 
         // Stage 3: put the sorted LMS suffixes at the ends of their buckets and induce the rest.
         placeSortedLMS(t, sa, n: n, m: m, buckets: buckets)
-        induceAll(t, sa, n: n, buckets: buckets)
+        if let bytes {
+            induceAll(bytes, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
+        } else {
+            induceAll(t, sa, n: n, buckets: buckets)
+        }
+    }
+
+    /// `induceLMSSubstrings` with both passes block-parallel (same result).
+    static func induceLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 513) { memory in
+            let start = memory.baseAddress!, lEnd = start + 257
+            let heads = buckets.heads
+            buckets.compute(t, n, end: false)
+            start.update(from: heads, count: 256)
+            start[256] = Int32(truncatingIfNeeded: n)
+            // Suffix n-1 (L-type, n >= 2) is the smallest of its bucket.
+            let c1 = t[n - 1], v = n - 2
+            sa[Int(heads[c1])] = Int32(truncatingIfNeeded: t[v] < c1 ? ~v : v)
+            heads[c1] &+= 1
+            team.leftToRight(.stage1L, t, sa, n: n, heads: heads)
+            lEnd.update(from: heads, count: 256)
+            buckets.compute(t, n, end: true)
+            team.rightToLeft(.stage1S, t, sa, n: n, tails: heads, start: start, lEnd: lEnd)
+        }
+    }
+
+    /// `induceAll` with both passes block-parallel (same result).
+    static func induceAll(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 513) { memory in
+            let start = memory.baseAddress!, lEnd = start + 257
+            let heads = buckets.heads
+            buckets.compute(t, n, end: false)
+            start.update(from: heads, count: 256)
+            start[256] = Int32(truncatingIfNeeded: n)
+            let c1 = t[n - 1], j = n - 1  // j >= 1
+            sa[Int(heads[c1])] = Int32(truncatingIfNeeded: t[j &- 1] < c1 ? ~j : j)
+            heads[c1] &+= 1
+            team.leftToRight(.finalL, t, sa, n: n, heads: heads)
+            lEnd.update(from: heads, count: 256)
+            buckets.compute(t, n, end: true)
+            team.rightToLeft(.finalS, t, sa, n: n, tails: heads, start: start, lEnd: lEnd)
+        }
     }
 
     /// Calls `body(p, T[p])` for every LMS position p, from right to left.
@@ -335,7 +395,8 @@ enum SAIS {
     /// Builds the reduced string (names - 1 of the LMS substrings in text order) in the tail of
     /// the work area, sorts it recursively into sa[0..m-1], and maps the result back to LMS
     /// positions, so that sa[0..m-1] lists the LMS suffixes in sorted order.
-    static func solveReduced<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, m: Int, names: Int) {
+    static func solveReduced<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, m: Int, names: Int,
+                                   team: InduceTeam? = nil) {
         // The reduced string lives in ra[0..m-1] = sa[n+fs-m .. n+fs-1]. Gathering from the top,
         // each write index n+fs-m+j is >= the read index i, so unread names are never overwritten.
         let ra = sa + (n + fs - m)
@@ -379,10 +440,94 @@ enum SAIS {
             ra[j] = Int32(truncatingIfNeeded: p)
             j -= 1
         }
-        for i in 0..<m {
-            if i &+ prefetchDistance < m { prefetchRead(UnsafeRawPointer(ra + Int(sa[i &+ prefetchDistance]))) }
-            sa[i] = ra[Int(sa[i])]
+        // ra = sa[n+fs-m ..< n+fs] lies above sa[0..<m] (2m <= n): the threads only read it.
+        @inline(__always) func mapBack(_ range: Range<Int>) {
+            for i in range {
+                if i &+ prefetchDistance < range.upperBound { prefetchRead(UnsafeRawPointer(ra + Int(sa[i &+ prefetchDistance]))) }
+                sa[i] = ra[Int(sa[i])]
+            }
         }
+        if let team {
+            team.withHelpers(text: UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self), sa: sa) {
+                team.parallel { k in mapBack(team.chunk(k, of: 0, m)) }
+            }
+        } else {
+            mapBack(0..<m)
+        }
+    }
+
+    /// `nameLMSSubstrings` on all threads of `team` (same result): first every thread marks, in
+    /// its part of sa[0..<m], the substrings that differ from their predecessor (a bit per
+    /// entry, parts aligned to 64 entries so no two threads share a word) and counts them; then
+    /// each thread names its part starting from the count of the parts before it.
+    static func nameLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) -> Int {
+        (sa + m).update(repeating: 0, count: n - m)
+        var next = n
+        forEachLMSRightToLeft(t, n: n) { p, _ in
+            sa[m + (p >> 1)] = Int32(truncatingIfNeeded: next == n ? n - p : next - p + 1)
+            next = p
+        }
+        let words = (m + 63) / 64
+        let flags = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
+        defer { flags.deallocate() }
+        let partNames = UnsafeMutablePointer<Int>.allocate(capacity: team.threads)
+        defer { partNames.deallocate() }
+        team.withHelpers(text: t.base, sa: sa) {
+            team.parallel { k in
+                let part = team.chunk(k, of: 0, m, align: 64)
+                var count = 0
+                var i = part.lowerBound
+                while i < part.upperBound {
+                    let end = min(i &+ 64, part.upperBound)
+                    var word: UInt64 = 0
+                    for j in i..<end {
+                        if j &+ prefetchDistance < part.upperBound {
+                            let ahead = Int(sa[j &+ prefetchDistance])
+                            t.prefetch(ahead)
+                            prefetchRead(UnsafeRawPointer(sa + (m &+ (ahead >> 1))))
+                        }
+                        let p = Int(sa[j]), pLength = Int(sa[m + (p >> 1)])
+                        var differs = true
+                        if j > 0 {
+                            // sa[j-1] may be in another part: only read here, by every thread.
+                            let q = Int(sa[j &- 1]), qLength = Int(sa[m + (q >> 1)])
+                            if pLength == qLength && p + pLength < n && q + qLength < n {
+                                var l = 0
+                                while l < pLength && t[p &+ l] == t[q &+ l] { l &+= 1 }
+                                differs = l != pLength
+                            }
+                        }
+                        if differs {
+                            word |= 1 << UInt64(j &- i)
+                            count &+= 1
+                        }
+                    }
+                    flags[i >> 6] = word
+                    i = end
+                }
+                partNames[k] = count
+            }
+            var first = 0
+            for k in 0..<team.threads {
+                let count = partNames[k]
+                partNames[k] = first
+                first += count
+            }
+            team.parallel { k in
+                let part = team.chunk(k, of: 0, m, align: 64)
+                var name = partNames[k]
+                for j in part {
+                    if j &+ prefetchDistance < part.upperBound {
+                        prefetchWrite(UnsafeRawPointer(sa + (m &+ (Int(sa[j &+ prefetchDistance]) >> 1))))
+                    }
+                    name &+= Int((flags[j >> 6] >> UInt64(j & 63)) & 1)
+                    sa[m + (Int(sa[j]) >> 1)] = Int32(truncatingIfNeeded: name)
+                }
+            }
+        }
+        var names = 0
+        for j in 0..<words { names += flags[j].nonzeroBitCount }
+        return names
     }
 
     /// Moves the sorted LMS suffixes sa[0..m-1] to the ends of their buckets (keeping their

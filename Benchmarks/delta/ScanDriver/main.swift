@@ -62,7 +62,7 @@ func load(_ path: String) -> UnsafeBufferPointer<UInt8> {
 let old = load(args[0]), new = load(args[1])
 
 var w = now(CLOCK_MONOTONIC), c = now(CLOCK_PROCESS_CPUTIME_ID)
-let sa = try SuffixArray.build(old)
+let sa = try SuffixArray.build(old, threads: options.threads > 0 ? options.threads : sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 print("sa", now(CLOCK_MONOTONIC) - w, now(CLOCK_PROCESS_CPUTIME_ID) - c)
 for _ in 0..<repeats {
     w = now(CLOCK_MONOTONIC)

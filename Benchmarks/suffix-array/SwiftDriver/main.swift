@@ -1,6 +1,7 @@
-// sa-bench FILE [REPEATS]
+// sa-bench FILE [REPEATS] [THREADS]
 //
-// Times SuffixArray.build on the bytes of FILE (best of REPEATS, default 1), then runs the
+// Times SuffixArray.build on the bytes of FILE (best of REPEATS, default 1; THREADS, default 1,
+// as SuffixArray.build's `threads`), then runs the
 // linear-time checker on the result. Prints one line:
 //   <wall-seconds> <bytes> <check-seconds> valid|invalid <cpu-seconds>
 // (wall-seconds: the best wall time of build; cpu-seconds: the process CPU time of the best run
@@ -50,9 +51,10 @@ func fixed3(_ x: Double) -> String {
 }
 
 let args = CommandLine.arguments
-guard args.count >= 2 else { fail("usage: sa-bench FILE [REPEATS]", 64) }
+guard args.count >= 2 else { fail("usage: sa-bench FILE [REPEATS] [THREADS]", 64) }
 guard let text = readFile(args[1]) else { fail("cannot read \(args[1])", 66) }
 let repeats = args.count >= 3 ? max(1, Int(args[2]) ?? 1) : 1
+let threads = args.count >= 4 ? max(1, Int(args[3]) ?? 1) : 1
 
 var bestWall = Double.infinity
 var bestCPU = Double.infinity
@@ -60,7 +62,7 @@ var sa: [Int32] = []
 for _ in 0..<repeats {
     sa = []  // free the previous result first: one SA alive at a time
     let cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID), wall0 = seconds(CLOCK_MONOTONIC)
-    do { sa = try SuffixArray.build(text) } catch { fail("\(error)", 65) }
+    do { sa = try SuffixArray.build(text, threads: threads) } catch { fail("\(error)", 65) }
     let wall = seconds(CLOCK_MONOTONIC) - wall0, cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0
     bestWall = min(bestWall, wall)
     bestCPU = min(bestCPU, cpu)
