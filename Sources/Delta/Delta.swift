@@ -39,7 +39,8 @@ public enum Delta {
 
     /// The BSDIFF40 patch that turns `old` into `new`.
     ///
-    /// Steps: (1) suffix array of `old`; (2) alignment scan over it, giving control triples;
+    /// Steps: (1) suffix array of `old` (its byte-level passes on all cores, `threads` of the
+    /// alignment options); (2) alignment scan over it, giving control triples;
     /// (3) the suffix array is released, then the diff/extra blocks are built and the three
     /// bzip2 streams compressed block by block on all cores (`BSDIFF40.write`). Peak memory:
     /// old + new + 4 x old (suffix array) during (1)-(2) (plus what the suffix sort itself

@@ -29,15 +29,18 @@
 // answer back (SAIS.swift, `nameLMSSubstrings(_ team:…)` and `solveReduced`); the reduced
 // problems themselves (32-bit alphabets) stay serial.
 //
-// Measured on the 31 MiB kernel (L1), 2-core VM: 1.62-1.66 s serial, 1.52-1.55 s on two
-// threads. The passes scale (0.55 s of step-by-step work in 0.39 s), but the serial build's
-// passes are tighter than the step-by-step ones and half of the build is in the reduced
-// problems, so the whole gains only ~7 %.
+// Measured (sa-bench, 2-core VM, alternating runs): the 31 MiB kernel L1 1.55-1.65 s serial,
+// 1.50-1.53 s on two threads; the 64 MiB sparse image 0.79-0.86 s both ways; the 8 MiB random
+// file 0.52-0.53 -> 0.49-0.50 s.
+// The shared blocks do scale (L1: 0.55 s of one-thread block work in 0.39 s), but about half
+// of the build is in the reduced problems, and the byte passes were already prefetch-bound, so
+// the whole gains only a few per cent on two cores.
 //
 // Written for Firmchain from libsais's published description and the SA-IS papers; no code
 // was copied. Synchronisation: one driver (the calling thread) and helper threads that spin on
-// a command counter; every command ends with all helpers acknowledging it, so a block's writes
-// are visible to all threads before the next block is chosen.
+// a command counter (and sleep on a semaphore when no command comes for a while); every command
+// ends with all helpers acknowledging it, so a block's writes are visible to all threads before
+// the next block is chosen.
 
 #if canImport(Glibc)
 import Glibc
@@ -58,8 +61,10 @@ struct ParallelInduceOptions: Sendable {
     var threads: Int
     /// Largest slice one thread takes of a block.
     var sliceCapacity = 1 << 15
-    /// Blocks shorter than this are processed by the driver alone.
-    var minimumBlock = 4096
+    /// Blocks shorter than this are processed by the driver alone. Sharing a block costs two
+    /// hand-overs and a second pass over its pairs; below ~16 K entries that ate the gain (the
+    /// 64 MiB sparse image, whose byte runs give many short blocks, ran 40 % slower at 4 K).
+    var minimumBlock = 16384
 }
 
 /// The driver (the calling thread) and helper threads of the parallel steps of a level-0 sort,
@@ -84,12 +89,16 @@ final class InduceTeam: @unchecked Sendable {
 
     private let command = Atomic<Int>(0)
     private let acknowledged = Atomic<Int>(0)
+    /// Bit k set: helper k is asleep on `wake[k]` (or about to be).
+    private let sleepers = Atomic<Int>(0)
+    private let wake: [DispatchSemaphore]
     private var sequence = 0
 
     init(options: ParallelInduceOptions) {
         precondition(options.threads >= 2 && options.sliceCapacity >= 1)
         self.options = options
-        threads = options.threads
+        threads = min(options.threads, 64)  // one bit per helper in `sleepers`
+        wake = (0..<threads).map { _ in DispatchSemaphore(value: 0) }
         capacity = options.sliceCapacity
         symbols = .allocate(capacity: threads * capacity)
         values = .allocate(capacity: threads * capacity)
@@ -135,7 +144,20 @@ final class InduceTeam: @unchecked Sendable {
             var c = command.load(ordering: .acquiring)
             while c == seen {
                 spins &+= 1
-                if spins > 2048 { sched_yield() }
+                if spins > 1 << 14 {
+                    // Idle for a while (the driver is on a long stretch alone): sleep instead of
+                    // spinning. Announce it, then look once more, so a command posted meanwhile
+                    // is either seen here or followed by a signal (both sides use the single
+                    // total order of sequentially consistent operations). A signal left over
+                    // from a look that found the command only makes a later wait of the same
+                    // helper return early (it then looks again).
+                    // Each helper has its own semaphore, so no helper can take a wake-up meant
+                    // for another.
+                    sleepers.bitwiseOr(1 << index, ordering: .sequentiallyConsistent)
+                    if command.load(ordering: .sequentiallyConsistent) == seen { wake[index].wait() }
+                    sleepers.bitwiseAnd(~(1 << index), ordering: .sequentiallyConsistent)
+                    spins = 0
+                }
                 c = command.load(ordering: .acquiring)
             }
             seen = c
@@ -169,7 +191,11 @@ final class InduceTeam: @unchecked Sendable {
     /// Publishes the command fields set since the last post.
     private func post() {
         sequence += 1
-        command.store(sequence, ordering: .releasing)
+        command.store(sequence, ordering: .sequentiallyConsistent)
+        let sleeping = sleepers.load(ordering: .sequentiallyConsistent)
+        if sleeping != 0 {
+            for k in 1..<threads where sleeping & (1 << k) != 0 { wake[k].signal() }
+        }
     }
 
     private func waitForHelpers() {
@@ -306,17 +332,28 @@ final class InduceTeam: @unchecked Sendable {
 
     // MARK: Passes
 
-    /// The serial pass's work on one SA slot x, with the bucket pointers in `heads`.
+    /// The serial pass's work on one SA slot x. The pointer of bucket `c1` is kept in `b` (its
+    /// slot in `heads` is stale meanwhile), as in the serial passes: a store whose address is
+    /// a register, not a fresh load, does not trip the processor's memory-order speculation
+    /// when the slot is read again soon after (long byte runs do that all the time).
     @inline(__always)
     static func step(_ pass: InducePass, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, _ x: Int,
-                     _ heads: UnsafeMutablePointer<Int32>) {
+                     _ heads: UnsafeMutablePointer<Int32>, _ c1: inout Int, _ b: inout Int) {
         let v = Int(sa[x])
+        @inline(__always) func bucket(_ c0: Int) {
+            if c0 != c1 {
+                heads[c1] = Int32(truncatingIfNeeded: b)
+                c1 = c0
+                b = Int(heads[c0])
+            }
+        }
         switch pass {
         case .stage1L:
             if v > 0 {
-                let c0 = t[v], u = v &- 1, b = Int(heads[c0])
+                let c0 = t[v], u = v &- 1
+                bucket(c0)
                 sa[b] = Int32(truncatingIfNeeded: t[u] < c0 ? ~u : u)
-                heads[c0] = Int32(truncatingIfNeeded: b &+ 1)
+                b &+= 1
                 sa[x] = 0
             } else if v < 0 {
                 sa[x] = Int32(truncatingIfNeeded: ~v)
@@ -324,22 +361,25 @@ final class InduceTeam: @unchecked Sendable {
         case .finalL:
             sa[x] = Int32(truncatingIfNeeded: ~v)
             if v > 0 {
-                let j = v &- 1, c0 = t[j], b = Int(heads[c0])
+                let j = v &- 1, c0 = t[j]
+                bucket(c0)
                 sa[b] = Int32(truncatingIfNeeded: (j > 0 && t[j &- 1] < c0) ? ~j : j)
-                heads[c0] = Int32(truncatingIfNeeded: b &+ 1)
+                b &+= 1
             }
         case .stage1S:
             if v > 0 {
-                let c0 = t[v], u = v &- 1, b = Int(heads[c0]) &- 1
+                let c0 = t[v], u = v &- 1
+                bucket(c0)
+                b &-= 1
                 sa[b] = Int32(truncatingIfNeeded: t[u] > c0 ? ~v : u)
-                heads[c0] = Int32(truncatingIfNeeded: b)
                 sa[x] = 0
             }
         case .finalS:
             if v > 0 {
-                let j = v &- 1, c0 = t[j], b = Int(heads[c0]) &- 1
+                let j = v &- 1, c0 = t[j]
+                bucket(c0)
+                b &-= 1
                 sa[b] = Int32(truncatingIfNeeded: (j == 0 || t[j &- 1] > c0) ? ~j : j)
-                heads[c0] = Int32(truncatingIfNeeded: b)
             } else {
                 sa[x] = Int32(truncatingIfNeeded: ~v)
             }
@@ -352,22 +392,28 @@ final class InduceTeam: @unchecked Sendable {
                      heads: UnsafeMutablePointer<Int32>) {
         let cap = threads * capacity
         withHelpers(text: t.base, sa: sa) {
+            let lag = pass == .stage1L ? 1 : 2  // the text read is T[v-lag ... v-1]
             var i = 0
             while i < n {
-                if sa[i] == 0 {
-                    Self.step(pass, t, sa, i, heads)
-                    i &+= 1
-                    continue
-                }
                 let limit = min(n, i &+ cap)
-                var e = i &+ 1
+                var e = i
                 while e < limit && sa[e] != 0 { e &+= 1 }
                 if e &- i >= options.minimumBlock {
                     block(pass, low: i, high: e, heads: heads)
+                    i = e
                 } else {
-                    for x in i..<e { Self.step(pass, t, sa, x, heads) }
+                    // Too short to share: go on alone for at least minimumBlock slots (any
+                    // stretch is right when done in order), so that long runs of short blocks
+                    // (long byte runs, as in sparse images) cost no more than the serial pass.
+                    let stop = min(n, max(e, i &+ options.minimumBlock))
+                    var c1 = 0, b = Int(heads[0])
+                    for x in i..<stop {
+                        if x &+ prefetchDistance < stop { t.prefetch(max(Int(sa[x &+ prefetchDistance]) &- lag, 0)) }
+                        Self.step(pass, t, sa, x, heads, &c1, &b)
+                    }
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    i = stop
                 }
-                i = e
             }
         }
     }
@@ -379,6 +425,7 @@ final class InduceTeam: @unchecked Sendable {
                      tails: UnsafeMutablePointer<Int32>, start: UnsafePointer<Int32>, lEnd: UnsafePointer<Int32>) {
         let cap = threads * capacity
         withHelpers(text: t.base, sa: sa) {
+            let lag = pass == .stage1S ? 1 : 2
             var i = n - 1
             var bucket = 255  // start[bucket] <= i < start[bucket + 1]
             while i >= 0 {
@@ -397,14 +444,20 @@ final class InduceTeam: @unchecked Sendable {
                 }
                 if i &- e >= options.minimumBlock {
                     block(pass, low: e &+ 1, high: i &+ 1, heads: tails)
+                    i = e
                 } else {
+                    // As in leftToRight: alone for at least minimumBlock slots.
+                    let stop = max(-1, min(e, i &- options.minimumBlock))
                     var x = i
-                    while x > e {
-                        Self.step(pass, t, sa, x, tails)
+                    var c1 = 0, b = Int(tails[0])
+                    while x > stop {
+                        if x &- prefetchDistance > stop { t.prefetch(max(Int(sa[x &- prefetchDistance]) &- lag, 0)) }
+                        Self.step(pass, t, sa, x, tails, &c1, &b)
                         x &-= 1
                     }
+                    tails[c1] = Int32(truncatingIfNeeded: b)
+                    i = stop
                 }
-                i = e
             }
         }
     }

@@ -14,8 +14,11 @@ public enum SuffixArray {
     /// problem's alphabet does not fit there is a bucket array allocated, at most 2n bytes
     /// (4n summed over all recursion levels in the worst case; none on the benchmark corpus).
     ///
-    /// `threads` > 1 runs the induction passes over the text itself (about half the work on a
-    /// 31 MiB kernel) on that many threads, for texts of 256 KiB and more; the array is the same.
+    /// `threads` > 1 runs the steps over the text itself (the four induction passes, the naming
+    /// of the LMS substrings, the mapping back of the reduced problem's answer; about half the
+    /// work on a 31 MiB kernel) on that many threads, for texts of 256 KiB and more, with the
+    /// same result. Extra memory then: 160 KiB per thread and a bit per LMS suffix (n/16 bytes
+    /// at most). The reduced problems stay on one thread.
     public static func build(_ text: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> [Int32] {
         let n = text.count
         guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
