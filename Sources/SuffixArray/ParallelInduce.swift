@@ -16,10 +16,11 @@
 // they are outside the block. Which slots are final:
 //
 // - L-pass (left to right): L-type suffixes are written to the free heads of the L-parts of
-//   their buckets, always right of the scan; the S-parts are not touched. A slot holding a
-//   non-zero value is final (L-part slots are written once; S-part entries are not changed),
-//   so a block is a run of non-zero entries, as in libsais. (The few entries whose value is 0
-//   — suffix 0, or stage 1's "predecessor 0" — induce nothing and end a block harmlessly.)
+//   their buckets, always right of the scan; the S-parts are not written (the scan itself
+//   clears or flips each entry it passes). Every slot still to be written holds 0, so a block
+//   is a run of non-zero entries, as in libsais. The zeros are mostly the empty S-slots; a few
+//   are real entries whose value is 0 (suffix 0, stage 1's "predecessor 0"), which induce
+//   nothing and only end a block.
 // - S-pass (right to left): S-type suffixes are written to the free tails of the S-parts,
 //   always left of the scan. Stage 1 leaves zeros all over the L-parts and stage 3 leaves stale
 //   LMS entries in the S-parts, so values do not tell; the bucket pointers do: within bucket c
@@ -30,11 +31,10 @@
 // problems themselves (32-bit alphabets) stay serial.
 //
 // Measured (sa-bench, 2-core VM, alternating runs): the 31 MiB kernel L1 1.55-1.65 s serial,
-// 1.50-1.53 s on two threads; the 64 MiB sparse image 0.79-0.86 s both ways; the 8 MiB random
-// file 0.52-0.53 -> 0.49-0.50 s.
-// The shared blocks do scale (L1: 0.55 s of one-thread block work in 0.39 s), but about half
-// of the build is in the reduced problems, and the byte passes were already prefetch-bound, so
-// the whole gains only a few per cent on two cores.
+// 1.50-1.55 s on two threads; the 64 MiB sparse image 0.79-0.86 s and 0.75-0.85 s; the 8 MiB
+// random file 0.52-0.53 -> 0.49-0.50 s. Only a few per cent: about 40 % of the build is in the
+// reduced problems, and the serial byte passes were already as fast as prefetched memory
+// traffic allows.
 //
 // Written for Firmchain from libsais's published description and the SA-IS papers; no code
 // was copied. Synchronisation: one driver (the calling thread) and helper threads that spin on
@@ -57,7 +57,7 @@ enum InducePass {
 
 /// Tuning of the parallel passes (tests shrink them to exercise block boundaries).
 struct ParallelInduceOptions: Sendable {
-    /// Threads, >= 2.
+    /// Threads, >= 2 (at most 64 are used).
     var threads: Int
     /// Largest slice one thread takes of a block.
     var sliceCapacity = 1 << 15
@@ -95,7 +95,7 @@ final class InduceTeam: @unchecked Sendable {
     private var sequence = 0
 
     init(options: ParallelInduceOptions) {
-        precondition(options.threads >= 2 && options.sliceCapacity >= 1)
+        precondition(options.threads >= 2 && options.sliceCapacity >= 1 && options.minimumBlock >= 1)
         self.options = options
         threads = min(options.threads, 64)  // one bit per helper in `sleepers`
         wake = (0..<threads).map { _ in DispatchSemaphore(value: 0) }
@@ -179,7 +179,8 @@ final class InduceTeam: @unchecked Sendable {
         waitForHelpers()
     }
 
-    /// The part `k` of `count` of `low..<high`, its bounds multiples of `align` (except `high`).
+    /// Part `k` of `threads` equal parts of `low..<high`; its bounds are `low` plus multiples of
+    /// `align` (except `high`).
     func chunk(_ k: Int, of low: Int, _ high: Int, align: Int = 1) -> Range<Int> {
         let size = high - low
         @inline(__always) func cut(_ j: Int) -> Int {
@@ -431,7 +432,10 @@ final class InduceTeam: @unchecked Sendable {
             while i >= 0 {
                 while Int(start[bucket]) > i { bucket -= 1 }
                 // Every slot of (e, i] is final; e is the highest unwritten S-slot below i, or
-                // the window's end. Slot i itself is final: the pass writes only left of it.
+                // the window's end. Slot i itself is final: the pass writes only left of it, and
+                // an S-slot is written before the scan reaches it. The one exception is stage 1's
+                // slot for suffix 0 (never induced): it stays empty, is the whole unwritten range
+                // of its bucket, and a block holding it reads a 0 there, which induces nothing.
                 var e = max(-1, i &- cap)
                 var c = bucket
                 while c >= 0 && Int(start[c + 1]) > e &+ 1 {

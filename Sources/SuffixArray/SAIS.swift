@@ -80,8 +80,9 @@ struct SABuckets {
 
 enum SAIS {
     /// Sorts the suffixes of the bytes `t[0..n-1]` into `sa[0..n-1]`; `n = t.count = sa.count >= 1`.
-    /// With `parallel` (threads >= 2), the four induction passes of level 0 run block-parallel
-    /// (ParallelInduce.swift); the result is the same.
+    /// With `parallel` (threads >= 2), level 0's four induction passes (block-parallel,
+    /// ParallelInduce.swift), its naming of LMS substrings and the mapping back of the reduced
+    /// problem's answer run on several threads; the result is the same.
     static func sortBytes(_ t: UnsafeBufferPointer<UInt8>, _ sa: UnsafeMutableBufferPointer<Int32>,
                           parallel: ParallelInduceOptions? = nil) {
         let n = t.count

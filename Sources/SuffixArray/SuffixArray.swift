@@ -17,8 +17,9 @@ public enum SuffixArray {
     /// `threads` > 1 runs the steps over the text itself (the four induction passes, the naming
     /// of the LMS substrings, the mapping back of the reduced problem's answer; about half the
     /// work on a 31 MiB kernel) on that many threads, for texts of 256 KiB and more, with the
-    /// same result. Extra memory then: 160 KiB per thread and a bit per LMS suffix (n/16 bytes
-    /// at most). The reduced problems stay on one thread.
+    /// same result (at most 64 threads are used). Extra memory then: 160 KiB of cache and a
+    /// 1 MiB stack per thread, and a bit per LMS suffix (n/16 bytes at most). The reduced
+    /// problems stay on one thread.
     public static func build(_ text: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> [Int32] {
         let n = text.count
         guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }

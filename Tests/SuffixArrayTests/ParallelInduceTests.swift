@@ -4,8 +4,8 @@ import Testing
 import TestSupport
 
 /// The block-parallel level-0 passes must give exactly the serial suffix array. Small slices and
-/// blocks make every input cross many block boundaries (and both the block and the one-entry
-/// paths run on every pass).
+/// blocks make every input cross many block boundaries, and with minimumBlock 1 both the shared
+/// blocks and the driver's serial stretches run on every pass.
 @Suite("Parallel induced sorting gives the serial suffix array")
 struct ParallelInduceTests {
     static func parallelBuild(_ text: [UInt8], threads: Int = 2, slice: Int, minimumBlock: Int) -> [Int32] {
