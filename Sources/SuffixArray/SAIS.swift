@@ -130,8 +130,10 @@ enum SAIS {
         _ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, buckets: SABuckets,
         team: InduceTeam? = nil
     ) {
-        // The parallel passes exist for byte texts (level 0) only.
+        // The parallel steps exist for byte texts (level 0) only; `bytes` is the team then, and
+        // `t8` the text as bytes (meaningless, and unused, otherwise).
         let bytes = Char.self == UInt8.self && !buckets.recount ? team : nil
+        let t8 = SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self))
         if n == 1 {
             sa[0] = 0
             return
@@ -140,7 +142,7 @@ enum SAIS {
         let m = placeLMSPositions(t, sa, n: n, buckets: buckets)
         if m > 0 {
             if let bytes {
-                induceLMSSubstrings(bytes, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
+                induceLMSSubstrings(bytes, t8, sa, n: n, buckets: buckets)
             } else {
                 induceLMSSubstrings(t, sa, n: n, buckets: buckets)
             }
@@ -152,7 +154,7 @@ enum SAIS {
         if m > 1 {
             let names: Int
             if let bytes {
-                names = nameLMSSubstrings(bytes, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, m: m)
+                names = nameLMSSubstrings(bytes, t8, sa, n: n, m: m)
             } else {
                 names = nameLMSSubstrings(t, sa, n: n, m: m)
             }
@@ -165,7 +167,7 @@ enum SAIS {
         // Stage 3: put the sorted LMS suffixes at the ends of their buckets and induce the rest.
         placeSortedLMS(t, sa, n: n, m: m, buckets: buckets)
         if let bytes {
-            induceAll(bytes, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
+            induceAll(bytes, t8, sa, n: n, buckets: buckets)
         } else {
             induceAll(t, sa, n: n, buckets: buckets)
         }
