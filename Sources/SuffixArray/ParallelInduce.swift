@@ -117,7 +117,7 @@ final class InduceTeam: @unchecked Sendable {
 
     /// Runs `body` (the driver's side of one or more parallel steps) with the helper threads
     /// started, and stops them.
-    func withHelpers(text: UnsafePointer<UInt8>, sa: UnsafeMutablePointer<Int32>, _ body: () -> Void) {
+    func withHelpers(text: UnsafePointer<UInt8>?, sa: UnsafeMutablePointer<Int32>, _ body: () -> Void) {
         self.text = text
         self.sa = sa
         let exited = DispatchSemaphore(value: 0)

@@ -99,7 +99,8 @@ enum SAIS {
     static let parallelMinimumSize = 1 << 18
 
     /// counts[0..255] = byte frequencies of t. Four interleaved tables break the store-to-load
-    /// dependency that a single table has on runs of one byte (sparse images are mostly zeros).
+    /// dependency that a single table has on runs of one byte, and eight equal bytes in a row
+    /// (sparse images are mostly zeros) cost one add.
     static func countBytes(_ t: UnsafeBufferPointer<UInt8>, into counts: UnsafeMutablePointer<Int32>) {
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1024) { tables in
             let c = tables.baseAddress!
@@ -107,13 +108,23 @@ enum SAIS {
             let p = t.baseAddress!
             let n = t.count
             var i = 0
-            // i + 3 < n: p[i..i+3] are in range.
-            while i + 3 < n {
-                c[Int(p[i])] &+= 1
-                c[256 + Int(p[i + 1])] &+= 1
-                c[512 + Int(p[i + 2])] &+= 1
-                c[768 + Int(p[i + 3])] &+= 1
-                i += 4
+            // i + 7 < n: p[i..i+7] are in range. Eight equal bytes (a run) are counted at once.
+            let raw = UnsafeRawPointer(p)
+            while i + 7 < n {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if w == (w & 0xff) &* 0x0101_0101_0101_0101 {
+                    c[Int(w & 0xff)] &+= 8
+                } else {
+                    c[Int(p[i])] &+= 1
+                    c[256 + Int(p[i + 1])] &+= 1
+                    c[512 + Int(p[i + 2])] &+= 1
+                    c[768 + Int(p[i + 3])] &+= 1
+                    c[Int(p[i + 4])] &+= 1
+                    c[256 + Int(p[i + 5])] &+= 1
+                    c[512 + Int(p[i + 6])] &+= 1
+                    c[768 + Int(p[i + 7])] &+= 1
+                }
+                i += 8
             }
             while i < n {
                 c[Int(p[i])] &+= 1
@@ -143,12 +154,12 @@ enum SAIS {
         if m > 0 {
             if let bytes {
                 induceLMSSubstrings(bytes, t8, sa, n: n, buckets: buckets)
+                compactLMS(bytes, sa, n: n, m: m)
             } else {
-                induceLMSSubstrings(t, sa, n: n, buckets: buckets)
+                induceLMSSubstrings(t, sa, n: n, buckets: buckets)  // compacts as it goes
             }
         }
         // sa[0..m-1] = LMS positions sorted by their LMS substrings.
-        compactLMS(sa, n: n, m: m)
 
         // Stage 2: name the LMS substrings; if two are equal, sort the reduced string recursively.
         if m > 1 {
@@ -210,6 +221,20 @@ enum SAIS {
         }
     }
 
+    /// For T[i] == c: the least j <= i with T[j..i] all c, found 8 bytes at a time, for byte
+    /// texts; any j <= i with T[j..i] all c (i itself) for others. Long runs of one byte (sparse
+    /// images) are then skipped at memory speed.
+    @inline(__always)
+    static func runStart<Char>(_ t: SAText<Char>, _ i: Int, _ c: Int) -> Int {
+        guard Char.self == UInt8.self else { return i }
+        let raw = UnsafeRawPointer(t.base)
+        let pattern = UInt64(truncatingIfNeeded: c) &* 0x0101_0101_0101_0101
+        var j = i
+        // j >= 8: T[j-8..j-1] are in range.
+        while j >= 8 && raw.loadUnaligned(fromByteOffset: j &- 8, as: UInt64.self) == pattern { j &-= 8 }
+        return j
+    }
+
     /// Calls `body(p, T[p])` for every LMS position p, from right to left.
     @inline(__always)
     static func forEachLMSRightToLeft<Char>(_ t: SAText<Char>, n: Int, _ body: (Int, Int) -> Void) {
@@ -217,13 +242,15 @@ enum SAIS {
         var i = n - 1
         var c0 = t[i]
         var c1 = c0
-        // Skip the final L-run: T[i] >= T[i+1] keeps suffix i L-type.
+        // Skip the final L-run: T[i] >= T[i+1] keeps suffix i L-type. (Within a run of equal
+        // characters the type does not change, so runStart may move i to the run's start.)
         while true {
             c1 = c0
             i -= 1
             if i < 0 { return }
             c0 = t[i]
             if c0 < c1 { break }
+            if c0 == c1 { i = runStart(t, i, c0) }
         }
         // Now suffix i is S-type.
         while true {
@@ -234,6 +261,7 @@ enum SAIS {
                 if i < 0 { return }
                 c0 = t[i]
                 if c0 > c1 { break }
+                if c0 == c1 { i = runStart(t, i, c0) }
             }
             // Suffix i is L-type and i+1 S-type: i+1 is LMS, starting with c1.
             body(i + 1, c1)
@@ -244,6 +272,7 @@ enum SAIS {
                 if i < 0 { return }
                 c0 = t[i]
                 if c0 < c1 { break }
+                if c0 == c1 { i = runStart(t, i, c0) }
             }
         }
     }
@@ -309,11 +338,15 @@ enum SAIS {
             i &+= 1
         }
         // S-pass: scan right to left; every S-type suffix lands in the free tail of its bucket,
-        // always to the left of the scan position i.
+        // always to the left of the scan position i. The LMS entries ~p it leaves behind are
+        // final when the scan reaches them; it moves them, as p, to sa[top..n-1] (top >= i: the
+        // k-th one found comes from a slot <= n-k, all passed), which ends up holding them in
+        // sorted order, and compacts them to sa[0..m-1] at the end (no separate scan of SA).
         buckets.compute(t, n, end: true)
         c1 = 0
         b = Int(heads[0])
         i = n - 1
+        var top = n
         while i >= 0 {
             if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- 1, 0)) }
             let v = Int(sa[i])
@@ -330,35 +363,56 @@ enum SAIS {
                 // If T[u] > T[v] suffix v is LMS: keep it as ~v; otherwise u is S-type too.
                 sa[b] = Int32(truncatingIfNeeded: t[u] > c0 ? ~v : u)
                 sa[i] = 0
+            } else if v < 0 {
+                sa[i] = 0
+                top &-= 1
+                sa[top] = Int32(truncatingIfNeeded: ~v)
             }
             i &-= 1
         }
+        // sa[top..n-1] and sa[0..n-top-1] do not overlap: n - top = m <= n/2.
+        sa.update(from: sa + top, count: n - top)
     }
 
-    /// Moves the entries ~p (p an LMS position) of sa[0..n-1], in order, to sa[0..m-1] as p.
-    static func compactLMS(_ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) {
-        var j = 0
-        var i = 0
-        // Invariant: j <= i; sa[0..j-1] are the LMS positions found in sa[0..i-1]. Stage 1 leaves
-        // exactly m of them, so i stays below n; the bound is checked anyway (one compare per
-        // entry) so that a broken invariant can never read past the buffer.
-        while j < m && i < n {
-            let v = sa[i]
-            if v < 0 {
-                sa[j] = ~v
-                j += 1
+    /// Moves the entries ~p (p an LMS position) of sa[0..n-1], in order, to sa[0..m-1] as p, on
+    /// all threads of `team`: each compacts its part of SA to the part's start, then the parts'
+    /// results are moved down in order (each lands at or left of its own part, after the ones
+    /// before it, so no unmoved entry is overwritten).
+    static func compactLMS(_ team: InduceTeam, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) {
+        let found = UnsafeMutablePointer<Int>.allocate(capacity: team.threads)
+        defer { found.deallocate() }
+        team.withHelpers(text: nil, sa: sa) {
+            team.parallel { k in
+                let part = team.chunk(k, of: 0, n)
+                var j = part.lowerBound
+                for i in part {
+                    let v = sa[i]
+                    if v < 0 {
+                        sa[j] = ~v
+                        j &+= 1
+                    }
+                }
+                found[k] = j &- part.lowerBound
             }
-            i += 1
+        }
+        var j = 0
+        for k in 0..<team.threads {
+            let low = team.chunk(k, of: 0, n).lowerBound
+            // Stage 1 leaves exactly m entries; checked so that a broken invariant cannot write
+            // past sa[m-1].
+            let count = min(found[k], m - j)
+            if low != j { sa.advanced(by: j).update(from: sa.advanced(by: low), count: count) }
+            j += count
         }
     }
 
     /// Names the LMS substrings: equal substrings get equal names, in sorted order, from 1.
     /// On return sa[m + p/2] holds the name of the LMS substring at p (0 elsewhere in
-    /// sa[m..n-1]); returns the number of distinct names.
+    /// sa[m ..< m + n/2]); returns the number of distinct names.
     static func nameLMSSubstrings<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) -> Int {
         // LMS positions are >= 1, <= n-2 and at least 2 apart, so p/2 are distinct and
-        // m + p/2 <= n/2 + (n-2)/2 < n.
-        (sa + m).update(repeating: 0, count: n - m)
+        // m + p/2 <= m + (n-2)/2 < m + n/2 <= n: only sa[m ..< m + n/2] is used (and cleared).
+        (sa + m).update(repeating: 0, count: n >> 1)
         // Lengths, including the next LMS character; the last LMS substring runs to the end
         // (p + length == n), and only it does, because suffix n-1 is never LMS.
         var next = n
@@ -464,7 +518,7 @@ enum SAIS {
     /// entry, parts aligned to 64 entries so no two threads share a word) and counts them; then
     /// each thread names its part starting from the count of the parts before it.
     static func nameLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) -> Int {
-        (sa + m).update(repeating: 0, count: n - m)
+        (sa + m).update(repeating: 0, count: n >> 1)  // see the serial version
         var next = n
         forEachLMSRightToLeft(t, n: n) { p, _ in
             sa[m + (p >> 1)] = Int32(truncatingIfNeeded: next == n ? n - p : next - p + 1)

@@ -117,6 +117,25 @@ struct BuildTests {
         }
     }
 
+    @Test("property: 300 texts made of runs (lengths 1-40, a few byte values) match the reference")
+    func runs() throws {
+        // Runs of one byte are skipped eight bytes at a time when counting and when finding the
+        // LMS positions: lengths around multiples of 8, runs at both ends, runs of non-zero bytes.
+        var g = SeededGenerator(seed: 0x5EED_0008)
+        for round in 0..<300 {
+            let n = Int(g.next() % 400) + 1
+            let values: [UInt8] = [0, 0xFF, 0x41, UInt8(truncatingIfNeeded: g.next())]
+            var text: [UInt8] = []
+            while text.count < n {
+                let length = Int(g.next() % 40) + 1
+                text += repeatElement(values[Int(g.next() % 4)], count: length)
+            }
+            text = Array(text.prefix(n))
+            let sa = try SuffixArray.build(text)
+            #expect(sa == SuffixArray.naive(text), "round \(round) n=\(n)")
+        }
+    }
+
     @Test("property: 400 seeded random texts of random length and alphabet match the reference")
     func property() throws {
         var g = SeededGenerator(seed: 0xF1F1_2026)
