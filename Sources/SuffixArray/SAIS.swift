@@ -460,7 +460,21 @@ enum SAIS {
         do {
             var j = m - 1
             var i = m + (n >> 1) - 1
+            // Eight slots at a time where all are empty (most of them when LMS positions are
+            // sparse, as in images of mostly zeros): sa[i-7 ... i] are all >= m while i-7 >= m.
+            let raw = UnsafeRawPointer(sa)
             while i >= m {
+                if i &- 7 >= m {
+                    let base = (i &- 7) &* 4
+                    let any = raw.loadUnaligned(fromByteOffset: base, as: UInt64.self)
+                        | raw.loadUnaligned(fromByteOffset: base &+ 8, as: UInt64.self)
+                        | raw.loadUnaligned(fromByteOffset: base &+ 16, as: UInt64.self)
+                        | raw.loadUnaligned(fromByteOffset: base &+ 24, as: UInt64.self)
+                    if any == 0 {
+                        i &-= 8
+                        continue
+                    }
+                }
                 let v = sa[i]
                 if v != 0 {
                     ra[j] = v - 1

@@ -31,6 +31,20 @@ public enum SuffixArray {
         }
     }
 
+    /// Writes SA[0..n-1] of `text` into `sa`, which must hold exactly `text.count` entries (its
+    /// old contents do not matter): for callers that sort many texts into one reused buffer,
+    /// whose pages are then already mapped. Same result, time and threads as `build`.
+    /// Throws `SuffixArrayError` (`suffix-array.too-large`) if `text.count >= Int32.max`.
+    /// - Precondition: `sa.count == text.count` (a wrong buffer is a programming error).
+    public static func build(_ text: UnsafeBufferPointer<UInt8>, into sa: UnsafeMutableBufferPointer<Int32>, threads: Int = 1) throws {
+        let n = text.count
+        guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
+        precondition(sa.count == n, "SuffixArray.build(_:into:): the buffer has \(sa.count) entries, the text \(n) bytes")
+        if n == 0 { return }
+        let parallel = threads >= 2 && n >= SAIS.parallelMinimumSize ? ParallelInduceOptions(threads: threads) : nil
+        SAIS.sortBytes(text, sa, parallel: parallel)
+    }
+
     /// SA[0..n-1] of `text`; see `build(_: UnsafeBufferPointer<UInt8>, threads:)`.
     public static func build(_ text: [UInt8], threads: Int = 1) throws -> [Int32] {
         try text.withUnsafeBufferPointer { try build($0, threads: threads) }
