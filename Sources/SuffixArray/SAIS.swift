@@ -337,6 +337,11 @@ enum SAIS {
             }
             i &+= 1
         }
+        if Char.self == UInt8.self {
+            heads[c1] = Int32(truncatingIfNeeded: b)  // heads = ends of the L-parts now
+            sPassByRuns(stage1: true, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
+            return
+        }
         // S-pass: scan right to left; every S-type suffix lands in the free tail of its bucket,
         // always to the left of the scan position i. The LMS entries ~p it leaves behind are
         // final when the scan reaches them; it moves them, as p, to sa[top..n-1] (top >= i: the
@@ -671,6 +676,11 @@ enum SAIS {
             }
             i &+= 1
         }
+        if Char.self == UInt8.self {
+            heads[c1] = Int32(truncatingIfNeeded: b)  // heads = ends of the L-parts now
+            sPassByRuns(stage1: false, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
+            return
+        }
         buckets.compute(t, n, end: true)
         c1 = 0
         b = Int(heads[0])
@@ -692,6 +702,189 @@ enum SAIS {
                 sa[i] = Int32(truncatingIfNeeded: ~v)
             }
             i &-= 1
+        }
+    }
+
+    // MARK: Run-aware S-passes (byte texts)
+    //
+    // The S-part of bucket c holds the S-type suffixes starting with c. Those followed by a
+    // larger character ("level 1") are induced from higher buckets, so they are in place when
+    // the right-to-left scan reaches bucket c, at its top. The others start with a run of c's:
+    // a suffix with k c's before a larger character ("level k") is induced from its successor
+    // at level k-1, in the same bucket, and level k sorts just below level k-1, in the same
+    // order (that of what follows the runs). The serial pass builds the levels one entry at a
+    // time, each read back a few slots after it was written: on long runs (images of mostly
+    // zeros) that is a chain of store-to-load dependencies through memory.
+    //
+    // Here, while the scan passes level 1, the inductions into bucket c itself are held back in
+    // a short list (the runs that go on, in order); after level 1 the levels are written from
+    // that list and the runs' lengths, each slot once, with the value the scan would leave in
+    // it, doing the scan's work for the entries where a run starts (an induction into a lower
+    // bucket, or stage 1's LMS marker). Same slots, same values, same order of inductions. If
+    // more than `runCapacity` runs go on (short runs, no chain to speak of), the held-back
+    // entries are written where the serial pass would have put them and the bucket is scanned
+    // the ordinary way.
+
+    static let runCapacity = 256
+
+    /// For T[i] == c: the least j <= i with T[j..i] all c.
+    @inline(__always)
+    static func exactRunStart(_ t: SAText<UInt8>, _ i: Int, _ c: Int) -> Int {
+        var j = runStart(t, i, c)
+        while j > 0 && t[j &- 1] == c { j &-= 1 }
+        return j
+    }
+
+    /// The S-pass of stage 1 (`stage1`, with the compaction of induceLMSSubstrings) or of stage 3
+    /// (as in induceAll) over a byte text, run-aware (see above). On entry `buckets.heads` holds
+    /// the ends of the L-parts (the L-pass's final pointers).
+    @inline(__always)
+    static func sPassByRuns(stage1: Bool, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
+        let heads = buckets.heads
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 512) { memory in
+          withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * runCapacity) { scratch in
+            let lEnd = memory.baseAddress!, ends = lEnd + 256
+            let ys = scratch.baseAddress!, floors = ys + runCapacity  // held-back suffixes, run floors
+            lEnd.update(from: heads, count: 256)
+            buckets.compute(t, n, end: true)
+            ends.update(from: heads, count: 256)
+            let lag = stage1 ? 1 : 2
+            let minimum = stage1 ? 1 : 0  // stage 1 never induces suffix 0
+            var c1 = 0
+            var b = Int(heads[0])
+            var i = n - 1
+            var top = n  // stage 1: sa[top..n-1] = the LMS positions found so far (see induceLMSSubstrings)
+
+            // The entry of an S-type suffix y of bucket `c` before the scan passes it.
+            @inline(__always) func entry(_ y: Int, _ c: Int) -> Int32 {
+                if stage1 { return Int32(truncatingIfNeeded: t[y &- 1] > c ? ~y : y &- 1) }
+                return Int32(truncatingIfNeeded: (y == 0 || t[y &- 1] > c) ? ~y : y)
+            }
+            // Induces S-type suffix y (T[y] = c0) into the tail of bucket c0.
+            @inline(__always) func induce(_ y: Int, _ c0: Int) {
+                if c0 != c1 {
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    c1 = c0
+                    b = Int(heads[c1])
+                }
+                b &-= 1
+                sa[b] = entry(y, c0)
+            }
+
+            var c = 255
+            while c >= 0 {
+                let bucket = c
+                let hi = Int(ends[bucket]), lo = bucket > 0 ? Int(ends[bucket - 1]) : 0  // i == hi - 1
+                c -= 1
+                if hi == lo { continue }
+                heads[c1] = Int32(truncatingIfNeeded: b)
+                let tail0 = Int(heads[bucket])
+                // Hold back inductions into this bucket while the scan is in level 1 (slots >= tail0).
+                var holding = tail0 < hi && tail0 > Int(lEnd[bucket])
+                var held = 0
+                b = Int(heads[c1])
+                // The scan's work on slot i: returns the suffix entry sa[i] induces (-1: none).
+                @inline(__always) func visit(_ i: Int) -> Int {
+                    if i >= prefetchDistance { t.prefetch(max(Int(sa[i &- prefetchDistance]) &- lag, 0)) }
+                    let v = Int(sa[i])
+                    if stage1 {
+                        if v > 0 {
+                            sa[i] = 0
+                            return v  // suffix v+1 here; suffix v (S-type, 1 <= v <= n-2)
+                        } else if v < 0 {
+                            sa[i] = 0
+                            top &-= 1
+                            sa[top] = Int32(truncatingIfNeeded: ~v)
+                        }
+                        return -1
+                    }
+                    if v > 0 { return v &- 1 }  // S-type, 0 <= y <= n-2
+                    sa[i] = Int32(truncatingIfNeeded: ~v)
+                    return -1
+                }
+                // Level 1, holding back the inductions into this bucket.
+                while holding && i >= tail0 {
+                    let y = visit(i)
+                    i &-= 1
+                    if y < 0 { continue }
+                    let c0 = t[y]
+                    if c0 != bucket {
+                        induce(y, c0)
+                    } else if held < runCapacity {
+                        ys[held] = y
+                        held &+= 1
+                    } else {
+                        // Too many runs: write the held-back entries where the serial pass put
+                        // them, and go on the ordinary way.
+                        holding = false
+                        for q in 0..<held { induce(ys[q], bucket) }
+                        induce(y, bucket)
+                    }
+                }
+                if holding && held > 0 {
+                    // Level 1 passed (i == tail0 - 1): write levels 2, 3, ... from the held-back runs.
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    var w = tail0
+                    for q in 0..<held { floors[q] = max(exactRunStart(t, ys[q], bucket), minimum) }
+                    var count = held
+                    while count > 0 {
+                        // Levels in which every run goes on (y > floor, so T[y-1] == c): the
+                        // scan would leave y (stage 3) or 0 (stage 1) there and induce nothing else.
+                        var steps = Int.max
+                        for q in 0..<count { steps = min(steps, ys[q] &- floors[q]) }
+                        precondition(w &- steps &* count &- count >= Int(lEnd[bucket]), "SA-IS: run levels overflow their bucket")
+                        for _ in 0..<steps {
+                            for q in 0..<count {
+                                w &-= 1
+                                sa[w] = stage1 ? 0 : Int32(truncatingIfNeeded: ys[q])
+                                ys[q] &-= 1
+                            }
+                        }
+                        // One level in which some runs reach their floor: the scan's work there.
+                        var kept = 0
+                        for q in 0..<count {
+                            let y = ys[q]
+                            w &-= 1
+                            if y > floors[q] {
+                                sa[w] = stage1 ? 0 : Int32(truncatingIfNeeded: y)
+                                ys[kept] = y &- 1
+                                floors[kept] = floors[q]
+                                kept &+= 1
+                            } else if stage1 {
+                                // y >= 1. Entry ~y (LMS: collected) or y-1 (induces suffix y-1
+                                // if y-1 >= 1; T[y-1] < c then, unless y-1 is suffix 0).
+                                sa[w] = 0
+                                if t[y &- 1] > bucket {
+                                    top &-= 1
+                                    sa[top] = Int32(truncatingIfNeeded: y)
+                                } else if y &- 1 > 0 {
+                                    induce(y &- 1, t[y &- 1])
+                                }
+                            } else {
+                                // Entry ~y is flipped to y; entry y induces y-1 (T[y-1] < c).
+                                sa[w] = Int32(truncatingIfNeeded: y)
+                                if y > 0 && t[y &- 1] < bucket { induce(y &- 1, t[y &- 1]) }
+                            }
+                        }
+                        count = kept
+                    }
+                    heads[c1] = Int32(truncatingIfNeeded: b)
+                    heads[bucket] = Int32(truncatingIfNeeded: w)
+                    b = Int(heads[c1])
+                    i = w &- 1
+                }
+                // The rest of the bucket, the ordinary way.
+                while i >= lo {
+                    let y = visit(i)
+                    if y >= 0 { induce(y, t[y]) }
+                    i &-= 1
+                }
+            }
+            if stage1 {
+                // sa[top..n-1] and sa[0..n-top-1] do not overlap: n - top = m <= n/2.
+                sa.update(from: sa + top, count: n - top)
+            }
+          }
         }
     }
 }

@@ -136,6 +136,27 @@ struct BuildTests {
         }
     }
 
+    @Test("runs: many short runs of one byte (more than 256 in a bucket), few long ones, runs at both ends")
+    func manyAndLongRuns() throws {
+        // The run-aware S-passes hold back up to 256 runs per bucket and write their levels at
+        // once; more runs take the ordinary path. Both, plus runs that reach text position 0.
+        var g = SeededGenerator(seed: 0x0052_5545)
+        for round in 0..<24 {
+            var text: [UInt8] = []
+            let (runs, longest) = [(3, 3000), (40, 300), (300, 6), (700, 3)][round % 4]
+            if round % 3 == 0 { text += repeatElement(0, count: Int(g.next() % 50) + 1) }
+            for _ in 0..<runs {
+                text += repeatElement(UInt8(round % 5 == 0 ? 0x7F : 0), count: Int(g.next() % UInt64(longest)) + 2)
+                text.append(UInt8(truncatingIfNeeded: g.next() % 200 + 1))
+            }
+            if round % 4 == 1 { text += repeatElement(0, count: Int(g.next() % 40) + 1) }
+            let sa = try SuffixArray.build(text)
+            // The naive reference is slow on long runs; the linear-time checker covers those.
+            #expect(SuffixArray.check(text, sa) == .valid, "round \(round) n=\(text.count) runs=\(runs)")
+            if runs >= 300 { #expect(sa == SuffixArray.naive(text), "round \(round) n=\(text.count) runs=\(runs)") }
+        }
+    }
+
     @Test("property: 400 seeded random texts of random length and alphabet match the reference")
     func property() throws {
         var g = SeededGenerator(seed: 0xF1F1_2026)
