@@ -221,9 +221,10 @@ enum SAIS {
         }
     }
 
-    /// For T[i] == c: the least j <= i with T[j..i] all c, found 8 bytes at a time, for byte
-    /// texts; any j <= i with T[j..i] all c (i itself) for others. Long runs of one byte (sparse
-    /// images) are then skipped at memory speed.
+    /// For T[i] == c: some j <= i with T[j..i] all c, reached 8 bytes at a time (for byte
+    /// texts; i itself for others), so that callers that go on byte by byte skip long runs of
+    /// one byte (sparse images) at memory speed. Up to 8 bytes of the run may remain below j
+    /// (`exactRunStart` finds its start).
     @inline(__always)
     static func runStart<Char>(_ t: SAText<Char>, _ i: Int, _ c: Int) -> Int {
         guard Char.self == UInt8.self else { return i }
