@@ -343,7 +343,8 @@ enum SAIS {
             sPassByRuns(stage1: true, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
             return
         }
-        // S-pass: scan right to left; every S-type suffix lands in the free tail of its bucket,
+        // S-pass (reduced problems; byte texts took sPassByRuns above): scan right to left;
+        // every S-type suffix lands in the free tail of its bucket,
         // always to the left of the scan position i. The LMS entries ~p it leaves behind are
         // final when the scan reaches them; it moves them, as p, to sa[top..n-1] (top >= i: the
         // k-th one found comes from a slot <= n-k, all passed), which ends up holding them in
@@ -682,6 +683,7 @@ enum SAIS {
             sPassByRuns(stage1: false, SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self)), sa, n: n, buckets: buckets)
             return
         }
+        // S-pass for the reduced problems (byte texts took sPassByRuns above).
         buckets.compute(t, n, end: true)
         c1 = 0
         b = Int(heads[0])

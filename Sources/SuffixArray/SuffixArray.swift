@@ -23,10 +23,8 @@ public enum SuffixArray {
     public static func build(_ text: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> [Int32] {
         let n = text.count
         guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
-        if n == 0 { return [] }
-        let parallel = threads >= 2 && n >= SAIS.parallelMinimumSize ? ParallelInduceOptions(threads: threads) : nil
-        return [Int32](unsafeUninitializedCapacity: n) { sa, count in
-            SAIS.sortBytes(text, sa, parallel: parallel)
+        return try [Int32](unsafeUninitializedCapacity: n) { sa, count in
+            try build(text, into: sa, threads: threads)
             count = n
         }
     }
