@@ -68,6 +68,14 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// one position at a time.
     public var searchBatch: Int = 8
 
+    /// Skip the search at a position of the inner loop whose outcome its neighbours already
+    /// decide (see `Scanner.inferable`): the look-ahead then searches every other position, and
+    /// a position in between is searched only when the bounds its neighbours give on its match
+    /// length leave the loop's decision open. The triples do not change; it needs the
+    /// prefix-aware search, whose lengths are the true longest matches. Tests turn it off to
+    /// compare.
+    var inferSearches: Bool = true
+
     /// Old files at least this large get `SampledKeys` for the prefix-aware search (tests set
     /// it to 1 or `Int.max` to compare the two paths).
     var sampledKeysMinimumSize: Int = 1 << 12
@@ -118,6 +126,15 @@ public enum Alignment {
         old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, suffixArray: UnsafeBufferPointer<Int32>,
         options: AlignmentOptions = AlignmentOptions(), progress: @escaping @Sendable (Int) -> Void = { _ in }
     ) -> [ControlTriple] {
+        scan(old: old, new: new, suffixArray: suffixArray, options: options, progress: progress).triples
+    }
+
+    /// `triples(old:new:suffixArray:options:progress:)`, and how many positions of new needed
+    /// no search (`AlignmentOptions.inferSearches`).
+    static func scan(
+        old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, suffixArray: UnsafeBufferPointer<Int32>,
+        options: AlignmentOptions, progress: @escaping @Sendable (Int) -> Void = { _ in }
+    ) -> (triples: [ControlTriple], inferred: Int) {
         precondition(suffixArray.count == old.count, "suffix array does not belong to old")
         let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize) ? SampledKeys(old: old, sa: suffixArray) : nil
         let finder = MatchFinder(old: old, new: new, sa: suffixArray, prefixAware: options.prefixAwareSearch, keys: keys)
@@ -133,7 +150,7 @@ public enum Alignment {
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             ScanDriver(finder: finder, options: options, plan: plan).run()
         }
-        return join((0..<pieces).map { plan.results.get($0) })
+        return (join((0..<pieces).map { plan.results.get($0) }), plan.results.inferred)
     }
 
     /// Concatenates the triples of consecutive pieces, each of which starts at old offset 0.
@@ -213,7 +230,7 @@ struct ScanDriver {
         defer { caches.deallocate() }
         var freeCaches = (0..<lanes).map { caches + 2 * lookAhead * $0 }
         var active = [(piece: Int, scanner: Scanner)]()
-        var requested = [(lane: Int, first: Int, count: Int)]()
+        var requested = [(lane: Int, first: Int, count: Int, stride: Int)]()
         var exhausted = false
         while true {
             while active.count < lanes && !exhausted {
@@ -227,22 +244,22 @@ struct ScanDriver {
             var lane = 0
             while lane < active.count {
                 let piece = active[lane].piece
-                guard let (first, count) = active[lane].scanner.advance(report: { plan.progress.add(part: piece, $0) }) else {
-                    plan.results.set(piece, active[lane].scanner.finish())
+                guard let (first, count, stride) = active[lane].scanner.advance(report: { plan.progress.add(part: piece, $0) }) else {
+                    plan.results.set(piece, active[lane].scanner.finish(), inferred: active[lane].scanner.inferred)
                     freeCaches.append(active[lane].scanner.cache)
                     plan.progress.add(part: piece, plan.bounds[piece + 1] - plan.bounds[piece])
                     active.remove(at: lane)
                     continue
                 }
-                requested.append((lane, first, count))
-                batch.append(first: first, count: count, end: active[lane].scanner.end)
+                requested.append((lane, first, count, stride))
+                batch.append(first: first, count: count, stride: stride, end: active[lane].scanner.end)
                 lane += 1
             }
             if requested.isEmpty { continue }
             finder.search(batch)
             var slot = 0
             for r in requested {
-                active[r.lane].scanner.store(first: r.first, count: r.count, from: batch, slot: slot)
+                active[r.lane].scanner.store(first: r.first, count: r.count, stride: r.stride, from: batch, slot: slot)
                 slot += r.count
             }
         }
@@ -259,6 +276,7 @@ struct Scanner {
     let end: Int
     let skip: Int
     let lookAhead: Int
+    let infer: Bool
     var out = [ControlTriple]()
 
     // bsdiff's variables (piece-relative: scan 0 is new[start]).
@@ -269,12 +287,19 @@ struct Scanner {
     var searched = 0
     /// True while the inner loop waits for the search at `scan`.
     var inInner = false
+    /// The position whose search gave the current `len` (-1: none in this inner loop).
+    var searchedAt = -1
     var reported = 0
-    // Results of the last search batch: positions cacheFirst ..< cacheFirst + cacheCount,
-    // lengths in cache[0..<lookAhead], positions in cache[lookAhead...] (owned by the driver).
+    // Results of the last look-ahead batch: positions cacheFirst + j * cacheStride for j in
+    // 0..<cacheCount, lengths in cache[0..<lookAhead], positions in cache[lookAhead...] (owned
+    // by the driver); and of the last single search, made for a position between two of them.
     var cacheFirst = 0
     var cacheCount = 0
+    var cacheStride = 1
     let cache: UnsafeMutablePointer<Int>
+    var single = (at: -1, len: 0, pos: 0)
+    /// Positions of this piece whose search `inferable` made unnecessary.
+    var inferred = 0
 
     init(finder: MatchFinder, range: Range<Int>, options: AlignmentOptions, lookAhead: Int,
          cache: UnsafeMutablePointer<Int>) {
@@ -284,6 +309,7 @@ struct Scanner {
         self.end = range.upperBound
         self.skip = options.longMatchSkip
         self.lookAhead = lookAhead
+        self.infer = options.inferSearches && finder.prefixAware
     }
 
     var m: Int { end - start }
@@ -320,26 +346,61 @@ struct Scanner {
         return j < n && old[j] == new(i)
     }
 
-    /// Copies the results for absolute positions `first ..< first + count` out of `batch`.
-    mutating func store(first: Int, count: Int, from batch: SearchBatch, slot: Int) {
+    /// Copies the results for the absolute positions `first + j * stride`, j in 0..<count, out
+    /// of `batch`: a single search (stride 0) into `single`, a look-ahead into the cache.
+    mutating func store(first: Int, count: Int, stride: Int, from batch: SearchBatch, slot: Int) {
+        if stride == 0 {
+            single = (first - start, batch.length[slot], batch.position[slot])
+            return
+        }
         cacheFirst = first - start
         cacheCount = count
+        cacheStride = stride
         (cache).update(from: batch.length + slot, count: count)
         (cache + lookAhead).update(from: batch.position + slot, count: count)
     }
 
-    /// Runs the scan until it needs the search at a position it has no result for; returns
-    /// (absolute first position, count) to search next, or nil when the piece is done.
-    mutating func advance(report: (Int) -> Void) -> (Int, Int)? {
+    /// The cache slot holding the search result for piece position `i`, or nil (strides are 1 or 2).
+    @inline(__always) func cached(_ i: Int) -> Int? {
+        let d = i - cacheFirst
+        guard d >= 0, d & (cacheStride - 1) == 0 else { return nil }
+        let j = d >> (cacheStride - 1)
+        return j < cacheCount ? j : nil
+    }
+
+    /// Runs the scan until it needs a search result it does not have; returns (absolute first
+    /// position, count, stride) of the positions to search next (stride 0: one position, kept
+    /// apart from the look-ahead), or nil when the piece is done.
+    mutating func advance(report: (Int) -> Void) -> (Int, Int, Int)? {
         while true {
             if inInner {
-                let c = scan - cacheFirst
-                guard c >= 0 && c < cacheCount else {
-                    let count = min(m - scan, lookAhead, 1 << min(searched, 6))
-                    return (start + scan, count)
+                // The previous position's search is known, the next one's too: perhaps this
+                // position needs none.
+                let afterSearch = infer && searchedAt == scan - 1 && scan + 1 < m
+                if let c = cached(scan) {
+                    len = cache[c]
+                    pos = cache[lookAhead + c]
+                } else if single.at == scan {
+                    len = single.len
+                    pos = single.pos
+                } else if afterSearch, let c = cached(scan + 1) {
+                    guard inferable(lengthAbove: cache[c]) else { return (start + scan, 1, 0) }
+                    // The loop goes on whatever the length here: bsdiff's step without it.
+                    // oldscore and scsc catch up at the next position (see `inferable`).
+                    if oldMatches(scan, offset: lastoffset) { oldscore -= 1 }
+                    scan += 1
+                    searched += 1
+                    inferred += 1
+                    continue
+                } else {
+                    // Look ahead: every position, or every other one when the ones in between
+                    // can be inferred (then starting with the next position).
+                    let first = afterSearch ? scan + 1 : scan
+                    let stride = infer ? 2 : 1
+                    let count = min((m - first + stride - 1) / stride, lookAhead, 1 << min(searched, 6))
+                    return (start + first, count, stride)
                 }
-                len = cache[c]
-                pos = cache[lookAhead + c]
+                searchedAt = scan
                 searched += 1
                 if innerStep() {  // inner loop left
                     inInner = false
@@ -355,12 +416,39 @@ struct Scanner {
             scan += len
             scsc = scan
             searched = 0
+            searchedAt = -1
             if scan < m {
                 inInner = true
             } else {
                 emitIfNeeded()
             }
         }
+    }
+
+    /// Whether the inner loop, at `scan` (not yet searched; the search at `scan - 1` gave the
+    /// current `len`), goes on to `scan + 1` whatever the search at `scan` would give, where
+    /// the search at `scan + 1` gave `next`. The prefix-aware search finds the true longest
+    /// match, so the length L here is bounded by its neighbours: L >= len - 1 (the match at
+    /// pos + 1 continues) and L <= next + 1 (a match here, one byte shorter, starts at
+    /// scan + 1). If no L in that range ends the loop (bsdiff's test, with oldscore extended to
+    /// scan + L as the step would) and none takes the long-match skip, the step is `scan += 1`
+    /// and `oldscore -= 1` for a match at lastoffset, and nothing else: the extension of
+    /// oldscore and scsc up to scan + L is left to the step at scan + 1, which extends them to
+    /// scan + 1 + next >= scan + L anyway, and so ends in the same state.
+    func inferable(lengthAbove next: Int) -> Bool {
+        let low = max(0, len - 1), high = next + 1
+        guard high <= skip else { return false }
+        var score = oldscore, reach = scsc
+        var l = low
+        while l <= high {
+            if scan + l > reach {
+                score += countMatches(from: reach, to: scan + l, offset: lastoffset)
+                reach = scan + l
+            }
+            if (l == score && l != 0) || l > score + 8 { return false }
+            l += 1
+        }
+        return true
     }
 
     /// One pass of bsdiff's inner loop body with (len, pos) the search result at `scan`.
@@ -464,7 +552,15 @@ final class ProgressSum: @unchecked Sendable {
 final class TripleSlots: @unchecked Sendable {
     private let lock = NSLock()
     private var slots: [[ControlTriple]]
+    private var inferredSum = 0
     init(count: Int) { slots = Array(repeating: [], count: count) }
-    func set(_ k: Int, _ t: [ControlTriple]) { lock.withLock { slots[k] = t } }
+    func set(_ k: Int, _ t: [ControlTriple], inferred: Int) {
+        lock.withLock {
+            slots[k] = t
+            inferredSum += inferred
+        }
+    }
+    /// Positions of all pieces that needed no search.
+    var inferred: Int { lock.withLock { inferredSum } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
 }

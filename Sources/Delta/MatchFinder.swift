@@ -152,10 +152,10 @@ final class SearchBatch {
     func deallocate() { memory.deallocate() }
 
     /// Adds slots for the texts new[first + j ..< end], j in 0..<count.
-    func append(first: Int, count: Int, end e: Int) {
+    func append(first: Int, count: Int, stride: Int = 1, end e: Int) {
         precondition(self.count + count <= capacity)
         for j in 0..<count {
-            start[self.count + j] = first + j
+            start[self.count + j] = first + j * stride
             end[self.count + j] = e
         }
         self.count += count
@@ -220,17 +220,22 @@ final class SampledKeys: @unchecked Sendable {
     }
 
     /// First index in `keys[from..<to]` whose key is >= `k` (or > `k` when `strict`); `to` if none.
+    /// Branch-free: each halving is a conditional move, not a branch the processor would
+    /// mispredict half of the time.
     @inline(__always) private static func bound(_ keys: UnsafeMutableBufferPointer<UInt64>, _ k: UInt64,
                                                 from: Int, to: Int, strict: Bool) -> Int {
         var base = from, len = to &- from
-        while len > 0 {
+        guard len > 0 else { return from }
+        // The answer lies in base ... base + len.
+        while len > 1 {
             let half = len >> 1
             let v = keys[base &+ half]
             let right = strict ? v <= k : v < k
-            base = right ? base &+ half &+ 1 : base
-            len = right ? len &- half &- 1 : half
+            base &+= half & (0 &- Int(right ? 1 : 0))
+            len &-= half
         }
-        return base
+        let v = keys[base]
+        return base &+ ((strict ? v <= k : v < k) ? 1 : 0)
     }
 
     /// `from` + the number of keys in `keys[from..<to]` below `k` (at most `k` when `strict`):

@@ -102,6 +102,50 @@ struct RoundTripTests {
         }
     }
 
+    @Test("skipping the searches whose outcome the neighbouring positions decide changes no triple, and skips many")
+    func inferredSearchesChangeNothing() throws {
+        var g = SeededGenerator(seed: 13)
+        var pairs = Cases.all.map { ($0.name, $0.old, $0.new) }
+        for k in 0..<120 {
+            // Small alphabets and scattered edits: long inner loops, matches barely longer than
+            // the current alignment's, matches running into the end of old and of new.
+            let alphabet = UInt64([2, 3, 4, 6, 8, 16, 64, 256][k % 8])
+            let old = (0..<Int(64 + g.next() % 6000)).map { _ in UInt8(g.next() % alphabet) }
+            var new = old
+            for _ in 0..<Int(1 + g.next() % 200) where !new.isEmpty {
+                let at = Int(g.next() % UInt64(new.count))
+                switch g.next() % 3 {
+                case 0: new[at] = UInt8(g.next() % alphabet)
+                case 1: new.insert(UInt8(g.next() % alphabet), at: at)
+                default: new.remove(at: at)
+                }
+            }
+            pairs.append(("random \(k)", old, new))
+        }
+        var inferredTotal = 0, positions = 0
+        for (name, old, new) in pairs {
+            let sa = try SuffixArray.build(old)
+            for (pieces, skip) in [(Int.max, 256), (2, 256), (Int.max, 3)] {
+                var searching = AlignmentOptions(longMatchSkip: skip)
+                searching.parallelMinimumSize = pieces
+                searching.inferSearches = false
+                var inferring = searching
+                inferring.inferSearches = true
+                inferring.searchBatch = 1 + Int(g.next() % 16)
+                let expected = old.withUnsafeBufferPointer { o in new.withUnsafeBufferPointer { n in sa.withUnsafeBufferPointer {
+                    Alignment.scan(old: o, new: n, suffixArray: $0, options: searching) } } }
+                let got = old.withUnsafeBufferPointer { o in new.withUnsafeBufferPointer { n in sa.withUnsafeBufferPointer {
+                    Alignment.scan(old: o, new: n, suffixArray: $0, options: inferring) } } }
+                #expect(got.triples == expected.triples, "\(name): pieces \(pieces), skip \(skip), batch \(inferring.searchBatch)")
+                #expect(expected.inferred == 0)
+                inferredTotal += got.inferred
+                positions += new.count
+            }
+        }
+        // The shortcut is taken, not just harmless: a good share of all positions needed no search.
+        #expect(inferredTotal * 100 > positions, "\(inferredTotal) of \(positions) positions inferred")
+    }
+
     @Test("hello world -> hello world! is the single triple (11, 1, -1), as bsdiff 4.3 writes it")
     func helloWorldTriple() throws {
         let old = Array("hello world".utf8), new = Array("hello world!".utf8)
