@@ -186,38 +186,32 @@ enum SAIS {
 
     /// `induceLMSSubstrings` with both passes block-parallel (same result).
     static func induceLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 513) { memory in
-            let start = memory.baseAddress!, lEnd = start + 257
-            let heads = buckets.heads
-            buckets.compute(t, n, end: false)
-            start.update(from: heads, count: 256)
-            start[256] = Int32(truncatingIfNeeded: n)
-            // Suffix n-1 (L-type, n >= 2) is the smallest of its bucket.
-            let c1 = t[n - 1], v = n - 2
-            sa[Int(heads[c1])] = Int32(truncatingIfNeeded: t[v] < c1 ? ~v : v)
-            heads[c1] &+= 1
-            team.leftToRight(.stage1L, t, sa, n: n, heads: heads)
-            lEnd.update(from: heads, count: 256)
-            buckets.compute(t, n, end: true)
-            team.rightToLeft(.stage1S, t, sa, n: n, tails: heads, start: start, lEnd: lEnd)
-        }
+        induce(team, t, sa, n: n, buckets: buckets, stage1: true)
     }
 
     /// `induceAll` with both passes block-parallel (same result).
     static func induceAll(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) {
+        induce(team, t, sa, n: n, buckets: buckets, stage1: false)
+    }
+
+    /// The L-pass then the S-pass of stage 1 or of stage 3, block-parallel. Suffix n-1 (L-type,
+    /// n >= 2) is the smallest of its bucket and seeds the L-pass: stage 1 stores the position
+    /// it induces from (n-2), stage 3 the suffix itself (n-1), negated when T[n-2] < T[n-1].
+    private static func induce(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int,
+                               buckets: SABuckets, stage1: Bool) {
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 513) { memory in
             let start = memory.baseAddress!, lEnd = start + 257
             let heads = buckets.heads
             buckets.compute(t, n, end: false)
             start.update(from: heads, count: 256)
             start[256] = Int32(truncatingIfNeeded: n)
-            let c1 = t[n - 1], j = n - 1  // j >= 1
-            sa[Int(heads[c1])] = Int32(truncatingIfNeeded: t[j &- 1] < c1 ? ~j : j)
+            let c1 = t[n - 1], seed = stage1 ? n - 2 : n - 1
+            sa[Int(heads[c1])] = Int32(truncatingIfNeeded: t[n - 2] < c1 ? ~seed : seed)
             heads[c1] &+= 1
-            team.leftToRight(.finalL, t, sa, n: n, heads: heads)
+            team.leftToRight(stage1 ? .stage1L : .finalL, t, sa, n: n, heads: heads)
             lEnd.update(from: heads, count: 256)
             buckets.compute(t, n, end: true)
-            team.rightToLeft(.finalS, t, sa, n: n, tails: heads, start: start, lEnd: lEnd)
+            team.rightToLeft(stage1 ? .stage1S : .finalS, t, sa, n: n, tails: heads, start: start, lEnd: lEnd)
         }
     }
 
