@@ -69,12 +69,22 @@ public struct AlignmentOptions: Sendable, Hashable {
     public var searchBatch: Int = 8
 
     /// Skip the search at a position of the inner loop whose outcome its neighbours already
-    /// decide (see `Scanner.inferable`): the look-ahead then searches every other position, and
-    /// a position in between is searched only when the bounds its neighbours give on its match
-    /// length leave the loop's decision open. The triples do not change; it needs the
+    /// decide (see `Scanner.inferable`): the look-ahead then searches every `inferStride`-th
+    /// position, and a position in between is searched only when the bounds its neighbours give
+    /// on its match length leave the loop's decision open. The triples do not change; it needs the
     /// prefix-aware search, whose lengths are the true longest matches. Tests turn it off to
     /// compare.
     var inferSearches: Bool = true
+
+    /// With `inferSearches`, the look-ahead searches every `inferStride`-th position at most (a
+    /// power of two, at least 1) and infers the positions in between where their neighbours
+    /// decide them. Where too many of them still need a search of their own (random data:
+    /// short matches of varying length), a scanner halves its stride, down to 2, for
+    /// `inferCooldown` look-aheads. The triples do not depend on either value.
+    public var inferStride: Int = 8
+
+    /// See `inferStride` (tests vary it).
+    var inferCooldown: Int = 16
 
     /// Old files at least this large get `SampledKeys` for the prefix-aware search (tests set
     /// it to 1 or `Int.max` to compare the two paths).
@@ -296,6 +306,15 @@ struct Scanner {
     var cacheFirst = 0
     var cacheCount = 0
     var cacheStride = 1
+    /// The largest look-ahead stride when inferring (a power of two), the current one, and
+    /// how many look-aheads remain before a halved stride goes back up.
+    let inferStride: Int
+    var stride: Int
+    var cooldown = 0
+    let cooldownLength: Int
+    /// Positions of the last look-ahead, and single searches since it.
+    var lastLookCount = 0
+    var singlesSinceLook = 0
     let cache: UnsafeMutablePointer<Int>
     var single = (at: -1, len: 0, pos: 0)
     /// Positions of this piece whose search `inferable` made unnecessary.
@@ -310,6 +329,11 @@ struct Scanner {
         self.skip = options.longMatchSkip
         self.lookAhead = lookAhead
         self.infer = options.inferSearches && finder.prefixAware
+        precondition(options.inferStride > 0 && options.inferStride & (options.inferStride - 1) == 0,
+                     "inferStride must be a power of two")
+        self.inferStride = options.inferStride
+        self.stride = options.inferStride
+        self.cooldownLength = max(1, options.inferCooldown)
     }
 
     var m: Int { end - start }
@@ -360,11 +384,19 @@ struct Scanner {
         (cache + lookAhead).update(from: batch.position + slot, count: count)
     }
 
-    /// The cache slot holding the search result for piece position `i`, or nil (strides are 1 or 2).
+    /// The cache slot holding the search result for piece position `i`, or nil (strides are
+    /// powers of two).
     @inline(__always) func cached(_ i: Int) -> Int? {
         let d = i - cacheFirst
         guard d >= 0, d & (cacheStride - 1) == 0 else { return nil }
-        let j = d >> (cacheStride - 1)
+        let j = d >> cacheStride.trailingZeroBitCount
+        return j < cacheCount ? j : nil
+    }
+
+    /// The cache slot of the first cached position after piece position `i`, or nil.
+    @inline(__always) func cached(after i: Int) -> Int? {
+        let d = i + 1 - cacheFirst
+        let j = d <= 0 ? 0 : (d + cacheStride - 1) >> cacheStride.trailingZeroBitCount
         return j < cacheCount ? j : nil
     }
 
@@ -374,30 +406,47 @@ struct Scanner {
     mutating func advance(report: (Int) -> Void) -> (Int, Int, Int)? {
         while true {
             if inInner {
-                // The previous position's search is known, the next one's too: perhaps this
-                // position needs none.
-                let afterSearch = infer && searchedAt == scan - 1 && scan + 1 < m
+                // An earlier position of this inner loop was searched (the anchor, bounding the
+                // length here from below), a later one too (bounding it from above): perhaps
+                // this position needs no search.
+                let anchored = infer && searchedAt >= 0
                 if let c = cached(scan) {
                     len = cache[c]
                     pos = cache[lookAhead + c]
                 } else if single.at == scan {
                     len = single.len
                     pos = single.pos
-                } else if afterSearch, let c = cached(scan + 1) {
-                    guard inferable(lengthAbove: cache[c]) else { return (start + scan, 1, 0) }
+                } else if anchored, let c = cached(after: scan) {
+                    let next = cacheFirst + c * cacheStride
+                    guard inferable(low: len - (scan - searchedAt), high: cache[c] + (next - scan)) else {
+                        singlesSinceLook += 1
+                        return (start + scan, 1, 0)
+                    }
                     // The loop goes on whatever the length here: bsdiff's step without it.
-                    // oldscore and scsc catch up at the next position (see `inferable`).
+                    // oldscore and scsc catch up at the next searched position (see `inferable`).
                     if oldMatches(scan, offset: lastoffset) { oldscore -= 1 }
                     scan += 1
                     searched += 1
                     inferred += 1
                     continue
                 } else {
-                    // Look ahead: every position, or every other one when the ones in between
-                    // can be inferred (then starting with the next position).
-                    let first = afterSearch ? scan + 1 : scan
-                    let stride = infer ? 2 : 1
+                    // Look ahead: every position, or every `stride`-th one when the ones in
+                    // between can be inferred (then the first is `stride` past the anchor).
+                    // More single searches than look-ahead ones last time: halve the stride
+                    // for a while.
+                    if !infer {
+                        stride = 1
+                    } else if singlesSinceLook > lastLookCount && stride > 2 {
+                        stride >>= 1
+                        cooldown = cooldownLength
+                    } else if stride < inferStride {
+                        cooldown -= 1
+                        if cooldown == 0 { stride = inferStride }
+                    }
+                    singlesSinceLook = 0
+                    let first = anchored && scan + stride - 1 < m ? scan + stride - 1 : scan
                     let count = min((m - first + stride - 1) / stride, lookAhead, 1 << min(searched, 6))
+                    lastLookCount = count
                     return (start + first, count, stride)
                 }
                 searchedAt = scan
@@ -425,18 +474,26 @@ struct Scanner {
         }
     }
 
-    /// Whether the inner loop, at `scan` (not yet searched; the search at `scan - 1` gave the
-    /// current `len`), goes on to `scan + 1` whatever the search at `scan` would give, where
-    /// the search at `scan + 1` gave `next`. The prefix-aware search finds the true longest
-    /// match, so the length L here is bounded by its neighbours: L >= len - 1 (the match at
-    /// pos + 1 continues) and L <= next + 1 (a match here, one byte shorter, starts at
-    /// scan + 1). If no L in that range ends the loop (bsdiff's test, with oldscore extended to
-    /// scan + L as the step would) and none takes the long-match skip, the step is `scan += 1`
-    /// and `oldscore -= 1` for a match at lastoffset, and nothing else: the extension of
-    /// oldscore and scsc up to scan + L is left to the step at scan + 1, which extends them to
-    /// scan + 1 + next >= scan + L anyway, and so ends in the same state.
-    func inferable(lengthAbove next: Int) -> Bool {
-        let low = max(0, len - 1), high = next + 1
+    /// Whether the inner loop, at `scan` (not yet searched), goes on to `scan + 1` whatever the
+    /// search at `scan` would give, given bounds `low ... high` on its length L.
+    ///
+    /// The prefix-aware search finds the true longest match, so lengths bound each other: for
+    /// positions a < q < b, L(q) >= L(a) - (q - a) (the match found at a, continued) and
+    /// L(q) <= L(b) + (b - q) (a match at q, continued to b). `advance` takes a from the last
+    /// searched position of the inner loop (`searchedAt`, whose length is `len`) and b from
+    /// the nearest searched position after `scan`.
+    ///
+    /// If no L in the range ends the loop (bsdiff's test, with oldscore extended to scan + L
+    /// as the step would) and none takes the long-match skip, the step is `scan += 1` and
+    /// `oldscore -= 1` for a match at lastoffset, and nothing else. The extension of oldscore
+    /// and scsc up to scan + L is left to a later step: every position p skipped this way has
+    /// p + L(p) <= q + L(q) for any later q, so the next searched position extends them at
+    /// least as far and ends in bsdiff's state; and the test here, run with scsc lagging
+    /// behind, gives bsdiff's score for the true L (the lag lies below scan + L). oldscore is
+    /// kept as (matches counted up to scsc) - (matches at the positions passed), which is
+    /// exact again once scsc catches up, even where it briefly lies behind `scan`.
+    func inferable(low lowBound: Int, high: Int) -> Bool {
+        let low = max(0, lowBound)
         guard high <= skip else { return false }
         var score = oldscore, reach = scsc
         var l = low
@@ -564,3 +621,4 @@ final class TripleSlots: @unchecked Sendable {
     var inferred: Int { lock.withLock { inferredSum } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
 }
+

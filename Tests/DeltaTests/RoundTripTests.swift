@@ -132,11 +132,14 @@ struct RoundTripTests {
                 var inferring = searching
                 inferring.inferSearches = true
                 inferring.searchBatch = 1 + Int(g.next() % 16)
+                inferring.inferStride = 1 << Int(g.next() % 6)
+                inferring.inferCooldown = [1, 2, 16][Int(g.next() % 3)]
                 let expected = old.withUnsafeBufferPointer { o in new.withUnsafeBufferPointer { n in sa.withUnsafeBufferPointer {
                     Alignment.scan(old: o, new: n, suffixArray: $0, options: searching) } } }
                 let got = old.withUnsafeBufferPointer { o in new.withUnsafeBufferPointer { n in sa.withUnsafeBufferPointer {
                     Alignment.scan(old: o, new: n, suffixArray: $0, options: inferring) } } }
-                #expect(got.triples == expected.triples, "\(name): pieces \(pieces), skip \(skip), batch \(inferring.searchBatch)")
+                #expect(got.triples == expected.triples,
+                        "\(name): pieces \(pieces), skip \(skip), batch \(inferring.searchBatch), stride \(inferring.inferStride), cooldown \(inferring.inferCooldown)")
                 #expect(expected.inferred == 0)
                 inferredTotal += got.inferred
                 positions += new.count

@@ -1,8 +1,8 @@
-// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P]
+// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S]
 //
 // Times Firmchain's delta phases apart on one pair: the suffix sort of OLD once, then the
 // alignment scan REPEATS times (default 3) with the given options. Prints one line per scan:
-//   sa <wall> <cpu>   then   scan <wall> <cpu> <triples>
+//   sa <wall> <cpu>   then   scan <wall> <cpu> <triples> <hash of the triples, to compare runs>
 // (seconds; cpu = process CPU time, steadier than wall time on a shared machine). Used to tune
 // the scan (Benchmarks/delta/README.md); the full tool is timed by Benchmarks/delta/run.sh.
 #if canImport(Glibc)
@@ -44,10 +44,11 @@ func take(_ flag: String, from args: inout [String]) -> Int? {
 if let v = take("--batch", from: &args) { options.searchBatch = v }
 if let v = take("--interleave", from: &args) { options.interleave = v }
 if let v = take("--pieces", from: &args) { options.parallelPieces = v }
+if let v = take("--infer-stride", from: &args) { options.inferStride = v }
 if let v = take("--threads", from: &args) { options.threads = v }
 if take("--whole", from: &args) == 1 { options.parallelMinimumSize = .max }
 args.removeAll { $0 == "--hugepages" }
-guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P]") }
+guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S]") }
 let repeats = args.count > 2 ? Int(args[2]) ?? 3 : 3
 let hugePages = CommandLine.arguments.contains("--hugepages")
 /// The file's bytes in memory the scan reads directly (2 MiB-aligned, huge pages advised with --hugepages).
@@ -68,5 +69,7 @@ for _ in 0..<repeats {
     w = now(CLOCK_MONOTONIC)
     c = now(CLOCK_PROCESS_CPUTIME_ID)
     let triples = sa.withUnsafeBufferPointer { Alignment.triples(old: old, new: new, suffixArray: $0, options: options) }
-    print("scan", now(CLOCK_MONOTONIC) - w, now(CLOCK_PROCESS_CPUTIME_ID) - c, triples.count)
+    var h: UInt64 = 1469598103934665603
+    for t in triples { for v in [t.add, t.copy, t.seek] { h = (h ^ UInt64(bitPattern: v)) &* 1099511628211 } }
+    print("scan", now(CLOCK_MONOTONIC) - w, now(CLOCK_PROCESS_CPUTIME_ID) - c, triples.count, String(h, radix: 16))
 }
