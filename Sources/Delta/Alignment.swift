@@ -233,6 +233,7 @@ struct ScanDriver {
     func run() {
         let lanes = max(1, options.interleave)
         let lookAhead = max(1, options.searchBatch)
+        let progress = plan.progress
         let batch = SearchBatch(capacity: lanes * lookAhead)
         defer { batch.deallocate() }
         // Each lane's result cache: 2 x lookAhead Ints, reused by the pieces it takes in turn.
@@ -254,7 +255,7 @@ struct ScanDriver {
             var lane = 0
             while lane < active.count {
                 let piece = active[lane].piece
-                guard let (first, count, stride) = active[lane].scanner.advance(report: { plan.progress.add(part: piece, $0) }) else {
+                guard let (first, count, stride) = active[lane].scanner.advance(progress: progress, piece: piece) else {
                     plan.results.set(piece, active[lane].scanner.finish(), inferred: active[lane].scanner.inferred)
                     freeCaches.append(active[lane].scanner.cache)
                     plan.progress.add(part: piece, plan.bounds[piece + 1] - plan.bounds[piece])
@@ -402,8 +403,8 @@ struct Scanner {
 
     /// Runs the scan until it needs a search result it does not have; returns (absolute first
     /// position, count, stride) of the positions to search next (stride 0: one position, kept
-    /// apart from the look-ahead), or nil when the piece is done.
-    mutating func advance(report: (Int) -> Void) -> (Int, Int, Int)? {
+    /// apart from the look-ahead), or nil when the piece is done. Reports progress of `piece`.
+    mutating func advance(progress: ProgressSum, piece: Int) -> (Int, Int, Int)? {
         while true {
             if inInner {
                 // An earlier position of this inner loop was searched (the anchor, bounding the
@@ -455,7 +456,7 @@ struct Scanner {
                     inInner = false
                     emitIfNeeded()
                 } else {
-                    if scan - reported >= 1 << 20 { reported = scan; report(scan) }
+                    if scan - reported >= 1 << 20 { reported = scan; progress.add(part: piece, scan) }
                     continue
                 }
             }
@@ -492,20 +493,22 @@ struct Scanner {
     /// behind, gives bsdiff's score for the true L (the lag lies below scan + L). oldscore is
     /// kept as (matches counted up to scsc) - (matches at the positions passed), which is
     /// exact again once scsc catches up, even where it briefly lies behind `scan`.
+    ///
+    /// The test is made at the ends of the range only: d(l) = l - score(l), score extended to
+    /// scan + l, never decreases and grows by at most 1 from l to l + 1 (each step adds at
+    /// most one match). So some l in the range has d(l) = 0 iff d(low) <= 0 <= d(high), and
+    /// d(l) > 8 for some l iff d(high) > 8. l = 0 never ends the loop (the test needs
+    /// len != 0), so the range starts at 1.
     func inferable(low lowBound: Int, high: Int) -> Bool {
-        let low = max(0, lowBound)
+        let low = max(1, lowBound)
         guard high <= skip else { return false }
-        var score = oldscore, reach = scsc
-        var l = low
-        while l <= high {
-            if scan + l > reach {
-                score += countMatches(from: reach, to: scan + l, offset: lastoffset)
-                reach = scan + l
-            }
-            if (l == score && l != 0) || l > score + 8 { return false }
-            l += 1
-        }
-        return true
+        guard low <= high else { return true }
+        // score(l) = oldscore + #matches in [scsc, scan + l) where scan + l > scsc.
+        let atLow = oldscore + (scan + low > scsc ? countMatches(from: scsc, to: scan + low, offset: lastoffset) : 0)
+        let atHigh = atLow + (scan + high > max(scsc, scan + low)
+            ? countMatches(from: max(scsc, scan + low), to: scan + high, offset: lastoffset) : 0)
+        let dLow = low - atLow, dHigh = high - atHigh
+        return dHigh <= 8 && (dLow > 0 || dHigh < 0)
     }
 
     /// One pass of bsdiff's inner loop body with (len, pos) the search result at `scan`.
