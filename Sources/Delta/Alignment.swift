@@ -539,31 +539,19 @@ struct Scanner {
         guard len != oldscore || scan == m else { return }
 
         // Forward extension from (lastscan, lastpos): the length maximising 2*matches - length.
-        var s = 0, sf = 0, lenf = 0
-        var i = 0
-        while lastscan + i < scan && lastpos + i < n {
-            if old[lastpos + i] == new(lastscan + i) { s += 1 }
-            i += 1
-            if s * 2 - i > sf * 2 - lenf { sf = s; lenf = i }
-        }
+        let ob = old.baseAddress!, nb = finder.new.baseAddress! + start
+        var lenf = Self.extend(ob + lastpos, nb + lastscan, count: min(scan - lastscan, n - lastpos), backward: false)
 
         // Backward extension from (scan, pos), same criterion.
         var lenb = 0
         if scan < m {
-            s = 0
-            var sb = 0
-            i = 1
-            while scan >= lastscan + i && pos >= i {
-                if old[pos - i] == new(scan - i) { s += 1 }
-                if s * 2 - i > sb * 2 - lenb { sb = s; lenb = i }
-                i += 1
-            }
+            lenb = Self.extend(ob + pos, nb + scan, count: min(scan - lastscan, pos), backward: true)
         }
 
         // Overlap: split where the forward side stops being at least as good.
         if lastscan + lenf > scan - lenb {
             let overlap = (lastscan + lenf) - (scan - lenb)
-            s = 0
+            var s = 0
             var ss = 0, lens = 0
             for k in 0..<overlap {
                 if new(lastscan + lenf - overlap + k) == old[lastpos + lenf - overlap + k] { s += 1 }
@@ -579,6 +567,41 @@ struct Scanner {
         lastscan = scan - lenb
         lastpos = pos - lenb
         lastoffset = pos - scan
+    }
+
+    /// bsdiff's extension of a match: the first k in 0...count maximising 2 * matches(k) - k,
+    /// where matches(k) counts the j < k with a[j] == b[j], reading a and b forward from the
+    /// pointers, or backward from the byte before them. Eight bytes at a time where they all
+    /// agree (the score rises at every one, so only the last can be a new maximum) or all
+    /// differ (it falls at every one: none can be); byte by byte otherwise.
+    static func extend(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, count: Int, backward: Bool) -> Int {
+        var s = 0, k = 0, bestScore = 0, best = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while k &+ 8 <= count {
+            let off = backward ? -k &- 8 : k
+            let x = UnsafeRawPointer(a + off).loadUnaligned(as: UInt64.self) ^ UnsafeRawPointer(b + off).loadUnaligned(as: UInt64.self)
+            if x == 0 {
+                s &+= 8
+                k &+= 8
+                if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+            } else if (x &- ones) & ~x & highs == 0 {  // no zero byte: all eight differ
+                k &+= 8
+            } else {
+                for _ in 0..<8 {
+                    let j = backward ? -k &- 1 : k
+                    if a[j] == b[j] { s &+= 1 }
+                    k &+= 1
+                    if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+                }
+            }
+        }
+        while k < count {
+            let j = backward ? -k &- 1 : k
+            if a[j] == b[j] { s &+= 1 }
+            k &+= 1
+            if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+        }
+        return best
     }
 
     /// The piece's triples, without a final triple that produces nothing (a surplus triple

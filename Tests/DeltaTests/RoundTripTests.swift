@@ -150,6 +150,37 @@ struct RoundTripTests {
         #expect(inferredTotal * 100 > positions, "\(inferredTotal) of \(positions) positions inferred")
     }
 
+    @Test("a match's extension, eight bytes at a time, is bsdiff's byte-by-byte loop's, both ways")
+    func extensionMatchesByteLoop() {
+        var g = SeededGenerator(seed: 29)
+        for k in 0..<2000 {
+            // Runs of agreement and of disagreement of every length, mixed chunks too.
+            let count = Int(g.next() % 100)
+            var a = [UInt8](), b = [UInt8]()
+            while a.count < count + 16 {
+                let run = Int(1 + g.next() % 20), kind = g.next() % 3
+                for _ in 0..<run {
+                    let x = UInt8(truncatingIfNeeded: g.next())
+                    a.append(x)
+                    b.append(kind == 0 ? x : kind == 1 ? x &+ 1 : (g.next() % 2 == 0 ? x : x ^ 0x80))
+                }
+            }
+            for backward in [false, true] {
+                // bsdiff's loop: the first length with the largest 2 * matches - length.
+                var s = 0, best = 0, bestScore = 0
+                for i in 1...max(1, count) where i <= count {
+                    let j = backward ? a.count - i : i - 1
+                    if a[j] == b[j] { s += 1 }
+                    if 2 * s - i > bestScore { bestScore = 2 * s - i; best = i }
+                }
+                let got = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                    backward ? Scanner.extend(pa.baseAddress! + a.count, pb.baseAddress! + b.count, count: count, backward: true)
+                             : Scanner.extend(pa.baseAddress!, pb.baseAddress!, count: count, backward: false) } }
+                #expect(got == best, "case \(k), \(backward ? "backward" : "forward"), count \(count)")
+            }
+        }
+    }
+
     @Test("hello world -> hello world! is the single triple (11, 1, -1), as bsdiff 4.3 writes it")
     func helloWorldTriple() throws {
         let old = Array("hello world".utf8), new = Array("hello world!".utf8)
