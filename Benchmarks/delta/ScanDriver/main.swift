@@ -1,10 +1,12 @@
-// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S]
+// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S] [--patch FILE]
 //
 // Times Firmchain's delta phases apart on one pair: the suffix sort of OLD once, then the
 // alignment scan REPEATS times (default 3) with the given options. Prints one line per scan:
 //   sa <wall> <cpu>   then   scan <wall> <cpu> <triples> <hash of the triples, to compare runs>
-// (seconds; cpu = process CPU time, steadier than wall time on a shared machine). Used to tune
-// the scan (Benchmarks/delta/README.md); the full tool is timed by Benchmarks/delta/run.sh.
+// (seconds; cpu = process CPU time, steadier than wall time on a shared machine). With --patch
+// it also writes the BSDIFF40 patch of each scan's triples to FILE and prints `patch <bytes>`.
+// Used to tune the scan (Benchmarks/delta/README.md); the full tool is timed by
+// Benchmarks/delta/run.sh.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +50,12 @@ if let v = take("--infer-stride", from: &args) { options.inferStride = v }
 if let v = take("--threads", from: &args) { options.threads = v }
 if take("--whole", from: &args) == 1 { options.parallelMinimumSize = .max }
 args.removeAll { $0 == "--hugepages" }
-guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S]") }
+var patchPath: String? = nil
+if let i = args.firstIndex(of: "--patch"), i + 1 < args.count {
+    patchPath = args[i + 1]
+    args.removeSubrange(i...(i + 1))
+}
+guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S] [--patch FILE]") }
 let repeats = args.count > 2 ? Int(args[2]) ?? 3 : 3
 let hugePages = CommandLine.arguments.contains("--hugepages")
 /// The file's bytes in memory the scan reads directly (2 MiB-aligned, huge pages advised with --hugepages).
@@ -72,4 +79,11 @@ for _ in 0..<repeats {
     var h: UInt64 = 1469598103934665603
     for t in triples { for v in [t.add, t.copy, t.seek] { h = (h ^ UInt64(bitPattern: v)) &* 1099511628211 } }
     print("scan", now(CLOCK_MONOTONIC) - w, now(CLOCK_PROCESS_CPUTIME_ID) - c, triples.count, String(h, radix: 16))
+    if let patchPath {
+        let patch = try BSDIFF40.write(old: old, new: new, triples: triples)
+        guard let f = fopen(patchPath, "wb") else { fail("cannot write \(patchPath)") }
+        _ = patch.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
+        print("patch", patch.count)
+    }
 }
