@@ -576,30 +576,30 @@ struct Scanner {
     /// differ (it falls at every one: none can be); byte by byte otherwise.
     static func extend(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, count: Int, backward: Bool) -> Int {
         var s = 0, k = 0, bestScore = 0, best = 0
+        /// Takes `width` bytes of which `matches` agree, the score's maximum (if new) at the end.
+        @inline(__always) func take(_ width: Int, _ matches: Int) {
+            s &+= matches
+            k &+= width
+            if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+        }
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         while k &+ 8 <= count {
             let off = backward ? -k &- 8 : k
             let x = UnsafeRawPointer(a + off).loadUnaligned(as: UInt64.self) ^ UnsafeRawPointer(b + off).loadUnaligned(as: UInt64.self)
             if x == 0 {
-                s &+= 8
-                k &+= 8
-                if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+                take(8, 8)
             } else if (x &- ones) & ~x & highs == 0 {  // no zero byte: all eight differ
                 k &+= 8
             } else {
                 for _ in 0..<8 {
                     let j = backward ? -k &- 1 : k
-                    if a[j] == b[j] { s &+= 1 }
-                    k &+= 1
-                    if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+                    take(1, a[j] == b[j] ? 1 : 0)
                 }
             }
         }
         while k < count {
             let j = backward ? -k &- 1 : k
-            if a[j] == b[j] { s &+= 1 }
-            k &+= 1
-            if 2 &* s &- k > bestScore { bestScore = 2 &* s &- k; best = k }
+            take(1, a[j] == b[j] ? 1 : 0)
         }
         return best
     }
@@ -647,4 +647,3 @@ final class TripleSlots: @unchecked Sendable {
     var inferred: Int { lock.withLock { inferredSum } }
     func get(_ k: Int) -> [ControlTriple] { lock.withLock { slots[k] } }
 }
-
