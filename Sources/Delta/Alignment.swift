@@ -258,7 +258,7 @@ struct ScanDriver {
                 guard let (first, count, stride) = active[lane].scanner.advance(progress: progress, piece: piece) else {
                     plan.results.set(piece, active[lane].scanner.finish(), inferred: active[lane].scanner.inferred)
                     freeCaches.append(active[lane].scanner.cache)
-                    plan.progress.add(part: piece, plan.bounds[piece + 1] - plan.bounds[piece])
+                    progress.add(part: piece, plan.bounds[piece + 1] - plan.bounds[piece])
                     active.remove(at: lane)
                     continue
                 }
