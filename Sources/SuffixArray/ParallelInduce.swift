@@ -26,9 +26,10 @@
 //   LMS entries in the S-parts, so values do not tell; the bucket pointers do: within bucket c
 //   the slots [lEnd[c], tail[c]) are the S-slots not written yet, everything else is final.
 //
-// The same team of threads also names the LMS substrings and maps the reduced problem's
-// answer back (SAIS.swift, `nameLMSSubstrings(_ team:…)` and `solveReduced`); the reduced
-// problems themselves (32-bit alphabets) stay serial.
+// The same team of threads also computes the suffix types (SuffixTypes.swift), clears SA,
+// names the LMS substrings, lists the LMS positions and maps the reduced problem's answer back
+// (SAIS.swift, `placeLMSPositions`, `nameLMSSubstrings(_ team:…)` and `solveReduced`); the
+// reduced problems themselves (32-bit alphabets) stay serial.
 //
 // Measured (sa-bench, 2-core VM, alternating runs): the 31 MiB kernel L1 1.55-1.65 s serial,
 // 1.50-1.55 s on two threads; the 64 MiB sparse image 0.79-0.86 s and 0.75-0.85 s; the 8 MiB
@@ -117,7 +118,7 @@ final class InduceTeam: @unchecked Sendable {
 
     /// Runs `body` (the driver's side of one or more parallel steps) with the helper threads
     /// started, and stops them.
-    func withHelpers(text: UnsafePointer<UInt8>?, sa: UnsafeMutablePointer<Int32>, _ body: () -> Void) {
+    func withHelpers(text: UnsafePointer<UInt8>?, sa: UnsafeMutablePointer<Int32>?, _ body: () -> Void) {
         self.text = text
         self.sa = sa
         let exited = DispatchSemaphore(value: 0)

@@ -149,8 +149,10 @@ enum SAIS {
             sa[0] = 0
             return
         }
+        let types = SuffixTypes(t, n: n, team: bytes)
+        defer { types.deallocate() }
         // Stage 1: sort the LMS substrings by induced sorting from the LMS positions in text order.
-        let m = placeLMSPositions(t, sa, n: n, buckets: buckets)
+        let m = placeLMSPositions(t, sa, n: n, buckets: buckets, types: types, team: bytes)
         if m > 0 {
             if let bytes {
                 induceLMSSubstrings(bytes, t8, sa, n: n, buckets: buckets)
@@ -165,12 +167,12 @@ enum SAIS {
         if m > 1 {
             let names: Int
             if let bytes {
-                names = nameLMSSubstrings(bytes, t8, sa, n: n, m: m)
+                names = nameLMSSubstrings(bytes, t8, sa, n: n, m: m, types: types)
             } else {
-                names = nameLMSSubstrings(t, sa, n: n, m: m)
+                names = nameLMSSubstrings(t, sa, n: n, m: m, types: types)
             }
             if names < m {
-                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names, team: bytes)
+                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names, types: types, team: bytes)
             }
         }
         // sa[0..m-1] = LMS suffixes in sorted order.
@@ -230,58 +232,27 @@ enum SAIS {
         return j
     }
 
-    /// Calls `body(p, T[p])` for every LMS position p, from right to left.
-    @inline(__always)
-    static func forEachLMSRightToLeft<Char>(_ t: SAText<Char>, n: Int, _ body: (Int, Int) -> Void) {
-        // Invariant: c0 = T[i] when i >= 0, c1 = T[i+1].
-        var i = n - 1
-        var c0 = t[i]
-        var c1 = c0
-        // Skip the final L-run: T[i] >= T[i+1] keeps suffix i L-type. (Within a run of equal
-        // characters the type does not change, so runStart may move i to the run's start.)
-        while true {
-            c1 = c0
-            i -= 1
-            if i < 0 { return }
-            c0 = t[i]
-            if c0 < c1 { break }
-            if c0 == c1 { i = runStart(t, i, c0) }
-        }
-        // Now suffix i is S-type.
-        while true {
-            // S-run: T[i] <= T[i+1] keeps suffix i S-type.
-            while true {
-                c1 = c0
-                i -= 1
-                if i < 0 { return }
-                c0 = t[i]
-                if c0 > c1 { break }
-                if c0 == c1 { i = runStart(t, i, c0) }
-            }
-            // Suffix i is L-type and i+1 S-type: i+1 is LMS, starting with c1.
-            body(i + 1, c1)
-            // L-run.
-            while true {
-                c1 = c0
-                i -= 1
-                if i < 0 { return }
-                c0 = t[i]
-                if c0 < c1 { break }
-                if c0 == c1 { i = runStart(t, i, c0) }
-            }
-        }
-    }
-
     /// Clears sa[0..n-1] and stores, for every LMS position p, the value p-1 at the end of the
     /// bucket of T[p] (stage 1 keeps "predecessor indices", see induceLMSSubstrings).
     /// Returns the number m of LMS positions; 2m <= n.
-    static func placeLMSPositions<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets) -> Int {
+    static func placeLMSPositions<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets,
+                                        types: SuffixTypes, team: InduceTeam?) -> Int {
         buckets.compute(t, n, end: true)
-        sa.update(repeating: 0, count: n)
+        if let team {
+            team.withHelpers(text: nil, sa: sa) {
+                team.parallel { k in
+                    let part = team.chunk(k, of: 0, n)
+                    (sa + part.lowerBound).update(repeating: 0, count: part.count)
+                }
+            }
+        } else {
+            sa.update(repeating: 0, count: n)
+        }
         var m = 0
         let heads = buckets.heads
-        forEachLMSRightToLeft(t, n: n) { p, c in
+        types.forEachLMSRightToLeft { p in
             // heads[c] > 0: bucket c holds suffix p and ends at heads[c].
+            let c = t[p]
             let slot = heads[c] &- 1
             heads[c] = slot
             sa[Int(slot)] = Int32(truncatingIfNeeded: p &- 1)
@@ -410,17 +381,11 @@ enum SAIS {
     /// Names the LMS substrings: equal substrings get equal names, in sorted order, from 1.
     /// On return sa[m + p/2] holds the name of the LMS substring at p (0 elsewhere in
     /// sa[m ..< m + n/2]); returns the number of distinct names.
-    static func nameLMSSubstrings<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) -> Int {
+    static func nameLMSSubstrings<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int, types: SuffixTypes) -> Int {
         // LMS positions are >= 1, <= n-2 and at least 2 apart, so p/2 are distinct and
         // m + p/2 <= m + (n-2)/2 < m + n/2 <= n: only sa[m ..< m + n/2] is used (and cleared).
         (sa + m).update(repeating: 0, count: n >> 1)
-        // Lengths, including the next LMS character; the last LMS substring runs to the end
-        // (p + length == n), and only it does, because suffix n-1 is never LMS.
-        var next = n
-        forEachLMSRightToLeft(t, n: n) { p, _ in
-            sa[m + (p >> 1)] = Int32(truncatingIfNeeded: next == n ? n - p : next - p + 1)
-            next = p
-        }
+        storeLMSLengths(sa, n: n, m: m, types: types, words: 0..<types.wordCount)
         var names = 0
         var q = n  // previous LMS position in sorted order
         var qLength = 0
@@ -450,11 +415,22 @@ enum SAIS {
         return names
     }
 
+    /// For every LMS position p in words `words` of `types`: sa[m + p/2] = the length of its
+    /// LMS substring, including the next LMS character; the last LMS substring runs to the end
+    /// (p + length == n), and only it does, because suffix n-1 is never LMS.
+    static func storeLMSLengths(_ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int, types: SuffixTypes, words: Range<Int>) {
+        var next = types.firstLMS(fromWord: words.upperBound)
+        types.forEachLMSRightToLeft(in: words) { p in
+            sa[m + (p >> 1)] = Int32(truncatingIfNeeded: next == n ? n - p : next - p + 1)
+            next = p
+        }
+    }
+
     /// Builds the reduced string (names - 1 of the LMS substrings in text order) in the tail of
     /// the work area, sorts it recursively into sa[0..m-1], and maps the result back to LMS
     /// positions, so that sa[0..m-1] lists the LMS suffixes in sorted order.
     static func solveReduced<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, m: Int, names: Int,
-                                   team: InduceTeam? = nil) {
+                                   types: SuffixTypes, team: InduceTeam? = nil) {
         // The reduced string lives in ra[0..m-1] = sa[n+fs-m .. n+fs-1]. Gathering from the top,
         // each write index n+fs-m+j is >= the read index i, so unread names are never overwritten.
         let ra = sa + (n + fs - m)
@@ -507,10 +483,12 @@ enum SAIS {
         sort(rt, sa, freeSpace: subFreeAfterBuckets, n: m, buckets: buckets)
         allocated?.deallocate()
         // ra[j] = the j-th LMS position in text order; then sa[i] = ra[sa[i]].
-        var j = m - 1
-        forEachLMSRightToLeft(t, n: n) { p, _ in
-            ra[j] = Int32(truncatingIfNeeded: p)
-            j -= 1
+        @inline(__always) func listLMS(words: Range<Int>, last: Int) {
+            var j = last
+            types.forEachLMSRightToLeft(in: words) { p in
+                ra[j] = Int32(truncatingIfNeeded: p)
+                j &-= 1
+            }
         }
         // ra = sa[n+fs-m ..< n+fs] lies above sa[0..<m] (2m <= n): the threads only read it.
         @inline(__always) func mapBack(_ range: Range<Int>) {
@@ -520,10 +498,27 @@ enum SAIS {
             }
         }
         if let team {
+            let before = UnsafeMutablePointer<Int>.allocate(capacity: team.threads)
+            defer { before.deallocate() }
             team.withHelpers(text: UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self), sa: sa) {
+                // Each thread lists the LMS positions of its part of the text, after those of
+                // the parts before it.
+                team.parallel { k in before[k] = types.countLMS(team.chunk(k, of: 0, types.wordCount)) }
+                var sum = 0
+                for k in 0..<team.threads {
+                    let count = before[k]
+                    before[k] = sum
+                    sum += count
+                }
+                team.parallel { k in
+                    let words = team.chunk(k, of: 0, types.wordCount)
+                    let end = k + 1 < team.threads ? before[k + 1] : m
+                    listLMS(words: words, last: end - 1)
+                }
                 team.parallel { k in mapBack(team.chunk(k, of: 0, m)) }
             }
         } else {
+            listLMS(words: 0..<types.wordCount, last: m - 1)
             mapBack(0..<m)
         }
     }
@@ -532,12 +527,16 @@ enum SAIS {
     /// its part of sa[0..<m], the substrings that differ from their predecessor (a bit per
     /// entry, parts aligned to 64 entries so no two threads share a word) and counts them; then
     /// each thread names its part starting from the count of the parts before it.
-    static func nameLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int) -> Int {
-        (sa + m).update(repeating: 0, count: n >> 1)  // see the serial version
-        var next = n
-        forEachLMSRightToLeft(t, n: n) { p, _ in
-            sa[m + (p >> 1)] = Int32(truncatingIfNeeded: next == n ? n - p : next - p + 1)
-            next = p
+    static func nameLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int,
+                                  types: SuffixTypes) -> Int {
+        team.withHelpers(text: nil, sa: sa) {
+            // See the serial version. Each thread clears its share of the slots, then stores the
+            // lengths of the LMS substrings that start in its part of the text.
+            team.parallel { k in
+                let part = team.chunk(k, of: m, m + (n >> 1))
+                (sa + part.lowerBound).update(repeating: 0, count: part.count)
+            }
+            team.parallel { k in storeLMSLengths(sa, n: n, m: m, types: types, words: team.chunk(k, of: 0, types.wordCount)) }
         }
         let words = (m + 63) / 64
         let flags = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
