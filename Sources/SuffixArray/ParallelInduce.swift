@@ -66,6 +66,9 @@ struct ParallelInduceOptions: Sendable {
     /// hand-overs and a second pass over its pairs; below ~16 K entries that ate the gain (the
     /// 64 MiB sparse image, whose byte runs give many short blocks, ran 40 % slower at 4 K).
     var minimumBlock = 16384
+    /// Levels shorter than this run their alphabet-independent steps (suffix types, clearing,
+    /// naming, gathering and listing LMS positions, mapping back) on the caller alone.
+    var minimumLevel = SAIS.parallelMinimumSize
 }
 
 /// The driver (the calling thread) and helper threads of the parallel steps of a level-0 sort,

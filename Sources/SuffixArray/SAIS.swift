@@ -144,15 +144,18 @@ enum SAIS {
         // The parallel steps exist for byte texts (level 0) only; `bytes` is the team then, and
         // `t8` the text as bytes (meaningless, and unused, otherwise).
         let bytes = Char.self == UInt8.self && !buckets.recount ? team : nil
+        // The steps that work alike on any alphabet (types, clearing, naming, listing the LMS
+        // positions, mapping back) use the team at every level long enough to pay for it.
+        let helpers = team.flatMap { n >= $0.options.minimumLevel ? $0 : nil }
         let t8 = SAText(UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self))
         if n == 1 {
             sa[0] = 0
             return
         }
-        let types = SuffixTypes(t, n: n, team: bytes)
+        let types = SuffixTypes(t, n: n, team: helpers)
         defer { types.deallocate() }
         // Stage 1: sort the LMS substrings by induced sorting from the LMS positions in text order.
-        let m = placeLMSPositions(t, sa, n: n, buckets: buckets, types: types, team: bytes)
+        let m = placeLMSPositions(t, sa, n: n, buckets: buckets, types: types, team: helpers)
         if m > 0 {
             if let bytes {
                 induceLMSSubstrings(bytes, t8, sa, n: n, buckets: buckets)
@@ -166,13 +169,13 @@ enum SAIS {
         // Stage 2: name the LMS substrings; if two are equal, sort the reduced string recursively.
         if m > 1 {
             let names: Int
-            if let bytes {
-                names = nameLMSSubstrings(bytes, t8, sa, n: n, m: m, types: types)
+            if let helpers {
+                names = nameLMSSubstrings(helpers, t, sa, n: n, m: m, types: types)
             } else {
                 names = nameLMSSubstrings(t, sa, n: n, m: m, types: types)
             }
             if names < m {
-                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names, types: types, team: bytes)
+                solveReduced(t, sa, freeSpace: fs, n: n, m: m, names: names, types: types, team: helpers)
             }
         }
         // sa[0..m-1] = LMS suffixes in sorted order.
@@ -426,22 +429,52 @@ enum SAIS {
         }
     }
 
+    /// Writes the names (non-zero entries) of sa[low ..< high] minus 1, in order, to
+    /// out[0 ..< count] and returns count; writes nothing else. `out` must not overlap
+    /// sa[low ..< high] (or lie at or below it).
+    ///
+    /// Without branches: each slot writes out[j] whether it holds a name or not, and j moves on
+    /// only past a name, so the write of an empty slot is overwritten by the next name; the
+    /// loop stops at the last name, so nothing past the names is written. (About half of the
+    /// slots hold a name, in no pattern: a branch would mispredict half of the time.)
+    @discardableResult
+    static func gatherNames(_ sa: UnsafeMutablePointer<Int32>, _ low: Int, _ high: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
+        var last = high - 1
+        while last >= low && sa[last] == 0 { last &-= 1 }
+        var j = 0
+        var i = low
+        while i <= last {
+            let v = sa[i]
+            out[j] = v &- 1
+            j &+= isNonzero(v)
+            i &+= 1
+        }
+        return j
+    }
+
+    /// 1 if v != 0, else 0, by arithmetic: the compiler turns `v != 0 ? 1 : 0` into a branch
+    /// at times, which data without a pattern mispredicts half of the time.
+    @inline(__always)
+    static func isNonzero(_ v: Int32) -> Int {
+        Int(truncatingIfNeeded: UInt32(bitPattern: v | (0 &- v)) >> 31)
+    }
+
     /// Builds the reduced string (names - 1 of the LMS substrings in text order) in the tail of
     /// the work area, sorts it recursively into sa[0..m-1], and maps the result back to LMS
     /// positions, so that sa[0..m-1] lists the LMS suffixes in sorted order.
     static func solveReduced<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, m: Int, names: Int,
                                    types: SuffixTypes, team: InduceTeam? = nil) {
-        // The reduced string lives in ra[0..m-1] = sa[n+fs-m .. n+fs-1]. Gathering from the top,
-        // each write index n+fs-m+j is >= the read index i, so unread names are never overwritten.
+        // The reduced string lives in ra[0..m-1] = sa[n+fs-m .. n+fs-1].
         let ra = sa + (n + fs - m)
-        do {
-            var j = m - 1
-            var i = m + (n >> 1) - 1
+        let raw = UnsafeRawPointer(sa)
+        // Gathers the names in sa[low ..< high] (low >= m), from the top, into ra[... last].
+        @inline(__always) func gather(_ low: Int, _ high: Int, last: Int) {
+            var j = last
+            var i = high - 1
             // Eight slots at a time where all are empty (most of them when LMS positions are
-            // sparse, as in images of mostly zeros): sa[i-7 ... i] are all >= m while i-7 >= m.
-            let raw = UnsafeRawPointer(sa)
-            while i >= m {
-                if i &- 7 >= m {
+            // sparse, as in images of mostly zeros): sa[i-7 ... i] are all >= low while i-7 >= low.
+            while i >= low {
+                if i &- 7 >= low {
                     let base = (i &- 7) &* 4
                     let any = raw.loadUnaligned(fromByteOffset: base, as: UInt64.self)
                         | raw.loadUnaligned(fromByteOffset: base &+ 8, as: UInt64.self)
@@ -454,11 +487,41 @@ enum SAIS {
                 }
                 let v = sa[i]
                 if v != 0 {
-                    ra[j] = v - 1
-                    j -= 1
+                    ra[j] = v &- 1
+                    j &-= 1
                 }
-                i -= 1
+                i &-= 1
             }
+        }
+        let namesEnd = m + (n >> 1)
+        if n + fs - m < namesEnd {
+            // ra overlaps the names. Gathering from the top, each write index n+fs-m+j is >= the
+            // read index i, so unread names are never overwritten.
+            gather(m, namesEnd, last: m - 1)
+        } else if let team {
+            // The threads gather their parts independently, each after the names of the parts
+            // below it.
+            let found = UnsafeMutablePointer<Int>.allocate(capacity: team.threads)
+            defer { found.deallocate() }
+            team.withHelpers(text: nil, sa: sa) {
+                team.parallel { k in
+                    var count = 0
+                    for i in team.chunk(k, of: m, namesEnd) { count &+= isNonzero(sa[i]) }
+                    found[k] = count
+                }
+                var sum = 0
+                for k in 0..<team.threads {
+                    let count = found[k]
+                    found[k] = sum
+                    sum += count
+                }
+                team.parallel { k in
+                    let part = team.chunk(k, of: m, namesEnd)
+                    gatherNames(sa, part.lowerBound, part.upperBound, into: ra + found[k])
+                }
+            }
+        } else {
+            gatherNames(sa, m, namesEnd, into: ra)
         }
         // Free space for the sub-problem: sa[m .. n+fs-m-1].
         let subFree = n + fs - 2 * m
@@ -480,7 +543,7 @@ enum SAIS {
         if !buckets.recount { buckets.count(rt, m) }
         // The sub-problem may use sa[m .. n+fs-m-1] minus the bucket arrays placed at its top.
         let subFreeAfterBuckets = buckets.recount ? (allocated == nil ? subFree - k : subFree) : subFree - 2 * k
-        sort(rt, sa, freeSpace: subFreeAfterBuckets, n: m, buckets: buckets)
+        sort(rt, sa, freeSpace: subFreeAfterBuckets, n: m, buckets: buckets, team: team)
         allocated?.deallocate()
         // ra[j] = the j-th LMS position in text order; then sa[i] = ra[sa[i]].
         @inline(__always) func listLMS(words: Range<Int>, last: Int) {
@@ -500,7 +563,7 @@ enum SAIS {
         if let team {
             let before = UnsafeMutablePointer<Int>.allocate(capacity: team.threads)
             defer { before.deallocate() }
-            team.withHelpers(text: UnsafeRawPointer(t.base).assumingMemoryBound(to: UInt8.self), sa: sa) {
+            team.withHelpers(text: nil, sa: sa) {
                 // Each thread lists the LMS positions of its part of the text, after those of
                 // the parts before it.
                 team.parallel { k in before[k] = types.countLMS(team.chunk(k, of: 0, types.wordCount)) }
@@ -527,8 +590,8 @@ enum SAIS {
     /// its part of sa[0..<m], the substrings that differ from their predecessor (a bit per
     /// entry, parts aligned to 64 entries so no two threads share a word) and counts them; then
     /// each thread names its part starting from the count of the parts before it.
-    static func nameLMSSubstrings(_ team: InduceTeam, _ t: SAText<UInt8>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int,
-                                  types: SuffixTypes) -> Int {
+    static func nameLMSSubstrings<Char>(_ team: InduceTeam, _ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, m: Int,
+                                        types: SuffixTypes) -> Int {
         team.withHelpers(text: nil, sa: sa) {
             // See the serial version. Each thread clears its share of the slots, then stores the
             // lengths of the LMS substrings that start in its part of the text.
@@ -543,7 +606,7 @@ enum SAIS {
         defer { flags.deallocate() }
         let partNames = UnsafeMutablePointer<Int>.allocate(capacity: team.threads)
         defer { partNames.deallocate() }
-        team.withHelpers(text: t.base, sa: sa) {
+        team.withHelpers(text: nil, sa: sa) {
             team.parallel { k in
                 let part = team.chunk(k, of: 0, m, align: 64)
                 var count = 0

@@ -61,7 +61,7 @@ struct SuffixTypes {
             while i > base {
                 i &-= 1
                 let c = t[i], d = t[i &+ 1]
-                s = (c < d ? 1 : 0) | (c == d ? s : 0)
+                s = step(c, d, s)
                 bits |= s << UInt64(i &- base)
             }
             words[w] = bits
@@ -82,7 +82,7 @@ struct SuffixTypes {
             var b = 63
             while b >= 0 {
                 let c = t[base &+ b]
-                s = (c < d ? 1 : 0) | (c == d ? s : 0)
+                s = step(c, d, s)
                 bits |= s << UInt64(b)
                 d = c
                 b &-= 1
@@ -90,6 +90,16 @@ struct SuffixTypes {
             words[w] = bits
             w -= 1
         }
+    }
+
+    /// The type bit of a suffix starting with c, followed by d, where s is the type of the
+    /// next suffix: 1 if c < d, s if c == d, 0 if c > d. By arithmetic, without compares the
+    /// compiler might turn into branches (c and d are in 0 ..< 2^31, so c - d and c ^ d tell).
+    @inline(__always)
+    private static func step(_ c: Int, _ d: Int, _ s: UInt64) -> UInt64 {
+        let less = UInt64(bitPattern: Int64(c &- d)) >> 63
+        let equal = (UInt64(bitPattern: Int64(c ^ d)) &- 1) >> 63
+        return less | (equal & s)
     }
 
     /// For byte texts: T[base ... base+64] all equal (base + 64 < n).

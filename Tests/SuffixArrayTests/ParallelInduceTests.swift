@@ -8,9 +8,10 @@ import TestSupport
 /// blocks and the driver's serial stretches run on every pass.
 @Suite("Parallel induced sorting gives the serial suffix array")
 struct ParallelInduceTests {
-    static func parallelBuild(_ text: [UInt8], threads: Int = 2, slice: Int, minimumBlock: Int) -> [Int32] {
+    static func parallelBuild(_ text: [UInt8], threads: Int = 2, slice: Int, minimumBlock: Int, minimumLevel: Int = 1) -> [Int32] {
         guard !text.isEmpty else { return [] }
-        let options = ParallelInduceOptions(threads: threads, sliceCapacity: slice, minimumBlock: minimumBlock)
+        let options = ParallelInduceOptions(threads: threads, sliceCapacity: slice, minimumBlock: minimumBlock,
+                                            minimumLevel: minimumLevel)
         return text.withUnsafeBufferPointer { t in
             [Int32](unsafeUninitializedCapacity: t.count) { sa, count in
                 SAIS.sortBytes(t, sa, parallel: options)
@@ -24,8 +25,10 @@ struct ParallelInduceTests {
         for slice in [3, 64, 4096] {
             for minimumBlock in [1, 100] {
                 // A Bool, so that a failure names the case without printing two whole arrays.
-                let same = parallelBuild(text, slice: slice, minimumBlock: minimumBlock) == serial
-                #expect(same, "\(label): n=\(text.count) slice=\(slice) minimumBlock=\(minimumBlock)")
+                // minimumLevel 1 or 1000: the helper steps on every level, or on the long ones.
+                let level = minimumBlock == 1 ? 1 : 1000
+                let same = parallelBuild(text, slice: slice, minimumBlock: minimumBlock, minimumLevel: level) == serial
+                #expect(same, "\(label): n=\(text.count) slice=\(slice) minimumBlock=\(minimumBlock) minimumLevel=\(level)")
             }
         }
     }

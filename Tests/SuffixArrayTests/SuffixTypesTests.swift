@@ -72,3 +72,32 @@ struct SuffixTypesTests {
         }
     }
 }
+
+/// `SAIS.gatherNames`: the names of a range, in order, and not one write past them (the parallel
+/// gather relies on it: a thread's stray write would land on the next thread's first name).
+@Suite("Gathering the reduced string")
+struct GatherNamesTests {
+    @Test("names in order, nothing written outside them, for every density and empty edges")
+    func gather() {
+        var g = SeededGenerator(seed: 0x6A7)
+        for round in 0..<400 {
+            let count = Int(g.next() % 300)
+            let density = [0, 1, 10, 50, 90, 100][round % 6]
+            let source: [Int32] = (0..<count).map { _ in g.next() % 100 < UInt64(density) ? Int32(g.next() % 1000) + 1 : 0 }
+            let expected = source.filter { $0 != 0 }.map { $0 - 1 }
+            let guardValue: Int32 = -12345
+            var input = source
+            var out = [Int32](repeating: guardValue, count: count + 16)
+            let written = input.withUnsafeMutableBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { o in
+                    SAIS.gatherNames(s.baseAddress!, 0, count, into: o.baseAddress! + 8)
+                }
+            }
+            #expect(written == expected.count, "round \(round)")
+            #expect(Array(out[8..<(8 + expected.count)]) == expected, "round \(round): names")
+            let untouched = out[..<8].allSatisfy { $0 == guardValue } && out[(8 + expected.count)...].allSatisfy { $0 == guardValue }
+            #expect(untouched, "round \(round): wrote outside its names (count \(count), density \(density))")
+            #expect(input == source, "round \(round): changed its input")
+        }
+    }
+}
