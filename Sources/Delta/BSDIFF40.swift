@@ -72,36 +72,52 @@ public enum BSDIFF40 {
                              concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [UInt8] {
         var control = [UInt8]()
         control.reserveCapacity(triples.count * 24)
-        var addTotal = 0, copyTotal = 0
-        for t in triples {
+        // Invariant: before triple k, newpos = addTotal + copyTotal = sum of add+copy of 0..<k,
+        // oldpos = sum of add+seek of 0..<k. The triples are cut into `parts` runs of about
+        // equal output, each starting from the cursors recorded here.
+        let parts = max(1, min(concurrency, 16, new.count >> 20))
+        var cuts = [Cursor(triple: 0, newpos: 0, oldpos: 0, diff: 0, extra: 0)]
+        var addTotal = 0, copyTotal = 0, oldpos = 0
+        for (k, t) in triples.enumerated() {
             precondition(t.add >= 0 && t.copy >= 0 && t.add <= maxTripleLength && t.copy <= maxTripleLength)
+            let x = Int(t.add), y = Int(t.copy)
+            precondition(oldpos >= 0 && oldpos <= old.count - x, "add reads outside old")
+            if cuts.count < parts && addTotal + copyTotal >= new.count / parts * cuts.count {
+                cuts.append(Cursor(triple: k, newpos: addTotal + copyTotal, oldpos: oldpos, diff: addTotal, extra: copyTotal))
+            }
             encodeInteger(t.add, into: &control)
             encodeInteger(t.copy, into: &control)
             encodeInteger(t.seek, into: &control)
-            addTotal += Int(t.add)
-            copyTotal += Int(t.copy)
+            addTotal += x
+            copyTotal += y
+            oldpos += x + Int(t.seek)
         }
         precondition(addTotal + copyTotal == new.count, "triples do not cover new")
 
-        // Diff and extra blocks. Invariant: after triple k, newpos = sum of add+copy of 0..k,
-        // oldpos = sum of add+seek of 0..k; every add range lies in old[0..<n].
-        var diff = [UInt8](repeating: 0, count: addTotal)
-        var extra = [UInt8](repeating: 0, count: copyTotal)
-        diff.withUnsafeMutableBufferPointer { db in
-            extra.withUnsafeMutableBufferPointer { eb in
-                var newpos = 0, oldpos = 0, d = 0, e = 0
-                for t in triples {
-                    let x = Int(t.add), y = Int(t.copy)
-                    precondition(oldpos >= 0 && oldpos + x <= old.count, "add reads outside old")
-                    for i in 0..<x { db[d + i] = new[newpos + i] &- old[oldpos + i] }
-                    d += x; newpos += x; oldpos += x
-                    if y > 0 {
-                        (eb.baseAddress! + e).update(from: new.baseAddress! + newpos, count: y)
+        // Diff and extra blocks: every byte of both is written once (the adds cover the diff
+        // block, the copies the extra block), by the part its triple belongs to.
+        var extra = [UInt8]()
+        let diff = [UInt8](unsafeUninitializedCapacity: addTotal) { db, diffCount in
+            extra = [UInt8](unsafeUninitializedCapacity: copyTotal) { eb, extraCount in
+                nonisolated(unsafe) let dp = db.baseAddress, ep = eb.baseAddress
+                nonisolated(unsafe) let np = new.baseAddress, op = old.baseAddress
+                let cutsNow = cuts
+                DispatchQueue.concurrentPerform(iterations: cutsNow.count) { p in
+                    let from = cutsNow[p], to = p + 1 < cutsNow.count ? cutsNow[p + 1].triple : triples.count
+                    var newpos = from.newpos, oldpos = from.oldpos, d = from.diff, e = from.extra
+                    for k in from.triple..<to {
+                        let t = triples[k]
+                        let x = Int(t.add), y = Int(t.copy)
+                        for i in 0..<x { dp![d &+ i] = np![newpos &+ i] &- op![oldpos &+ i] }
+                        d += x; newpos += x; oldpos += x
+                        if y > 0 { (ep! + e).update(from: np! + newpos, count: y) }
+                        e += y; newpos += y
+                        oldpos += Int(t.seek)
                     }
-                    e += y; newpos += y
-                    oldpos += Int(t.seek)
                 }
+                extraCount = copyTotal
             }
+            diffCount = addTotal
         }
 
         // Compress the three blocks with one work list over all their bzip2 blocks, so the
@@ -124,6 +140,11 @@ public enum BSDIFF40 {
         patch += cd
         patch += ce
         return patch
+    }
+
+    /// Where a run of triples starts: its first triple and the cursors before it.
+    private struct Cursor {
+        let triple: Int, newpos: Int, oldpos: Int, diff: Int, extra: Int
     }
 
     // MARK: Reader (§1, §5)

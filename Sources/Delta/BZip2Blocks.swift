@@ -64,7 +64,23 @@ enum BZip2Blocks {
         var previous = input[0]
         var i = 1
         let n = input.count
+        let raw = UnsafeRawPointer(input.baseAddress!)
         while i < n {
+            // Eight bytes, each different from the one before it (most of a diff block that is
+            // not a run): the first flushes the pending run, the other seven flush runs of one
+            // byte, and the last is pending. Taken at once when no block can close among them:
+            // before byte i + k the block holds at most filled + 5 + (k - 1) < blockCapacity.
+            if i &+ 8 <= n && filled &+ 12 < blockCapacity {
+                let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let x = w ^ (w << 8 | UInt64(previous))  // byte k: input[i+k] ^ input[i+k-1]
+                if (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 == 0 {
+                    filled &+= (runLength < 4 ? runLength : 5) &+ 7
+                    previous = UInt8(truncatingIfNeeded: w >> 56)
+                    runLength = 1
+                    i &+= 8
+                    continue
+                }
+            }
             if filled >= blockCapacity {
                 starts.append(i - runLength)
                 filled = 0
