@@ -25,19 +25,21 @@ public enum FileIO {
             throw CoreError(code: "io.too-large", category: .malformedInput,
                             reason: "is \(size) bytes, more than the limit of \(limit)", path: path)
         }
-        var out = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = out.withUnsafeMutableBytes { buf in
-                Glibc.read(fd, buf.baseAddress! + done, size - done)
+        // Large files are read into fresh memory advised for huge pages (`adviseHugePages`):
+        // the delta engine reads old at random.
+        return try [UInt8](unsafeUninitializedCapacity: size) { buf, count in
+            count = 0
+            if size >= 8 << 20, let base = buf.baseAddress { adviseHugePages(UnsafeMutableRawPointer(base), byteCount: size) }
+            var done = 0
+            while done < size {
+                let n = Glibc.read(fd, buf.baseAddress! + done, size - done)
+                if n < 0 { if errno == EINTR { continue }; throw ioError(path, "read failed") }
+                if n == 0 { break }
+                done += n
             }
-            if n < 0 { if errno == EINTR { continue }; throw ioError(path, "read failed") }
-            if n == 0 { break }
-            done += n
+            // The file may have shrunk or grown while we read; take exactly what was there.
+            count = done
         }
-        // The file may have shrunk or grown while we read; take exactly what was there.
-        if done < size { out.removeLast(size - done) }
-        return out
     }
 
     /// Whether a file (or directory) exists at `path`.

@@ -241,6 +241,46 @@ enum SAIS {
     static func placeLMSPositions<Char>(_ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, n: Int, buckets: SABuckets,
                                         types: SuffixTypes, team: InduceTeam?) -> Int {
         buckets.compute(t, n, end: true)
+        let heads = buckets.heads
+        if let team, buckets.k <= 256 {
+            // Byte alphabets: each thread counts the LMS positions of its part of the text per
+            // bucket while clearing its share of SA, then places them. The parts' positions go
+            // in text order, so within a bucket the part furthest right fills the slots at its
+            // end, as the serial right-to-left placement does.
+            let threads = team.threads
+            let counts = UnsafeMutablePointer<Int32>.allocate(capacity: threads * 256)
+            defer { counts.deallocate() }
+            var m = 0
+            team.withHelpers(text: nil, sa: sa) {
+                team.parallel { k in
+                    let part = team.chunk(k, of: 0, n)
+                    (sa + part.lowerBound).update(repeating: 0, count: part.count)
+                    let count = counts + k * 256
+                    count.update(repeating: 0, count: 256)
+                    types.forEachLMSRightToLeft(in: team.chunk(k, of: 0, types.wordCount)) { p in count[t[p]] &+= 1 }
+                }
+                for c in 0..<buckets.k {
+                    var h = heads[c]
+                    for k in stride(from: threads - 1, through: 0, by: -1) {
+                        let x = counts[k * 256 + c]
+                        counts[k * 256 + c] = h
+                        h &-= x
+                        m += Int(x)
+                    }
+                    heads[c] = h
+                }
+                team.parallel { k in
+                    let next = counts + k * 256
+                    types.forEachLMSRightToLeft(in: team.chunk(k, of: 0, types.wordCount)) { p in
+                        let c = t[p]
+                        let slot = next[c] &- 1
+                        next[c] = slot
+                        sa[Int(slot)] = Int32(truncatingIfNeeded: p &- 1)
+                    }
+                }
+            }
+            return m
+        }
         if let team {
             team.withHelpers(text: nil, sa: sa) {
                 team.parallel { k in
@@ -252,7 +292,6 @@ enum SAIS {
             sa.update(repeating: 0, count: n)
         }
         var m = 0
-        let heads = buckets.heads
         types.forEachLMSRightToLeft { p in
             // heads[c] > 0: bucket c holds suffix p and ends at heads[c].
             let c = t[p]
