@@ -244,9 +244,10 @@ enum SAIS {
         let heads = buckets.heads
         if let team, buckets.k <= 256 {
             // Byte alphabets: each thread counts the LMS positions of its part of the text per
-            // bucket while clearing its share of SA, then places them. The parts' positions go
-            // in text order, so within a bucket the part furthest right fills the slots at its
-            // end, as the serial right-to-left placement does.
+            // bucket while clearing its share of SA, then places them. Within a bucket the part
+            // furthest right fills the slots at its end, so SA is exactly what the serial
+            // right-to-left placement leaves (stage 1 would sort any order within a bucket
+            // correctly; the same order keeps every later step identical too).
             let threads = team.threads
             let counts = UnsafeMutablePointer<Int32>.allocate(capacity: threads * 256)
             defer { counts.deallocate() }
