@@ -25,11 +25,9 @@ public enum FileIO {
             throw CoreError(code: "io.too-large", category: .malformedInput,
                             reason: "is \(size) bytes, more than the limit of \(limit)", path: path)
         }
-        // Large files are read into fresh memory advised for huge pages (`adviseHugePages`):
-        // the delta engine reads old at random.
+        // Read straight into the array's storage (no zero fill first).
         return try [UInt8](unsafeUninitializedCapacity: size) { buf, count in
             count = 0
-            if size >= 8 << 20, let base = buf.baseAddress { adviseHugePages(UnsafeMutableRawPointer(base), byteCount: size) }
             var done = 0
             while done < size {
                 let n = Glibc.read(fd, buf.baseAddress! + done, size - done)

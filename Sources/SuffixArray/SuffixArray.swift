@@ -1,5 +1,3 @@
-import FirmchainCore
-
 /// Suffix arrays over bytes, with 32-bit indices.
 ///
 /// `build` sorts all suffixes with SA-IS (Nong, Zhang and Chan, "Two Efficient Algorithms for
@@ -26,7 +24,6 @@ public enum SuffixArray {
         let n = text.count
         guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
         return try [Int32](unsafeUninitializedCapacity: n) { sa, count in
-            if let base = sa.baseAddress { adviseHugePages(UnsafeMutableRawPointer(base), byteCount: n * 4) }
             try build(text, into: sa, threads: threads)
             count = n
         }
