@@ -10,16 +10,19 @@ public enum SuffixArray {
     /// Throws `SuffixArrayError` (code `suffix-array.too-large`) if `text.count >= Int32.max`.
     ///
     /// Time O(n). Memory: the result (4n bytes) is also the work area (the reduced problems and
-    /// their buckets live in its free part) plus 2 KiB of byte buckets; only when a reduced
-    /// problem's alphabet does not fit there is a bucket array allocated, at most 2n bytes
-    /// (4n summed over all recursion levels in the worst case; none on the benchmark corpus).
+    /// their buckets live in its free part) plus 2 KiB of byte buckets and a bit per position
+    /// for the suffix types of each level in progress (n/8 bytes, n/4 summed over the levels);
+    /// only when a reduced problem's alphabet does not fit there is a bucket array allocated,
+    /// at most 2n bytes (4n summed over all recursion levels in the worst case; none on the
+    /// benchmark corpus).
     ///
-    /// `threads` > 1 runs the steps over the text itself (the four induction passes, the naming
-    /// of the LMS substrings, the mapping back of the reduced problem's answer; about half the
-    /// work on a 31 MiB kernel) on that many threads, for texts of 256 KiB and more, with the
-    /// same result (at most 64 threads are used). Extra memory then: 160 KiB of cache and a
-    /// 1 MiB stack per thread, and a bit per LMS suffix (n/16 bytes at most). The reduced
-    /// problems stay on one thread.
+    /// `threads` > 1 runs on that many threads, for texts of 256 KiB and more, with the same
+    /// result (at most 64 threads are used): the four induction passes over the text itself, and
+    /// at every level of 256 K positions or more the steps that do not depend on the alphabet
+    /// (suffix types, clearing, naming the LMS substrings, gathering the reduced string,
+    /// mapping its answer back). Extra memory then: 160 KiB of cache and a 1 MiB stack per
+    /// thread, and a bit per LMS suffix (n/16 bytes at most). The induction passes of the
+    /// reduced problems stay on one thread.
     public static func build(_ text: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> [Int32] {
         let n = text.count
         guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
