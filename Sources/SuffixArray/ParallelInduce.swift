@@ -193,6 +193,19 @@ final class InduceTeam: @unchecked Sendable {
         return cut(k)..<cut(k + 1)
     }
 
+    /// Turns per-thread counts `counts[0..<threads]` into where each thread's share starts
+    /// (the sum of the counts before it), and returns the total.
+    @discardableResult
+    func startsFromCounts(_ counts: UnsafeMutablePointer<Int>) -> Int {
+        var sum = 0
+        for k in 0..<threads {
+            let count = counts[k]
+            counts[k] = sum
+            sum += count
+        }
+        return sum
+    }
+
     /// Publishes the command fields set since the last post.
     private func post() {
         sequence += 1

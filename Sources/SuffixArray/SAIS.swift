@@ -549,12 +549,7 @@ enum SAIS {
                     for i in team.chunk(k, of: m, namesEnd) { count &+= isNonzero(sa[i]) }
                     found[k] = count
                 }
-                var sum = 0
-                for k in 0..<team.threads {
-                    let count = found[k]
-                    found[k] = sum
-                    sum += count
-                }
+                team.startsFromCounts(found)
                 team.parallel { k in
                     let part = team.chunk(k, of: m, namesEnd)
                     gatherNames(sa, part.lowerBound, part.upperBound, into: ra + found[k])
@@ -607,12 +602,7 @@ enum SAIS {
                 // Each thread lists the LMS positions of its part of the text, after those of
                 // the parts before it.
                 team.parallel { k in before[k] = types.countLMS(team.chunk(k, of: 0, types.wordCount)) }
-                var sum = 0
-                for k in 0..<team.threads {
-                    let count = before[k]
-                    before[k] = sum
-                    sum += count
-                }
+                team.startsFromCounts(before)
                 team.parallel { k in
                     let words = team.chunk(k, of: 0, types.wordCount)
                     let end = k + 1 < team.threads ? before[k + 1] : m
@@ -681,12 +671,7 @@ enum SAIS {
                 }
                 partNames[k] = count
             }
-            var first = 0
-            for k in 0..<team.threads {
-                let count = partNames[k]
-                partNames[k] = first
-                first += count
-            }
+            team.startsFromCounts(partNames)
             team.parallel { k in
                 let part = team.chunk(k, of: 0, m, align: 64)
                 var name = partNames[k]
