@@ -81,8 +81,9 @@ struct SABuckets {
 enum SAIS {
     /// Sorts the suffixes of the bytes `t[0..n-1]` into `sa[0..n-1]`; `n = t.count = sa.count >= 1`.
     /// With `parallel` (threads >= 2), level 0's four induction passes (block-parallel,
-    /// ParallelInduce.swift), its naming of LMS substrings and the mapping back of the reduced
-    /// problem's answer run on several threads; the result is the same.
+    /// ParallelInduce.swift) and, at every long level, the steps that do not depend on the
+    /// alphabet (suffix types, clearing, naming, gathering, mapping back) run on several
+    /// threads; the result is the same.
     static func sortBytes(_ t: UnsafeBufferPointer<UInt8>, _ sa: UnsafeMutableBufferPointer<Int32>,
                           parallel: ParallelInduceOptions? = nil) {
         let n = t.count
@@ -141,8 +142,8 @@ enum SAIS {
         _ t: SAText<Char>, _ sa: UnsafeMutablePointer<Int32>, freeSpace fs: Int, n: Int, buckets: SABuckets,
         team: InduceTeam? = nil
     ) {
-        // The parallel steps exist for byte texts (level 0) only; `bytes` is the team then, and
-        // `t8` the text as bytes (meaningless, and unused, otherwise).
+        // The block-parallel induction passes exist for byte texts (level 0) only; `bytes` is
+        // the team then, and `t8` the text as bytes (meaningless, and unused, otherwise).
         let bytes = Char.self == UInt8.self && !buckets.recount ? team : nil
         // The steps that work alike on any alphabet (types, clearing, naming, listing the LMS
         // positions, mapping back) use the team at every level long enough to pay for it.
