@@ -50,42 +50,29 @@ struct SuffixTypes {
 
     /// Words `from..<to`, right to left; `sAtEnd` = the type of suffix 64 to (false if >= n).
     private static func fill<Char>(_ t: SAText<Char>, n: Int, words: UnsafeMutablePointer<UInt64>, from: Int, to: Int, sAtEnd: Bool) {
-        var s: UInt64 = sAtEnd ? 1 : 0
-        var w = to - 1
-        // The last word may be partial: positions up to n-1; suffix n-1 is L-type.
-        if w >= from && (w + 1) << 6 >= n {
-            var bits: UInt64 = 0
-            let base = w << 6
-            var i = n - 1
-            s = 0
-            while i > base {
-                i &-= 1
-                let c = t[i], d = t[i &+ 1]
-                s = step(c, d, s)
-                bits |= s << UInt64(i &- base)
-            }
-            words[w] = bits
-            w -= 1
-        }
-        // Full words: positions base ... base+63, with T[base+64] in range (base + 64 < n).
         let uniform = Char.self == UInt8.self
+        var s: UInt64 = sAtEnd ? 1 : 0  // the type of suffix `top` below
+        var w = to - 1
         while w >= from {
+            // Positions base ..< top get their bits from T[i+1]; top = base + 64, or n - 1 in the
+            // last word, whose suffix n-1 is L-type (bit 0, and s = 0: sAtEnd is false there).
             let base = w << 6
-            if uniform && isRun(t, base) {
+            let top = min(base &+ 64, n &- 1)
+            if uniform && top == base &+ 64 && isRun(t, base) {
                 // 65 equal bytes: every suffix of the word has the type of suffix base+64.
                 words[w] = s == 0 ? 0 : ~0
                 w -= 1
                 continue
             }
             var bits: UInt64 = 0
-            var d = t[base &+ 64]
-            var b = 63
-            while b >= 0 {
-                let c = t[base &+ b]
+            var d = t[top]
+            var i = top
+            while i > base {
+                i &-= 1
+                let c = t[i]
                 s = step(c, d, s)
-                bits |= s << UInt64(b)
+                bits |= s << UInt64(i &- base)
                 d = c
-                b &-= 1
             }
             words[w] = bits
             w -= 1
