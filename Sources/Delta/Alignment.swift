@@ -90,6 +90,9 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// it to 1 or `Int.max` to compare the two paths).
     var sampledKeysMinimumSize: Int = 1 << 12
 
+    /// Equal sampled keys in a row that get second keys (`SampledKeys`; tests lower it to 2).
+    var secondKeyMinimumRun: Int = 32
+
     /// The default options (guarded, linear on long runs).
     public init() {}
 
@@ -146,7 +149,7 @@ public enum Alignment {
         options: AlignmentOptions, progress: @escaping @Sendable (Int) -> Void = { _ in }
     ) -> (triples: [ControlTriple], inferred: Int) {
         precondition(suffixArray.count == old.count, "suffix array does not belong to old")
-        let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize) ? SampledKeys(old: old, sa: suffixArray) : nil
+        let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize) ? SampledKeys(old: old, sa: suffixArray, minimumRun: options.secondKeyMinimumRun) : nil
         let finder = MatchFinder(old: old, new: new, sa: suffixArray, prefixAware: options.prefixAwareSearch, keys: keys)
         let m = new.count
         // Pieces of new scanned independently (each against all of old), taken from one list

@@ -64,7 +64,7 @@ struct RoundTripTests {
         #expect(split.count <= whole.count + 32 * 64, "split \(split.count) B vs whole \(whole.count) B")
     }
 
-    @Test("starting the prefix-aware search between two sampled 8-byte keys finds exactly what the full binary search finds")
+    @Test("starting the prefix-aware search between two sampled 8-byte keys (and second keys) finds exactly what the full binary search finds")
     func sampledKeysChangeNothing() throws {
         var g = SeededGenerator(seed: 11)
         var pairs = Cases.all.filter { $0.old.count >= 2 }.map { ($0.old, $0.new) }
@@ -72,14 +72,79 @@ struct RoundTripTests {
             let old = (0..<Int(2 + g.next() % 3000)).map { _ in UInt8(g.next() % 3) }
             pairs.append((old, (0..<Int(g.next() % 3000)).map { _ in UInt8(g.next() % 3) }))
         }
+        pairs += Self.runHeavyPairs(&g).map { ($0.old, $0.new) }
         for (old, new) in pairs {
             let sa = try SuffixArray.build(old)
             var full = AlignmentOptions(), sampled = AlignmentOptions()
             full.sampledKeysMinimumSize = .max
             sampled.sampledKeysMinimumSize = 1
-            #expect(Alignment.triples(old: old, new: new, suffixArray: sa, options: full)
-                    == Alignment.triples(old: old, new: new, suffixArray: sa, options: sampled))
+            let expected = Alignment.triples(old: old, new: new, suffixArray: sa, options: full)
+            #expect(Alignment.triples(old: old, new: new, suffixArray: sa, options: sampled) == expected)
+            sampled.secondKeyMinimumRun = 2
+            #expect(Alignment.triples(old: old, new: new, suffixArray: sa, options: sampled) == expected)
         }
+    }
+
+    /// Old files with long runs of equal 8-byte keys whose next 8 bytes differ: a table of
+    /// 24-byte entries of which the middle 8 bytes are one constant (a relocation table), next
+    /// to tiny-alphabet and zero-padded stretches; new = old with some entries changed.
+    static func runHeavyPairs(_ g: inout SeededGenerator) -> [(old: [UInt8], new: [UInt8])] {
+        var pairs = [(old: [UInt8], new: [UInt8])]()
+        for k in 0..<6 {
+            var old = [UInt8]()
+            for _ in 0..<Int(200 + g.next() % 1500) {
+                for _ in 0..<8 { old.append(UInt8(g.next() % [2, 256][k % 2])) }  // offset
+                old += [3, 4, 0, 0, 0, 0, 0, 0]  // type, the same everywhere
+                for b in 0..<8 { old.append(b < 3 ? UInt8(g.next() % 4) : 0xFF) }  // addend
+            }
+            old += [UInt8](repeating: 0, count: Int(g.next() % 64))  // key runs into the end of old
+            old += [3, 4, 0, 0, 0, 0, 0, 0, 1][..<Int(1 + g.next() % 9)]
+            var new = old
+            for _ in 0..<Int(1 + g.next() % 100) {
+                let at = Int(g.next() % UInt64(new.count))
+                if g.next() % 2 == 0 { new[at] = UInt8(g.next() % 4) } else { new.insert(UInt8(g.next() % 256), at: at) }
+            }
+            new += [3, 4, 0, 0, 0, 0, 0][..<Int(g.next() % 8)]  // texts ending inside a key
+            pairs.append((old, new))
+        }
+        return pairs
+    }
+
+    @Test("the second keys of long runs of equal sampled keys leave every search's answer unchanged")
+    func secondKeysChangeNoSearch() throws {
+        var g = SeededGenerator(seed: 14)
+        var reachedSecondLevel = 0
+        for (old, new) in Self.runHeavyPairs(&g) {
+            let sa = try SuffixArray.build(old)
+            old.withUnsafeBufferPointer { o in
+                new.withUnsafeBufferPointer { nw in
+                    sa.withUnsafeBufferPointer { s in
+                        let keys = SampledKeys(old: o, sa: s, minimumRun: 2)
+                        reachedSecondLevel += keys.runStart.count
+                        let plain = MatchFinder(old: o, new: nw, sa: s, prefixAware: true, keys: nil)
+                        let sampled = MatchFinder(old: o, new: nw, sa: s, prefixAware: true, keys: keys)
+                        let a = SearchBatch(capacity: 64), b = SearchBatch(capacity: 64)
+                        defer { a.deallocate(); b.deallocate() }
+                        var first = 0
+                        while first < nw.count {
+                            let count = min(64, nw.count - first)
+                            a.count = 0
+                            b.count = 0
+                            a.append(first: first, count: count, end: nw.count)
+                            b.append(first: first, count: count, end: nw.count)
+                            plain.search(a)
+                            sampled.search(b)
+                            for k in 0..<count where (a.length[k], a.position[k]) != (b.length[k], b.position[k]) {
+                                Issue.record("position \(first + k): \(a.length[k])@\(a.position[k]) without keys, \(b.length[k])@\(b.position[k]) with")
+                                return
+                            }
+                            first += count
+                        }
+                    }
+                }
+            }
+        }
+        #expect(reachedSecondLevel >= 6, "the inputs must have runs with second keys")
     }
 
     @Test("the triples do not depend on how many searches run in lockstep or how many pieces a thread interleaves")
