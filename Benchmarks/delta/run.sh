@@ -7,7 +7,11 @@
 # Environment: PYTHON (venv interpreter; default .venv/bin/python), FIRMCHAIN (default
 # .build/release/firmchain), CORPUS (default corpus-data, fetched with ../shared/corpus/fetch.sh
 # when missing), PAIRS (default: every pair), TIMEOUT (seconds per anchor run, default 300),
-# OUT (work directory, default Benchmarks/out/delta).
+# OUT (work directory, default Benchmarks/out/delta), ROUNDS (default 1).
+#
+# ROUNDS > 1 runs every tool that many times, round-robin (all tools once, then again), and
+# reports each tool's median wall time (the lower middle one for an even count) and largest peak RSS: on a shared machine one run's
+# time moves by 10-30 % with the neighbours' load, and the rounds spread that over all tools.
 #
 # For each pair it runs Firmchain, Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9),
 # xdelta3 -9 and zstd -19 --long=31 --patch-from, and prints wall time, peak RSS
@@ -21,6 +25,7 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 FIRMCHAIN=${FIRMCHAIN:-$ROOT/.build/release/firmchain}
 CORPUS=${CORPUS:-$ROOT/corpus-data}
 TIMEOUT=${TIMEOUT:-300}
+ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-$ROOT/Benchmarks/out/delta}
 FETCH=${FETCH:-$ROOT/../shared/corpus/fetch.sh}
 mkdir -p "$OUT"
@@ -54,16 +59,30 @@ for pair in $PAIRS; do
   old="$CORPUS/$pair/old" new="$CORPUS/$pair/new"
   [ -f "$old" ] && [ -f "$new" ] || continue
   d="$OUT/$pair"; mkdir -p "$d"
-  run "$pair.firmchain" "$d/firmchain.patch" "$FIRMCHAIN" delta create --old "$old" --new "$new" --out "$d/firmchain.patch"
-  run "$pair.bsdiff" "$d/bsdiff.patch" bsdiff "$old" "$new" "$d/bsdiff.patch"
-  run "$pair.bsdiff4" "$d/bsdiff4.patch" "$PYTHON" -c 'import sys, bsdiff4; bsdiff4.file_diff(*sys.argv[1:4])' "$old" "$new" "$d/bsdiff4.patch"
-  run "$pair.hdiffpatch" "$d/hdiffpatch.patch" "$PYTHON" -c '
+  for r in $(seq "$ROUNDS"); do
+    run "$pair.firmchain.$r" "$d/firmchain.patch" "$FIRMCHAIN" delta create --old "$old" --new "$new" --out "$d/firmchain.patch"
+    run "$pair.bsdiff.$r" "$d/bsdiff.patch" bsdiff "$old" "$new" "$d/bsdiff.patch"
+    run "$pair.bsdiff4.$r" "$d/bsdiff4.patch" "$PYTHON" -c 'import sys, bsdiff4; bsdiff4.file_diff(*sys.argv[1:4])' "$old" "$new" "$d/bsdiff4.patch"
+    run "$pair.hdiffpatch.$r" "$d/hdiffpatch.patch" "$PYTHON" -c '
 import sys, hdiffpatch
 o = open(sys.argv[1], "rb").read(); n = open(sys.argv[2], "rb").read()
 p = hdiffpatch.diff(o, n, hdiffpatch.LzmaConfig(level=9, window=23, threads=1), validate=False)
 open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
-  run "$pair.xdelta3" "$d/xdelta3.patch" xdelta3 -9 -e -f -s "$old" "$new" "$d/xdelta3.patch"
-  run "$pair.zstd" "$d/zstd.patch" zstd -q -19 --long=31 -f --patch-from="$old" "$new" -o "$d/zstd.patch"
+    run "$pair.xdelta3.$r" "$d/xdelta3.patch" xdelta3 -9 -e -f -s "$old" "$new" "$d/xdelta3.patch"
+    run "$pair.zstd.$r" "$d/zstd.patch" zstd -q -19 --long=31 -f --patch-from="$old" "$new" -o "$d/zstd.patch"
+  done
+  # Per tool: the median time and largest RSS of its rounds ("timeout"/"failed" if any round was).
+  for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
+    cat "$OUT/$pair.$tool".*.time | awk '
+      $1 == "timeout" || $1 == "failed" { bad = $1 }
+      $1 ~ /^[0-9.]+$/ { t[++n] = $1; if ($2 > m) m = $2 }
+      END {
+        if (bad != "") { print bad; exit }
+        for (i = 2; i <= n; i++) { x = t[i]; j = i - 1; while (j > 0 && t[j] > x) { t[j + 1] = t[j]; j-- } t[j + 1] = x }
+        print t[int((n + 1) / 2)], m
+      }' >"$OUT/$pair.$tool.time"
+    rm -f "$OUT/$pair.$tool".*.time
+  done
 
   # Firmchain's patch must apply with Debian bspatch.
   if [ -f "$d/firmchain.patch" ]; then
