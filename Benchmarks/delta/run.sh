@@ -10,8 +10,9 @@
 # OUT (work directory, default Benchmarks/out/delta), ROUNDS (default 1).
 #
 # ROUNDS > 1 runs every tool that many times, round-robin (all tools once, then again), and
-# reports each tool's median wall time (the lower middle one for an even count) and largest peak RSS: on a shared machine one run's
-# time moves by 10-30 % with the neighbours' load, and the rounds spread that over all tools.
+# reports each tool's median wall time (the lower middle one for an even count) and largest
+# peak RSS: on a shared machine one run's time moves by 10-30 % with the neighbours' load,
+# and the rounds spread that over all tools.
 #
 # For each pair it runs Firmchain, Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9),
 # xdelta3 -9 and zstd -19 --long=31 --patch-from, and prints wall time, peak RSS
