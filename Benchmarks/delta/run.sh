@@ -80,7 +80,8 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
       END {
         if (bad != "") { print bad; exit }
         for (i = 2; i <= n; i++) { x = t[i]; j = i - 1; while (j > 0 && t[j] > x) { t[j + 1] = t[j]; j-- } t[j + 1] = x }
-        print t[int((n + 1) / 2)], m
+        all = t[1]; for (i = 2; i <= n; i++) all = all " " t[i]
+        print t[int((n + 1) / 2)], m, all
       }' >"$OUT/$pair.$tool.time"
     rm -f "$OUT/$pair.$tool".*.time
   done
@@ -92,10 +93,10 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
     rm -f "$d/firmchain.out"
   fi
 
-  read -r fct fcm <"$OUT/$pair.firmchain.time" || true
+  read -r fct fcm _ <"$OUT/$pair.firmchain.time" || true
   fcs=$(stat -c %s "$d/firmchain.patch" 2>/dev/null || echo 0)
   for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
-    read -r t m <"$OUT/$pair.$tool.time" || true
+    read -r t m rounds <"$OUT/$pair.$tool.time" || true
     if [ "$t" = timeout ] || [ "$t" = failed ]; then
       printf '%-16s %-10s %9s\n' "$pair" "$tool" "$t"; continue
     fi
@@ -104,6 +105,12 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
     ratio=$(awk -v a="$fcs" -v b="$s" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
     printf '%-16s %-10s %9s %9.1f %12d %9s %9s\n' "$pair" "$tool" "$t" "$(awk -v k="$m" 'BEGIN{print k/1024}')" "$s" "$speed" "$ratio"
   done
+  if [ "$ROUNDS" -gt 1 ]; then
+    for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
+      read -r _ _ rounds <"$OUT/$pair.$tool.time" || true
+      echo "$pair: $tool rounds (sorted): ${rounds:-none}"
+    done
+  fi
   budget=$(( ( 5 * $(stat -c %s "$old") + $(stat -c %s "$new") ) / 1048576 + 64 ))
   echo "$pair: Firmchain peak RSS $(awk -v k="$fcm" 'BEGIN{printf "%.1f", k/1024}') MiB, budget 5*old+new+64MiB = $budget MiB; per MiB of new: $(awk -v t="$fct" -v n="$(stat -c %s "$new")" 'BEGIN{printf "%.3f", t / (n / 1048576)}') s"
 done
