@@ -49,8 +49,9 @@ struct MatchFinder: @unchecked Sendable {
     /// wins, ties going to the right one. Each slot follows exactly bsdiff's path; three things
     /// only make it cheaper:
     ///
-    /// - Prefix-aware, the search starts between two sampled keys (`SampledKeys`) at most 17
-    ///   entries apart, which is where the full search would arrive (its predicate is monotone).
+    /// - Prefix-aware, the search starts between two sampled keys (`SampledKeys`), at most 17
+    ///   entries apart unless many suffixes share the text's first 8 (or, with second keys,
+    ///   16) bytes; the full search would arrive there (its predicate is monotone).
     /// - The slots run in lockstep, one binary-search level for every slot per round: first each
     ///   slot's midpoint suffix is read and its text in old prefetched, then each comparison is
     ///   made, so the cache misses of different slots overlap.
@@ -175,7 +176,8 @@ final class SearchBatch {
 /// A search for text with key K reads ~log2(n / 256) coarse keys, then one 16-key window of
 /// `fine` (two cache lines), and leaves a bracket of at most 16 + 1 suffixes, where the byte
 /// comparisons of the binary search take over; only suffixes whose key equals K (8 or more
-/// bytes in common with the text) are left to them beyond that. A key smaller than K means the
+/// bytes in common with the text; 16 or more where second keys exist, below) are left to them
+/// beyond that. A key smaller than K means the
 /// suffix sorts below the text (or is a proper prefix of it); a larger key means it sorts above,
 /// whatever the padding, so the bracket holds exactly the answer of the full search.
 ///
@@ -186,9 +188,9 @@ final class SearchBatch {
 /// relocation table (24-byte entries of which 8 bytes, the type, are the same): ~137,000 searches
 /// in a run of ~190,000 suffixes took ~18 binary-search levels (each a random read of the suffix
 /// array and of old) and take ~4 after the second keys, which are read from the cache. The
-/// second keys cost at most n / 32 bytes; runs whose samples all have the same second key
-/// (zero runs, mostly) gain nothing and are left out, and where the budget does not cover every
-/// run, the shortest ones are taken first.
+/// second keys cost at most n / 32 bytes (n / 256 keys); runs whose samples all have the same
+/// second key (zero runs, mostly) gain nothing and are left out, and where the budget does not
+/// cover every run, the shortest ones are taken first.
 ///
 /// Stride 16 rather than 32 saves one binary-search level, a random read of old, for most
 /// searches (L1: 22.5 M levels -> 19.6 M; the scan 0.96 -> 0.88 s median on two threads) for
@@ -209,9 +211,10 @@ final class SampledKeys: @unchecked Sendable {
     let minimumRun: Int
     let n: Int
 
-    /// - Parameter minimumRun: at least 2 (tests lower it from the default to reach the
-    ///   second level on small inputs).
-    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>, minimumRun: Int = 32) {
+    /// - Parameter minimumRun: equal samples in a row that get second keys, at least 2
+    ///   (`AlignmentOptions.secondKeyMinimumRun`; tests lower it to reach the second level on
+    ///   small inputs).
+    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>, minimumRun: Int) {
         precondition(minimumRun >= 2)
         n = old.count
         let count = (n + Self.fineStride - 1) / Self.fineStride
@@ -252,7 +255,7 @@ final class SampledKeys: @unchecked Sendable {
     }
 
     /// The runs of at least `minimumRun` equal samples whose second keys are not all equal,
-    /// shortest first while they fit in fine.count / 4 second keys (n / 32 bytes), and the
+    /// shortest first while they fit in fine.count / 16 second keys (n / 32 bytes), and the
     /// second keys of their samples.
     private static func secondKeys(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
                                    fine: UnsafeMutableBufferPointer<UInt64>, minimumRun: Int)
@@ -270,7 +273,7 @@ final class SampledKeys: @unchecked Sendable {
         }
         runs.sort { ($0.end - $0.start, $0.start) < ($1.end - $1.start, $1.start) }
         var total = 0, taken = 0
-        let budget = fine.count / 4
+        let budget = fine.count / 16
         while taken < runs.count && total + (runs[taken].end - runs[taken].start) <= budget {
             total += runs[taken].end - runs[taken].start
             taken += 1
@@ -357,7 +360,7 @@ final class SampledKeys: @unchecked Sendable {
         // 16-byte keys order them against the text as 8-byte keys do.
         if fineHi &- fineLo >= minimumRun, let r = run(startingAt: fineLo) {
             let k2 = available > 8 ? Self.key(text + 8, available: available &- 8) : 0
-            let base = runOffset[r], length = fineHi &- fineLo
+            let base = runOffset[r], length = runEnd[r] &- runStart[r]  // = fineHi - fineLo
             let below = Self.bound(second, k2, from: base, to: base &+ length, strict: false)
             let notAbove = Self.bound(second, k2, from: below, to: base &+ length, strict: true)
             fineLo &+= below &- base

@@ -385,6 +385,7 @@ enum SAIS {
         i = n - 1
         var top = n
         while i >= 0 {
+            // Only 32-bit texts get here (bytes took sPassByRuns): two-stage prefetch.
             if i >= wideTextDistance { t.prefetch(max(Int(sa[i &- wideTextDistance]) &- 1, 0)) }
             if i >= wideBucketDistance { prefetchWrite(heads + t[min(max(Int(sa[i &- wideBucketDistance]), 0), n &- 1)]) }
             let v = Int(sa[i])
@@ -798,6 +799,7 @@ enum SAIS {
         b = Int(heads[0])
         i = n - 1
         while i >= 0 {
+            // Only 32-bit texts get here (bytes took sPassByRuns): two-stage prefetch.
             if i >= wideTextDistance { t.prefetch(max(Int(sa[i &- wideTextDistance]) &- 2, 0)) }
             if i >= wideBucketDistance { prefetchWrite(heads + t[min(max(Int(sa[i &- wideBucketDistance]) &- 1, 0), n &- 1)]) }
             let v = Int(sa[i])
