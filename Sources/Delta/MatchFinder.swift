@@ -177,9 +177,9 @@ final class SearchBatch {
 /// `fine` (two cache lines), and leaves a bracket of at most 16 + 1 suffixes, where the byte
 /// comparisons of the binary search take over; only suffixes whose key equals K (8 or more
 /// bytes in common with the text; 16 or more where second keys exist, below) are left to them
-/// beyond that. A key smaller than K means the
-/// suffix sorts below the text (or is a proper prefix of it); a larger key means it sorts above,
-/// whatever the padding, so the bracket holds exactly the answer of the full search.
+/// beyond that. A key smaller than K means the suffix sorts below the text (or is a proper
+/// prefix of it); a larger key means it sorts above, whatever the padding, so the bracket
+/// holds exactly the answer of the full search.
 ///
 /// Long runs of equal keys get a second level: where at least `minimumRun` consecutive samples
 /// share their key, `second` holds the samples' next 8 bytes (bytes 8-15 of the suffix, padded
