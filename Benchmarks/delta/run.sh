@@ -27,6 +27,7 @@ FIRMCHAIN=${FIRMCHAIN:-$ROOT/.build/release/firmchain}
 CORPUS=${CORPUS:-$ROOT/corpus-data}
 TIMEOUT=${TIMEOUT:-300}
 ROUNDS=${ROUNDS:-1}
+TOOLS="firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd"  # the order of the table
 OUT=${OUT:-$ROOT/Benchmarks/out/delta}
 FETCH=${FETCH:-$ROOT/../shared/corpus/fetch.sh}
 mkdir -p "$OUT"
@@ -73,7 +74,7 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
     run "$pair.zstd.$r" "$d/zstd.patch" zstd -q -19 --long=31 -f --patch-from="$old" "$new" -o "$d/zstd.patch"
   done
   # Per tool: the median time and largest RSS of its rounds ("timeout"/"failed" if any round was).
-  for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
+  for tool in $TOOLS; do
     cat "$OUT/$pair.$tool".*.time | awk '
       $1 == "timeout" || $1 == "failed" { bad = $1 }
       $1 ~ /^[0-9.]+$/ { t[++n] = $1; if ($2 > m) m = $2 }
@@ -95,7 +96,7 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
 
   read -r fct fcm _ <"$OUT/$pair.firmchain.time" || true
   fcs=$(stat -c %s "$d/firmchain.patch" 2>/dev/null || echo 0)
-  for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
+  for tool in $TOOLS; do
     read -r t m rounds <"$OUT/$pair.$tool.time" || true
     if [ "$t" = timeout ] || [ "$t" = failed ]; then
       printf '%-16s %-10s %9s\n' "$pair" "$tool" "$t"; continue
@@ -106,7 +107,7 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
     printf '%-16s %-10s %9s %9.1f %12d %9s %9s\n' "$pair" "$tool" "$t" "$(awk -v k="$m" 'BEGIN{print k/1024}')" "$s" "$speed" "$ratio"
   done
   if [ "$ROUNDS" -gt 1 ]; then
-    for tool in firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd; do
+    for tool in $TOOLS; do
       read -r _ _ rounds <"$OUT/$pair.$tool.time" || true
       echo "$pair: $tool rounds (sorted): ${rounds:-none}"
     done
