@@ -17,8 +17,7 @@ public enum Artifacts {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !name.isEmpty, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
               !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw CustodyError("custody.bad-artifact-name", .usage,
-                               "artefact name \"\(name)\" must be a relative path without empty, . or .. parts or control characters")
+            throw FirmchainError(.custodyBadArtifactName, "artefact name \"\(name)\" must be a relative path without empty, . or .. parts or control characters")
         }
     }
 
@@ -60,7 +59,7 @@ public enum Artifacts {
             let dir = rel.isEmpty ? out : out + "/" + rel
             let names: [String]
             do { names = try fm.contentsOfDirectory(atPath: dir) } catch {
-                throw CoreError(code: "io.not-found", category: .inputNotFound, reason: "cannot list the directory", path: dir)
+                throw FirmchainError(.ioNotFound, "cannot list the directory", path: dir)
             }
             for name in names.sorted() {
                 if exclude.contains(where: { FNMatch.matches(name, $0) }) { continue }

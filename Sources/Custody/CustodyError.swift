@@ -1,102 +1,61 @@
 import FirmchainCore
 
-/// The error type of `Custody`: evidence (envelopes, links, layouts, ledger lines) that cannot
-/// be read or written, and requests that cannot be carried out.
+/// The codes of `Custody`: evidence (envelopes, links, layouts, ledger lines) that cannot be
+/// read or written, and requests that cannot be carried out.
 ///
-/// A failed check is not an error: verification returns values that list each check
-/// (`CustodyReport`, `LedgerVerification`, `DSSEVerification`). `throws` is for input that
-/// cannot be read and output that cannot be written (STYLE.md §4). Codes are documented in
-/// `Docs/exit-codes.md`; errors compare by code alone.
-public struct CustodyError: FirmchainErrorProtocol, Equatable {
-    public let code: String
-    public let category: ErrorCategory
-    public let reason: String
-    public let path: String?
+/// A failed check is not an error: verification returns a `VerificationReport`. `throws` is
+/// for input that cannot be read and output that cannot be written (STYLE.md §4).
+extension ErrorCode {
+    /// A link, layout or provenance line is not a DSSE envelope (or not base64, or the wrong payload type).
+    public static let custodyMalformedEnvelope = ErrorCode("custody.malformed-envelope", .malformedInput)
+    /// A link or layout does not follow the in-toto schema.
+    public static let custodyMalformedMetadata = ErrorCode("custody.malformed-metadata", .malformedInput)
+    /// A provenance envelope does not hold an in-toto Statement v1 with an SLSA Provenance v1 predicate.
+    public static let custodyMalformedStatement = ErrorCode("custody.malformed-statement", .malformedInput)
+    /// `ledger.checkpoint.json` is not a ledger checkpoint entry.
+    public static let custodyMalformedCheckpoint = ErrorCode("custody.malformed-checkpoint", .malformedInput)
+    /// The last whole line of the ledger cannot be read, so nothing is appended.
+    public static let custodyLedgerCorrupt = ErrorCode("custody.ledger-corrupt", .verificationFailed)
+    /// One ledger entry would exceed 1 MiB.
+    public static let custodyLedgerEntryTooLarge = ErrorCode("custody.ledger-entry-too-large", .usage)
+    /// A layout or envelope was to be signed with no key.
+    public static let custodyNoSigner = ErrorCode("custody.no-signer", .usage)
+    /// A step name is not 1–64 letters, digits, `-`, `_`, `.`, or is declared twice.
+    public static let custodyBadStepName = ErrorCode("custody.bad-step-name", .usage)
+    /// An artefact name is absolute or has empty, `.` or `..` parts or control characters.
+    public static let custodyBadArtifactName = ErrorCode("custody.bad-artifact-name", .usage)
+    /// A step's threshold is below 1 or above its number of distinct functionary keys.
+    public static let custodyBadThreshold = ErrorCode("custody.bad-threshold", .usage)
+    /// A step of the release chain has no functionary key.
+    public static let custodyMissingFunctionary = ErrorCode("custody.missing-functionary", .usage)
+    /// `custody record --run`: the step's command failed or could not start; no link was written.
+    public static let custodyStepFailed = ErrorCode("custody.step-failed", .verificationFailed)
+    /// The release directory has no `custody/` directory.
+    public static let custodyNoEvidence = ErrorCode("custody.no-evidence", .inputNotFound)
+    /// `custody trace`: no link, ledger entry or provenance statement names the artefact.
+    public static let custodyUnknownArtifact = ErrorCode("custody.unknown-artifact", .verificationFailed)
 
-    /// An error with one of the stable `custody.*` codes.
-    public init(_ code: String, _ category: ErrorCategory, _ reason: String, path: String? = nil) {
-        self.code = code
-        self.category = category
-        self.reason = reason
-        self.path = path
-    }
+    /// Every code `Custody` declares.
+    public static let custodyCodes: [ErrorCode] = [
+        custodyMalformedEnvelope, custodyMalformedMetadata, custodyMalformedStatement, custodyMalformedCheckpoint,
+        custodyLedgerCorrupt, custodyLedgerEntryTooLarge, custodyNoSigner, custodyBadStepName, custodyBadArtifactName,
+        custodyBadThreshold, custodyMissingFunctionary, custodyStepFailed, custodyNoEvidence, custodyUnknownArtifact,
+    ]
+}
 
-    /// The same error about `path`.
-    public func about(_ path: String?) -> CustodyError { CustodyError(code, category, reason, path: path) }
-
-    public static func == (a: CustodyError, b: CustodyError) -> Bool { a.code == b.code }
-
+extension FirmchainError {
     /// A DSSE envelope that does not follow the DSSE envelope schema.
-    static func malformedEnvelope(_ reason: String, path: String? = nil) -> CustodyError {
-        CustodyError("custody.malformed-envelope", .malformedInput, reason, path: path)
+    static func malformedEnvelope(_ reason: String, path: String? = nil) -> FirmchainError {
+        FirmchainError(.custodyMalformedEnvelope, reason, path: path)
     }
 
     /// in-toto link or layout metadata that does not follow the in-toto schema.
-    static func malformedMetadata(_ reason: String, path: String? = nil) -> CustodyError {
-        CustodyError("custody.malformed-metadata", .malformedInput, reason, path: path)
+    static func malformedMetadata(_ reason: String, path: String? = nil) -> FirmchainError {
+        FirmchainError(.custodyMalformedMetadata, reason, path: path)
     }
 
     /// An SLSA / in-toto statement that does not follow the Statement v1 schema.
-    static func malformedStatement(_ reason: String, path: String? = nil) -> CustodyError {
-        CustodyError("custody.malformed-statement", .malformedInput, reason, path: path)
-    }
-}
-
-/// Typed access to the members of a JSON object for the custody parsers: each known member is
-/// taken once and checked; what is left (`rest`) survives a round trip (STYLE.md §6).
-struct CustodyFields {
-    private var members: [String: JSONValue]
-    let context: String
-    let error: (String) -> CustodyError
-
-    init(_ value: JSONValue, _ context: String, error: @escaping (String) -> CustodyError) throws {
-        guard let o = value.objectValue else { throw error("\(context) is not a JSON object") }
-        members = o
-        self.context = context
-        self.error = error
-    }
-
-    /// Members not taken yet.
-    var rest: [String: JSONValue] { members }
-
-    mutating func take(_ key: String) throws -> JSONValue {
-        guard let v = members.removeValue(forKey: key) else { throw error("\(context) has no \"\(key)\"") }
-        return v
-    }
-
-    mutating func optional(_ key: String) -> JSONValue? { members.removeValue(forKey: key) }
-
-    mutating func string(_ key: String) throws -> String {
-        guard let s = try take(key).stringValue else { throw error("\(context).\(key) is not a string") }
-        return s
-    }
-
-    mutating func int(_ key: String) throws -> Int64 {
-        guard let i = try take(key).int64Value else { throw error("\(context).\(key) is not an integer") }
-        return i
-    }
-
-    mutating func object(_ key: String) throws -> [String: JSONValue] {
-        guard let o = try take(key).objectValue else { throw error("\(context).\(key) is not an object") }
-        return o
-    }
-
-    mutating func array(_ key: String) throws -> [JSONValue] {
-        guard let a = try take(key).arrayValue else { throw error("\(context).\(key) is not an array") }
-        return a
-    }
-
-    mutating func strings(_ key: String) throws -> [String] {
-        try array(key).map { v in
-            guard let s = v.stringValue else { throw error("\(context).\(key) holds a non-string") }
-            return s
-        }
-    }
-}
-
-extension Dictionary where Key == String, Value == JSONValue {
-    /// `self` with the members of `extra` added where `self` has none of that name.
-    func keepingUnknown(_ extra: [String: JSONValue]) -> [String: JSONValue] {
-        merging(extra) { known, _ in known }
+    static func malformedStatement(_ reason: String, path: String? = nil) -> FirmchainError {
+        FirmchainError(.custodyMalformedStatement, reason, path: path)
     }
 }

@@ -100,11 +100,10 @@ public struct CustodyPolicy: Sendable, Hashable {
         for s in steps {
             try Self.validateStepName(s.name)
             guard seen.insert(s.name).inserted, s.name != Self.deliveredInspection else {
-                throw CustodyError("custody.bad-step-name", .usage, "step \"\(s.name)\" is declared twice or clashes with the delivered inspection")
+                throw FirmchainError(.custodyBadStepName, "step \"\(s.name)\" is declared twice or clashes with the delivered inspection")
             }
             guard s.threshold >= 1, s.threshold <= Set(s.functionaries.map { TUFKey($0).keyid }).count else {
-                throw CustodyError("custody.bad-threshold", .usage,
-                                   "step \(s.name) needs threshold \(s.threshold) but has \(s.functionaries.count) distinct functionary key(s)")
+                throw FirmchainError(.custodyBadThreshold, "step \(s.name) needs threshold \(s.threshold) but has \(s.functionaries.count) distinct functionary key(s)")
             }
         }
     }
@@ -116,7 +115,7 @@ public struct CustodyPolicy: Sendable, Hashable {
         let ok = !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
             && name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0) }
         guard ok else {
-            throw CustodyError("custody.bad-step-name", .usage, "step name \"\(name)\" must be 1-64 letters, digits, '-', '_' or '.' (not first)")
+            throw FirmchainError(.custodyBadStepName, "step name \"\(name)\" must be 1-64 letters, digits, '-', '_' or '.' (not first)")
         }
     }
 
@@ -199,7 +198,7 @@ public enum ReleaseChain {
     public static func policy(_ o: Options) throws -> CustodyPolicy {
         func step(_ name: String, _ materials: [CustodyPolicy.Flow], _ products: [CustodyPolicy.Flow]) throws -> CustodyPolicy.Step {
             guard let keys = o.functionaries[name], !keys.isEmpty else {
-                throw CustodyError("custody.missing-functionary", .usage, "step \(name) has no functionary key")
+                throw FirmchainError(.custodyMissingFunctionary, "step \(name) has no functionary key")
             }
             return .init(name: name, functionaries: keys, threshold: o.thresholds[name] ?? 1, materials: materials, products: products)
         }

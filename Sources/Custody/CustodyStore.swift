@@ -122,7 +122,7 @@ public struct CustodyStore: Sendable {
         var out = [DSSEEnvelope]()
         for (i, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: true).enumerated() {
             do { out.append(try DSSEEnvelope(json: try JSONReader().parse(line, path: provenancePath), path: provenancePath)) } catch {
-                throw CustodyError.malformedEnvelope("line \(i + 1) is not a DSSE envelope: \(error)", path: provenancePath)
+                throw FirmchainError.malformedEnvelope("line \(i + 1) is not a DSSE envelope: \(error)", path: provenancePath)
             }
         }
         return out

@@ -52,7 +52,7 @@ public struct DSSEEnvelope: Sendable, Hashable {
     /// - Throws: `custody.no-signer` when `signers` is empty; the signers' own errors (a
     ///   token that refuses, a wrong PIN) as they come.
     public static func sign(payload: [UInt8], payloadType: String, signers: [any Signer]) throws -> DSSEEnvelope {
-        guard !signers.isEmpty else { throw CustodyError("custody.no-signer", .usage, "a DSSE envelope needs at least one signing key") }
+        guard !signers.isEmpty else { throw FirmchainError(.custodyNoSigner, "a DSSE envelope needs at least one signing key") }
         let message = pae(payloadType: payloadType, payload: payload)
         var signatures = [DSSESignature]()
         for signer in signers {
@@ -69,13 +69,13 @@ public struct DSSEEnvelope: Sendable, Hashable {
     ///
     /// - Throws: `custody.malformed-envelope`.
     public init(json: JSONValue, path: String? = nil) throws {
-        let bad = { (r: String) in CustodyError.malformedEnvelope(r, path: path) }
-        var f = try CustodyFields(json, "envelope", error: bad)
+        let bad = { (r: String) in FirmchainError.malformedEnvelope(r, path: path) }
+        var f = try JSONFields(json, "envelope", error: bad)
         guard let payload = Base64.decode(try f.string("payload"), lenient: true) else { throw bad("envelope.payload is not base64") }
         let payloadType = try f.string("payloadType")
         var sigs = [DSSESignature]()
         for (i, s) in try f.array("signatures").enumerated() {
-            var sf = try CustodyFields(s, "envelope.signatures[\(i)]", error: bad)
+            var sf = try JSONFields(s, "envelope.signatures[\(i)]", error: bad)
             guard let sig = Base64.decode(try sf.string("sig"), lenient: true) else { throw bad("envelope.signatures[\(i)].sig is not base64") }
             // keyid is optional in DSSE; without one no Firmchain key is tried (fail closed).
             let keyid = sf.optional("keyid")?.stringValue ?? ""
@@ -88,14 +88,14 @@ public struct DSSEEnvelope: Sendable, Hashable {
     public init(file path: String) throws {
         let bytes = try FileIO.read(path, limit: Self.sizeLimit)
         let value: JSONValue
-        do { value = try JSONReader().parse(bytes, path: path) } catch let e as CoreError { throw CustodyError.malformedEnvelope(e.reason, path: path) }
+        do { value = try JSONReader().parse(bytes, path: path) } catch let e as FirmchainError { throw FirmchainError.malformedEnvelope(e.reason, path: path) }
         try self.init(json: value, path: path)
     }
 
     /// The envelope as JSON: standard base64 with padding, as securesystemslib writes it.
     public var json: JSONValue {
         .object((["payload": .string(Base64.encode(payload)), "payloadType": .string(payloadType),
-                  "signatures": .array(signatures.map(\.json))] as [String: JSONValue]).keepingUnknown(unrecognized))
+                  "signatures": .array(signatures.map(\.json))] as [String: JSONValue]).merging(unknown: unrecognized))
     }
 
     /// The file form: compact JSON on one line with a trailing newline (one envelope per line
@@ -138,7 +138,7 @@ public struct DSSESignature: Sendable, Hashable {
     }
 
     var json: JSONValue {
-        .object((["keyid": .string(keyid), "sig": .string(Base64.encode(sig))] as [String: JSONValue]).keepingUnknown(unrecognized))
+        .object((["keyid": .string(keyid), "sig": .string(Base64.encode(sig))] as [String: JSONValue]).merging(unknown: unrecognized))
     }
 }
 

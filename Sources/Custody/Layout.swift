@@ -31,7 +31,7 @@ public enum ArtifactRule: Sendable, Hashable, CustomStringConvertible {
 
     /// Reads a rule from its list form (keywords are case-insensitive, as in in-toto's rulelib).
     public init(_ words: [String]) throws {
-        let bad = { CustodyError.malformedMetadata("unknown artifact rule \(words)") }
+        let bad = { FirmchainError.malformedMetadata("unknown artifact rule \(words)") }
         guard words.count >= 2 else { throw bad() }
         let lower = words.map { $0.lowercased() }
         let p = words[1]
@@ -77,7 +77,7 @@ public enum ArtifactRule: Sendable, Hashable, CustomStringConvertible {
 
     var json: JSONValue { .array(words.map { .string($0) }) }
 
-    static func list(_ v: JSONValue?, _ ctx: String, _ bad: (String) -> CustodyError) throws -> [ArtifactRule] {
+    static func list(_ v: JSONValue?, _ ctx: String, _ bad: (String) -> FirmchainError) throws -> [ArtifactRule] {
         guard let a = (v ?? .array([])).arrayValue else { throw bad("\(ctx) is not a list") }
         return try a.map { r in
             guard let words = r.arrayValue?.compactMap(\.stringValue), words.count == r.arrayValue?.count else {
@@ -117,8 +117,8 @@ public struct LayoutStep: Sendable, Hashable {
         self.threshold = threshold
     }
 
-    init(json: JSONValue, _ bad: @escaping (String) -> CustodyError) throws {
-        var f = try CustodyFields(json, "step", error: bad)
+    init(json: JSONValue, _ bad: @escaping (String) -> FirmchainError) throws {
+        var f = try JSONFields(json, "step", error: bad)
         guard (f.optional("_type")?.stringValue ?? "step") == "step" else { throw bad("step._type is not \"step\"") }
         name = try f.string("name")
         expectedMaterials = try ArtifactRule.list(f.optional("expected_materials"), "step \(name) expected_materials", bad)
@@ -136,7 +136,7 @@ public struct LayoutStep: Sendable, Hashable {
         .object((["_type": "step", "name": .string(name), "expected_materials": .array(expectedMaterials.map(\.json)),
                   "expected_products": .array(expectedProducts.map(\.json)), "pubkeys": .array(pubkeys.map { .string($0) }),
                   "expected_command": .array(expectedCommand.map { .string($0) }), "threshold": .int(threshold)] as [String: JSONValue])
-            .keepingUnknown(unrecognized))
+            .merging(unknown: unrecognized))
     }
 }
 
@@ -162,8 +162,8 @@ public struct LayoutInspection: Sendable, Hashable {
         self.run = run
     }
 
-    init(json: JSONValue, _ bad: @escaping (String) -> CustodyError) throws {
-        var f = try CustodyFields(json, "inspection", error: bad)
+    init(json: JSONValue, _ bad: @escaping (String) -> FirmchainError) throws {
+        var f = try JSONFields(json, "inspection", error: bad)
         guard (f.optional("_type")?.stringValue ?? "inspection") == "inspection" else { throw bad("inspection._type is not \"inspection\"") }
         name = try f.string("name")
         expectedMaterials = try ArtifactRule.list(f.optional("expected_materials"), "inspection \(name) expected_materials", bad)
@@ -175,7 +175,7 @@ public struct LayoutInspection: Sendable, Hashable {
     var json: JSONValue {
         .object((["_type": "inspection", "name": .string(name), "expected_materials": .array(expectedMaterials.map(\.json)),
                   "expected_products": .array(expectedProducts.map(\.json)), "run": .array(run.map { .string($0) })] as [String: JSONValue])
-            .keepingUnknown(unrecognized))
+            .merging(unknown: unrecognized))
     }
 }
 
@@ -216,8 +216,8 @@ public struct InTotoLayout: Sendable, Hashable {
     ///
     /// - Throws: `custody.malformed-metadata`.
     public init(json: JSONValue, path: String? = nil) throws {
-        let bad = { (r: String) in CustodyError.malformedMetadata(r, path: path) }
-        var f = try CustodyFields(json, "layout", error: bad)
+        let bad = { (r: String) in FirmchainError.malformedMetadata(r, path: path) }
+        var f = try JSONFields(json, "layout", error: bad)
         guard try f.string("_type") == "layout" else { throw bad("layout._type is not \"layout\"") }
         let exp = try f.string("expires")
         guard let date = UTCTimestamp.date(from: exp) else { throw bad("layout.expires \"\(exp)\" is not YYYY-MM-DDTHH:MM:SSZ") }
@@ -239,12 +239,12 @@ public struct InTotoLayout: Sendable, Hashable {
     public var json: JSONValue {
         .object((["_type": "layout", "expires": .string(UTCTimestamp.string(from: expires)), "readme": .string(readme),
                   "steps": .array(steps.map(\.json)), "inspect": .array(inspections.map(\.json)),
-                  "keys": .object(keys.mapValues(\.json))] as [String: JSONValue]).keepingUnknown(unrecognized))
+                  "keys": .object(keys.mapValues(\.json))] as [String: JSONValue]).merging(unknown: unrecognized))
     }
 
     /// Signs the layout with the owner key(s) in `format`.
     public func signed(by owners: [any Signer], format: LayoutFormat = .metablock) throws -> SignedLayout {
-        guard !owners.isEmpty else { throw CustodyError("custody.no-signer", .usage, "a layout needs at least one owner key") }
+        guard !owners.isEmpty else { throw FirmchainError(.custodyNoSigner, "a layout needs at least one owner key") }
         switch format {
         case .metablock:
             let bytes = try JSONEncoding.canonical(json)
@@ -306,15 +306,15 @@ public struct SignedLayout: Sendable, Hashable {
     public init(file path: String) throws {
         let bytes = try FileIO.read(path, limit: DSSEEnvelope.sizeLimit)
         let value: JSONValue
-        do { value = try JSONReader().parse(bytes, path: path) } catch let e as CoreError { throw CustodyError.malformedMetadata(e.reason, path: path) }
+        do { value = try JSONReader().parse(bytes, path: path) } catch let e as FirmchainError { throw FirmchainError.malformedMetadata(e.reason, path: path) }
         if value["payload"] != nil {
             let env = try DSSEEnvelope(json: value, path: path)
             guard env.payloadType == DSSEEnvelope.inTotoPayloadType else {
-                throw CustodyError.malformedEnvelope("payload type \"\(env.payloadType)\" is not \(DSSEEnvelope.inTotoPayloadType)", path: path)
+                throw FirmchainError.malformedEnvelope("payload type \"\(env.payloadType)\" is not \(DSSEEnvelope.inTotoPayloadType)", path: path)
             }
             let inner: JSONValue
-            do { inner = try JSONReader().parse(env.payload, path: path) } catch let e as CoreError {
-                throw CustodyError.malformedMetadata("the payload is not JSON: \(e.reason)", path: path)
+            do { inner = try JSONReader().parse(env.payload, path: path) } catch let e as FirmchainError {
+                throw FirmchainError.malformedMetadata("the payload is not JSON: \(e.reason)", path: path)
             }
             layout = try InTotoLayout(json: inner, path: path)
             format = .dsse
@@ -322,13 +322,13 @@ public struct SignedLayout: Sendable, Hashable {
             envelope = env
             signedBytes = nil
         } else {
-            let bad = { (r: String) in CustodyError.malformedMetadata(r, path: path) }
-            var f = try CustodyFields(value, "metablock", error: bad)
+            let bad = { (r: String) in FirmchainError.malformedMetadata(r, path: path) }
+            var f = try JSONFields(value, "metablock", error: bad)
             let signed = try f.take("signed")
             layout = try InTotoLayout(json: signed, path: path)
             var sigs = [DSSESignature]()
             for (i, s) in try f.array("signatures").enumerated() {
-                var sf = try CustodyFields(s, "signatures[\(i)]", error: bad)
+                var sf = try JSONFields(s, "signatures[\(i)]", error: bad)
                 let keyid = try sf.string("keyid")
                 guard let sig = Hex.decode(try sf.string("sig")) else { throw bad("signatures[\(i)].sig is not hex") }
                 sigs.append(DSSESignature(keyid: keyid, sig: sig, unrecognized: sf.rest))

@@ -68,7 +68,7 @@ public struct Ledger: Sendable {
                 let e = LedgerEntry(seq: (last?.seq ?? 0) + 1, time: now, record: r, prev: lastHash)
                 let line = e.line
                 guard line.count <= Self.lineLimit else {
-                    throw CustodyError("custody.ledger-entry-too-large", .usage, "a ledger entry of \(line.count) bytes exceeds \(Self.lineLimit)", path: path)
+                    throw FirmchainError(.custodyLedgerEntryTooLarge, "a ledger entry of \(line.count) bytes exceeds \(Self.lineLimit)", path: path)
                 }
                 entries.append(e)
                 last = e
@@ -140,7 +140,7 @@ public struct Ledger: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return Snapshot(lines: [], tornTail: nil, exists: false, checkpointFile: try? FileIO.read(checkpointPath, limit: Self.lineLimit + 1)) }
-            throw CoreError(code: "io.failed", category: .io, reason: "cannot open: \(String(cString: strerror(errno)))", path: path)
+            throw FirmchainError(.ioFailed, "cannot open: \(String(cString: strerror(errno)))", path: path)
         }
         defer { close(fd) }
         while flock(fd, LOCK_SH) != 0 { if errno != EINTR { break } }
@@ -165,7 +165,7 @@ public struct Ledger: Sendable {
         var bytes = file
         if bytes.last == 0x0A { bytes.removeLast() }
         do { return try LedgerEntry(line: bytes[...]) } catch {
-            throw CustodyError("custody.malformed-checkpoint", .malformedInput, "the ledger checkpoint cannot be read: \(error)", path: path)
+            throw FirmchainError(.custodyMalformedCheckpoint, "the ledger checkpoint cannot be read: \(error)", path: path)
         }
     }
 
@@ -174,12 +174,12 @@ public struct Ledger: Sendable {
     private func withLockedFile<T>(_ body: (LockedFile) throws -> T) throws -> T {
         let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CoreError(code: "io.cannot-create", category: .cannotWrite, reason: "cannot open the ledger: \(String(cString: strerror(errno)))", path: path)
+            throw FirmchainError(.ioCannotCreate, "cannot open the ledger: \(String(cString: strerror(errno)))", path: path)
         }
         defer { close(fd) }  // closing releases the lock
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else {
-                throw CoreError(code: "io.failed", category: .io, reason: "cannot lock the ledger: \(String(cString: strerror(errno)))", path: path)
+                throw FirmchainError(.ioFailed, "cannot lock the ledger: \(String(cString: strerror(errno)))", path: path)
             }
         }
         let file = try LockedFile(fd: fd, path: path)
@@ -201,7 +201,7 @@ private final class LockedFile {
         self.fd = fd
         self.path = path
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw CoreError(code: "io.failed", category: .io, reason: "cannot stat the ledger", path: path) }
+        guard fstat(fd, &st) == 0 else { throw FirmchainError(.ioFailed, "cannot stat the ledger", path: path) }
         size = Int64(st.st_size)
         try readTail()
     }
@@ -217,7 +217,7 @@ private final class LockedFile {
         var newlines = [Int64]()      // absolute positions, last first; at most two
         while newlines.count < 2 && offset > 0 {
             guard size - offset <= Int64(2 * Ledger.lineLimit) + chunk else {
-                throw CustodyError("custody.ledger-corrupt", .verificationFailed, "the last ledger line is longer than \(Ledger.lineLimit) bytes", path: path)
+                throw FirmchainError(.custodyLedgerCorrupt, "the last ledger line is longer than \(Ledger.lineLimit) bytes", path: path)
             }
             let n = Int(min(chunk, offset))
             offset -= Int64(n)
@@ -225,8 +225,8 @@ private final class LockedFile {
             var got = 0
             while got < n {
                 let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, n - got, off_t(offset) + off_t(got)) }
-                if r < 0 { if errno == EINTR { continue }; throw CoreError(code: "io.failed", category: .io, reason: "cannot read the ledger", path: path) }
-                guard r > 0 else { throw CoreError(code: "io.failed", category: .io, reason: "the ledger shrank while locked", path: path) }
+                if r < 0 { if errno == EINTR { continue }; throw FirmchainError(.ioFailed, "cannot read the ledger", path: path) }
+                guard r > 0 else { throw FirmchainError(.ioFailed, "the ledger shrank while locked", path: path) }
                 got += r
             }
             buf.withUnsafeBufferPointer { p in
@@ -255,14 +255,13 @@ private final class LockedFile {
         do {
             return (try LedgerEntry(line: lastLine[...]), DigestCalculator.sha256Hex(lastLine))
         } catch {
-            throw CustodyError("custody.ledger-corrupt", .verificationFailed,
-                               "the last ledger entry cannot be read (\(error)); run `firmchain custody verify` — nothing was appended", path: path)
+            throw FirmchainError(.custodyLedgerCorrupt, "the last ledger entry cannot be read (\(error)); run `firmchain custody verify` — nothing was appended", path: path)
         }
     }
 
     func truncate(to newSize: Int64) throws {
         guard ftruncate(fd, off_t(newSize)) == 0 else {
-            throw CoreError(code: "io.write-failed", category: .io, reason: "cannot cut the torn ledger line: \(String(cString: strerror(errno)))", path: path)
+            throw FirmchainError(.ioWriteFailed, "cannot cut the torn ledger line: \(String(cString: strerror(errno)))", path: path)
         }
         size = newSize
         tornTail = nil
@@ -279,12 +278,12 @@ private final class LockedFile {
                 if errno == EINTR { continue }
                 let reason = String(cString: strerror(errno))
                 _ = ftruncate(fd, off_t(before))
-                throw CoreError(code: "io.write-failed", category: .io, reason: "cannot append to the ledger: \(reason)", path: path)
+                throw FirmchainError(.ioWriteFailed, "cannot append to the ledger: \(reason)", path: path)
             }
             done += n
         }
         guard fsync(fd) == 0 else {
-            throw CoreError(code: "io.write-failed", category: .io, reason: "fsync of the ledger failed: \(String(cString: strerror(errno)))", path: path)
+            throw FirmchainError(.ioWriteFailed, "fsync of the ledger failed: \(String(cString: strerror(errno)))", path: path)
         }
         if before == 0 {
             // A new ledger: make its directory entry durable too.

@@ -133,7 +133,7 @@ public struct LedgerEntry: Sendable, Hashable {
         if !record.inputs.isEmpty { o["inputs"] = .array(record.inputs.map(\.json)) }
         if !record.details.isEmpty { o["details"] = .object(record.details) }
         if includingSignatures && !signatures.isEmpty { o["signatures"] = .array(signatures.map(\.json)) }
-        return .object(o.keepingUnknown(unrecognized))
+        return .object(o.merging(unknown: unrecognized))
     }
 
     /// The line bytes (no newline): compact JSON with sorted keys and escaped control
@@ -149,7 +149,7 @@ public struct LedgerEntry: Sendable, Hashable {
     /// reformatted line is reported, not silently accepted).
     init(line: ArraySlice<UInt8>) throws {
         let value: JSONValue
-        do { value = try JSONReader(maxDepth: 32).parse(line) } catch let e as CoreError { throw LedgerLineError("not JSON: \(e.reason)") }
+        do { value = try JSONReader(maxDepth: 32).parse(line) } catch let e as FirmchainError { throw LedgerLineError("not JSON: \(e.reason)") }
         guard var o = value.objectValue else { throw LedgerLineError("not a JSON object") }
         func take(_ k: String) -> JSONValue? { o.removeValue(forKey: k) }
         guard let v = take("version")?.int64Value else { throw LedgerLineError("no integer version") }

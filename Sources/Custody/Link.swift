@@ -47,8 +47,8 @@ public struct InTotoLink: Sendable, Hashable {
     ///
     /// - Throws: `custody.malformed-metadata`.
     public init(json: JSONValue, path: String? = nil) throws {
-        let bad = { (r: String) in CustodyError.malformedMetadata(r, path: path) }
-        var f = try CustodyFields(json, "link", error: bad)
+        let bad = { (r: String) in FirmchainError.malformedMetadata(r, path: path) }
+        var f = try JSONFields(json, "link", error: bad)
         guard try f.string("_type") == "link" else { throw bad("link._type is not \"link\"") }
         name = try f.string("name")
         materials = try Self.artifacts(f.optional("materials") ?? .object([:]), "link.materials", bad)
@@ -62,7 +62,7 @@ public struct InTotoLink: Sendable, Hashable {
         unrecognized = f.rest
     }
 
-    private static func artifacts(_ v: JSONValue, _ ctx: String, _ bad: (String) -> CustodyError) throws -> [String: ArtifactDigests] {
+    private static func artifacts(_ v: JSONValue, _ ctx: String, _ bad: (String) -> FirmchainError) throws -> [String: ArtifactDigests] {
         guard let o = v.objectValue else { throw bad("\(ctx) is not an object") }
         var out = [String: ArtifactDigests]()
         for (path, digests) in o {
@@ -82,7 +82,7 @@ public struct InTotoLink: Sendable, Hashable {
         func arts(_ a: [String: ArtifactDigests]) -> JSONValue { .object(a.mapValues { .object($0.mapValues { .string($0) }) }) }
         return .object((["_type": "link", "name": .string(name), "materials": arts(materials), "products": arts(products),
                          "byproducts": .object(byproducts), "command": .array(command.map { .string($0) }),
-                         "environment": .object(environment)] as [String: JSONValue]).keepingUnknown(unrecognized))
+                         "environment": .object(environment)] as [String: JSONValue]).merging(unknown: unrecognized))
     }
 
     /// The DSSE payload: compact standard JSON with sorted keys. Not canonical JSON on purpose:
@@ -127,11 +127,11 @@ public struct SignedLink: Sendable, Hashable {
     public init(file path: String) throws {
         let env = try DSSEEnvelope(file: path)
         guard env.payloadType == DSSEEnvelope.inTotoPayloadType else {
-            throw CustodyError.malformedEnvelope("payload type \"\(env.payloadType)\" is not \(DSSEEnvelope.inTotoPayloadType)", path: path)
+            throw FirmchainError.malformedEnvelope("payload type \"\(env.payloadType)\" is not \(DSSEEnvelope.inTotoPayloadType)", path: path)
         }
         let value: JSONValue
-        do { value = try JSONReader().parse(env.payload, path: path) } catch let e as CoreError {
-            throw CustodyError.malformedMetadata("the payload is not JSON: \(e.reason)", path: path)
+        do { value = try JSONReader().parse(env.payload, path: path) } catch let e as FirmchainError {
+            throw FirmchainError.malformedMetadata("the payload is not JSON: \(e.reason)", path: path)
         }
         self.init(link: try InTotoLink(json: value, path: path), envelope: env)
     }

@@ -28,11 +28,11 @@ public struct ResourceDescriptor: Sendable, Hashable {
 
     init(json: JSONValue) throws {
         guard let o = json.objectValue, let d = o["digest"]?.objectValue, !d.isEmpty else {
-            throw CustodyError.malformedStatement("a resource descriptor needs a digest")
+            throw FirmchainError.malformedStatement("a resource descriptor needs a digest")
         }
         var digest = ArtifactDigests()
         for (k, v) in d {
-            guard let s = v.stringValue else { throw CustodyError.malformedStatement("digest \(k) is not a string") }
+            guard let s = v.stringValue else { throw FirmchainError.malformedStatement("digest \(k) is not a string") }
             digest[k] = s
         }
         self.init(name: o["name"]?.stringValue ?? "", uri: o["uri"]?.stringValue, digest: digest)
@@ -117,15 +117,15 @@ public struct ProvenanceStatement: Sendable, Hashable {
     /// - Throws: `custody.malformed-statement`.
     public init(envelope: DSSEEnvelope) throws {
         guard envelope.payloadType == DSSEEnvelope.inTotoPayloadType else {
-            throw CustodyError.malformedStatement("payload type \(envelope.payloadType) is not \(DSSEEnvelope.inTotoPayloadType)")
+            throw FirmchainError.malformedStatement("payload type \(envelope.payloadType) is not \(DSSEEnvelope.inTotoPayloadType)")
         }
         let v: JSONValue
-        do { v = try JSONReader().parse(envelope.payload) } catch { throw CustodyError.malformedStatement("the payload is not JSON") }
+        do { v = try JSONReader().parse(envelope.payload) } catch { throw FirmchainError.malformedStatement("the payload is not JSON") }
         guard v["_type"]?.stringValue == Self.statementType, v["predicateType"]?.stringValue == Self.predicateType,
               let subj = v["subject"]?.arrayValue, !subj.isEmpty,
               let build = v["predicate"]?["buildDefinition"], let run = v["predicate"]?["runDetails"],
               let buildType = build["buildType"]?.stringValue, let builderID = run["builder"]?["id"]?.stringValue
-        else { throw CustodyError.malformedStatement("not an in-toto Statement v1 with an SLSA Provenance v1 predicate") }
+        else { throw FirmchainError.malformedStatement("not an in-toto Statement v1 with an SLSA Provenance v1 predicate") }
         let subjects = try subj.map { s -> LedgerSubject in
             let r = try ResourceDescriptor(json: s)
             return LedgerSubject(name: r.name, digests: r.digest)

@@ -1,3 +1,4 @@
+import FirmchainCore
 import Foundation
 
 /// The BSDIFF40 patch format of bsdiff 4.3 (BSDIFF40.md), as a writer and a bounds-checked
@@ -181,23 +182,22 @@ public enum BSDIFF40 {
     public static func read(_ patch: UnsafeBufferPointer<UInt8>, maxNewSize: Int) throws -> Contents {
         // 1. Header.
         guard patch.count >= headerSize else {
-            throw DeltaError(code: DeltaError.truncated, reason: "is \(patch.count) bytes, shorter than the 32-byte BSDIFF40 header")
+            throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes, shorter than the 32-byte BSDIFF40 header")
         }
         guard patch.prefix(8).elementsEqual(magic) else {
-            throw DeltaError(code: DeltaError.badMagic, reason: "does not start with BSDIFF40 (not a bsdiff 4.x patch)")
+            throw FirmchainError(.deltaBadMagic, "does not start with BSDIFF40 (not a bsdiff 4.x patch)")
         }
         let x = decodeInteger(patch, at: 8), y = decodeInteger(patch, at: 16), n = decodeInteger(patch, at: 24)
         // 2. Sizes.
         guard x >= 0, y >= 0, n >= 0 else {
-            throw DeltaError(code: DeltaError.badHeader, reason: "has a negative size in its header (X=\(x), Y=\(y), N=\(n))")
+            throw FirmchainError(.deltaBadHeader, "has a negative size in its header (X=\(x), Y=\(y), N=\(n))")
         }
         guard n <= Int64(maxNewSize) else {
-            throw DeltaError(code: DeltaError.tooLarge, reason: "declares a \(n)-byte output, more than the limit of \(maxNewSize)")
+            throw FirmchainError(.deltaTooLarge, "declares a \(n)-byte output, more than the limit of \(maxNewSize)")
         }
         let available = Int64(patch.count - headerSize)
         guard x <= available, y <= available - x else {
-            throw DeltaError(code: DeltaError.truncated,
-                             reason: "is \(patch.count) bytes but its header declares blocks of \(x) and \(y) bytes")
+            throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes but its header declares blocks of \(x) and \(y) bytes")
         }
         let newSize = Int(n), xi = Int(x), yi = Int(y)
         let cStart = headerSize, dStart = cStart + xi, eStart = dStart + yi
@@ -207,14 +207,13 @@ public enum BSDIFF40 {
         let diff = try block(patch, dStart..<eStart, limit: newSize, what: "diff")
         let extra = try block(patch, eStart..<patch.count, limit: newSize, what: "extra")
         guard diff.count + extra.count == newSize else {
-            throw DeltaError(code: DeltaError.blockMismatch,
-                             reason: "has \(diff.count) diff and \(extra.count) extra bytes, which cannot make the declared \(newSize) output bytes")
+            throw FirmchainError(.deltaBlockMismatch, "has \(diff.count) diff and \(extra.count) extra bytes, which cannot make the declared \(newSize) output bytes")
         }
         // 4. Control block: at most one triple per output byte, plus 1024 empty ones.
         let maxControl = 24 * (newSize + 1024)
         let control = try block(patch, cStart..<dStart, limit: maxControl, what: "control")
         guard control.count % 24 == 0 else {
-            throw DeltaError(code: DeltaError.badControl, reason: "has a control block of \(control.count) bytes, not a multiple of 24")
+            throw FirmchainError(.deltaBadControl, "has a control block of \(control.count) bytes, not a multiple of 24")
         }
 
         // 5. Triples.
@@ -227,18 +226,16 @@ public enum BSDIFF40 {
                                   seek: decodeInteger(control, at: k + 16))
             let index = k / 24
             guard t.add >= 0, t.copy >= 0 else {
-                throw DeltaError(code: DeltaError.badControl, reason: "control triple \(index) has a negative length (\(t.add), \(t.copy))")
+                throw FirmchainError(.deltaBadControl, "control triple \(index) has a negative length (\(t.add), \(t.copy))")
             }
             guard t.add <= maxTripleLength, t.copy <= maxTripleLength else {
-                throw DeltaError(code: DeltaError.badControl, reason: "control triple \(index) moves more than 2^31 - 1 bytes")
+                throw FirmchainError(.deltaBadControl, "control triple \(index) moves more than 2^31 - 1 bytes")
             }
             guard t.add <= n - newpos, t.copy <= n - newpos - t.add else {
-                throw DeltaError(code: DeltaError.badControl,
-                                 reason: "control triple \(index) writes past the declared output size \(n)")
+                throw FirmchainError(.deltaBadControl, "control triple \(index) writes past the declared output size \(n)")
             }
             guard t.add <= Int64(diff.count) - addTotal, t.copy <= Int64(extra.count) - copyTotal else {
-                throw DeltaError(code: DeltaError.blockMismatch,
-                                 reason: "control triple \(index) needs more diff or extra bytes than the patch holds")
+                throw FirmchainError(.deltaBlockMismatch, "control triple \(index) needs more diff or extra bytes than the patch holds")
             }
             newpos += t.add + t.copy
             addTotal += t.add
@@ -248,11 +245,10 @@ public enum BSDIFF40 {
         }
         // 6. Totals.
         guard newpos == n else {
-            throw DeltaError(code: DeltaError.sizeMismatch, reason: "control triples produce \(newpos) bytes, the header says \(n)")
+            throw FirmchainError(.deltaSizeMismatch, "control triples produce \(newpos) bytes, the header says \(n)")
         }
         guard addTotal == Int64(diff.count), copyTotal == Int64(extra.count) else {
-            throw DeltaError(code: DeltaError.blockMismatch,
-                             reason: "leaves diff or extra bytes unused (\(diff.count - Int(addTotal)) diff, \(extra.count - Int(copyTotal)) extra)")
+            throw FirmchainError(.deltaBlockMismatch, "leaves diff or extra bytes unused (\(diff.count - Int(addTotal)) diff, \(extra.count - Int(copyTotal)) extra)")
         }
         return Contents(newSize: newSize, triples: triples, diff: diff, extra: extra)
     }
@@ -263,11 +259,9 @@ public enum BSDIFF40 {
         let d = try BZip2.decompress(slice, limit: limit, what: what)
         if d.consumed != slice.count {
             if what == "extra" {
-                throw DeltaError(code: DeltaError.trailingData,
-                                 reason: "has \(slice.count - d.consumed) bytes after the extra block's bzip2 stream")
+                throw FirmchainError(.deltaTrailingData, "has \(slice.count - d.consumed) bytes after the extra block's bzip2 stream")
             }
-            throw DeltaError(code: DeltaError.corruptBlock,
-                             reason: "the \(what) block's bzip2 stream ends \(slice.count - d.consumed) bytes before the block does")
+            throw FirmchainError(.deltaCorruptBlock, "the \(what) block's bzip2 stream ends \(slice.count - d.consumed) bytes before the block does")
         }
         return d.bytes
     }

@@ -1,3 +1,4 @@
+import FirmchainCore
 import CBZip2
 
 /// The bzip2 streams of a BSDIFF40 patch, through the system libbz2 (BSDIFF40.md §4).
@@ -35,7 +36,7 @@ enum BZip2 {
     private static func run(_ input: UnsafeBufferPointer<UInt8>, initialCapacity: Int, singleBlock: Bool) throws -> [UInt8]? {
         var strm = bz_stream()
         guard BZ2_bzCompressInit(&strm, 9, 0, 0) == BZ_OK else {
-            throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzCompressInit failed")
+            throw FirmchainError(.deltaCompressionFailed, "BZ2_bzCompressInit failed")
         }
         defer { BZ2_bzCompressEnd(&strm) }
         var out = [UInt8](repeating: 0, count: max(initialCapacity, 1))
@@ -64,7 +65,7 @@ enum BZip2 {
             firstCall = false
             if rc == BZ_STREAM_END { break }
             guard rc == BZ_RUN_OK || rc == BZ_FINISH_OK else {
-                throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzCompress returned \(rc)")
+                throw FirmchainError(.deltaCompressionFailed, "BZ2_bzCompress returned \(rc)")
             }
         }
         if singleBlock {
@@ -92,7 +93,7 @@ enum BZip2 {
     static func decompress(_ input: UnsafeBufferPointer<UInt8>, limit: Int, what: String) throws -> Decoded {
         var strm = bz_stream()
         guard BZ2_bzDecompressInit(&strm, 0, 0) == BZ_OK else {
-            throw DeltaError(code: DeltaError.compressionFailed, category: .internal, reason: "BZ2_bzDecompressInit failed")
+            throw FirmchainError(.deltaCompressionFailed, "BZ2_bzDecompressInit failed")
         }
         defer { BZ2_bzDecompressEnd(&strm) }
         var out = [UInt8](repeating: 0, count: min(limit, 1 << 16) + 1)
@@ -107,8 +108,7 @@ enum BZip2 {
                 // Grow geometrically, but never past limit + 1 (one byte more proves "too much").
                 let cap = limit + 1
                 guard out.count < cap else {
-                    throw DeltaError(code: DeltaError.blockMismatch,
-                                     reason: "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
+                    throw FirmchainError(.deltaBlockMismatch, "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
                 }
                 out.append(contentsOf: [UInt8](repeating: 0, count: min(out.count, cap - out.count)))
             }
@@ -126,19 +126,18 @@ enum BZip2 {
             case BZ_OK:
                 // No progress with all input used: the stream is cut short.
                 if consumed == input.count && produced < out.count {
-                    throw DeltaError(code: DeltaError.truncated, reason: "the \(what) block's bzip2 stream is cut short")
+                    throw FirmchainError(.deltaPatchTruncated, "the \(what) block's bzip2 stream is cut short")
                 }
             case BZ_DATA_ERROR, BZ_DATA_ERROR_MAGIC:
-                throw DeltaError(code: DeltaError.corruptBlock, reason: "the \(what) block is not valid bzip2 data (error \(rc))")
+                throw FirmchainError(.deltaCorruptBlock, "the \(what) block is not valid bzip2 data (error \(rc))")
             case BZ_MEM_ERROR:
-                throw DeltaError(code: DeltaError.corruptBlock, category: .internal, reason: "out of memory decoding the \(what) block")
+                throw FirmchainError(.internal, "out of memory decoding the \(what) block")
             default:
-                throw DeltaError(code: DeltaError.corruptBlock, reason: "the \(what) block failed to decode (error \(rc))")
+                throw FirmchainError(.deltaCorruptBlock, "the \(what) block failed to decode (error \(rc))")
             }
         }
         if produced > limit {
-            throw DeltaError(code: DeltaError.blockMismatch,
-                             reason: "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
+            throw FirmchainError(.deltaBlockMismatch, "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
         }
         out.removeLast(out.count - produced)
         return Decoded(bytes: out, consumed: consumed)

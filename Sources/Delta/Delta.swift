@@ -50,8 +50,7 @@ public enum Delta {
     public static func create(old: [UInt8], new: [UInt8], options: DeltaCreateOptions = DeltaCreateOptions(),
                               progress: ProgressReporter = SilentProgress()) throws -> [UInt8] {
         guard old.count <= maxInputSize, new.count <= maxInputSize else {
-            throw DeltaError(code: DeltaError.inputTooLarge, category: .usage,
-                             reason: "inputs must be smaller than 2 GiB - 1 bytes (BSDIFF40 32-bit limit)")
+            throw FirmchainError(.deltaInputTooLarge, "inputs must be smaller than 2 GiB - 1 bytes (BSDIFF40 32-bit limit)")
         }
         let triples = try computeTriples(old: old, new: new, options: options, progress: progress)
         progress.report(phase: "compressing", completed: 0, total: 1)
@@ -99,7 +98,7 @@ public enum Delta {
         let old = try FileIO.read(oldPath, limit: limits.maxInputSize)
         let patch = try FileIO.read(patchPath, limit: limits.maxInputSize)
         let new: [UInt8]
-        do { new = try apply(old: old, patch: patch, limits: limits) } catch let e as DeltaError { throw e.about(patchPath) }
+        do { new = try apply(old: old, patch: patch, limits: limits) } catch let e as FirmchainError { throw e.about(patchPath) }
         try AtomicFile.write(new, to: outPath)
         return new
     }

@@ -1,3 +1,4 @@
+import FirmchainCore
 /// Applies a read-and-checked BSDIFF40 patch (`BSDIFF40.Contents`) to `old` (BSDIFF40.md §3).
 ///
 /// Old bytes outside [0, oldsize): upstream bsdiff 4.3 and bsdiff4 read them as 0; Debian's
@@ -8,7 +9,7 @@
 public enum Patcher {
     /// The new file: validates every triple's old range first, then runs unchecked copy loops.
     ///
-    /// - Throws: `DeltaError` `delta.old-out-of-range` or `delta.bad-control` (old cursor overflow).
+    /// - Throws: `FirmchainError` `delta.old-out-of-range` or `delta.bad-control` (old cursor overflow).
     public static func apply(old: UnsafeBufferPointer<UInt8>, _ patch: BSDIFF40.Contents) throws -> [UInt8] {
         // Pass 1: the old cursor. Invariant: oldpos is the old offset before triple k.
         let oldSize = Int64(old.count)
@@ -16,14 +17,13 @@ public enum Patcher {
         for (k, t) in patch.triples.enumerated() {
             if t.add > 0 {
                 guard oldpos >= 0, oldpos <= oldSize, t.add <= oldSize - oldpos else {
-                    throw DeltaError(code: DeltaError.oldOutOfRange,
-                                     reason: "control triple \(k) adds old bytes [\(oldpos), \(oldpos &+ t.add)) outside the \(oldSize)-byte old file (wrong old file, or a hostile patch)")
+                    throw FirmchainError(.deltaOldOutOfRange, "control triple \(k) adds old bytes [\(oldpos), \(oldpos &+ t.add)) outside the \(oldSize)-byte old file (wrong old file, or a hostile patch)")
                 }
             }
             var (p, o1) = oldpos.addingReportingOverflow(t.add)
             (p, o1) = o1 ? (p, true) : p.addingReportingOverflow(t.seek)
             guard !o1 else {
-                throw DeltaError(code: DeltaError.badControl, reason: "control triple \(k) moves the old cursor out of the 64-bit range")
+                throw FirmchainError(.deltaBadControl, "control triple \(k) moves the old cursor out of the 64-bit range")
             }
             oldpos = p
         }

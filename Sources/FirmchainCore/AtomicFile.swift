@@ -32,14 +32,13 @@ public final class AtomicFileWriter {
         var template = Array("\(dir)/.\(base).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            throw CoreError(code: "io.cannot-create", category: .cannotWrite,
-                            reason: "cannot create a file in \(dir): \(String(cString: strerror(errno)))", path: path)
+            throw FirmchainError(.ioCannotCreate, "cannot create a file in \(dir): \(String(cString: strerror(errno)))", path: path)
         }
         self.fd = fd
         self.tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if fchmod(fd, mode) != 0 {
             close(fd); unlink(tempPath)
-            throw CoreError(code: "io.cannot-create", category: .cannotWrite, reason: "cannot set file mode", path: path)
+            throw FirmchainError(.ioCannotCreate, "cannot set file mode", path: path)
         }
     }
 
@@ -49,8 +48,7 @@ public final class AtomicFileWriter {
         let done: Bool? = bytes.withContiguousStorageIfAvailable { buf in writeAll(UnsafeRawBufferPointer(buf)) }
         let ok = done ?? Array(bytes).withUnsafeBytes { writeAll($0) }
         if !ok {
-            let e = CoreError(code: "io.write-failed", category: .io,
-                              reason: "write failed: \(String(cString: strerror(errno)))", path: path)
+            let e = FirmchainError(.ioWriteFailed, "write failed: \(String(cString: strerror(errno)))", path: path)
             abort()
             throw e
         }
@@ -70,15 +68,14 @@ public final class AtomicFileWriter {
     public func commit() throws {
         precondition(!finished, "commit after commit or abort")
         guard fsync(fd) == 0 else {
-            let e = CoreError(code: "io.write-failed", category: .io, reason: "fsync failed: \(String(cString: strerror(errno)))", path: path)
+            let e = FirmchainError(.ioWriteFailed, "fsync failed: \(String(cString: strerror(errno)))", path: path)
             abort()
             throw e
         }
         close(fd)
         finished = true
         guard rename(tempPath, path) == 0 else {
-            let e = CoreError(code: "io.cannot-create", category: .cannotWrite,
-                              reason: "cannot rename into place: \(String(cString: strerror(errno)))", path: path)
+            let e = FirmchainError(.ioCannotCreate, "cannot rename into place: \(String(cString: strerror(errno)))", path: path)
             unlink(tempPath)
             throw e
         }
@@ -150,11 +147,11 @@ public final class DirectoryLock {
     public init(_ path: String) throws {
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw CoreError(code: "io.cannot-create", category: .cannotWrite, reason: "cannot open the directory to lock it", path: path)
+            throw FirmchainError(.ioCannotCreate, "cannot open the directory to lock it", path: path)
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw CoreError(code: "io.locked", category: .io, reason: "another Firmchain run is writing this directory; wait for it to finish", path: path)
+            throw FirmchainError(.ioLocked, "another Firmchain run is writing this directory; wait for it to finish", path: path)
         }
     }
 

@@ -10,7 +10,7 @@ import Darwin
 public enum FileIO {
     /// Reads the whole file at `path`, refusing files larger than `limit` bytes.
     ///
-    /// - Throws: `CoreError` `io.not-found`, `io.too-large` or `io.read-failed`, naming `path`.
+    /// - Throws: `FirmchainError` `io.not-found`, `io.too-large` or `io.read-failed`, naming `path`.
     public static func read(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw openError(path) }
@@ -18,12 +18,11 @@ public enum FileIO {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ioError(path, "cannot stat") }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw CoreError(code: "io.not-a-file", category: .inputNotFound, reason: "is not a regular file", path: path)
+            throw FirmchainError(.ioNotAFile, "is not a regular file", path: path)
         }
         let size = Int(st.st_size)
         guard size <= limit else {
-            throw CoreError(code: "io.too-large", category: .malformedInput,
-                            reason: "is \(size) bytes, more than the limit of \(limit)", path: path)
+            throw FirmchainError(.ioTooLarge, "is \(size) bytes, more than the limit of \(limit)", path: path)
         }
         // Read straight into the array's storage (no zero fill first).
         return try [UInt8](unsafeUninitializedCapacity: size) { buf, count in
@@ -59,25 +58,24 @@ public enum FileIO {
         for part in path.split(separator: "/") {
             prefix += part
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw CoreError(code: "io.mkdir-failed", category: .cannotWrite,
-                                reason: "cannot create directory: \(String(cString: strerror(errno)))", path: prefix)
+                throw FirmchainError(.ioMkdirFailed, "cannot create directory: \(String(cString: strerror(errno)))", path: prefix)
             }
             prefix += "/"
         }
     }
 
-    static func openError(_ path: String) -> CoreError {
+    static func openError(_ path: String) -> FirmchainError {
         let e = errno
         if e == ENOENT || e == ENOTDIR {
-            return CoreError(code: "io.not-found", category: .inputNotFound, reason: "no such file", path: path)
+            return FirmchainError(.ioNotFound, "no such file", path: path)
         }
         if e == EACCES || e == EPERM {
-            return CoreError(code: "io.permission-denied", category: .inputNotFound, reason: "permission denied", path: path)
+            return FirmchainError(.ioPermissionDenied, "permission denied", path: path)
         }
         return ioError(path, "cannot open")
     }
 
-    static func ioError(_ path: String, _ what: String) -> CoreError {
-        CoreError(code: "io.failed", category: .io, reason: "\(what): \(String(cString: strerror(errno)))", path: path)
+    static func ioError(_ path: String, _ what: String) -> FirmchainError {
+        FirmchainError(.ioFailed, "\(what): \(String(cString: strerror(errno)))", path: path)
     }
 }

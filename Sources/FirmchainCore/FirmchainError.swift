@@ -1,5 +1,5 @@
-/// The error classes every Firmchain module maps its errors into, each with a stable process
-/// exit code. The table is documented in `Docs/exit-codes.md`; changing a number is a breaking
+/// The error classes every Firmchain error code belongs to, each with a stable process exit
+/// code. The table is documented in `Docs/exit-codes.md`; changing a number is a breaking
 /// change for every CI job that scripts against `firmchain`.
 public enum ErrorCategory: String, Sendable, CaseIterable, Codable {
     /// A check ran and did not pass: a signature, a threshold, a hash, a ledger chain.
@@ -43,49 +43,98 @@ public enum ErrorCategory: String, Sendable, CaseIterable, Codable {
     }
 }
 
-/// What every Firmchain error offers the command line: a stable machine code, the class that
-/// fixes the exit code, a reason a person can act on, and the file involved (if any).
+/// A stable error code: the dotted id scripts match on (`delta.patch-truncated`) and the class
+/// that fixes its exit code, both decided once, where the code is declared.
 ///
-/// Each module has its own error struct conforming to this protocol (STYLE.md §5). Errors
-/// compare by `code` alone.
-public protocol FirmchainErrorProtocol: Error, Sendable, CustomStringConvertible {
-    /// A stable identifier such as `delta.patch-truncated`; scripts may match on it.
-    var code: String { get }
-    /// The class of the error, which fixes the exit code.
-    var category: ErrorCategory { get }
-    /// One sentence saying what went wrong, without secrets.
-    var reason: String { get }
-    /// The file the error is about, when there is one.
-    var path: String? { get }
+/// Each module declares its codes in one `extension ErrorCode` (swift-certificates'
+/// `CertificateError.ErrorCode` is the model) and lists them in a `…Codes` array, which the
+/// documentation test walks to check `Docs/exit-codes.md`.
+public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
+    /// The stable dotted id, e.g. `io.not-found`.
+    public let id: String
+    /// The class of the code, which fixes the exit status.
+    public let category: ErrorCategory
+
+    /// Declares a code. Only `extension ErrorCode` blocks of the modules call this.
+    public init(_ id: String, _ category: ErrorCategory) {
+        self.id = id
+        self.category = category
+    }
+
+    /// The process exit code of this code's class.
+    public var exitCode: Int32 { category.exitCode }
+
+    /// The dotted id.
+    public var description: String { id }
 }
 
-extension FirmchainErrorProtocol {
+/// The one error type of every Firmchain module (STYLE.md §5): a typed code, one sentence a
+/// person can act on (never a secret), and the file or key the error is about.
+///
+/// A failed check is not an error: verifiers return a `VerificationReport`. `throws` is for
+/// input that cannot be read and output that cannot be written. Errors compare by code alone.
+public struct FirmchainError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The stable code.
+    public let code: ErrorCode
+    /// One sentence saying what went wrong, without secrets.
+    public let reason: String
+    /// The file (or key URI, without PIN) the error is about, when there is one.
+    public let path: String?
+
+    /// An error with `code` about `path`.
+    public init(_ code: ErrorCode, _ reason: String, path: String? = nil) {
+        self.code = code
+        self.reason = reason
+        self.path = path
+    }
+
+    /// The class of the error, which fixes the exit code.
+    public var category: ErrorCategory { code.category }
+
+    /// The same error about another file.
+    public func about(_ path: String?) -> FirmchainError { FirmchainError(code, reason, path: path) }
+
     /// One line: `path: reason` (or only the reason when no file is involved).
     public var description: String {
         if let path { return "\(path): \(reason)" }
         return reason
     }
+
+    /// Errors compare by code alone.
+    public static func == (lhs: FirmchainError, rhs: FirmchainError) -> Bool { lhs.code == rhs.code }
 }
 
-/// The error type of `FirmchainCore`: I/O, JSON and the shared helpers.
-public struct CoreError: FirmchainErrorProtocol, Equatable {
-    public let code: String
-    public let category: ErrorCategory
-    public let reason: String
-    public let path: String?
+extension ErrorCode {
+    /// An input path does not exist.
+    public static let ioNotFound = ErrorCode("io.not-found", .inputNotFound)
+    /// An input exists but cannot be opened.
+    public static let ioPermissionDenied = ErrorCode("io.permission-denied", .inputNotFound)
+    /// An input is a directory, device, FIFO or socket.
+    public static let ioNotAFile = ErrorCode("io.not-a-file", .inputNotFound)
+    /// An input is larger than the limit for its kind.
+    public static let ioTooLarge = ErrorCode("io.too-large", .malformedInput)
+    /// A read or stat failed part way.
+    public static let ioFailed = ErrorCode("io.failed", .io)
+    /// A write or fsync failed; the target is unchanged.
+    public static let ioWriteFailed = ErrorCode("io.write-failed", .io)
+    /// A temporary file or the final rename could not be made.
+    public static let ioCannotCreate = ErrorCode("io.cannot-create", .cannotWrite)
+    /// An output directory could not be created.
+    public static let ioMkdirFailed = ErrorCode("io.mkdir-failed", .cannotWrite)
+    /// Another run holds the release directory's lock.
+    public static let ioLocked = ErrorCode("io.locked", .io)
+    /// Invalid JSON: syntax, duplicate key, invalid UTF-8, lone surrogate, too deep.
+    public static let jsonMalformed = ErrorCode("json.malformed", .malformedInput)
+    /// Canonical JSON was asked of a value containing a float.
+    public static let jsonFloatNotCanonical = ErrorCode("json.float-not-canonical", .malformedInput)
+    /// A required member is missing.
+    public static let jsonMissingField = ErrorCode("json.missing-field", .malformedInput)
+    /// An unexpected error: a Firmchain bug.
+    public static let `internal` = ErrorCode("internal", .internal)
 
-    /// Creates an error; `code` must be one of the stable codes documented in `Docs/exit-codes.md`.
-    public init(code: String, category: ErrorCategory, reason: String, path: String? = nil) {
-        self.code = code
-        self.category = category
-        self.reason = reason
-        self.path = path
-    }
-
-    /// The same error about another file.
-    public func about(_ path: String?) -> CoreError {
-        CoreError(code: code, category: category, reason: reason, path: path)
-    }
-
-    public static func == (lhs: CoreError, rhs: CoreError) -> Bool { lhs.code == rhs.code }
+    /// Every code `FirmchainCore` declares.
+    public static let coreCodes: [ErrorCode] = [
+        ioNotFound, ioPermissionDenied, ioNotAFile, ioTooLarge, ioFailed, ioWriteFailed, ioCannotCreate, ioMkdirFailed,
+        ioLocked, jsonMalformed, jsonFloatNotCanonical, jsonMissingField, .internal,
+    ]
 }

@@ -6,7 +6,7 @@ public enum JSONEncoding {
     /// in-toto Metablock): keys sorted by code point, only `"` and `\` escaped (control
     /// characters are written raw), no insignificant whitespace, integers only.
     ///
-    /// - Throws: `CoreError` `json.float-not-canonical` when the value contains a float.
+    /// - Throws: `FirmchainError` `json.float-not-canonical` when the value contains a float.
     public static func canonical(_ value: JSONValue) throws -> [UInt8] {
         var out = [UInt8]()
         try writeCanonical(value, into: &out)
@@ -36,9 +36,7 @@ public enum JSONEncoding {
         case .bool(let b): out += Array((b ? "true" : "false").utf8)
         case .integer(let i): out += Array(i.decimal.utf8)
         case .float(let text):
-            throw CoreError(
-                code: "json.float-not-canonical", category: .malformedInput,
-                reason: "canonical JSON has no floats, found \(text)")
+            throw FirmchainError(.jsonFloatNotCanonical, "canonical JSON has no floats, found \(text)")
         case .string(let s): writeCanonicalString(Array(s.utf8), into: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))

@@ -14,7 +14,7 @@ public struct JSONReader: Sendable {
     /// Parses `bytes` as one JSON document.
     ///
     /// - Parameter path: the file the bytes came from, named in errors.
-    /// - Throws: `CoreError` `json.malformed` naming the byte offset and the problem.
+    /// - Throws: `FirmchainError` `json.malformed` naming the byte offset and the problem.
     public func parse<C: Collection>(_ bytes: C, path: String? = nil) throws -> JSONValue where C.Element == UInt8 {
         let buffer = Array(bytes)
         var p = Parser(bytes: buffer, maxDepth: maxDepth, path: path)
@@ -37,9 +37,8 @@ public struct JSONReader: Sendable {
             self.path = path
         }
 
-        func fail(_ what: String) -> CoreError {
-            CoreError(code: "json.malformed", category: .malformedInput,
-                      reason: "invalid JSON at byte \(i): \(what)", path: path)
+        func fail(_ what: String) -> FirmchainError {
+            FirmchainError(.jsonMalformed, "invalid JSON at byte \(i): \(what)", path: path)
         }
 
         mutating func skipWhitespace() {

@@ -82,7 +82,7 @@ struct RunContext {
     /// The first functionary key the policy names for `step`, opened.
     mutating func functionary(_ step: String) throws -> any Signer {
         guard let ref = policy.functionaries[step]?.first else {
-            throw PipelineError(PipelineError.policyViolation, .policyViolation, "the policy names no functionary for the \(step) step", path: policy.path)
+            throw FirmchainError(.policyViolation, "the policy names no functionary for the \(step) step", path: policy.path)
         }
         return try signer(ref)
     }
@@ -170,8 +170,8 @@ public struct PipelineRunner: Sendable {
         }
     }
 
-    func violation(_ reason: String) -> PipelineError {
-        PipelineError(PipelineError.policyViolation, .policyViolation, reason, path: spec.path)
+    func violation(_ reason: String) -> FirmchainError {
+        FirmchainError(.policyViolation, reason, path: spec.path)
     }
 }
 
@@ -185,7 +185,7 @@ struct DeltaStep: StepImplementation {
 
     func run(_ step: Step, _ context: inout RunContext) throws -> String {
         if let f = step.options["format"], DeltaFormat(rawValue: f) == nil {
-            throw PipelineError(PipelineError.badValue, .malformedInput, "delta format \(f) is not supported (bsdiff40)", path: context.spec.path)
+            throw FirmchainError(.pipelineBadValue, "delta format \(f) is not supported (bsdiff40)", path: context.spec.path)
         }
         let spec = context.spec
         var link = InTotoLink(name: ReleaseChain.delta, command: ["firmchain", "pipeline", "run", spec.path])
@@ -292,13 +292,11 @@ struct ManifestStep: StepImplementation {
             guard let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full else { continue }
             let sameRelease = name == spec.targetName && fw.versionNumber == spec.versionNumber
             if fw.versionNumber > spec.versionNumber || (fw.versionNumber == spec.versionNumber && !sameRelease) {
-                throw PipelineError(PipelineError.policyViolation, .policyViolation,
-                                    "version_number \(spec.versionNumber) does not exceed \(fw.versionNumber) of the published \(name) (rollback rule \(context.policy.rollback.rawValue))",
+                throw FirmchainError(.policyViolation, "version_number \(spec.versionNumber) does not exceed \(fw.versionNumber) of the published \(name) (rollback rule \(context.policy.rollback.rawValue))",
                                     path: spec.path)
             }
             if sameRelease, t.hashes["sha256"] != imageSHA256 {
-                throw PipelineError(PipelineError.policyViolation, .policyViolation,
-                                    "\(name) version_number \(fw.versionNumber) is already published with other content; a new image needs a new version_number",
+                throw FirmchainError(.policyViolation, "\(name) version_number \(fw.versionNumber) is already published with other content; a new image needs a new version_number",
                                     path: spec.path)
             }
         }
@@ -310,7 +308,7 @@ struct ManifestStep: StepImplementation {
 struct SignStep: StepImplementation {
     func run(_ step: Step, _ context: inout RunContext) throws -> String {
         guard let desired = context.desired else {
-            throw PipelineError(PipelineError.badValue, .malformedInput, "the sign step needs a manifest step before it", path: context.spec.path)
+            throw FirmchainError(.pipelineBadValue, "the sign step needs a manifest step before it", path: context.spec.path)
         }
         guard context.result.changed else { return "unchanged: nothing signed" }
         let policy = context.policy
@@ -353,7 +351,7 @@ struct PublishStep: StepImplementation {
     func run(_ step: Step, _ context: inout RunContext) throws -> String {
         guard context.result.changed else { return "unchanged: the published release stays as it is" }
         guard let prepared = context.prepared else {
-            throw PipelineError(PipelineError.badValue, .malformedInput, "the publish step needs a sign step before it", path: context.spec.path)
+            throw FirmchainError(.pipelineBadValue, "the publish step needs a sign step before it", path: context.spec.path)
         }
         let out = context.spec.output
         var link = InTotoLink(name: ReleaseChain.publish, command: ["firmchain", "pipeline", "run", context.spec.path])

@@ -53,7 +53,7 @@ public struct PipelineSpec: Sendable {
     public init(contentsOf path: String, baseDirectory: String = ".") throws {
         let bytes = try FileIO.read(path, limit: 1 << 20)
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw PipelineError(PipelineError.badYAML, .malformedInput, "is not UTF-8 text", path: path)
+            throw FirmchainError(.pipelineBadYAML, "is not UTF-8 text", path: path)
         }
         try self.init(yaml: text, path: path, baseDirectory: baseDirectory)
     }
@@ -64,7 +64,7 @@ public struct PipelineSpec: Sendable {
         let top = try doc.mapping(allowed: ["schema", "name", "policy", "output", "release", "steps"])
         let schema = try top.required("schema", in: doc).int()
         guard schema == PipelineSpec.schemaVersion else {
-            throw PipelineError(PipelineError.unknownSchema, .malformedInput, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(PipelineSpec.schemaVersion))", path: path)
+            throw FirmchainError(.pipelineUnknownSchema, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(PipelineSpec.schemaVersion))", path: path)
         }
         self.path = path
         name = try top.required("name", in: doc).string()

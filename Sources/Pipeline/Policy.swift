@@ -50,11 +50,11 @@ public struct Policy: Sendable {
                      snapshot: roles["snapshot"]!.expiry, timestamp: roles["timestamp"]!.expiry)
     }
 
-    /// Reads a policy file. Every problem is one `PipelineError` naming the file, line and key.
+    /// Reads a policy file. Every problem is one `FirmchainError` naming the file, line and key.
     public init(contentsOf path: String) throws {
         let bytes = try FileIO.read(path, limit: 1 << 20)
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw PipelineError(PipelineError.badYAML, .malformedInput, "is not UTF-8 text", path: path)
+            throw FirmchainError(.pipelineBadYAML, "is not UTF-8 text", path: path)
         }
         try self.init(yaml: text, path: path)
     }
@@ -66,7 +66,7 @@ public struct Policy: Sendable {
                                             "hardware_classes", "rollback", "priority_classes"])
         let schema = try top.required("schema", in: doc).int()
         guard schema == Policy.schemaVersion else {
-            throw PipelineError(PipelineError.unknownSchema, .malformedInput, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(Policy.schemaVersion))", path: path)
+            throw FirmchainError(.pipelineUnknownSchema, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(Policy.schemaVersion))", path: path)
         }
         self.path = path
         name = try top.required("name", in: doc).string()
@@ -137,13 +137,11 @@ public struct Policy: Sendable {
     public func check(key: PublicKey, reference: String) throws {
         let algorithm = key.keyType.defaultAlgorithm
         guard allowedAlgorithms.contains(algorithm) else {
-            throw PipelineError(PipelineError.policyViolation, .policyViolation,
-                                "key \(reference) signs with \(algorithm.rawValue), which the policy does not allow (allowed: \(allowedAlgorithms.map(\.rawValue).sorted().joined(separator: ", ")))",
+            throw FirmchainError(.policyViolation, "key \(reference) signs with \(algorithm.rawValue), which the policy does not allow (allowed: \(allowedAlgorithms.map(\.rawValue).sorted().joined(separator: ", ")))",
                                 path: path)
         }
         if let bits = key.rsaBits, bits < minimumRSABits {
-            throw PipelineError(PipelineError.policyViolation, .policyViolation,
-                                "key \(reference) is RSA-\(bits), below the policy's minimum of \(minimumRSABits) bits", path: path)
+            throw FirmchainError(.policyViolation, "key \(reference) is RSA-\(bits), below the policy's minimum of \(minimumRSABits) bits", path: path)
         }
     }
 }

@@ -14,12 +14,12 @@ struct YAMLValue {
     static func document(_ text: String, file: String) throws -> YAMLValue {
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let e as YamlError {
-            throw PipelineError(PipelineError.badYAML, .malformedInput, YAMLValue.describe(e), path: file)
+            throw FirmchainError(.pipelineBadYAML, YAMLValue.describe(e), path: file)
         } catch {
-            throw PipelineError(PipelineError.badYAML, .malformedInput, "not valid YAML", path: file)
+            throw FirmchainError(.pipelineBadYAML, "not valid YAML", path: file)
         }
         guard let node, case .mapping = node else {
-            throw PipelineError(PipelineError.badValue, .malformedInput, "line 1: the document must be a mapping of keys", path: file)
+            throw FirmchainError(.pipelineBadValue, "line 1: the document must be a mapping of keys", path: file)
         }
         return YAMLValue(node: node, keyPath: "", file: file)
     }
@@ -37,8 +37,8 @@ struct YAMLValue {
 
     var line: Int { node.mark?.line ?? 0 }
 
-    func fail(_ what: String) -> PipelineError {
-        PipelineError(PipelineError.badValue, .malformedInput, "line \(line): \(keyPath.isEmpty ? "document" : keyPath): \(what)", path: file)
+    func fail(_ what: String) -> FirmchainError {
+        FirmchainError(.pipelineBadValue, "line \(line): \(keyPath.isEmpty ? "document" : keyPath): \(what)", path: file)
     }
 
     private func child(_ key: String, _ node: Node) -> YAMLValue {

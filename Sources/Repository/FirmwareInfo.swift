@@ -127,19 +127,19 @@ public struct FirmwareInfo: Sendable, Hashable {
         var f = try JSONFields(fw, "custom.firmware")
         let schema = try f.int("schema")
         guard schema == FirmwareInfo.schemaVersion else {
-            throw RepositoryError("repo.unknown-firmware-schema", .malformedInput, "custom.firmware schema \(schema) is not supported")
+            throw FirmchainError(.repoUnknownFirmwareSchema, "custom.firmware schema \(schema) is not supported")
         }
         version = try f.string("version")
         versionNumber = try f.int("version_number")
         hardwareIDs = try f.array("hardware_ids").map {
-            guard let s = $0.stringValue else { throw RepositoryError.malformed("custom.firmware.hardware_ids holds a non-string") }
+            guard let s = $0.stringValue else { throw FirmchainError.malformed("custom.firmware.hardware_ids holds a non-string") }
             return s
         }
         let k = try f.string("kind")
-        guard let kind = Kind(rawValue: k) else { throw RepositoryError.malformed("custom.firmware.kind \"\(k)\" is not full or delta") }
+        guard let kind = Kind(rawValue: k) else { throw FirmchainError.malformed("custom.firmware.kind \"\(k)\" is not full or delta") }
         self.kind = kind
         let p = try f.string("priority")
-        guard let priority = Priority(rawValue: p) else { throw RepositoryError.malformed("custom.firmware.priority \"\(p)\" is unknown") }
+        guard let priority = Priority(rawValue: p) else { throw FirmchainError.malformed("custom.firmware.priority \"\(p)\" is unknown") }
         self.priority = priority
         if let d = f.optional("delta") {
             var df = try JSONFields(d, "custom.firmware.delta")
@@ -152,7 +152,7 @@ public struct FirmwareInfo: Sendable, Hashable {
             delta = nil
         }
         guard (kind == .delta) == (delta != nil) else {
-            throw RepositoryError.malformed("custom.firmware: kind \(kind.rawValue) does not match the presence of delta")
+            throw FirmchainError.malformed("custom.firmware: kind \(kind.rawValue) does not match the presence of delta")
         }
         if let e = f.optional("encryption") {
             var ef = try JSONFields(e, "custom.firmware.encryption")

@@ -32,15 +32,15 @@ public struct CommonFields: Sendable, Hashable {
 
     init(_ f: inout JSONFields, type: String) throws {
         let t = try f.string("_type")
-        guard t == type else { throw RepositoryError.malformed("_type is \"\(t)\", expected \"\(type)\"") }
+        guard t == type else { throw FirmchainError.malformed("_type is \"\(t)\", expected \"\(type)\"") }
         specVersion = try f.string("spec_version")
         guard specVersion.split(separator: ".").first == "1" else {
-            throw RepositoryError.malformed("unsupported spec_version \(specVersion)")
+            throw FirmchainError.malformed("unsupported spec_version \(specVersion)")
         }
         version = try f.int("version")
-        guard version >= 1 else { throw RepositoryError.malformed("version must be at least 1") }
+        guard version >= 1 else { throw FirmchainError.malformed("version must be at least 1") }
         let e = try f.string("expires")
-        guard let d = UTCTimestamp.date(from: e) else { throw RepositoryError.malformed("expires \"\(e)\" is not YYYY-MM-DDTHH:MM:SSZ") }
+        guard let d = UTCTimestamp.date(from: e) else { throw FirmchainError.malformed("expires \"\(e)\" is not YYYY-MM-DDTHH:MM:SSZ") }
         expires = d
     }
 
@@ -65,12 +65,12 @@ public struct RoleKeys: Sendable, Hashable {
     init(json: JSONValue, context: String) throws {
         var f = try JSONFields(json, context)
         keyids = try f.array("keyids").map {
-            guard let s = $0.stringValue else { throw RepositoryError.malformed("\(context).keyids holds a non-string") }
+            guard let s = $0.stringValue else { throw FirmchainError.malformed("\(context).keyids holds a non-string") }
             return s
         }
-        guard Set(keyids).count == keyids.count else { throw RepositoryError.malformed("\(context).keyids has duplicates") }
+        guard Set(keyids).count == keyids.count else { throw FirmchainError.malformed("\(context).keyids has duplicates") }
         let t = try f.int("threshold")
-        guard t >= 1, t <= Int64(Int32.max) else { throw RepositoryError.malformed("\(context).threshold must be at least 1") }
+        guard t >= 1, t <= Int64(Int32.max) else { throw FirmchainError.malformed("\(context).threshold must be at least 1") }
         threshold = Int(t)
         unrecognized = f.rest
     }
@@ -117,11 +117,11 @@ public struct Root: SignedMetadata, Hashable {
         var roles = [String: RoleKeys]()
         for (name, r) in try f.object("roles") { roles[name] = try RoleKeys(json: r, context: "roles.\(name)") }
         for name in Root.topLevelRoles where roles[name] == nil {
-            throw RepositoryError.malformed("root does not define the \(name) role")
+            throw FirmchainError.malformed("root does not define the \(name) role")
         }
         self.roles = roles
         guard let cs = try f.take("consistent_snapshot").boolValue else {
-            throw RepositoryError.malformed("consistent_snapshot is not a boolean")
+            throw FirmchainError.malformed("consistent_snapshot is not a boolean")
         }
         consistentSnapshot = cs
         unrecognized = f.rest
@@ -155,13 +155,13 @@ public struct TargetFile: Sendable, Hashable {
     init(json: JSONValue, context: String) throws {
         var f = try JSONFields(json, context)
         length = try f.int("length")
-        guard length >= 0 else { throw RepositoryError.malformed("\(context).length is negative") }
+        guard length >= 0 else { throw FirmchainError.malformed("\(context).length is negative") }
         var hashes = [String: String]()
         for (alg, h) in try f.object("hashes") {
-            guard let s = h.stringValue else { throw RepositoryError.malformed("\(context).hashes.\(alg) is not a string") }
+            guard let s = h.stringValue else { throw FirmchainError.malformed("\(context).hashes.\(alg) is not a string") }
             hashes[alg] = s
         }
-        guard !hashes.isEmpty else { throw RepositoryError.malformed("\(context).hashes is empty") }
+        guard !hashes.isEmpty else { throw FirmchainError.malformed("\(context).hashes is empty") }
         self.hashes = hashes
         custom = f.optional("custom")
         unrecognized = f.rest
@@ -197,11 +197,11 @@ public struct DelegatedRole: Sendable, Hashable {
         name = roleName
         let keyids = try f.take("keyids"), threshold = try f.take("threshold")
         keys = try RoleKeys(json: ["keyids": keyids, "threshold": threshold], context: "delegations.\(roleName)")
-        guard let t = try f.take("terminating").boolValue else { throw RepositoryError.malformed("delegations.\(roleName).terminating is not a boolean") }
+        guard let t = try f.take("terminating").boolValue else { throw FirmchainError.malformed("delegations.\(roleName).terminating is not a boolean") }
         terminating = t
         paths = try f.optional("paths").map { v in
             try (v.arrayValue ?? []).map {
-                guard let s = $0.stringValue else { throw RepositoryError.malformed("delegations.\(roleName).paths holds a non-string") }
+                guard let s = $0.stringValue else { throw FirmchainError.malformed("delegations.\(roleName).paths holds a non-string") }
                 return s
             }
         }
@@ -294,15 +294,15 @@ public struct MetaFile: Sendable, Hashable {
     init(json: JSONValue, context: String) throws {
         var f = try JSONFields(json, context)
         version = try f.int("version")
-        guard version >= 1 else { throw RepositoryError.malformed("\(context).version must be at least 1") }
+        guard version >= 1 else { throw FirmchainError.malformed("\(context).version must be at least 1") }
         length = try f.optional("length").map {
-            guard let l = $0.int64Value, l >= 0 else { throw RepositoryError.malformed("\(context).length is not a length") }
+            guard let l = $0.int64Value, l >= 0 else { throw FirmchainError.malformed("\(context).length is not a length") }
             return l
         }
         hashes = try f.optional("hashes").map { v in
-            guard let o = v.objectValue, !o.isEmpty else { throw RepositoryError.malformed("\(context).hashes is empty") }
+            guard let o = v.objectValue, !o.isEmpty else { throw FirmchainError.malformed("\(context).hashes is empty") }
             return try o.mapValues {
-                guard let s = $0.stringValue else { throw RepositoryError.malformed("\(context).hashes holds a non-string") }
+                guard let s = $0.stringValue else { throw FirmchainError.malformed("\(context).hashes holds a non-string") }
                 return s
             }
         }
@@ -370,7 +370,7 @@ public struct Timestamp: SignedMetadata, Hashable {
         common = try CommonFields(&f, type: Timestamp.type)
         var meta = [String: MetaFile]()
         for (name, m) in try f.object("meta") { meta[name] = try MetaFile(json: m, context: "meta[\(name)]") }
-        guard meta["snapshot.json"] != nil else { throw RepositoryError.malformed("timestamp does not list snapshot.json") }
+        guard meta["snapshot.json"] != nil else { throw FirmchainError.malformed("timestamp does not list snapshot.json") }
         self.meta = meta
         unrecognized = f.rest
     }
@@ -405,7 +405,7 @@ public struct Metadata<Signed: SignedMetadata>: Sendable {
             signed = try Signed(signedJSON: try f.take("signed"))
             signatures = try f.array("signatures").map { try TUFSignature(json: $0) }
             unrecognized = f.rest
-        } catch let e as RepositoryError {
+        } catch let e as FirmchainError {
             throw path.map { e.about($0) } ?? e
         }
     }

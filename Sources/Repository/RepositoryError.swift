@@ -1,27 +1,39 @@
 import FirmchainCore
 
-/// The error type of `Repository`: TUF metadata that cannot be read, built or written.
-/// Verification failures are not errors but values (`ThresholdResult`, `RepositoryCheck`).
-public struct RepositoryError: FirmchainErrorProtocol, Equatable {
-    public let code: String
-    public let category: ErrorCategory
-    public let reason: String
-    public let path: String?
-
-    public init(_ code: String, _ category: ErrorCategory, _ reason: String, path: String? = nil) {
-        self.code = code
-        self.category = category
-        self.reason = reason
-        self.path = path
-    }
-
+/// The codes of `Repository`: TUF metadata that cannot be read, built or written.
+/// Verification failures are not errors but checks of a `VerificationReport`.
+extension ErrorCode {
+    /// There is no `1.root.json`: run `firmchain repo init`.
+    public static let repoNotInitialized = ErrorCode("repo.not-initialized", .inputNotFound)
+    /// `repo init` on an existing repository (roots change only by rotation).
+    public static let repoAlreadyInitialized = ErrorCode("repo.already-initialized", .usage)
+    /// `repo init` without a key for one of the four roles.
+    public static let repoRoleWithoutKeys = ErrorCode("repo.role-without-keys", .usage)
+    /// A threshold below 1 or above the role's key count.
+    public static let repoBadThreshold = ErrorCode("repo.bad-threshold", .usage)
+    /// A target name with `..`, `.`, an empty part or a leading `/`.
+    public static let repoBadTargetName = ErrorCode("repo.bad-target-name", .usage)
+    /// The given keys cannot meet a role's signing threshold.
+    public static let repoThresholdNotMet = ErrorCode("repo.threshold-not-met", .key)
     /// Metadata that does not follow the TUF schema (TUF spec §4).
-    static func malformed(_ reason: String, path: String? = nil) -> RepositoryError {
-        RepositoryError("repo.malformed-metadata", .malformedInput, reason, path: path)
+    public static let repoMalformedMetadata = ErrorCode("repo.malformed-metadata", .malformedInput)
+    /// `custom.firmware.schema` is newer than this Firmchain.
+    public static let repoUnknownFirmwareSchema = ErrorCode("repo.unknown-firmware-schema", .malformedInput)
+    /// A target lists a hash algorithm Firmchain cannot check.
+    public static let repoUnsupportedHash = ErrorCode("repo.unsupported-hash", .verificationFailed)
+    /// A file changed while it was being added.
+    public static let repoTargetChanged = ErrorCode("repo.target-changed", .io)
+
+    /// Every code `Repository` declares.
+    public static let repositoryCodes: [ErrorCode] = [
+        repoNotInitialized, repoAlreadyInitialized, repoRoleWithoutKeys, repoBadThreshold, repoBadTargetName,
+        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoUnsupportedHash, repoTargetChanged,
+    ]
+}
+
+extension FirmchainError {
+    /// Metadata that does not follow the TUF schema (TUF spec §4).
+    static func malformed(_ reason: String, path: String? = nil) -> FirmchainError {
+        FirmchainError(.repoMalformedMetadata, reason, path: path)
     }
-
-    /// The same error about `path`.
-    public func about(_ path: String) -> RepositoryError { RepositoryError(code, category, reason, path: path) }
-
-    public static func == (a: RepositoryError, b: RepositoryError) -> Bool { a.code == b.code }
 }

@@ -75,13 +75,13 @@ public struct RepositoryStore: Sendable {
     public func current() throws -> (root: Metadata<Root>, timestamp: Metadata<Timestamp>, snapshot: Metadata<Snapshot>, targets: Metadata<Targets>) {
         let n = latestRootVersion()
         guard n > 0 else {
-            throw RepositoryError("repo.not-initialized", .inputNotFound, "no 1.root.json: run `firmchain repo init` first", path: metadataDirectory)
+            throw FirmchainError(.repoNotInitialized, "no 1.root.json: run `firmchain repo init` first", path: metadataDirectory)
         }
         let root = try load(Root.self, "\(n).root.json")
         let timestamp = try load(Timestamp.self, "timestamp.json")
         let snapshot = try load(Snapshot.self, "\(timestamp.signed.snapshot.version).snapshot.json")
         guard let tv = snapshot.signed.meta["targets.json"]?.version else {
-            throw RepositoryError.malformed("snapshot does not list targets.json", path: metadataPath("\(snapshot.signed.version).snapshot.json"))
+            throw FirmchainError.malformed("snapshot does not list targets.json", path: metadataPath("\(snapshot.signed.version).snapshot.json"))
         }
         let targets = try load(Targets.self, "\(tv).targets.json")
         return (root, timestamp, snapshot, targets)
@@ -117,16 +117,16 @@ public struct RepositoryStore: Sendable {
     public func prepareInitial(roles: [String: RoleAssignment], signers: [any Signer], targets: Targets?, expiry: ExpiryPolicy,
                                now: Date) throws -> (Metadata<Root>, PreparedRelease) {
         guard !isInitialized else {
-            throw RepositoryError("repo.already-initialized", .usage, "a repository already exists here; roots change only by rotation", path: metadataPath("1.root.json"))
+            throw FirmchainError(.repoAlreadyInitialized, "a repository already exists here; roots change only by rotation", path: metadataPath("1.root.json"))
         }
         var keys = [String: TUFKey]()
         var roleKeys = [String: RoleKeys]()
         for name in Root.topLevelRoles {
             guard let a = roles[name], !a.keys.isEmpty else {
-                throw RepositoryError("repo.role-without-keys", .usage, "the \(name) role needs at least one key")
+                throw FirmchainError(.repoRoleWithoutKeys, "the \(name) role needs at least one key")
             }
             guard a.threshold >= 1, a.threshold <= a.keys.count else {
-                throw RepositoryError("repo.bad-threshold", .usage, "the \(name) threshold \(a.threshold) must be between 1 and its \(a.keys.count) key(s)")
+                throw FirmchainError(.repoBadThreshold, "the \(name) threshold \(a.threshold) must be between 1 and its \(a.keys.count) key(s)")
             }
             let tufKeys = a.keys.map(TUFKey.init)
             for k in tufKeys { keys[k.keyid] = k }
@@ -245,13 +245,13 @@ public struct RepositoryStore: Sendable {
     private func copy(_ source: String, to dest: String, expectedSHA256: String) throws {
         let w = try AtomicFileWriter(path: dest)
         let fd = open(source, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CoreError(code: "io.not-found", category: .inputNotFound, reason: "cannot open", path: source) }
+        guard fd >= 0 else { throw FirmchainError(.ioNotFound, "cannot open", path: source) }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var hasher = DigestCalculator.Streaming()
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw CoreError(code: "io.failed", category: .io, reason: "read failed", path: source) }
+            if n < 0 { if errno == EINTR { continue }; throw FirmchainError(.ioFailed, "read failed", path: source) }
             if n == 0 { break }
             hasher.update(buffer[0..<n])
             try w.write(buffer[0..<n])
@@ -259,7 +259,7 @@ public struct RepositoryStore: Sendable {
         // The file changed between hashing and copying: refuse rather than publish a mismatch.
         guard hasher.sha256Hex() == expectedSHA256 else {
             w.abort()
-            throw RepositoryError("repo.target-changed", .io, "changed while it was being added", path: source)
+            throw FirmchainError(.repoTargetChanged, "changed while it was being added", path: source)
         }
         try w.commit()
     }
@@ -270,7 +270,7 @@ public struct RepositoryStore: Sendable {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !name.isEmpty, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
               !name.contains("\0") else {
-            throw RepositoryError("repo.bad-target-name", .usage, "target name \"\(name)\" must be a relative path without . or .. parts")
+            throw FirmchainError(.repoBadTargetName, "target name \"\(name)\" must be a relative path without . or .. parts")
         }
     }
 }

@@ -172,7 +172,7 @@ public struct RepositoryVerifier: Sendable {
             try RepositoryStore.validateTargetName(name)
             let algorithms = try Set(entry.hashes.keys.map { alg -> DigestAlgorithm in
                 guard let a = DigestAlgorithm(rawValue: alg) else {
-                    throw RepositoryError("repo.unsupported-hash", .verificationFailed, "unsupported hash algorithm \(alg)")
+                    throw FirmchainError(.repoUnsupportedHash, "unsupported hash algorithm \(alg)")
                 }
                 return a
             })

@@ -76,7 +76,7 @@ extension Metadata {
     /// Replaces the signatures with fresh ones from `signers`, each over the canonical `signed`
     /// bytes with the algorithm its TUF scheme names.
     ///
-    /// - Throws: `RepositoryError` `repo.threshold-not-met` when fewer than `role.threshold`
+    /// - Throws: `FirmchainError` `repo.threshold-not-met` when fewer than `role.threshold`
     ///   signers hold keys of `role`; signer errors as they come.
     public mutating func sign(with signers: [any Signer], role: RoleKeys, roleName: String) throws {
         let message = try signedBytes()
@@ -89,9 +89,7 @@ extension Metadata {
             sigs.append(TUFSignature(keyid: key.keyid, sig: Hex.encode(sig)))
         }
         guard sigs.count >= role.threshold else {
-            throw RepositoryError(
-                "repo.threshold-not-met", .key,
-                "the \(roleName) role needs \(role.threshold) signature(s) but only \(sigs.count) of the given keys belong to it")
+            throw FirmchainError(.repoThresholdNotMet, "the \(roleName) role needs \(role.threshold) signature(s) but only \(sigs.count) of the given keys belong to it")
         }
         signatures = sigs
     }

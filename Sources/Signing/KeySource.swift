@@ -54,13 +54,13 @@ public enum Signers {
         var bytes: [UInt8]
         do {
             bytes = try FileIO.read(key, limit: 1 << 20)
-        } catch let e as CoreError where e.category == .inputNotFound {
-            throw SigningError.keyFileNotFound(key)
+        } catch let e as FirmchainError where e.category == .inputNotFound {
+            throw FirmchainError.keyFileNotFound(key)
         }
         defer { for i in bytes.indices { bytes[i] = 0 } }
         let text = String(decoding: bytes, as: UTF8.self)
         if let block = PEM.firstBlock(in: text), block.label == "PUBLIC KEY" {
-            do { return try PublicKey(spkiDER: block.der) } catch let e as SigningError { throw e.about(key) }
+            do { return try PublicKey(spkiDER: block.der) } catch let e as FirmchainError { throw e.about(key) }
         }
         return try SoftwareSigner(pem: text, description: key, passphrase: { try options.passphrase() }).publicKey
     }

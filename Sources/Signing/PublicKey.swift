@@ -51,37 +51,37 @@ public struct PublicKey: Sendable, Hashable {
     /// refuses below 3072) and Ed25519 keys; throws `signing.key-unsupported` otherwise.
     public init(spkiDER der: [UInt8]) throws {
         guard let spki = DERReader.single(der[...], tag: DERTag.sequence) else {
-            throw SigningError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo")
+            throw FirmchainError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo")
         }
         var r = spki.children
         guard let alg = r.next(tag: DERTag.sequence), let bits = r.next(tag: DERTag.bitString), r.isAtEnd,
               bits.content.first == 0
-        else { throw SigningError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo") }
+        else { throw FirmchainError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo") }
         let key = Array(bits.content.dropFirst())
         var a = alg.children
-        guard let oid = a.next(tag: DERTag.oid) else { throw SigningError.keyFileMalformed(nil, "SPKI without algorithm") }
+        guard let oid = a.next(tag: DERTag.oid) else { throw FirmchainError.keyFileMalformed(nil, "SPKI without algorithm") }
         switch Array(oid.encoded) {
         case OID.ecPublicKey:
-            guard let curve = a.next(tag: DERTag.oid) else { throw SigningError.keyFileMalformed(nil, "EC key without named curve") }
+            guard let curve = a.next(tag: DERTag.oid) else { throw FirmchainError.keyFileMalformed(nil, "EC key without named curve") }
             try self.init(ecParams: Array(curve.encoded), point: key)
         case OID.rsaEncryption:
-            guard let pk = DERReader.single(key[...], tag: DERTag.sequence) else { throw SigningError.keyFileMalformed(nil, "bad RSAPublicKey") }
+            guard let pk = DERReader.single(key[...], tag: DERTag.sequence) else { throw FirmchainError.keyFileMalformed(nil, "bad RSAPublicKey") }
             var p = pk.children
             guard let n = p.next(tag: DERTag.integer), let e = p.next(tag: DERTag.integer), p.isAtEnd,
                   let nm = DERReader.unsignedInteger(n.content), let em = DERReader.unsignedInteger(e.content)
-            else { throw SigningError.keyFileMalformed(nil, "bad RSAPublicKey") }
+            else { throw FirmchainError.keyFileMalformed(nil, "bad RSAPublicKey") }
             try self.init(rsaModulus: Array(nm), exponent: Array(em))
         case OID.ed25519:
             try self.init(ed25519: key)
         default:
-            throw SigningError.keyUnsupported(nil, "unsupported public key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
+            throw FirmchainError.keyUnsupported(nil, "unsupported public key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
         }
     }
 
     /// Reads a PEM `PUBLIC KEY` (SPKI).
     public init(pem text: String) throws {
         guard let block = PEM.firstBlock(in: text), block.label == "PUBLIC KEY" else {
-            throw SigningError.keyFileMalformed(nil, "not a PEM PUBLIC KEY")
+            throw FirmchainError.keyFileMalformed(nil, "not a PEM PUBLIC KEY")
         }
         try self.init(spkiDER: block.der)
     }
@@ -96,7 +96,7 @@ public struct PublicKey: Sendable, Hashable {
         case OID.ed25519, Self.edwards25519PrintableString:
             try self.init(ed25519: point)
             return
-        default: throw SigningError.keyUnsupported(nil, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
+        default: throw FirmchainError.keyUnsupported(nil, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
         }
         // swift-crypto validates the point (rejects points not on the curve).
         let spki = DERWriter.sequence([DERWriter.sequence([OID.ecPublicKey, ecParams]), DERWriter.bitString(point)])
@@ -119,7 +119,7 @@ public struct PublicKey: Sendable, Hashable {
                 if let k = try? _RSA.Signing.PublicKey(derRepresentation: spki) { verifier = .rsa(k) } else { verifier = .none }
             }
         } catch {
-            throw SigningError.keyFileMalformed(nil, "the public key is not a valid \(keyType.rawValue) key")
+            throw FirmchainError.keyFileMalformed(nil, "the public key is not a valid \(keyType.rawValue) key")
         }
     }
 
@@ -129,7 +129,7 @@ public struct PublicKey: Sendable, Hashable {
     /// An RSA key from its modulus and public exponent (big-endian magnitudes).
     init(rsaModulus n: [UInt8], exponent e: [UInt8]) throws {
         let n = Array(n.drop { $0 == 0 })
-        guard !n.isEmpty, !e.isEmpty else { throw SigningError.keyFileMalformed(nil, "empty RSA modulus or exponent") }
+        guard !n.isEmpty, !e.isEmpty else { throw FirmchainError.keyFileMalformed(nil, "empty RSA modulus or exponent") }
         let rsaKey = DERWriter.sequence([DERWriter.unsignedInteger(n), DERWriter.unsignedInteger(e)])
         try self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.rsaEncryption, DERWriter.null]), DERWriter.bitString(rsaKey)]),
                   keyType: .rsa, rsaBits: (n.count - 1) * 8 + (8 - n[0].leadingZeroBitCount), ed25519Raw: nil)
@@ -137,7 +137,7 @@ public struct PublicKey: Sendable, Hashable {
 
     /// An Ed25519 key from its 32 raw bytes.
     public init(ed25519 raw: [UInt8]) throws {
-        guard raw.count == 32 else { throw SigningError.keyFileMalformed(nil, "an Ed25519 public key has 32 bytes, not \(raw.count)") }
+        guard raw.count == 32 else { throw FirmchainError.keyFileMalformed(nil, "an Ed25519 public key has 32 bytes, not \(raw.count)") }
         try self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.ed25519]), DERWriter.bitString(raw)]),
                   keyType: .ed25519, rsaBits: nil, ed25519Raw: raw)
     }

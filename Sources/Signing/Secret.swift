@@ -31,7 +31,7 @@ public final class Secret: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Reads a secret from a file: the first line, without its line ending. Throws
-    /// `CoreError` when the file cannot be read.
+    /// `FirmchainError` when the file cannot be read.
     public static func fromFile(_ path: String) throws -> Secret {
         var bytes = try FileIO.read(path, limit: 4096)
         defer { for i in bytes.indices { bytes[i] = 0 } }

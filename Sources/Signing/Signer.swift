@@ -1,3 +1,4 @@
+import FirmchainCore
 /// A signature algorithm Firmchain produces: the key type, the hash and the padding together.
 /// Each matches one TUF / securesystemslib scheme (see `tufScheme`).
 public enum SignatureAlgorithm: String, Sendable, CaseIterable, Hashable {
@@ -106,7 +107,7 @@ extension Signer {
         let der = try sign(message, algorithm: algorithm)
         guard encoding == .raw, let n = publicKey.keyType.ecdsaScalarLength else { return der }
         guard let raw = ECDSASignatureCoding.raw(fromDER: der, scalarLength: n) else {
-            throw SigningError.signatureInvalid(keyDescription)
+            throw FirmchainError.signatureInvalid(keyDescription)
         }
         return raw
     }
@@ -114,7 +115,7 @@ extension Signer {
     /// Throws `signing.algorithm-unsupported` unless this key can sign with `algorithm`.
     func requireSupported(_ algorithm: SignatureAlgorithm) throws {
         guard supportedAlgorithms.contains(algorithm) else {
-            throw SigningError.algorithmUnsupported(keyDescription, keyType: publicKey.keyType, algorithm: algorithm)
+            throw FirmchainError.algorithmUnsupported(keyDescription, keyType: publicKey.keyType, algorithm: algorithm)
         }
     }
 }

@@ -1,3 +1,4 @@
+import FirmchainCore
 /// Suffix arrays over bytes, with 32-bit indices.
 ///
 /// `build` sorts all suffixes with SA-IS (Nong, Zhang and Chan, "Two Efficient Algorithms for
@@ -7,7 +8,7 @@
 public enum SuffixArray {
     /// SA[0..n-1] of `text`: the start offsets of all non-empty suffixes in lexicographic order
     /// (a shorter suffix that is a prefix of a longer one sorts first). Empty input -> [].
-    /// Throws `SuffixArrayError` (code `suffix-array.too-large`) if `text.count >= Int32.max`.
+    /// Throws `FirmchainError` (code `suffix-array.too-large`) if `text.count >= Int32.max`.
     ///
     /// Time O(n). Memory: the result (4n bytes) is also the work area (the reduced problems and
     /// their buckets live in its free part) plus 2 KiB of byte buckets and a bit per position
@@ -25,7 +26,7 @@ public enum SuffixArray {
     /// reduced problems stay on one thread.
     public static func build(_ text: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> [Int32] {
         let n = text.count
-        guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
+        guard n < Int(Int32.max) else { throw FirmchainError.suffixArrayTooLarge(n) }
         return try [Int32](unsafeUninitializedCapacity: n) { sa, count in
             try build(text, into: sa, threads: threads)
             count = n
@@ -35,11 +36,11 @@ public enum SuffixArray {
     /// Writes SA[0..n-1] of `text` into `sa`, which must hold exactly `text.count` entries (its
     /// old contents do not matter): for callers that sort many texts into one reused buffer,
     /// whose pages are then already mapped. Same result, time and threads as `build`.
-    /// Throws `SuffixArrayError` (`suffix-array.too-large`) if `text.count >= Int32.max`.
+    /// Throws `FirmchainError` (`suffix-array.too-large`) if `text.count >= Int32.max`.
     /// - Precondition: `sa.count == text.count` (a wrong buffer is a programming error).
     public static func build(_ text: UnsafeBufferPointer<UInt8>, into sa: UnsafeMutableBufferPointer<Int32>, threads: Int = 1) throws {
         let n = text.count
-        guard n < Int(Int32.max) else { throw SuffixArrayError.tooLarge(n) }
+        guard n < Int(Int32.max) else { throw FirmchainError.suffixArrayTooLarge(n) }
         precondition(sa.count == n, "SuffixArray.build(_:into:): the buffer has \(sa.count) entries, the text \(n) bytes")
         if n == 0 { return }
         let parallel = threads >= 2 && n >= SAIS.parallelMinimumSize ? ParallelInduceOptions(threads: threads) : nil

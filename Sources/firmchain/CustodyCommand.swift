@@ -150,7 +150,7 @@ struct CustodyCommand: ParsableCommand {
         @Argument(parsing: .postTerminator, help: "The command the step ran (or runs, with --run).") var command: [String] = []
 
         func validate() throws {
-            do { try CustodyPolicy.validateStepName(step) } catch let e as CustodyError { throw ValidationError(e.reason) }
+            do { try CustodyPolicy.validateStepName(step) } catch let e as FirmchainError { throw ValidationError(e.reason) }
             if runCommand && command.isEmpty { throw ValidationError("--run needs a command after --") }
             for e in environment { _ = try CustodyCommand.split(e, "--environment") }
         }
@@ -172,7 +172,7 @@ struct CustodyCommand: ParsableCommand {
                 let status = try Self.execute(command)
                 byproducts["return-value"] = .int(status)
                 guard status == 0 else {
-                    throw CustodyError("custody.step-failed", .verificationFailed, "the command of step \(step) exited with \(status); no link was written")
+                    throw FirmchainError(.custodyStepFailed, "the command of step \(step) exited with \(status); no link was written")
                 }
             }
             let products = try Artifacts.hash(product, in: out, progress: progress)
@@ -192,7 +192,7 @@ struct CustodyCommand: ParsableCommand {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = argv
             do { try p.run() } catch {
-                throw CustodyError("custody.step-failed", .verificationFailed, "cannot run \(argv[0]): \(error.localizedDescription)")
+                throw FirmchainError(.custodyStepFailed, "cannot run \(argv[0]): \(error.localizedDescription)")
             }
             p.waitUntilExit()
             return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
@@ -319,7 +319,7 @@ struct CustodyCommand: ParsableCommand {
 
         func run() throws {
             guard FileIO.exists(dir + "/custody") else {
-                throw CustodyError("custody.no-evidence", .inputNotFound, "no custody directory", path: dir + "/custody")
+                throw FirmchainError(.custodyNoEvidence, "no custody directory", path: dir + "/custody")
             }
             var paths = ownerKey
             var fromDir = false
@@ -329,8 +329,8 @@ struct CustodyCommand: ParsableCommand {
                     .filter { $0 == "owner.pub.pem" || ($0.hasPrefix("owner-") && $0.hasSuffix(".pub.pem")) }.sorted().map { dir + "/keys/" + $0 }
             }
             let keys = try paths.map { p -> PublicKey in
-                do { return try PublicKey(pem: String(decoding: try FileIO.read(p, limit: 1 << 16), as: UTF8.self)) } catch let e as SigningError {
-                    throw SigningError(code: e.code, category: e.category, reason: e.reason, path: p)
+                do { return try PublicKey(pem: String(decoding: try FileIO.read(p, limit: 1 << 16), as: UTF8.self)) } catch let e as FirmchainError {
+                    throw e.about(p)
                 }
             }
             let report = CustodyVerifier(ownerKeys: keys, now: Date()).verify(out: dir)
@@ -377,12 +377,12 @@ struct CustodyCommand: ParsableCommand {
             let out = release ?? (isHash ? "." : Self.releaseDirectory(containing: artifact) ?? ".")
             let store = CustodyStore(out: out)
             guard FileIO.exists(store.directory) else {
-                throw CustodyError("custody.no-evidence", .inputNotFound, "no custody directory (give --release OUT)", path: store.directory)
+                throw FirmchainError(.custodyNoEvidence, "no custody directory (give --release OUT)", path: store.directory)
             }
             let statements = ((try? store.provenance()) ?? []).compactMap { try? ProvenanceStatement(envelope: $0) }
             let trace = CustodyTrace.trace(sha256: sha256, links: store.linksInStepOrder(), ledger: (try? store.ledger.entries()) ?? [], provenance: statements)
             guard trace.isKnown else {
-                throw CustodyError("custody.unknown-artifact", .verificationFailed, "no link, ledger entry or provenance statement names sha256 \(sha256)", path: isHash ? nil : artifact)
+                throw FirmchainError(.custodyUnknownArtifact, "no link, ledger entry or provenance statement names sha256 \(sha256)", path: isHash ? nil : artifact)
             }
             output.emit(text: trace.text, json: trace.json)
         }

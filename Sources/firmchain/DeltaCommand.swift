@@ -110,7 +110,7 @@ struct DeltaCommand: ParsableCommand {
             let newBytes: [UInt8]
             do {
                 newBytes = try Delta.apply(old: oldBytes, patch: patchBytes, limits: DeltaApplyLimits(maxNewSize: maxOutput))
-            } catch let e as DeltaError { throw e.about(patch) }
+            } catch let e as FirmchainError { throw e.about(patch) }
             try AtomicFile.write(newBytes, to: out)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             output.emit(

@@ -91,8 +91,8 @@ extension CommandLine {
         do {
             var command = try root.parseAsRoot()
             try command.run()
-        } catch let error as FirmchainErrorProtocol {
-            report(code: error.code, category: error.category, reason: error.reason, path: error.path, json: wantsJSON)
+        } catch let error as FirmchainError {
+            report(code: error.code.id, category: error.category, reason: error.reason, path: error.path, json: wantsJSON)
             exit(error.category.exitCode)
         } catch let error as ExitCode {
             exit(error.rawValue)

@@ -37,13 +37,12 @@ struct JSONCommand: ParsableCommand {
             var value = try JSONReader().parse(try FileIO.read(file, limit: 64 << 20), path: file)
             if let field {
                 guard let member = value[field] else {
-                    throw CoreError(code: "json.missing-field", category: .malformedInput,
-                                    reason: "has no top-level member \"\(field)\"", path: file)
+                    throw FirmchainError(.jsonMissingField, "has no top-level member \"\(field)\"", path: file)
                 }
                 value = member
             }
             let bytes: [UInt8]
-            do { bytes = try JSONEncoding.canonical(value) } catch let e as CoreError { throw e.about(file) }
+            do { bytes = try JSONEncoding.canonical(value) } catch let e as FirmchainError { throw e.about(file) }
             let digest = DigestCalculator.sha256Hex(bytes)
             if let out {
                 try AtomicFile.write(bytes, to: out)

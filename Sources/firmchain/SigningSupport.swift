@@ -34,8 +34,7 @@ struct KeyAccessOptions: ParsableArguments {
             passphrase: {
                 if let passphraseFile {
                     do { return try Secret.fromFile(passphraseFile) } catch {
-                        throw SigningError(code: "signing.passphrase-file-unreadable", category: .inputNotFound,
-                                           reason: "cannot read the passphrase file", path: passphraseFile)
+                        throw FirmchainError(.signingPassphraseFileUnreadable, "cannot read the passphrase file", path: passphraseFile)
                     }
                 }
                 if let passphraseFromEnv { return Secret(string: passphraseFromEnv) }

@@ -71,8 +71,8 @@ struct DSSETests {
         }
         for s in samples {
             try Data(s).write(to: URL(fileURLWithPath: path))
-            do { _ = try SignedLink(file: path) } catch let e as CustodyError {
-                #expect(e.code.hasPrefix("custody.malformed-"))
+            do { _ = try SignedLink(file: path) } catch let e as FirmchainError {
+                #expect(e.code.id.hasPrefix("custody.malformed-"))
             } catch { Issue.record("unexpected error type \(error)") }
         }
     }

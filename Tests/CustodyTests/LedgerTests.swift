@@ -88,7 +88,7 @@ struct LedgerTests {
         try f.ledger.append(f.record(1), now: f.t0)
         try Data("{\"not\":\"an entry\"}\n".utf8).write(to: URL(fileURLWithPath: f.ledger.path), options: [])
         let before = try FileIO.read(f.ledger.path)
-        #expect(throws: CustodyError("custody.ledger-corrupt", .verificationFailed, "")) { try f.ledger.append(f.record(2), now: f.t0) }
+        #expect(throws: FirmchainError(.custodyLedgerCorrupt, "")) { try f.ledger.append(f.record(2), now: f.t0) }
         #expect(try FileIO.read(f.ledger.path) == before)
     }
 

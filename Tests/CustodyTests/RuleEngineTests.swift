@@ -30,7 +30,7 @@ struct RuleEngineTests {
         #expect(m == .match(pattern: "foo/*", sourcePrefix: "src", side: .products, destinationPrefix: "dst", step: "build"))
         #expect(m.words == ["MATCH", "foo/*", "IN", "src", "WITH", "PRODUCTS", "IN", "dst", "FROM", "build"])
         for bad in [["MATCH", "x", "WITH", "BYPRODUCTS", "FROM", "s"], ["ALLOW"], ["ALLOW", "a", "b"], ["FROB", "x"], ["MATCH", "x", "FROM", "s"]] {
-            #expect(throws: CustodyError.self) { try ArtifactRule(bad) }
+            #expect(throws: FirmchainError.self) { try ArtifactRule(bad) }
         }
     }
 
@@ -66,9 +66,9 @@ struct RuleEngineTests {
         #expect(layout.inspections.map(\.name) == ["delivered"])
         let reread = try InTotoLayout(json: layout.json)
         #expect(reread == layout)
-        #expect(throws: CustodyError.self) { try ReleaseChain.policy(.init(functionaries: ["delta": [key]], expires: Date())) }
+        #expect(throws: FirmchainError.self) { try ReleaseChain.policy(.init(functionaries: ["delta": [key]], expires: Date())) }
         var bad = policy
         bad.steps[0].threshold = 2
-        #expect(throws: CustodyError.self) { try bad.layout() }
+        #expect(throws: FirmchainError.self) { try bad.layout() }
     }
 }

@@ -4,7 +4,7 @@ import TestSupport
 import FirmchainCore
 @testable import Delta
 
-/// Applies `patch` through the file API and returns the DeltaError code; also checks that no
+/// Applies `patch` through the file API and returns the FirmchainError code; also checks that no
 /// output file appeared (the apply is atomic).
 func rejectionCode(old: [UInt8], patch: [UInt8], limits: DeltaApplyLimits = DeltaApplyLimits()) throws -> String? {
     let dir = try TemporaryDirectory()
@@ -14,12 +14,12 @@ func rejectionCode(old: [UInt8], patch: [UInt8], limits: DeltaApplyLimits = Delt
         try Delta.applyFile(oldPath: oldPath, patchPath: patchPath, outPath: dir.file("out"), limits: limits)
         try? FileManager.default.removeItem(atPath: dir.file("out"))
         return nil
-    } catch let e as DeltaError {
+    } catch let e as FirmchainError {
         #expect(e.path == patchPath, "the error names the patch file")
-        #expect(e.category == .malformedInput || e.code == DeltaError.tooLarge)
+        #expect(e.category == .malformedInput || e.code.id == ErrorCode.deltaTooLarge.id)
         // The directory holds nothing but the two inputs: no temporary file left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["old", "patch"])
-        return e.code
+        return e.code.id
     }
 }
 
@@ -34,10 +34,10 @@ struct HostilePatchTests {
         var codes = Set<String>()
         for cut in 0..<patch.count {
             let code = try rejectionCode(old: Self.old, patch: Array(patch[..<cut]))
-            #expect(code == DeltaError.truncated, "cut at \(cut) of \(patch.count) gave \(code ?? "success")")
+            #expect(code == ErrorCode.deltaPatchTruncated.id, "cut at \(cut) of \(patch.count) gave \(code ?? "success")")
             if let code { codes.insert(code) }
         }
-        #expect(codes == [DeltaError.truncated])
+        #expect(codes == [ErrorCode.deltaPatchTruncated.id])
     }
 
     @Test("seeded random bit flips are rejected or, if harmless (bzip2 padding bits), still give new")
@@ -54,8 +54,8 @@ struct HostilePatchTests {
                 accepted += 1
                 // bzip2 CRCs protect the blocks; an accepted flip must not change the output.
                 #expect(out == Self.new, "bit \(bit) flipped and the patch produced different output")
-            } catch let e as DeltaError {
-                #expect(e.code.hasPrefix("delta."))
+            } catch let e as FirmchainError {
+                #expect(e.code.id.hasPrefix("delta."))
             }
         }
         #expect(accepted < 60, "too many flips went unnoticed: \(accepted)")
@@ -83,61 +83,61 @@ struct HostilePatchTests {
     static let old16: [UInt8] = Array(0..<16)
 
     static let crafted: [Crafted] = [
-        Crafted(name: "wrong magic", expected: DeltaError.badMagic) {
+        Crafted(name: "wrong magic", expected: ErrorCode.deltaBadMagic.id) {
             var p = try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4); p[0] = 0x41; return p
         },
-        Crafted(name: "8th magic byte differs (bsdiff4 would accept)", expected: DeltaError.badMagic) {
+        Crafted(name: "8th magic byte differs (bsdiff4 would accept)", expected: ErrorCode.deltaBadMagic.id) {
             var p = try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4); p[7] = 0x31; return p
         },
-        Crafted(name: "huge N", expected: DeltaError.tooLarge) {
+        Crafted(name: "huge N", expected: ErrorCode.deltaTooLarge.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 1 << 62)
         },
-        Crafted(name: "negative N", expected: DeltaError.badHeader) {
+        Crafted(name: "negative N", expected: ErrorCode.deltaBadHeader.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: -4)
         },
-        Crafted(name: "huge X", expected: DeltaError.truncated) {
+        Crafted(name: "huge X", expected: ErrorCode.deltaPatchTruncated.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4, headerX: Int64.max)
         },
-        Crafted(name: "huge Y", expected: DeltaError.truncated) {
+        Crafted(name: "huge Y", expected: ErrorCode.deltaPatchTruncated.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4, headerY: 1 << 61)
         },
-        Crafted(name: "negative X", expected: DeltaError.badHeader) {
+        Crafted(name: "negative X", expected: ErrorCode.deltaBadHeader.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4, headerX: -1)
         },
-        Crafted(name: "negative Y", expected: DeltaError.badHeader) {
+        Crafted(name: "negative Y", expected: ErrorCode.deltaBadHeader.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4, headerY: -100)
         },
-        Crafted(name: "N larger than the data can produce", expected: DeltaError.blockMismatch) {
+        Crafted(name: "N larger than the data can produce", expected: ErrorCode.deltaBlockMismatch.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 1_000_000)
         },
-        Crafted(name: "negative add length", expected: DeltaError.badControl) {
+        Crafted(name: "negative add length", expected: ErrorCode.deltaBadControl.id) {
             try craftPatch(triples: [(-4, 8, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "negative copy length", expected: DeltaError.badControl) {
+        Crafted(name: "negative copy length", expected: ErrorCode.deltaBadControl.id) {
             try craftPatch(triples: [(8, -4, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "add length of 2^40", expected: DeltaError.badControl) {
+        Crafted(name: "add length of 2^40", expected: ErrorCode.deltaBadControl.id) {
             try craftPatch(triples: [(1 << 40, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "triple writing past N", expected: DeltaError.badControl) {
+        Crafted(name: "triple writing past N", expected: ErrorCode.deltaBadControl.id) {
             try craftPatch(triples: [(4, 0, 0), (2, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "seek drives oldpos negative before an add", expected: DeltaError.oldOutOfRange) {
+        Crafted(name: "seek drives oldpos negative before an add", expected: ErrorCode.deltaOldOutOfRange.id) {
             try craftPatch(triples: [(2, 0, -10), (2, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "add reads past the end of old", expected: DeltaError.oldOutOfRange) {
+        Crafted(name: "add reads past the end of old", expected: ErrorCode.deltaOldOutOfRange.id) {
             try craftPatch(triples: [(2, 0, 100), (2, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "seek overflows the 64-bit cursor", expected: DeltaError.badControl) {
+        Crafted(name: "seek overflows the 64-bit cursor", expected: ErrorCode.deltaBadControl.id) {
             try craftPatch(triples: [(1, 0, Int64.max), (1, 0, Int64.max), (2, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "too few triples", expected: DeltaError.sizeMismatch) {
+        Crafted(name: "too few triples", expected: ErrorCode.deltaSizeMismatch.id) {
             try craftPatch(triples: [(2, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "copy needs more extra bytes than exist", expected: DeltaError.blockMismatch) {
+        Crafted(name: "copy needs more extra bytes than exist", expected: ErrorCode.deltaBlockMismatch.id) {
             try craftPatch(triples: [(0, 4, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },
-        Crafted(name: "control block not a multiple of 24 bytes", expected: DeltaError.badControl) {
+        Crafted(name: "control block not a multiple of 24 bytes", expected: ErrorCode.deltaBadControl.id) {
             var control = [UInt8]()
             BSDIFF40.encodeInteger(4, into: &control); BSDIFF40.encodeInteger(0, into: &control)
             let c = try control.withUnsafeBufferPointer { try BZip2.compress($0) }
@@ -148,14 +148,14 @@ struct HostilePatchTests {
             BSDIFF40.encodeInteger(4, into: &p)
             return p + c + d + e
         },
-        Crafted(name: "bytes after the extra stream", expected: DeltaError.trailingData) {
+        Crafted(name: "bytes after the extra stream", expected: ErrorCode.deltaTrailingData.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4, trailing: [0])
         },
-        Crafted(name: "a second bzip2 stream after the extra stream", expected: DeltaError.trailingData) {
+        Crafted(name: "a second bzip2 stream after the extra stream", expected: ErrorCode.deltaTrailingData.id) {
             let again = try [UInt8]().withUnsafeBufferPointer { try BZip2.compress($0) }
             return try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4, trailing: again)
         },
-        Crafted(name: "X larger than the control stream (junk inside the block)", expected: DeltaError.corruptBlock) {
+        Crafted(name: "X larger than the control stream (junk inside the block)", expected: ErrorCode.deltaCorruptBlock.id) {
             let good = try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
             let x = BSDIFF40.decodeInteger(good, at: 8)
             var p = Array(good[0..<8])
@@ -163,7 +163,7 @@ struct HostilePatchTests {
             p += good[16..<32]
             return p + good[32..<(32 + Int(x))] + [1, 2, 3] + good[(32 + Int(x))...]
         },
-        Crafted(name: "control block is not bzip2", expected: DeltaError.corruptBlock) {
+        Crafted(name: "control block is not bzip2", expected: ErrorCode.deltaCorruptBlock.id) {
             let good = try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
             var p = good
             p[32] = 0x00  // 'B' of BZh9
@@ -192,21 +192,21 @@ struct HostilePatchTests {
     @Test("the output limit is enforced from the header before any block is decoded")
     func outputLimit() throws {
         let patch = try Delta.create(old: Self.old, new: Self.new)
-        #expect(try rejectionCode(old: Self.old, patch: patch, limits: DeltaApplyLimits(maxNewSize: Self.new.count - 1)) == DeltaError.tooLarge)
+        #expect(try rejectionCode(old: Self.old, patch: patch, limits: DeltaApplyLimits(maxNewSize: Self.new.count - 1)) == ErrorCode.deltaTooLarge.id)
         #expect(try rejectionCode(old: Self.old, patch: patch, limits: DeltaApplyLimits(maxNewSize: Self.new.count)) == nil)
     }
 
     @Test("a patch applied to the wrong old file is rejected when its adds fall outside it")
     func wrongOldFile() throws {
         let patch = try Delta.create(old: Self.old, new: Self.new)
-        #expect(try rejectionCode(old: Array(Self.old.prefix(100)), patch: patch) == DeltaError.oldOutOfRange)
+        #expect(try rejectionCode(old: Array(Self.old.prefix(100)), patch: patch) == ErrorCode.deltaOldOutOfRange.id)
     }
 
     @Test("a failed apply leaves an existing output file untouched")
     func existingOutputKept() throws {
         let dir = try TemporaryDirectory()
         let out = try dir.write("out", [1, 2, 3])
-        #expect(throws: DeltaError.self) {
+        #expect(throws: FirmchainError.self) {
             try Delta.applyFile(oldPath: try dir.write("old", Self.old), patchPath: try dir.write("patch", [1, 2, 3]), outPath: out)
         }
         #expect(try dir.read("out") == [1, 2, 3])

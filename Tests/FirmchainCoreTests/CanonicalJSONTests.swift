@@ -70,10 +70,10 @@ struct CanonicalJSONTests {
 
     @Test("a float is rejected, as securesystemslib rejects it")
     func floatsAreRejected() throws {
-        #expect(throws: CoreError.self) { try JSONEncoding.canonical(["x": .float("1.5")]) }
-        #expect(throws: CoreError.self) { try JSONEncoding.canonical([.float("1e3")]) }
+        #expect(throws: FirmchainError.self) { try JSONEncoding.canonical(["x": .float("1.5")]) }
+        #expect(throws: FirmchainError.self) { try JSONEncoding.canonical([.float("1e3")]) }
         let parsed = try JSONReader().parse(Array(#"{"version": 1.0}"#.utf8))
-        #expect(throws: CoreError.self) { try JSONEncoding.canonical(parsed) }
+        #expect(throws: FirmchainError.self) { try JSONEncoding.canonical(parsed) }
         let r = try runProcess(TestEnv.python, ["-c", "from securesystemslib.formats import encode_canonical as e\ntry:\n e({'x': 1.5}); print('accepted')\nexcept Exception: print('rejected')"])
         #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines) == "rejected")
     }
@@ -103,14 +103,14 @@ struct JSONReaderTests {
         "{\"a\":1,\"a\":2}", "[1] [2]", "{\"a\":1}x", "[\"\\u12\"]", "NaN", "Infinity", "'single'",
     ])
     func rejects(_ text: String) {
-        #expect(throws: CoreError.self) { try JSONReader().parse(Array(text.utf8)) }
+        #expect(throws: FirmchainError.self) { try JSONReader().parse(Array(text.utf8)) }
     }
 
     @Test("rejects invalid UTF-8 and nesting beyond the limit")
     func rejectsHostile() {
-        #expect(throws: CoreError.self) { try JSONReader().parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: FirmchainError.self) { try JSONReader().parse([0x22, 0xC3, 0x28, 0x22]) }
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
-        #expect(throws: CoreError.self) { try JSONReader(maxDepth: 64).parse(Array(deep.utf8)) }
+        #expect(throws: FirmchainError.self) { try JSONReader(maxDepth: 64).parse(Array(deep.utf8)) }
         #expect(throws: Never.self) { try JSONReader(maxDepth: 128).parse(Array(deep.utf8)) }
     }
 
@@ -127,8 +127,8 @@ struct JSONReaderTests {
         do {
             _ = try JSONReader().parse(Array("{\"a\": tru}".utf8), path: "metadata/root.json")
             Issue.record("malformed JSON was accepted")
-        } catch let e as CoreError {
-            #expect(e.code == "json.malformed")
+        } catch let e as FirmchainError {
+            #expect(e.code.id == "json.malformed")
             #expect(e.description.hasPrefix("metadata/root.json: invalid JSON at byte 6"))
         } catch { Issue.record("unexpected error \(error)") }
     }

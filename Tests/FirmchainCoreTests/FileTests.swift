@@ -22,7 +22,7 @@ struct FileTests {
 
     @Test("a missing file is an input-not-found error naming the file")
     func missingFile() {
-        #expect(throws: CoreError(code: "io.not-found", category: .inputNotFound, reason: "")) {
+        #expect(throws: FirmchainError(.ioNotFound, "")) {
             try DigestCalculator.file("/nonexistent/firmware.bin")
         }
     }

@@ -3,8 +3,9 @@
 // `swiftc -sanitize=fuzzer,address`; not part of the SwiftPM package.
 //
 // Each input is a patch, applied to a fixed 4 KiB old file (the one the seed patches were
-// made for). Any input must either be rejected with a DeltaError or produce exactly the
+// made for). Any input must either be rejected with a FirmchainError or produce exactly the
 // declared number of bytes; a crash, an ASan report, or a timeout is a finding.
+import FirmchainCore
 import Delta
 
 /// The old file every input is applied to: byte i = (i * 31 + i / 7) mod 251.
@@ -17,7 +18,7 @@ public func bspatchFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let contents = try BSDIFF40.read(patch, maxNewSize: 1 << 20)
         let out = try fuzzOld.withUnsafeBufferPointer { try Patcher.apply(old: $0, contents) }
         if out.count != contents.newSize { fatalError("output size \(out.count) != declared \(contents.newSize)") }
-    } catch is DeltaError {
+    } catch is FirmchainError {
         // Rejected: the expected outcome for almost every input.
     } catch {
         fatalError("unexpected error type: \(error)")

@@ -56,7 +56,7 @@ struct PolicyFileTests {
         do {
             _ = try Policy(yaml: edited, path: "Policies/broken.yml")
             Issue.record("accepted a policy with \(c.name)")
-        } catch let e as PipelineError {
+        } catch let e as FirmchainError {
             #expect(e.path == "Policies/broken.yml")
             #expect(e.reason.hasPrefix("line \(c.line):"), "\(e.reason)")
             #expect(e.reason.contains(c.mentions), "\(e.reason)")
@@ -78,7 +78,7 @@ struct PolicyFileTests {
         #expect {
             _ = try PipelineSpec(yaml: edited, path: "Pipelines/broken.yml")
         } throws: { error in
-            guard let e = error as? PipelineError else { return false }
+            guard let e = error as? FirmchainError else { return false }
             return e.path == "Pipelines/broken.yml" && e.reason.hasPrefix("line ") && e.reason.contains(mentions)
         }
     }

@@ -50,7 +50,7 @@ struct RepositoryFixture {
         let script = TestEnv.packageRoot.appendingPathComponent("Tests/Interop/tuf_client.py").path
         let r = try runProcess(TestEnv.python, [script, repositoryPath, rootPath, downloads.path], environment: env)
         guard let line = r.out.split(separator: "\n").last else {
-            throw RepositoryError("test.python-failed", .internal, "python-tuf printed nothing (run `make setup`): \(r.err)")
+            throw FirmchainError(.internal, "python-tuf printed nothing (run `make setup`): \(r.err)")
         }
         return try JSONReader().parse(Array(line.utf8))
     }

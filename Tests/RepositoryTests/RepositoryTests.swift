@@ -151,7 +151,7 @@ struct RepositoryTests {
         let before = try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted()
         let timestamp = try FileIO.read(fx.store.metadataDirectory + "/timestamp.json")
         let withoutTargetsKey = fx.signers.filter { $0.key != "targets" }.map(\.value)
-        #expect(throws: RepositoryError("repo.threshold-not-met", .key, "")) {
+        #expect(throws: FirmchainError(.repoThresholdNotMet, "")) {
             try fx.store.publish(signers: withoutTargetsKey, expiry: ExpiryPolicy(), now: fx.now)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted() == before)
@@ -174,6 +174,6 @@ struct RepositoryTests {
 
     @Test("target names that escape the targets directory are refused", arguments: ["../evil", "/abs", "a/../b", "a//b", ""])
     func badTargetNames(_ name: String) {
-        #expect(throws: RepositoryError.self) { try RepositoryStore.validateTargetName(name) }
+        #expect(throws: FirmchainError.self) { try RepositoryStore.validateTargetName(name) }
     }
 }

@@ -51,13 +51,13 @@ enum OpenSSL {
     }
 }
 
-/// Asserts that `body` throws a `SigningError` with `code`.
+/// Asserts that `body` throws a `FirmchainError` with `code`.
 func expectSigningError(_ code: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
     do {
         try body()
         Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
-    } catch let e as SigningError {
-        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
+    } catch let e as FirmchainError {
+        #expect(e.code.id == code, "\(e)", sourceLocation: sourceLocation)
     } catch {
         Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
     }

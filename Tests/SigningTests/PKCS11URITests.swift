@@ -1,3 +1,4 @@
+import FirmchainCore
 import Testing
 import TestSupport
 @testable import Signing
@@ -99,7 +100,7 @@ struct PKCS11URITests {
     func malformed(_ text: String) {
         #expect {
             _ = try PKCS11URI(parsing: text)
-        } throws: { ($0 as? SigningError)?.code == "signing.uri-malformed" }
+        } throws: { ($0 as? FirmchainError)?.code.id == "signing.uri-malformed" }
     }
 
     @Test("the scheme name is case-insensitive (RFC 3986 §3.1)")

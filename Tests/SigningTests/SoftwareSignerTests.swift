@@ -148,8 +148,8 @@ struct SoftwareSignerTests {
                 do {
                     _ = try open(Array(der[0..<n]))
                     Issue.record("a \(n)-byte prefix of a \(der.count)-byte \(label) opened")
-                } catch let e as SigningError {
-                    #expect(e.code.hasPrefix("signing."))
+                } catch let e as FirmchainError {
+                    #expect(e.code.id.hasPrefix("signing."))
                 }
             }
             for _ in 0..<200 {
@@ -157,7 +157,7 @@ struct SoftwareSignerTests {
                 d[Int(rng.next() % UInt64(d.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
                 // CBC without a MAC: a flip in the ciphertext may still decrypt to *a* key.
                 // What matters is that nothing crashes and errors are ours.
-                do { _ = try open(d) } catch let e as SigningError { #expect(e.code.hasPrefix("signing.")) }
+                do { _ = try open(d) } catch let e as FirmchainError { #expect(e.code.id.hasPrefix("signing.")) }
             }
         }
     }

@@ -302,7 +302,7 @@ struct CheckTests {
     }
 }
 
-@Suite("SuffixArrayError")
+@Suite("FirmchainError")
 struct ErrorTests {
     @Test("a text of Int32.max bytes is refused with suffix-array.too-large before any byte is read")
     func tooLarge() throws {
@@ -313,8 +313,8 @@ struct ErrorTests {
         one.pointee = 0
         for count in [Int(Int32.max), Int(Int32.max) + 1, Int(UInt32.max)] {
             let huge = UnsafeBufferPointer(start: UnsafePointer(one), count: count)
-            let error = #expect(throws: SuffixArrayError.self) { try SuffixArray.build(huge) }
-            #expect(error?.code == "suffix-array.too-large")
+            let error = #expect(throws: FirmchainError.self) { try SuffixArray.build(huge) }
+            #expect(error?.code.id == "suffix-array.too-large")
             #expect(error?.category == .malformedInput)
             #expect(error?.category.exitCode == 65)
             #expect(error?.reason.contains("\(count)") == true)
@@ -325,8 +325,8 @@ struct ErrorTests {
 
     @Test("errors compare by code and carry the file they are about")
     func about() {
-        let e = SuffixArrayError(code: "suffix-array.too-large", category: .malformedInput, reason: "x")
-        #expect(e == SuffixArrayError(code: "suffix-array.too-large", category: .internal, reason: "y"))
+        let e = FirmchainError(.suffixArrayTooLarge, "x")
+        #expect(e == FirmchainError(.suffixArrayTooLarge, "y"))
         #expect(e.about("/tmp/f").description == "/tmp/f: x")
         #expect(e.about("/tmp/f").path == "/tmp/f")
     }

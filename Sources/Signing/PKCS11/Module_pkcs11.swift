@@ -1,3 +1,4 @@
+import FirmchainCore
 import CPKCS11
 import Foundation
 
@@ -22,7 +23,7 @@ final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
         var err = [CChar](repeating: 0, count: 512)
         guard let h = fc_pkcs11_load(path, &functions, &err, UInt(err.count)), let functions else {
             let detail = err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            throw SigningError.moduleNotFound(path, detail.isEmpty ? "dlopen failed" : detail)
+            throw FirmchainError.moduleNotFound(path, detail.isEmpty ? "dlopen failed" : detail)
         }
         handle = h
         f = functions
@@ -34,7 +35,7 @@ final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
         case CKR_CRYPTOKI_ALREADY_INITIALIZED: ownsInitialization = false
         default:
             fc_pkcs11_unload(h)
-            throw SigningError.moduleFailed(path, "C_Initialize failed: \(PKCS11ReturnValue.name(rv)) (for SoftHSM check SOFTHSM2_CONF and its tokendir)")
+            throw FirmchainError.moduleFailed(path, "C_Initialize failed: \(PKCS11ReturnValue.name(rv)) (for SoftHSM check SOFTHSM2_CONF and its tokendir)")
         }
     }
 

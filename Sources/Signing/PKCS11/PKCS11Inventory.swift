@@ -1,3 +1,4 @@
+import FirmchainCore
 import Foundation
 
 /// A key pair found in a token, as `keys list` shows it.
@@ -49,7 +50,7 @@ public enum PKCS11Inventory {
                     out.append(PKCS11KeyListing(uri: keyURI(token: resolved.info, label: label, id: id, modulePath: uri.modulePath),
                                                 label: label, id: id, publicKey: pk))
                 } catch let e as PKCS11CallError {
-                    throw SigningError.tokenFailed(uri.description, function: e.function, rv: e.rv)
+                    throw FirmchainError.tokenFailed(uri.description, function: e.function, rv: e.rv)
                 }
             }
             return out.sorted { $0.label < $1.label }
@@ -65,7 +66,7 @@ public enum PKCS11Inventory {
         return try pool.withSession { s in
             let objects = try PKCS11Keys.find(uri, session: s, functions: resolved.functions, class: CK.classPublicKey)
             guard objects.count == 1 else {
-                if objects.count > 1 { throw SigningError.keyAmbiguous(uri.description, count: objects.count) }
+                if objects.count > 1 { throw FirmchainError.keyAmbiguous(uri.description, count: objects.count) }
                 return nil
             }
             let f = resolved.functions
@@ -80,7 +81,7 @@ public enum PKCS11Inventory {
                       let point = try f.attribute(s, object: objects[0], type: CK.aECPoint) else { return nil }
                 return try PKCS11Keys.publicKey(ecParams: params, ecPoint: point)
             } catch let e as PKCS11CallError {
-                throw SigningError.tokenFailed(uri.description, function: e.function, rv: e.rv)
+                throw FirmchainError.tokenFailed(uri.description, function: e.function, rv: e.rv)
             }
         }
     }
@@ -90,7 +91,7 @@ public enum PKCS11Inventory {
     /// unwrap or derive; the public key verifies only); CKA_ID is 16
     /// random bytes. Refuses (`signing.key-exists`) when a private key with `label` exists.
     public static func generate(in uri: PKCS11URI, type: KeyType, label: String, options: SignerOptions) throws -> PKCS11GeneratedKey {
-        guard !label.isEmpty else { throw SigningError.keyUnsupported(uri.description, "the key label must not be empty") }
+        guard !label.isEmpty else { throw FirmchainError.keyUnsupported(uri.description, "the key label must not be empty") }
         let resolved = try PKCS11TokenResolver.resolve(uri, options: options)
         let pool = try PKCS11SessionPool(functions: resolved.functions, token: resolved.info, readWrite: true, uri: uri.description)
         try pool.login(pin: try PKCS11TokenResolver.pin(for: uri, token: resolved.info, options: options), uri: uri.description)
@@ -102,8 +103,7 @@ public enum PKCS11Inventory {
             var byLabel = PKCS11URI()
             byLabel.object = label
             if try !PKCS11Keys.find(byLabel, session: s, functions: f).isEmpty {
-                throw SigningError(code: "signing.key-exists", category: .key,
-                                   reason: "the token already holds a private key labelled \"\(label)\"; choose another label", path: uri.description)
+                throw FirmchainError(.signingKeyExists, "the token already holds a private key labelled \"\(label)\"; choose another label", path: uri.description)
             }
             var pub: [PKCS11Attribute] = [
                 PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aPrivate, bool: false),
@@ -131,9 +131,9 @@ public enum PKCS11Inventory {
                 handles = try f.generateKeyPair(s, mechanism: mechanism, publicTemplate: pub, privateTemplate: priv)
             } catch let e as PKCS11CallError {
                 if e.rv == PKCS11ReturnValue.mechanismInvalid || e.rv == PKCS11ReturnValue.mechanismParamInvalid {
-                    throw SigningError.mechanismRefused(uri.description, mechanism: mechanism.name, rv: e.rv)
+                    throw FirmchainError.mechanismRefused(uri.description, mechanism: mechanism.name, rv: e.rv)
                 }
-                throw SigningError.tokenFailed(uri.description, function: e.function, rv: e.rv)
+                throw FirmchainError.tokenFailed(uri.description, function: e.function, rv: e.rv)
             }
             let pk = try PKCS11Keys.publicKey(ofPrivate: handles.1, session: s, functions: f, uri: keyURI.description)
             return PKCS11GeneratedKey(uri: keyURI, publicKey: pk)

@@ -1,3 +1,4 @@
+import FirmchainCore
 import Crypto
 import Foundation
 
@@ -35,7 +36,7 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
     public init(uri: PKCS11URI, options: SignerOptions) throws {
         var uri = uri
         if let t = uri.type, t != .privateKey {
-            throw SigningError.keyNotFound(uri.description, "type=\(t.rawValue) names an object that cannot sign; use type=private or leave type out")
+            throw FirmchainError.keyNotFound(uri.description, "type=\(t.rawValue) names an object that cannot sign; use type=private or leave type out")
         }
         uri.type = .privateKey
         let resolved = try PKCS11TokenResolver.resolve(uri, options: options)
@@ -44,14 +45,14 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
         let pin = try PKCS11TokenResolver.pin(for: uri, token: resolved.info, options: options)
         try pool.login(pin: pin, uri: description)
         let found = try pool.withSession { s in try PKCS11Keys.find(uri, session: s, functions: resolved.functions) }
-        guard let key = found.first else { throw SigningError.keyNotFound(description) }
-        guard found.count == 1 else { throw SigningError.keyAmbiguous(description, count: found.count) }
+        guard let key = found.first else { throw FirmchainError.keyNotFound(description) }
+        guard found.count == 1 else { throw FirmchainError.keyAmbiguous(description, count: found.count) }
         keyHandle = key
         publicKey = try pool.withSession { s in
             try PKCS11Keys.publicKey(ofPrivate: key, session: s, functions: resolved.functions, uri: description)
         }
         if publicKey.keyType == .rsa, let bits = publicKey.rsaBits, bits < 3072 {
-            throw SigningError.keyUnsupported(description, "RSA keys must have at least 3072 bits for signing; this one has \(bits)")
+            throw FirmchainError.keyUnsupported(description, "RSA keys must have at least 3072 bits for signing; this one has \(bits)")
         }
         keyDescription = description
     }
@@ -75,20 +76,20 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
             switch e.rv {
             case PKCS11ReturnValue.mechanismInvalid, PKCS11ReturnValue.mechanismParamInvalid,
                  PKCS11ReturnValue.keyTypeInconsistent, PKCS11ReturnValue.keyFunctionNotPermitted:
-                throw SigningError.mechanismRefused(keyDescription, mechanism: mechanism.name, rv: e.rv)
+                throw FirmchainError.mechanismRefused(keyDescription, mechanism: mechanism.name, rv: e.rv)
             default:
-                throw SigningError.tokenFailed(keyDescription, function: e.function, rv: e.rv)
+                throw FirmchainError.tokenFailed(keyDescription, function: e.function, rv: e.rv)
             }
         }
         if let n = publicKey.keyType.ecdsaScalarLength {
             guard let der = ECDSASignatureCoding.der(fromRaw: signature, scalarLength: n) else {
-                throw SigningError.signatureInvalid(keyDescription)
+                throw FirmchainError.signatureInvalid(keyDescription)
             }
             signature = der
         }
         // DESIGN.md §6: every token signature is verified before it is used.
         guard publicKey.isValidSignature(signature, for: message, algorithm: algorithm) else {
-            throw SigningError.signatureInvalid(keyDescription)
+            throw FirmchainError.signatureInvalid(keyDescription)
         }
         return signature
     }
@@ -105,7 +106,7 @@ enum PKCS11Keys {
         do {
             return try functions.findObjects(session, matching: template)
         } catch let e as PKCS11CallError {
-            throw SigningError.tokenFailed(uri.description, function: e.function, rv: e.rv)
+            throw FirmchainError.tokenFailed(uri.description, function: e.function, rv: e.rv)
         }
     }
 
@@ -129,20 +130,20 @@ enum PKCS11Keys {
                         return try PublicKey(rsaModulus: n, exponent: e)
                     }
                 }
-                throw SigningError.keyNotFound(uri, "the token shows neither the RSA modulus nor a public key object for this key")
+                throw FirmchainError.keyNotFound(uri, "the token shows neither the RSA modulus nor a public key object for this key")
             case CK.keyEC, CK.keyECEdwards:
                 for obj in publicObjects {
                     guard let params = try functions.attribute(session, object: obj, type: CK.aECParams),
                           let point = try functions.attribute(session, object: obj, type: CK.aECPoint) else { continue }
                     return try publicKey(ecParams: params, ecPoint: point)
                 }
-                throw SigningError.keyNotFound(uri, "no public key object with the private key's CKA_ID/CKA_LABEL; the EC public key cannot be read")
+                throw FirmchainError.keyNotFound(uri, "no public key object with the private key's CKA_ID/CKA_LABEL; the EC public key cannot be read")
             default:
-                throw SigningError.keyUnsupported(uri, "the key type \(keyType.map { "0x" + String($0, radix: 16) } ?? "?") cannot sign (Firmchain uses RSA, EC and EC Edwards keys)")
+                throw FirmchainError.keyUnsupported(uri, "the key type \(keyType.map { "0x" + String($0, radix: 16) } ?? "?") cannot sign (Firmchain uses RSA, EC and EC Edwards keys)")
             }
         } catch let e as PKCS11CallError {
-            throw SigningError.tokenFailed(uri, function: e.function, rv: e.rv)
-        } catch let e as SigningError where e.path == nil {
+            throw FirmchainError.tokenFailed(uri, function: e.function, rv: e.rv)
+        } catch let e as FirmchainError where e.path == nil {
             throw e.about(uri)
         }
     }

@@ -1,3 +1,4 @@
+import FirmchainCore
 import Crypto
 import Foundation
 
@@ -24,16 +25,16 @@ struct ResolvedToken {
 enum PKCS11TokenResolver {
     /// Checks the URI attributes Firmchain cannot honour and loads the module.
     static func module(for uri: PKCS11URI, options: SignerOptions) throws -> PKCS11Functions {
-        if uri.pinValue != nil, !options.allowUnsafePINValueInURI { throw SigningError.pinValueRefused(uri.description) }
+        if uri.pinValue != nil, !options.allowUnsafePINValueInURI { throw FirmchainError.pinValueRefused(uri.description) }
         if let v = uri.vendorPathAttributes.first ?? uri.vendorQueryAttributes.first {
-            throw SigningError.uriMalformed("vendor-specific attribute \(v.name) is not understood; refusing rather than ignoring it")
+            throw FirmchainError.uriMalformed("vendor-specific attribute \(v.name) is not understood; refusing rather than ignoring it")
         }
         if uri.moduleName != nil, uri.modulePath == nil {
-            throw SigningError.uriMalformed("module-name is not supported; give module-path")
+            throw FirmchainError.uriMalformed("module-name is not supported; give module-path")
         }
         let path = uri.modulePath ?? options.defaultModulePath
         guard FileManager.default.fileExists(atPath: path) else {
-            throw SigningError.moduleNotFound(path, "no such file (install softhsm2 or give module-path= in the URI)")
+            throw FirmchainError.moduleNotFound(path, "no such file (install softhsm2 or give module-path= in the URI)")
         }
         return try options.loadModule(path)
     }
@@ -66,7 +67,7 @@ enum PKCS11TokenResolver {
             }
             return out
         } catch let e as PKCS11CallError {
-            throw SigningError.tokenFailed(uri.description, function: e.function, rv: e.rv)
+            throw FirmchainError.tokenFailed(uri.description, function: e.function, rv: e.rv)
         }
     }
 
@@ -75,10 +76,9 @@ enum PKCS11TokenResolver {
     static func resolve(_ uri: PKCS11URI, options: SignerOptions) throws -> ResolvedToken {
         let functions = try module(for: uri, options: options)
         let tokens = try matchingTokens(uri, functions: functions)
-        guard let first = tokens.first else { throw SigningError.tokenNotFound(uri.description) }
+        guard let first = tokens.first else { throw FirmchainError.tokenNotFound(uri.description) }
         guard tokens.count == 1 else {
-            throw SigningError(code: "signing.token-ambiguous", category: .token,
-                               reason: "\(tokens.count) tokens match the URI; add token= or serial=", path: uri.description)
+            throw FirmchainError(.signingTokenAmbiguous, "\(tokens.count) tokens match the URI; add token= or serial=", path: uri.description)
         }
         return ResolvedToken(functions: functions, info: first)
     }
@@ -90,25 +90,23 @@ enum PKCS11TokenResolver {
             var path = source
             if path.hasPrefix("file://") { path = String(path.dropFirst(7)) } else if path.hasPrefix("file:") { path = String(path.dropFirst(5)) }
             guard path.hasPrefix("/") else {
-                throw SigningError(code: "signing.pin-source-unsupported", category: .usage,
-                                   reason: "pin-source must be file:/absolute/path or /absolute/path", path: uri.description)
+                throw FirmchainError(.signingPinSourceUnsupported, "pin-source must be file:/absolute/path or /absolute/path", path: uri.description)
             }
             do {
                 return try Secret.fromFile(path)
             } catch {
-                throw SigningError(code: "signing.pin-source-unreadable", category: .authentication,
-                                   reason: "cannot read the pin-source file", path: path)
+                throw FirmchainError(.signingPinSourceUnreadable, "cannot read the pin-source file", path: path)
             }
         }
         if let v = uri.pinValue, options.allowUnsafePINValueInURI { return Secret(string: v) }
         guard let p = try options.pin(PINRequest(token: token, uri: uri.description)) else {
-            throw SigningError.pinMissing(uri.description)
+            throw FirmchainError.pinMissing(uri.description)
         }
         return p
     }
 
     /// Maps a `C_Login` failure to its stable error.
-    static func loginError(_ e: PKCS11CallError, uri: String) -> SigningError {
+    static func loginError(_ e: PKCS11CallError, uri: String) -> FirmchainError {
         switch e.rv {
         case PKCS11ReturnValue.pinIncorrect, PKCS11ReturnValue.pinInvalid, PKCS11ReturnValue.pinLenRange:
             return .pinIncorrect(uri)
@@ -142,7 +140,7 @@ final class PKCS11SessionPool: @unchecked Sendable {
             idle = [s]
             all = [s]
         } catch let e as PKCS11CallError {
-            throw SigningError.tokenFailed(uri, function: e.function, rv: e.rv)
+            throw FirmchainError.tokenFailed(uri, function: e.function, rv: e.rv)
         }
     }
 
@@ -160,7 +158,7 @@ final class PKCS11SessionPool: @unchecked Sendable {
                 functions.loginRecord.record(pin, slot: token.slot)
             } catch let e as PKCS11CallError where e.rv == PKCS11ReturnValue.userAlreadyLoggedIn {
                 if functions.loginRecord.contradicts(pin, slot: token.slot) {
-                    throw SigningError.pinIncorrect(uri)
+                    throw FirmchainError.pinIncorrect(uri)
                 }
             } catch let e as PKCS11CallError {
                 throw PKCS11TokenResolver.loginError(e, uri: uri)

@@ -1,3 +1,4 @@
+import FirmchainCore
 /// A PKCS#11 URI (RFC 7512), parsed and percent-decoded.
 ///
 /// Grammar (RFC 7512 §2.3): `pkcs11:` path-attributes separated by `;`, then optionally `?`
@@ -67,12 +68,12 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
     /// bad percent-encoding, a character that must be encoded, a repeated attribute, a bad
     /// `type`, `slot-id` or `library-version`, invalid UTF-8 in a text attribute).
     public init(parsing text: String) throws {
-        guard Self.isPKCS11URI(text) else { throw SigningError.uriMalformed("does not start with pkcs11:") }
+        guard Self.isPKCS11URI(text) else { throw FirmchainError.uriMalformed("does not start with pkcs11:") }
         let rest = Array(text.utf8.dropFirst(7))
         let q = rest.firstIndex(of: UInt8(ascii: "?"))
         let path = q.map { Array(rest[..<$0]) } ?? rest
         let query = q.map { Array(rest[($0 + 1)...]) } ?? []
-        if q != nil, query.isEmpty { throw SigningError.uriMalformed("empty query after '?'") }
+        if q != nil, query.isEmpty { throw FirmchainError.uriMalformed("empty query after '?'") }
         var seen = Set<String>()
 
         if !path.isEmpty {
@@ -81,18 +82,18 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                 try Self.checkCharacters(raw, allowed: Self.pathExtra, attribute: name)
                 let bytes = try Self.percentDecode(raw, attribute: name)
                 if Self.pathNames.contains(name) {
-                    guard seen.insert(name).inserted else { throw SigningError.uriMalformed("attribute \(name) appears twice") }
+                    guard seen.insert(name).inserted else { throw FirmchainError.uriMalformed("attribute \(name) appears twice") }
                 }
                 switch name {
                 case "id": id = bytes
                 case "type":
                     let s = try Self.text(bytes, name)
-                    guard let t = ObjectType(rawValue: s) else { throw SigningError.uriMalformed("type must be one of public, private, cert, secret-key, data") }
+                    guard let t = ObjectType(rawValue: s) else { throw FirmchainError.uriMalformed("type must be one of public, private, cert, secret-key, data") }
                     type = t
                 case "slot-id":
                     let s = try Self.text(bytes, name)
                     guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = UInt(s) else {
-                        throw SigningError.uriMalformed("slot-id must be a decimal number")
+                        throw FirmchainError.uriMalformed("slot-id must be a decimal number")
                     }
                     slotID = v
                 case "library-version":
@@ -100,7 +101,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                     let parts = s.split(separator: ".", omittingEmptySubsequences: false)
                     guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
                           let major = UInt8(parts[0]), let minor = parts.count == 2 ? UInt8(parts[1]) : 0
-                    else { throw SigningError.uriMalformed("library-version must be M or M.N") }
+                    else { throw FirmchainError.uriMalformed("library-version must be M or M.N") }
                     libraryVersion = (major, minor)
                 case "token": token = try Self.text(bytes, name)
                 case "manufacturer": manufacturer = try Self.text(bytes, name)
@@ -112,7 +113,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                 case "library-manufacturer": libraryManufacturer = try Self.text(bytes, name)
                 case "library-description": libraryDescription = try Self.text(bytes, name)
                 default:
-                    if Self.queryNames.contains(name) { throw SigningError.uriMalformed("\(name) belongs in the query (after '?')") }
+                    if Self.queryNames.contains(name) { throw FirmchainError.uriMalformed("\(name) belongs in the query (after '?')") }
                     vendorPathAttributes.append((name, try Self.text(bytes, name)))
                 }
             }
@@ -123,7 +124,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                 try Self.checkCharacters(raw, allowed: Self.queryExtra, attribute: name)
                 let value = try Self.text(try Self.percentDecode(raw, attribute: name), name)
                 if Self.queryNames.contains(name) {
-                    guard seen.insert(name).inserted else { throw SigningError.uriMalformed("attribute \(name) appears twice") }
+                    guard seen.insert(name).inserted else { throw FirmchainError.uriMalformed("attribute \(name) appears twice") }
                 }
                 switch name {
                 case "pin-source": pinSource = value
@@ -131,7 +132,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                 case "module-name": moduleName = value
                 case "module-path": modulePath = value
                 default:
-                    if Self.pathNames.contains(name) { throw SigningError.uriMalformed("\(name) belongs in the path (before '?')") }
+                    if Self.pathNames.contains(name) { throw FirmchainError.uriMalformed("\(name) belongs in the path (before '?')") }
                     vendorQueryAttributes.append((name, value))
                 }
             }
@@ -187,11 +188,11 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
     /// `name=value`; the name is 1*(ALPHA / DIGIT / "-" / "_") (vendor names included).
     private static func splitAttribute(_ part: [UInt8]) throws -> (String, [UInt8]) {
         guard let eq = part.firstIndex(of: UInt8(ascii: "=")) else {
-            throw SigningError.uriMalformed(part.isEmpty ? "empty attribute (stray ';' or '&')" : "attribute without '='")
+            throw FirmchainError.uriMalformed(part.isEmpty ? "empty attribute (stray ';' or '&')" : "attribute without '='")
         }
         let name = part[..<eq]
         guard !name.isEmpty, name.allSatisfy({ isUnreserved($0) && $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "~") }) else {
-            throw SigningError.uriMalformed("bad attribute name")
+            throw FirmchainError.uriMalformed("bad attribute name")
         }
         return (String(decoding: name, as: UTF8.self), Array(part[(eq + 1)...]))
     }
@@ -199,7 +200,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
     private static func checkCharacters(_ value: [UInt8], allowed: Set<UInt8>, attribute: String) throws {
         for c in value where !(isUnreserved(c) || c == UInt8(ascii: "%") || allowed.contains(c)) {
             let shown = c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : String(format: c)
-            throw SigningError.uriMalformed("character \(shown) in \(attribute) must be percent-encoded")
+            throw FirmchainError.uriMalformed("character \(shown) in \(attribute) must be percent-encoded")
         }
     }
 
@@ -210,7 +211,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
         while i < value.count {
             if value[i] == UInt8(ascii: "%") {
                 guard i + 2 < value.count, let h = hexValue(value[i + 1]), let l = hexValue(value[i + 2])
-                else { throw SigningError.uriMalformed("bad percent-encoding in \(attribute)") }
+                else { throw FirmchainError.uriMalformed("bad percent-encoding in \(attribute)") }
                 out.append(h << 4 | l)
                 i += 3
             } else {
@@ -232,7 +233,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
 
     private static func text(_ bytes: [UInt8], _ attribute: String) throws -> String {
         guard let s = String(validating: bytes, as: UTF8.self) else {
-            throw SigningError.uriMalformed("\(attribute) is not valid UTF-8 after percent-decoding")
+            throw FirmchainError.uriMalformed("\(attribute) is not valid UTF-8 after percent-decoding")
         }
         return s
     }

@@ -1,3 +1,4 @@
+import FirmchainCore
 import Crypto
 import _CryptoExtras
 import Foundation
@@ -25,7 +26,7 @@ enum PKCS8 {
 
     /// Parses a DER `PrivateKeyInfo` / `OneAsymmetricKey`.
     static func parse(_ der: [UInt8], path: String?) throws -> Key {
-        let bad = SigningError.keyFileMalformed(path, "not a PKCS#8 private key")
+        let bad = FirmchainError.keyFileMalformed(path, "not a PKCS#8 private key")
         guard let info = DERReader.single(der[...], tag: DERTag.sequence) else { throw bad }
         var r = info.children
         guard let version = r.next(tag: DERTag.integer), let v = DERReader.smallInteger(version.content), v <= 1,
@@ -40,27 +41,27 @@ enum PKCS8 {
                 switch Array(curve.encoded) {
                 case OID.p256: return .p256(try P256.Signing.PrivateKey(derRepresentation: der))
                 case OID.p384: return .p384(try P384.Signing.PrivateKey(derRepresentation: der))
-                default: throw SigningError.keyUnsupported(path, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
+                default: throw FirmchainError.keyUnsupported(path, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
                 }
             case OID.rsaEncryption:
                 let k = try _RSA.Signing.PrivateKey(derRepresentation: der)
                 guard k.keySizeInBits >= 3072 else {
-                    throw SigningError.keyUnsupported(path, "RSA keys must have at least 3072 bits for signing; this one has \(k.keySizeInBits)")
+                    throw FirmchainError.keyUnsupported(path, "RSA keys must have at least 3072 bits for signing; this one has \(k.keySizeInBits)")
                 }
                 return .rsa(k)
             case OID.rsassaPSS:
-                throw SigningError.keyUnsupported(path, "RSA-PSS-restricted keys (OID 1.2.840.113549.1.1.10) are not supported; generate an rsaEncryption key (openssl genpkey -algorithm RSA)")
+                throw FirmchainError.keyUnsupported(path, "RSA-PSS-restricted keys (OID 1.2.840.113549.1.1.10) are not supported; generate an rsaEncryption key (openssl genpkey -algorithm RSA)")
             case OID.ed25519:
                 // CurvePrivateKey ::= OCTET STRING (RFC 8410 §7), inside the privateKey OCTET STRING.
                 guard let inner = DERReader.single(key.content, tag: DERTag.octetString), inner.content.count == 32 else { throw bad }
                 return .ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: inner.content))
             default:
-                throw SigningError.keyUnsupported(path, "unsupported private key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
+                throw FirmchainError.keyUnsupported(path, "unsupported private key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
             }
-        } catch let e as SigningError {
+        } catch let e as FirmchainError {
             throw e
         } catch {
-            throw SigningError.keyFileMalformed(path, "the private key does not parse: \(error)")
+            throw FirmchainError.keyFileMalformed(path, "the private key does not parse: \(error)")
         }
     }
 
@@ -68,7 +69,7 @@ enum PKCS8 {
     /// HMAC-SHA-256, AES-256-CBC or AES-128-CBC) and returns the `PrivateKeyInfo` DER.
     /// The caller zeroes the result after use.
     static func decrypt(_ der: [UInt8], passphrase: Secret, path: String?) throws -> [UInt8] {
-        let bad = SigningError.keyFileMalformed(path, "not a PKCS#8 EncryptedPrivateKeyInfo")
+        let bad = FirmchainError.keyFileMalformed(path, "not a PKCS#8 EncryptedPrivateKeyInfo")
         // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING }
         guard let epki = DERReader.single(der[...], tag: DERTag.sequence) else { throw bad }
         var r = epki.children
@@ -76,7 +77,7 @@ enum PKCS8 {
         var a = alg.children
         guard let oid = a.next(tag: DERTag.oid) else { throw bad }
         guard Array(oid.encoded) == OID.pbes2 else {
-            throw SigningError.keyUnsupported(path, "the key is encrypted with a scheme other than PBES2 (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc)")
+            throw FirmchainError.keyUnsupported(path, "the key is encrypted with a scheme other than PBES2 (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc)")
         }
         // PBES2-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, encryptionScheme AlgorithmIdentifier }
         guard let params = a.next(tag: DERTag.sequence), a.isAtEnd else { throw bad }
@@ -86,7 +87,7 @@ enum PKCS8 {
         var k = kdf.children
         guard let kdfOID = k.next(tag: DERTag.oid), Array(kdfOID.encoded) == OID.pbkdf2,
               let kdfParams = k.next(tag: DERTag.sequence), k.isAtEnd
-        else { throw SigningError.keyUnsupported(path, "PBES2 key derivation other than PBKDF2 (scrypt?) is not supported") }
+        else { throw FirmchainError.keyUnsupported(path, "PBES2 key derivation other than PBKDF2 (scrypt?) is not supported") }
         // PBKDF2-params ::= SEQUENCE { salt OCTET STRING, iterationCount INTEGER,
         //                              keyLength INTEGER OPTIONAL, prf AlgorithmIdentifier DEFAULT hmacWithSHA1 }
         var kp = kdfParams.children
@@ -107,10 +108,10 @@ enum PKCS8 {
         }
         guard kp.isAtEnd else { throw bad }
         guard prf == OID.hmacSHA256 else {
-            throw SigningError.keyUnsupported(path, "PBKDF2 with a PRF other than HMAC-SHA-256 is not supported (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256)")
+            throw FirmchainError.keyUnsupported(path, "PBKDF2 with a PRF other than HMAC-SHA-256 is not supported (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256)")
         }
         guard iterationRange.contains(iterations) else {
-            throw SigningError.keyUnsupported(path, "PBKDF2 iteration count \(iterations) is outside \(iterationRange.lowerBound)…\(iterationRange.upperBound)")
+            throw FirmchainError.keyUnsupported(path, "PBKDF2 iteration count \(iterations) is outside \(iterationRange.lowerBound)…\(iterationRange.upperBound)")
         }
 
         var e = enc.children
@@ -119,7 +120,7 @@ enum PKCS8 {
         switch Array(encOID.encoded) {
         case OID.aes256CBC: aesKeyLength = 32
         case OID.aes128CBC: aesKeyLength = 16
-        default: throw SigningError.keyUnsupported(path, "PBES2 encryption other than AES-CBC is not supported")
+        default: throw FirmchainError.keyUnsupported(path, "PBES2 encryption other than AES-CBC is not supported")
         }
         guard let ivElement = e.next(tag: DERTag.octetString), ivElement.content.count == 16, e.isAtEnd else { throw bad }
         if let keyLength, keyLength != aesKeyLength { throw bad }
@@ -136,13 +137,13 @@ enum PKCS8 {
             // plaintext is not DER.
             guard DERReader.single(bytes[...], tag: DERTag.sequence) != nil else {
                 for i in bytes.indices { bytes[i] = 0 }
-                throw SigningError.passphraseIncorrect(path)
+                throw FirmchainError.passphraseIncorrect(path)
             }
             return bytes
-        } catch let e as SigningError {
+        } catch let e as FirmchainError {
             throw e
         } catch {
-            throw SigningError.passphraseIncorrect(path)
+            throw FirmchainError.passphraseIncorrect(path)
         }
     }
 

@@ -28,8 +28,8 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
         var bytes: [UInt8]
         do {
             bytes = try FileIO.read(path, limit: 1 << 20)
-        } catch let e as CoreError where e.category == .inputNotFound {
-            throw SigningError.keyFileNotFound(path)
+        } catch let e as FirmchainError where e.category == .inputNotFound {
+            throw FirmchainError.keyFileNotFound(path)
         }
         defer { for i in bytes.indices { bytes[i] = 0 } }
         try self.init(pem: String(decoding: bytes, as: UTF8.self), description: path, passphrase: passphrase)
@@ -38,7 +38,7 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
     /// Reads a PEM private key from text; `description` names it in errors.
     public init(pem text: String, description: String, passphrase: () throws -> Secret?) throws {
         guard let block = PEM.firstBlock(in: text) else {
-            throw SigningError.keyFileMalformed(description, "no PEM private key in the file")
+            throw FirmchainError.keyFileMalformed(description, "no PEM private key in the file")
         }
         var der = block.der
         defer { for i in der.indices { der[i] = 0 } }
@@ -46,21 +46,21 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
         case "PRIVATE KEY":
             key = try PKCS8.parse(der, path: description)
         case "ENCRYPTED PRIVATE KEY":
-            guard let secret = try passphrase() else { throw SigningError.passphraseMissing(description) }
+            guard let secret = try passphrase() else { throw FirmchainError.passphraseMissing(description) }
             var plain = try PKCS8.decrypt(der, passphrase: secret, path: description)
             defer { for i in plain.indices { plain[i] = 0 } }
             do {
                 key = try PKCS8.parse(plain, path: description)
-            } catch let e as SigningError where e.code == "signing.key-file-malformed" {
-                throw SigningError.passphraseIncorrect(description)
+            } catch let e as FirmchainError where e.code == .signingKeyFileMalformed {
+                throw FirmchainError.passphraseIncorrect(description)
             }
         case "EC PRIVATE KEY", "RSA PRIVATE KEY":
             if block.hasHeaders {
-                throw SigningError.keyUnsupported(description, "legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported; convert with openssl pkcs8 -topk8 -v2 aes-256-cbc")
+                throw FirmchainError.keyUnsupported(description, "legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported; convert with openssl pkcs8 -topk8 -v2 aes-256-cbc")
             }
             key = try Self.parseLegacy(label: block.label, der: der, description: description)
         default:
-            throw SigningError.keyFileMalformed(description, "a PEM \(block.label) is not a private key")
+            throw FirmchainError.keyFileMalformed(description, "a PEM \(block.label) is not a private key")
         }
         self.keyDescription = description
         self.publicKey = try Self.publicKey(of: key)
@@ -109,11 +109,11 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
             case .ed25519(let k): signature = Array(try k.signature(for: message))
             }
         } catch {
-            throw SigningError(code: "signing.software-failed", category: .internal, reason: "signing failed: \(error)", path: keyDescription)
+            throw FirmchainError(.signingSoftwareFailed, "signing failed: \(error)", path: keyDescription)
         }
         // DESIGN.md §6: every signature is verified before it is used.
         guard publicKey.isValidSignature(signature, for: message, algorithm: algorithm) else {
-            throw SigningError.signatureInvalid(keyDescription)
+            throw FirmchainError.signatureInvalid(keyDescription)
         }
         return signature
     }
@@ -121,16 +121,16 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
     private static func parseLegacy(label: String, der: [UInt8], description: String) throws -> PKCS8.Key {
         if label == "RSA PRIVATE KEY" {
             guard let k = try? _RSA.Signing.PrivateKey(derRepresentation: der) else {
-                throw SigningError.keyFileMalformed(description, "the RSA private key does not parse")
+                throw FirmchainError.keyFileMalformed(description, "the RSA private key does not parse")
             }
             guard k.keySizeInBits >= 3072 else {
-                throw SigningError.keyUnsupported(description, "RSA keys must have at least 3072 bits for signing; this one has \(k.keySizeInBits)")
+                throw FirmchainError.keyUnsupported(description, "RSA keys must have at least 3072 bits for signing; this one has \(k.keySizeInBits)")
             }
             return .rsa(k)
         }
         if let k = try? P256.Signing.PrivateKey(derRepresentation: der) { return .p256(k) }
         if let k = try? P384.Signing.PrivateKey(derRepresentation: der) { return .p384(k) }
-        throw SigningError.keyUnsupported(description, "the EC private key is not on P-256 or P-384")
+        throw FirmchainError.keyUnsupported(description, "the EC private key is not on P-256 or P-384")
     }
 
     private static func publicKey(of key: PKCS8.Key) throws -> PublicKey {
