@@ -78,10 +78,10 @@ let package = Package(
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
         // `Signer`, the owner-signed layout compiled from a custody policy, SLSA Provenance v1
         // statements, the flock-protected hash-chained ledger, and verifiers that return values.
-        // (Keyids come from Repository's TUFKey: in-toto and TUF compute them the same way.)
+        // (Keyids come from Signing's TUFKey: in-toto and TUF compute them the same way.)
         .target(
             name: "Custody",
-            dependencies: ["FirmchainCore", "Signing", "Repository"]
+            dependencies: ["FirmchainCore", "Signing"]
         ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.

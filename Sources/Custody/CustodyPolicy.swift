@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 /// What a policy says about custody, as typed values: the steps in order, who may run each,
@@ -102,7 +101,7 @@ public struct CustodyPolicy: Sendable, Hashable {
             guard seen.insert(s.name).inserted, s.name != Self.deliveredInspection else {
                 throw FirmchainError(.custodyBadStepName, "step \"\(s.name)\" is declared twice or clashes with the delivered inspection")
             }
-            guard s.threshold >= 1, s.threshold <= Set(s.functionaries.map { TUFKey($0).keyid }).count else {
+            guard s.threshold >= 1, s.threshold <= Set(s.functionaries.map { $0.keyid }).count else {
                 throw FirmchainError(.custodyBadThreshold, "step \(s.name) needs threshold \(s.threshold) but has \(s.functionaries.count) distinct functionary key(s)")
             }
         }
@@ -129,7 +128,7 @@ public struct CustodyPolicy: Sendable, Hashable {
         for s in self.steps {
             let ids = s.functionaries.map { pk -> String in
                 let k = InTotoLayout.key(for: pk)
-                let id = TUFKey(pk).keyid
+                let id = pk.keyid
                 keys[id] = k
                 return id
             }

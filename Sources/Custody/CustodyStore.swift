@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 /// The `custody/` directory of a release (DESIGN.md §3) and the calls a pipeline step makes:
@@ -133,13 +132,13 @@ extension LedgerRecord {
     /// `key.generate`: a key was created; the actor is the new key itself, the subject its
     /// SPKI (sha256 of the DER) named by `description` (a `pkcs11:` URI without PIN, a file).
     public static func keyGenerated(_ key: PublicKey, description: String) -> LedgerRecord {
-        LedgerRecord(action: "key.generate", actor: TUFKey(key).keyid,
+        LedgerRecord(action: "key.generate", actor: key.keyid,
                      subjects: [LedgerSubject(name: description, sha256: DigestCalculator.sha256Hex(key.spkiDER))],
                      details: ["key_type": .string(key.keyType.rawValue)])
     }
 
     /// `key.sign`: `key` signed the artefacts `subjects` (a file, metadata, a link).
     public static func signed(_ subjects: [LedgerSubject], by key: PublicKey, purpose: String) -> LedgerRecord {
-        LedgerRecord(action: "key.sign", actor: TUFKey(key).keyid, subjects: subjects, details: ["purpose": .string(purpose)])
+        LedgerRecord(action: "key.sign", actor: key.keyid, subjects: subjects, details: ["purpose": .string(purpose)])
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 /// The result of `CustodyVerifier.verify`: every check in the order it ran, numbered from 1 in
@@ -68,7 +67,7 @@ public struct CustodyVerifier: Sendable {
             return finish(report, checks, skippingFrom: "the layout is signed by every owner key")
         }
         report.layout = signed
-        let owners = ownerKeys.map { TUFKey($0).keyid }
+        let owners = ownerKeys.map { $0.keyid }
         if ownerKeys.isEmpty {
             checks.append(CustodyCheck("the layout is signed by every owner key", .failed, ["no owner key was given"]))
             return finish(report, checks, skippingFrom: "the layout has not expired")

@@ -1,5 +1,4 @@
 import FirmchainCore
-import Repository
 import Signing
 
 /// Dead Simple Signing Envelope (DSSE v1.0, secure-systems-lab/dsse `envelope.md` and

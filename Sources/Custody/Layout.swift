@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 /// One artifact rule of an in-toto layout (in-toto spec v0.9 §4.3.3), in the list form
@@ -227,7 +226,7 @@ public struct InTotoLayout: Sendable, Hashable {
         inspections = try (f.optional("inspect")?.arrayValue ?? []).map { try LayoutInspection(json: $0, bad) }
         var keys = [String: TUFKey]()
         for (id, k) in try f.object("keys") {
-            do { keys[id] = try TUFKey(json: k) } catch { throw bad("layout.keys[\(id)] is not a key: \(error)") }
+            do { keys[id] = try TUFKey(json: k, error: bad) } catch { throw bad("layout.keys[\(id)] is not a key: \(error)") }
         }
         self.keys = keys
         let names = steps.map(\.name) + inspections.map(\.name)
@@ -343,7 +342,7 @@ public struct SignedLayout: Sendable, Hashable {
     /// in-toto-verify's first check: every key in `ownerKeys` must have a valid signature on the
     /// layout (a key without one, or with a bad one, fails). Returns which keys signed.
     public func verify(ownerKeys: [PublicKey]) -> DSSEVerification {
-        let keys = Dictionary(ownerKeys.map { (TUFKey($0).keyid, TUFKey($0)) }, uniquingKeysWith: { a, _ in a })
+        let keys = Dictionary(ownerKeys.map { ($0.keyid, TUFKey($0)) }, uniquingKeysWith: { a, _ in a })
         if let envelope { return envelope.verify(keys: keys, threshold: max(1, keys.count)) }
         let message = signedBytes ?? ((try? JSONEncoding.canonical(layout.json)) ?? [])
         var valid = [String](), invalid = [String](), unknown = [String]()

@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 #if canImport(Glibc)

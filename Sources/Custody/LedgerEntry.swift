@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 /// One artefact an action touched: a name (a path relative to `OUT`, a target name, a key URI)

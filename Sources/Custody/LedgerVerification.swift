@@ -1,5 +1,5 @@
 import FirmchainCore
-import Repository
+import Signing
 
 /// The result of checking a ledger (`Ledger.verify`): every check with its outcome, and the
 /// entries that could be read.

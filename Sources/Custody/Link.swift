@@ -1,5 +1,4 @@
 import FirmchainCore
-import Repository
 import Signing
 
 /// The digests of one artefact as in-toto records them: algorithm name → lower-case hex

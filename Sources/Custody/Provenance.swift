@@ -1,6 +1,5 @@
 import Foundation
 import FirmchainCore
-import Repository
 import Signing
 
 /// A resource descriptor (in-toto attestation spec v1, `ResourceDescriptor`): what an artefact

@@ -138,8 +138,8 @@ public struct PipelineRunner: Sendable {
         try checkPolicy()
         // Every key the release signs with must satisfy the policy before any step runs
         // (public keys only: no login is needed to refuse a key).
-        for role in Root.topLevelRoles {
-            for reference in policy.roles[role]!.keys {
+        for role in TopLevelRole.allCases {
+            for reference in policy.roles[role].keys {
                 try policy.check(key: try Signers.publicKey(of: reference, options: options.signerOptions), reference: reference)
             }
         }
@@ -275,7 +275,7 @@ struct ManifestStep: StepImplementation {
             functionaries[step] = [try context.functionary(step).publicKey]
         }
         let chain = try ReleaseChain.policy(.init(functionaries: functionaries, deltas: !context.spec.bases.isEmpty,
-                                                  expires: context.options.now.addingTimeInterval(context.policy.roles["root"]!.expiry)))
+                                                  expires: context.options.now.addingTimeInterval(context.policy.roles.root.expiry)))
         let owners = try context.policy.ownerKeys.map { try context.signer($0) }
         try context.custody.writeLayout(try chain.layout().signed(by: owners), now: context.options.now)
         try FileIO.makeDirectories(context.spec.output + "/keys")
@@ -313,23 +313,21 @@ struct SignStep: StepImplementation {
         guard context.result.changed else { return "unchanged: nothing signed" }
         let policy = context.policy
         var all = [any Signer]()
-        for role in ["targets", "snapshot", "timestamp"] {
-            let refs = policy.roles[role]!.keys
+        for role in [TopLevelRole.targets, .snapshot, .timestamp] {
+            let refs = policy.roles[role].keys
             all += try refs.map { try context.signer($0) }
-            context.result.signers[role] = refs
+            context.result.signers[role.rawValue] = refs
         }
         let prepared: RepositoryStore.PreparedRelease
         if context.store.isInitialized {
             prepared = try context.store.prepare(targets: desired, signers: all, expiry: policy.expiryPolicy, now: context.options.now)
         } else {
             // A first release: the policy compiles into 1.root.json, signed with the root keys.
-            var roles = [String: RoleAssignment]()
-            for role in Root.topLevelRoles {
-                let r = policy.roles[role]!
-                roles[role] = RoleAssignment(keys: try r.keys.map { try context.signer($0).publicKey }, threshold: r.threshold)
+            let roles = try policy.roles.map { _, r in
+                RoleAssignment(keys: try r.keys.map { try context.signer($0).publicKey }, threshold: r.threshold)
             }
-            let rootSigners = try policy.roles["root"]!.keys.map { try context.signer($0) }
-            context.result.signers["root"] = policy.roles["root"]!.keys
+            let rootSigners = try policy.roles.root.keys.map { try context.signer($0) }
+            context.result.signers["root"] = policy.roles.root.keys
             prepared = try context.store.prepareInitial(roles: roles, signers: rootSigners + all, targets: desired,
                                                         expiry: policy.expiryPolicy, now: context.options.now).1
         }
@@ -356,10 +354,10 @@ struct PublishStep: StepImplementation {
         let out = context.spec.output
         var link = InTotoLink(name: ReleaseChain.publish, command: ["firmchain", "pipeline", "run", context.spec.path])
         link.materials = try Artifacts.hash(["repository", "keys"], in: out)
-        for role in Root.topLevelRoles {
-            for (i, ref) in context.policy.roles[role]!.keys.enumerated() {
+        for role in TopLevelRole.allCases {
+            for (i, ref) in context.policy.roles[role].keys.enumerated() {
                 let pem = try context.signer(ref).publicKey.pem
-                try AtomicFile.write(Array(pem.utf8), to: out + "/keys/\(role)\(i == 0 ? "" : "-\(i + 1)").pub.pem")
+                try AtomicFile.write(Array(pem.utf8), to: out + "/keys/\(role.rawValue)\(i == 0 ? "" : "-\(i + 1)").pub.pem")
             }
         }
         link.products = try Artifacts.hash(["repository", "keys"], in: out)

@@ -24,8 +24,8 @@ public struct Policy: Sendable {
     }
 
     public var name: String
-    /// The four TUF roles by name.
-    public var roles: [String: Role]
+    /// The four TUF roles.
+    public var roles: RoleTable<Role>
     /// Keys that sign the in-toto layout.
     public var ownerKeys: [String]
     /// Algorithms keys may sign with.
@@ -46,8 +46,8 @@ public struct Policy: Sendable {
 
     /// The expiry windows as the repository takes them.
     public var expiryPolicy: ExpiryPolicy {
-        ExpiryPolicy(root: roles["root"]!.expiry, targets: roles["targets"]!.expiry,
-                     snapshot: roles["snapshot"]!.expiry, timestamp: roles["timestamp"]!.expiry)
+        ExpiryPolicy(root: roles.root.expiry, targets: roles.targets.expiry,
+                     snapshot: roles.snapshot.expiry, timestamp: roles.timestamp.expiry)
     }
 
     /// Reads a policy file. Every problem is one `FirmchainError` naming the file, line and key.
@@ -77,10 +77,9 @@ public struct Policy: Sendable {
         guard !ownerKeys.isEmpty else { throw owner["keys"]!.fail("needs at least one key") }
 
         let rolesNode = try top.required("roles", in: doc)
-        let rolesMap = try rolesNode.mapping(allowed: Set(Root.topLevelRoles))
-        var roles = [String: Role]()
-        for name in Root.topLevelRoles {
-            let r = try rolesMap.required(name, in: rolesNode)
+        let rolesMap = try rolesNode.mapping(allowed: Set(TopLevelRole.allCases.map(\.rawValue)))
+        roles = try RoleTable { role in
+            let r = try rolesMap.required(role.rawValue, in: rolesNode)
             let m = try r.mapping(allowed: ["keys", "threshold", "expiry_days", "expiry_hours"])
             let keys = try m.required("keys", in: r).strings()
             guard !keys.isEmpty else { throw m["keys"]!.fail("needs at least one key") }
@@ -88,9 +87,8 @@ public struct Policy: Sendable {
             let days = try m["expiry_days"]?.int(in: 1...3650)
             let hours = try m["expiry_hours"]?.int(in: 1...87_600)
             guard (days == nil) != (hours == nil) else { throw r.fail("give exactly one of expiry_days or expiry_hours") }
-            roles[name] = Role(keys: keys, threshold: threshold, expiry: TimeInterval(days.map { $0 * 86_400 } ?? hours! * 3600))
+            return Role(keys: keys, threshold: threshold, expiry: TimeInterval(days.map { $0 * 86_400 } ?? hours.map { $0 * 3600 } ?? 0))
         }
-        self.roles = roles
 
         if let a = top["algorithms"] {
             let m = try a.mapping(allowed: ["allowed", "min_rsa_bits"])

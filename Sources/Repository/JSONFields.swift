@@ -1,4 +1,5 @@
 import FirmchainCore
+import Signing
 
 extension JSONFields {
     /// Reads a TUF metadata object; a missing or mistyped member is `repo.malformed-metadata`.
@@ -7,3 +8,9 @@ extension JSONFields {
     }
 }
 
+extension TUFKey {
+    /// Reads a key object of TUF metadata; a bad member is `repo.malformed-metadata`.
+    init(json: JSONValue) throws {
+        try self.init(json: json, error: { FirmchainError.malformed($0) })
+    }
+}

@@ -1,4 +1,5 @@
 import FirmchainCore
+import Signing
 import Foundation
 
 /// The `signed` part of one TUF role's metadata (TUF spec §4.3–§4.6).
@@ -86,17 +87,14 @@ public struct Root: SignedMetadata, Hashable {
     public static let type = "root"
     public var common: CommonFields
     public var keys: [String: TUFKey]
-    public var roles: [String: RoleKeys]
+    public var roles: RoleTable<RoleKeys>
     public var consistentSnapshot: Bool
     public var unrecognized: [String: JSONValue]
 
     public var version: Int64 { common.version }
     public var expires: Date { common.expires }
 
-    /// The four top-level roles a root must define.
-    public static let topLevelRoles = ["root", "targets", "snapshot", "timestamp"]
-
-    public init(common: CommonFields, keys: [String: TUFKey], roles: [String: RoleKeys], consistentSnapshot: Bool = true,
+    public init(common: CommonFields, keys: [String: TUFKey], roles: RoleTable<RoleKeys>, consistentSnapshot: Bool = true,
                 unrecognized: [String: JSONValue] = [:]) {
         self.common = common
         self.keys = keys
@@ -114,12 +112,15 @@ public struct Root: SignedMetadata, Hashable {
             keys[id] = key
         }
         self.keys = keys
-        var roles = [String: RoleKeys]()
-        for (name, r) in try f.object("roles") { roles[name] = try RoleKeys(json: r, context: "roles.\(name)") }
-        for name in Root.topLevelRoles where roles[name] == nil {
-            throw FirmchainError.malformed("root does not define the \(name) role")
+        let listed = try f.object("roles")
+        // TUF spec §4.3: a root defines exactly the four top-level roles (fail closed on others).
+        if let extra = listed.keys.first(where: { TopLevelRole(rawValue: $0) == nil }) {
+            throw FirmchainError.malformed("root defines the role \"\(extra)\", which is not a top-level role")
         }
-        self.roles = roles
+        roles = try RoleTable { role in
+            guard let r = listed[role.rawValue] else { throw FirmchainError.malformed("root does not define the \(role.rawValue) role") }
+            return try RoleKeys(json: r, context: "roles.\(role.rawValue)")
+        }
         guard let cs = try f.take("consistent_snapshot").boolValue else {
             throw FirmchainError.malformed("consistent_snapshot is not a boolean")
         }
@@ -130,7 +131,7 @@ public struct Root: SignedMetadata, Hashable {
     public var signedJSON: JSONValue {
         var o = common.json(type: Root.type)
         o["keys"] = .object(keys.mapValues { $0.json })
-        o["roles"] = .object(roles.mapValues { $0.json })
+        o["roles"] = .object(Dictionary(uniqueKeysWithValues: TopLevelRole.allCases.map { ($0.rawValue, roles[$0].json) }))
         o["consistent_snapshot"] = .bool(consistentSnapshot)
         return .object(o.merging(unknown: unrecognized))
     }
@@ -419,3 +420,62 @@ public struct Metadata<Signed: SignedMetadata>: Sendable {
         return JSONEncoding.standard(.object(doc.merging(unknown: unrecognized)), indent: 1)
     }
 }
+
+/// The four top-level roles of TUF (TUF spec §2.1), in the order root metadata lists them.
+public enum TopLevelRole: String, Sendable, Hashable, CaseIterable, Comparable {
+    case root, targets, snapshot, timestamp
+
+    /// Roles compare in the order of `allCases`.
+    public static func < (a: TopLevelRole, b: TopLevelRole) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One value for each top-level role: no role can be missing, so reading one never fails.
+public struct RoleTable<Value: Sendable>: Sendable {
+    public var root: Value
+    public var targets: Value
+    public var snapshot: Value
+    public var timestamp: Value
+
+    /// A table from its four values.
+    public init(root: Value, targets: Value, snapshot: Value, timestamp: Value) {
+        self.root = root
+        self.targets = targets
+        self.snapshot = snapshot
+        self.timestamp = timestamp
+    }
+
+    /// A table whose value for each role `make` gives, asked in `TopLevelRole.allCases` order.
+    public init(_ make: (TopLevelRole) throws -> Value) rethrows {
+        self.init(root: try make(.root), targets: try make(.targets), snapshot: try make(.snapshot), timestamp: try make(.timestamp))
+    }
+
+    /// The value of `role`.
+    public subscript(role: TopLevelRole) -> Value {
+        get {
+            switch role {
+            case .root: return root
+            case .timestamp: return timestamp
+            case .snapshot: return snapshot
+            case .targets: return targets
+            }
+        }
+        set {
+            switch role {
+            case .root: root = newValue
+            case .timestamp: timestamp = newValue
+            case .snapshot: snapshot = newValue
+            case .targets: targets = newValue
+            }
+        }
+    }
+
+    /// A table of `transform` applied to every value.
+    public func map<T>(_ transform: (TopLevelRole, Value) throws -> T) rethrows -> RoleTable<T> {
+        try RoleTable<T> { try transform($0, self[$0]) }
+    }
+}
+
+extension RoleTable: Equatable where Value: Equatable {}
+extension RoleTable: Hashable where Value: Hashable {}

@@ -103,7 +103,7 @@ public struct RepositoryStore: Sendable {
     ///
     /// - Throws: `repo.already-initialized` when `1.root.json` exists (a root changes only by a
     ///   rotation ceremony), `repo.threshold-not-met` when the signers cannot meet a threshold.
-    public func initialize(roles: [String: RoleAssignment], signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Metadata<Root> {
+    public func initialize(roles: RoleTable<RoleAssignment>, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Metadata<Root> {
         let (root, release) = try prepareInitial(roles: roles, signers: signers, targets: nil, expiry: expiry, now: now)
         try FileIO.makeDirectories(targetsDirectory)
         try commit(release)
@@ -114,27 +114,26 @@ public struct RepositoryStore: Sendable {
     /// (`targets`' entries, or none), snapshot and timestamp. `commit` writes the root last: it
     /// marks the repository as created, so a run killed before it leaves nothing a client
     /// can load and can simply be re-run.
-    public func prepareInitial(roles: [String: RoleAssignment], signers: [any Signer], targets: Targets?, expiry: ExpiryPolicy,
+    public func prepareInitial(roles: RoleTable<RoleAssignment>, signers: [any Signer], targets: Targets?, expiry: ExpiryPolicy,
                                now: Date) throws -> (Metadata<Root>, PreparedRelease) {
         guard !isInitialized else {
             throw FirmchainError(.repoAlreadyInitialized, "a repository already exists here; roots change only by rotation", path: metadataPath("1.root.json"))
         }
         var keys = [String: TUFKey]()
-        var roleKeys = [String: RoleKeys]()
-        for name in Root.topLevelRoles {
-            guard let a = roles[name], !a.keys.isEmpty else {
-                throw FirmchainError(.repoRoleWithoutKeys, "the \(name) role needs at least one key")
+        let roleKeys = try roles.map { role, a -> RoleKeys in
+            guard !a.keys.isEmpty else {
+                throw FirmchainError(.repoRoleWithoutKeys, "the \(role.rawValue) role needs at least one key")
             }
             guard a.threshold >= 1, a.threshold <= a.keys.count else {
-                throw FirmchainError(.repoBadThreshold, "the \(name) threshold \(a.threshold) must be between 1 and its \(a.keys.count) key(s)")
+                throw FirmchainError(.repoBadThreshold, "the \(role.rawValue) threshold \(a.threshold) must be between 1 and its \(a.keys.count) key(s)")
             }
             let tufKeys = a.keys.map(TUFKey.init)
             for k in tufKeys { keys[k.keyid] = k }
-            roleKeys[name] = RoleKeys(keyids: tufKeys.map(\.keyid), threshold: a.threshold)
+            return RoleKeys(keyids: tufKeys.map(\.keyid), threshold: a.threshold)
         }
         var root = Metadata(signed: Root(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.root)),
                                          keys: keys, roles: roleKeys, consistentSnapshot: true))
-        try root.sign(with: signers, role: roleKeys["root"]!, roleName: "root")
+        try root.sign(with: signers, role: roleKeys.root, roleName: "root")
         // Sign everything before writing anything, so a missing key leaves no half repository.
         let first = Targets(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.targets)), targets: targets?.targets ?? [:],
                             delegations: targets?.delegations, unrecognized: targets?.unrecognized ?? [:])
@@ -224,17 +223,17 @@ public struct RepositoryStore: Sendable {
     private func signedRelease(root: Root, targets: Targets, previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
                                expiry: ExpiryPolicy, now: Date) throws -> [(name: String, bytes: [UInt8])] {
         var t = Metadata(signed: targets)
-        try t.sign(with: signers, role: root.roles["targets"]!, roleName: "targets")
+        try t.sign(with: signers, role: root.roles.targets, roleName: "targets")
         let tBytes = t.fileBytes()
         let snapVersion = (previous?.snapshot ?? 0) + 1
         var s = Metadata(signed: Snapshot(common: CommonFields(version: snapVersion, expires: now.addingTimeInterval(expiry.snapshot)),
                                           meta: ["targets.json": MetaFile(version: targets.common.version)]))
-        try s.sign(with: signers, role: root.roles["snapshot"]!, roleName: "snapshot")
+        try s.sign(with: signers, role: root.roles.snapshot, roleName: "snapshot")
         let sBytes = s.fileBytes()
         let digests = DigestCalculator.bytes(sBytes, algorithms: [.sha256])
         var ts = Metadata(signed: Timestamp(common: CommonFields(version: (previous?.timestamp ?? 0) + 1, expires: now.addingTimeInterval(expiry.timestamp)),
                                             snapshot: MetaFile(version: snapVersion, length: Int64(sBytes.count), hashes: ["sha256": digests.sha256!])))
-        try ts.sign(with: signers, role: root.roles["timestamp"]!, roleName: "timestamp")
+        try ts.sign(with: signers, role: root.roles.timestamp, roleName: "timestamp")
         return [("\(targets.common.version).targets.json", tBytes), ("\(snapVersion).snapshot.json", sBytes), ("timestamp.json", ts.fileBytes())]
     }
 

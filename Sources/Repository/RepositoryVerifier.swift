@@ -57,7 +57,7 @@ public struct RepositoryVerifier: Sendable {
     public func verify(trustedRoot: [UInt8], trustedRootPath: String? = nil, checkTargetFiles: Bool = true) throws -> RepositoryReport {
         var report = RepositoryReport()
         var trusted = try Metadata<Root>(bytes: trustedRoot, path: trustedRootPath)
-        let selfCheck = trusted.verify(role: trusted.signed.roles["root"]!, keys: trusted.signed.keys)
+        let selfCheck = trusted.verify(role: trusted.signed.roles.root, keys: trusted.signed.keys)
         report.record("root.trusted", selfCheck.isMet, describe(selfCheck, "trusted root v\(trusted.signed.version)"))
         guard selfCheck.isMet else { return report }
 
@@ -69,8 +69,8 @@ public struct RepositoryVerifier: Sendable {
                 report.record("root.chain", false, "\(n).root.json: \(error)")
                 return report
             }
-            let byOld = next.verify(role: trusted.signed.roles["root"]!, keys: trusted.signed.keys)
-            let byNew = next.verify(role: next.signed.roles["root"]!, keys: next.signed.keys)
+            let byOld = next.verify(role: trusted.signed.roles.root, keys: trusted.signed.keys)
+            let byNew = next.verify(role: next.signed.roles.root, keys: next.signed.keys)
             let ok = byOld.isMet && byNew.isMet && next.signed.version == n
             report.record("root.chain", ok, ok ? "\(n).root.json signed by the old and the new root keys"
                 : "\(n).root.json: " + (next.signed.version != n ? "has version \(next.signed.version)" : describe(byOld.isMet ? byNew : byOld, byOld.isMet ? "new root keys" : "previous root keys")))
@@ -88,17 +88,17 @@ public struct RepositoryVerifier: Sendable {
         do { timestamp = try store.load(Timestamp.self, "timestamp.json") } catch {
             report.record("timestamp.read", false, "\(error)"); return report
         }
-        guard checkRole(&report, timestamp, "timestamp", root) else { return report }
+        guard checkRole(&report, timestamp, .timestamp, root) else { return report }
 
         // 5. Snapshot, checked against what the timestamp says.
         let snapMeta = timestamp.signed.snapshot
-        guard let snapshot = loadListed(Snapshot.self, "snapshot", snapMeta, root, &report) else { return report }
+        guard let snapshot = loadListed(Snapshot.self, .snapshot, snapMeta, root, &report) else { return report }
 
         // 6. Targets, checked against what the snapshot says.
         guard let targetsMeta = snapshot.signed.meta["targets.json"] else {
             report.record("targets.read", false, "\(snapMeta.version).snapshot.json does not list targets.json"); return report
         }
-        guard let targets = loadListed(Targets.self, "targets", targetsMeta, root, &report) else { return report }
+        guard let targets = loadListed(Targets.self, .targets, targetsMeta, root, &report) else { return report }
         report.targets = targets.signed
 
         // 7. Target files.
@@ -111,18 +111,18 @@ public struct RepositoryVerifier: Sendable {
 
     /// Reads `<version>.<role>.json` as listed by `meta` (length and hashes when given), then
     /// checks its signatures, version and expiry; records each check, nil when one fails.
-    private func loadListed<T: SignedMetadata>(_ type: T.Type, _ role: String, _ meta: MetaFile, _ root: Root,
+    private func loadListed<T: SignedMetadata>(_ type: T.Type, _ role: TopLevelRole, _ meta: MetaFile, _ root: Root,
                                                _ report: inout RepositoryReport) -> Metadata<T>? {
-        let name = "\(meta.version).\(role).json"
+        let name = "\(meta.version).\(role.rawValue).json"
         let path = store.metadataPath(name)
         let bytes: [UInt8]
         do { bytes = try FileIO.read(path, limit: RepositoryStore.metadataLimit) } catch {
-            report.record("\(role).read", false, "\(error)"); return nil
+            report.record("\(role.rawValue).read", false, "\(error)"); return nil
         }
-        guard checkFile(&report, "\(role).hashes", name, bytes: bytes, length: meta.length, hashes: meta.hashes) else { return nil }
+        guard checkFile(&report, "\(role.rawValue).hashes", name, bytes: bytes, length: meta.length, hashes: meta.hashes) else { return nil }
         let md: Metadata<T>
         do { md = try Metadata<T>(bytes: bytes, path: path) } catch {
-            report.record("\(role).read", false, "\(error)"); return nil
+            report.record("\(role.rawValue).read", false, "\(error)"); return nil
         }
         return checkRole(&report, md, role, root, expectedVersion: meta.version) ? md : nil
     }
@@ -135,18 +135,18 @@ public struct RepositoryVerifier: Sendable {
         return parts.joined(separator: "; ")
     }
 
-    private func checkRole<T: SignedMetadata>(_ report: inout RepositoryReport, _ md: Metadata<T>, _ role: String, _ root: Root,
+    private func checkRole<T: SignedMetadata>(_ report: inout RepositoryReport, _ md: Metadata<T>, _ role: TopLevelRole, _ root: Root,
                                               expectedVersion: Int64? = nil) -> Bool {
-        let r = md.verify(role: root.roles[role]!, keys: root.keys)
-        report.record("\(role).signatures", r.isMet, describe(r, "\(role) v\(md.signed.version)"))
+        let r = md.verify(role: root.roles[role], keys: root.keys)
+        report.record("\(role.rawValue).signatures", r.isMet, describe(r, "\(role.rawValue) v\(md.signed.version)"))
         guard r.isMet else { return false }
         if let v = expectedVersion {
             let ok = md.signed.version == v
-            report.record("\(role).version", ok, ok ? "version \(v) as listed" : "version \(md.signed.version), but \(v) is listed")
+            report.record("\(role.rawValue).version", ok, ok ? "version \(v) as listed" : "version \(md.signed.version), but \(v) is listed")
             guard ok else { return false }
         }
         let fresh = md.signed.expires > now
-        report.record("\(role).expiry", fresh, "expires \(UTCTimestamp.string(from: md.signed.expires))")
+        report.record("\(role.rawValue).expiry", fresh, "expires \(UTCTimestamp.string(from: md.signed.expires))")
         return fresh
     }
 

@@ -1,41 +1,6 @@
 import FirmchainCore
 import Signing
 
-extension TUFKey {
-    /// The TUF key for a public key: securesystemslib's keytype, scheme and `keyval.public`.
-    public init(_ publicKey: PublicKey) {
-        self.init(keytype: publicKey.tufKeyType, scheme: publicKey.tufScheme, publicValue: publicKey.tufPublicValue)
-    }
-
-    /// The signature algorithm this key's scheme names, or nil for a scheme Firmchain does not
-    /// verify (such a key never counts towards a threshold: fail closed).
-    public var algorithm: SignatureAlgorithm? {
-        SignatureAlgorithm.allCases.first { $0.tufScheme == scheme }
-    }
-
-    /// The public key, or nil when `keyval.public` cannot be read for this keytype.
-    public func publicKey() -> PublicKey? {
-        switch keytype {
-        case "ed25519":
-            guard let raw = Hex.decode(publicValue) else { return nil }
-            return try? PublicKey(ed25519: raw)
-        case "ecdsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "rsa":
-            return try? PublicKey(pem: publicValue)
-        default:
-            return nil
-        }
-    }
-
-    /// Whether `signatureHex` is this key's valid signature over `message` under its scheme.
-    /// ECDSA must be DER, as python-tuf requires (INTEROP.md "TUF 1.0").
-    public func isValidSignature(hex signatureHex: String, for message: [UInt8]) -> Bool {
-        guard let algorithm, let key = publicKey(), key.tufScheme == scheme, key.tufKeyType == keytype || keytype.hasPrefix("ecdsa"),
-              let sig = Hex.decode(signatureHex) else { return false }
-        if key.keyType == .ecdsaP256 || key.keyType == .ecdsaP384, sig.first != 0x30 { return false }
-        return key.isValidSignature(sig, for: message, algorithm: algorithm)
-    }
-}
-
 /// Which keys signed a piece of metadata, as a value (STYLE.md §4): the verifier reports it,
 /// it does not throw for a bad signature.
 public struct ThresholdResult: Sendable, Hashable {

@@ -233,7 +233,7 @@ struct CustodyCommand: ParsableCommand {
             try FileIO.makeDirectories(CustodyStore(out: out).directory)
             var last: LedgerEntry?
             for _ in 0..<count {
-                last = try ledger.append(LedgerRecord(action: action, actor: TUFKey(key).keyid, subjects: subjects), now: Date())
+                last = try ledger.append(LedgerRecord(action: action, actor: key.keyid, subjects: subjects), now: Date())
             }
             output.emit(text: "appended \(action) as ledger entry #\(last!.seq)", json: ["seq": .int(last!.seq), "action": .string(action)])
         }
@@ -345,7 +345,7 @@ struct CustodyCommand: ParsableCommand {
             lines.append(ok ? "custody evidence verified" : "custody evidence FAILED verification")
             output.emit(text: lines.joined(separator: "\n"), json: [
                 "version": .int(CustodyReport.documentVersion), "passed": .bool(ok),
-                "owner_keys": .array(keys.map { .string(TUFKey($0).keyid) }),
+                "owner_keys": .array(keys.map { .string($0.keyid) }),
                 "checks": .array(report.checks.enumerated().map { i, c in
                     ["number": .int(i + 1), "title": .string(c.title), "status": .string(c.status.rawValue), "details": .array(c.details.map { .string($0) })]
                 }),

@@ -69,13 +69,13 @@ struct RepoCommand: ParsableCommand {
 
         func run() throws {
             let now = Date()
-            var roles = [String: RoleAssignment]()
+            let keys = RoleTable(root: rootKey, targets: targetsKey, snapshot: snapshotKey, timestamp: timestampKey)
+            let thresholds = RoleTable(root: rootThreshold, targets: targetsThreshold, snapshot: snapshotThreshold, timestamp: timestampThreshold)
             var signers = [any Signer]()
-            for (role, refs, threshold) in [("root", rootKey, rootThreshold), ("targets", targetsKey, targetsThreshold),
-                                            ("snapshot", snapshotKey, snapshotThreshold), ("timestamp", timestampKey, timestampThreshold)] {
+            let roles = try keys.map { role, refs -> RoleAssignment in
                 let s = try refs.map { try Signers.open($0, options: keyAccess.signerOptions()) }
                 signers += s
-                roles[role] = RoleAssignment(keys: s.map(\.publicKey), threshold: threshold)
+                return RoleAssignment(keys: s.map(\.publicKey), threshold: thresholds[role])
             }
             let store = RepositoryStore(directory: out)
             let root = try store.initialize(roles: roles, signers: signers, expiry: expiry.policy, now: now)
@@ -176,9 +176,9 @@ struct RepoCommand: ParsableCommand {
             let report = try RepositoryVerifier(store: store, now: Date()).verify(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit), trustedRootPath: rootPath)
             var lines = report.checks.enumerated().map { "\($0.offset + 1). [\($0.element.passed ? "ok" : "FAIL")] \($0.element.name): \($0.element.detail)" }
             if let root = report.root {
-                for role in Root.topLevelRoles {
-                    let r = root.roles[role]!
-                    lines.append("role \(role): threshold \(r.threshold) of \(r.keyids.map { String($0.prefix(8)) }.joined(separator: ", "))")
+                for role in TopLevelRole.allCases {
+                    let r = root.roles[role]
+                    lines.append("role \(role.rawValue): threshold \(r.threshold) of \(r.keyids.map { String($0.prefix(8)) }.joined(separator: ", "))")
                 }
             }
             for (name, t) in (report.targets?.targets ?? [:]).sorted(by: { $0.key < $1.key }) {

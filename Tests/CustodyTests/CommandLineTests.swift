@@ -118,7 +118,7 @@ struct CustodyCommandLineTests {
                                     environment: token.environment)
         #expect(export.status == 0)
         let hsmKey = try PublicKey(pem: String(contentsOfFile: dir.file("r.pub.pem"), encoding: .utf8))
-        let keyid = TUFKey(hsmKey).keyid
+        let keyid = hsmKey.keyid
         #expect(entries[0].record.actor == keyid && entries[0].record.subjects[0].name.hasPrefix("pkcs11:token=\(token.label)"))
         #expect(!entries[0].record.subjects[0].name.contains("pin"), "no PIN in the ledger")
         #expect(entries[2].record.actor == keyid)
@@ -131,7 +131,7 @@ struct CustodyCommandLineTests {
         let signer = try SoftwareSigner(generating: .ecdsaP256)
         let ledger = Ledger(path: dir.file("ledger.jsonl"))
         for i in 0..<6 {
-            try ledger.append(LedgerRecord(action: "test.\(i)", actor: TUFKey(signer.publicKey).keyid, subjects: [LedgerSubject(name: "f\(i)", sha256: String(repeating: "a", count: 64))]), now: Date())
+            try ledger.append(LedgerRecord(action: "test.\(i)", actor: signer.publicKey.keyid, subjects: [LedgerSubject(name: "f\(i)", sha256: String(repeating: "a", count: 64))]), now: Date())
         }
         try ledger.checkpoint(signer: signer, now: Date())
         let pristine = try FileIO.read(ledger.path)

@@ -23,7 +23,7 @@ private struct LedgerFixture {
         key = try SoftwareSigner(generating: .ecdsaP256)
     }
 
-    var actor: String { TUFKey(key.publicKey).keyid }
+    var actor: String { key.publicKey.keyid }
 
     func record(_ i: Int) -> LedgerRecord {
         LedgerRecord(action: "test.step", actor: actor, subjects: [LedgerSubject(name: "file-\(i)", sha256: DigestCalculator.sha256Hex(Array("\(i)".utf8)))])

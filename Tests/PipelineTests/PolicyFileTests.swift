@@ -11,8 +11,8 @@ struct PolicyFileTests {
     @Test("the example policy and pipeline parse into typed values")
     func examplesParse() throws {
         let policy = try Policy(contentsOf: root + "/Policies/release.yml")
-        #expect(policy.roles["timestamp"]?.expiry == 86_400)
-        #expect(policy.roles["root"]?.threshold == 1)
+        #expect(policy.roles.timestamp.expiry == 86_400)
+        #expect(policy.roles.root.threshold == 1)
         #expect(policy.hardwareClasses.keys.contains("acme-gw-v2"))
         #expect(policy.rollback == .strictlyIncreasing)
         let pipeline = try PipelineSpec(contentsOf: root + "/Pipelines/release.yml", baseDirectory: root)

@@ -20,9 +20,9 @@ struct RepositoryFixture {
         self.now = now
         let types = roleKeyTypes ?? ["root": .ed25519, "targets": .ed25519, "snapshot": .ecdsaP256, "timestamp": .ecdsaP256]
         var signers = [String: any Signer]()
-        for role in Root.topLevelRoles { signers[role] = try SoftwareSigner(generating: types[role]!, description: "\(role) test key") }
+        for role in TopLevelRole.allCases.map(\.rawValue) { signers[role] = try SoftwareSigner(generating: types[role]!, description: "\(role) test key") }
         self.signers = signers
-        _ = try store.initialize(roles: signers.mapValues { RoleAssignment(keys: [$0.publicKey]) }, signers: Array(signers.values),
+        _ = try store.initialize(roles: RoleTable { RoleAssignment(keys: [signers[$0.rawValue]!.publicKey]) }, signers: Array(signers.values),
                                  expiry: ExpiryPolicy(), now: now)
         var rng = SeededGenerator(seed: 11)
         let image = dir.file("fw-1.2.0.bin"), patch = dir.file("fw-1.2.0-from-1.1.0.bsdiff")

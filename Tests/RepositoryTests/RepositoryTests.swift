@@ -93,7 +93,7 @@ struct RepositoryTests {
             let cur = try fx.store.current()
             var ts = Metadata(signed: Timestamp(common: CommonFields(version: cur.timestamp.signed.version + 1, expires: Date().addingTimeInterval(-3600)),
                                                 snapshot: cur.timestamp.signed.snapshot))
-            try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles["timestamp"]!, roleName: "timestamp")
+            try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles.timestamp, roleName: "timestamp")
             try AtomicFile.write(ts.fileBytes(), to: fx.store.metadataDirectory + "/timestamp.json")
             verifyAt = Date()
         case .rolledBackSnapshot:
@@ -102,7 +102,7 @@ struct RepositoryTests {
             let old = try FileIO.read(fx.store.metadataDirectory + "/1.snapshot.json")
             var ts = Metadata(signed: Timestamp(common: CommonFields(version: cur.timestamp.signed.version + 1, expires: Date().addingTimeInterval(86_400)),
                                                 snapshot: MetaFile(version: 1, length: Int64(old.count), hashes: ["sha256": DigestCalculator.sha256Hex(old)])))
-            try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles["timestamp"]!, roleName: "timestamp")
+            try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles.timestamp, roleName: "timestamp")
             try AtomicFile.write(ts.fileBytes(), to: fx.store.metadataDirectory + "/timestamp.json")
         }
         // Rollback needs the versions the client remembers; every other case is caught by a fresh client.
@@ -123,13 +123,13 @@ struct RepositoryTests {
         var snap = cur.snapshot
         snap.signed.common.version += 1
         snap.signed.meta["targets.json"] = MetaFile(version: cur.targets.signed.version)
-        try snap.sign(with: [fx.signers["snapshot"]!], role: cur.root.signed.roles["snapshot"]!, roleName: "snapshot")
+        try snap.sign(with: [fx.signers["snapshot"]!], role: cur.root.signed.roles.snapshot, roleName: "snapshot")
         let sBytes = snap.fileBytes()
         try AtomicFile.write(sBytes, to: fx.store.metadataDirectory + "/\(snap.signed.version).snapshot.json")
         var ts = cur.timestamp
         ts.signed.common.version += 1
         ts.signed.meta["snapshot.json"] = MetaFile(version: snap.signed.version, length: Int64(sBytes.count), hashes: ["sha256": DigestCalculator.sha256Hex(sBytes)])
-        try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles["timestamp"]!, roleName: "timestamp")
+        try ts.sign(with: [fx.signers["timestamp"]!], role: cur.root.signed.roles.timestamp, roleName: "timestamp")
         try AtomicFile.write(ts.fileBytes(), to: fx.store.metadataDirectory + "/timestamp.json")
     }
 
