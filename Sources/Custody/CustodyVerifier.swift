@@ -2,13 +2,13 @@ import Foundation
 import FirmchainCore
 import Signing
 
-/// The result of `CustodyVerifier.verify`: every check in the order it ran, numbered from 1 in
-/// reports, plus what was read. Versioned for `--json` consumers.
-public struct CustodyReport: Sendable {
-    /// The version of the report document (`firmchain custody verify --json`).
-    public static let documentVersion = 1
-    /// The checks in order.
-    public var checks: [CustodyCheck]
+/// The result of `CustodyVerifier.verify`: the report of every check in the order it ran,
+/// plus what was read and verified.
+public struct CustodyVerification: Sendable {
+    /// The checks in order, with where trust came from.
+    public var report: VerificationReport
+    /// The checks (`report.checks`).
+    public var checks: [Check] { report.checks }
     /// The layout, when it could be read.
     public var layout: SignedLayout?
     /// The links that were validly signed by authorised functionaries, per step.
@@ -17,7 +17,7 @@ public struct CustodyReport: Sendable {
     public var ledger: LedgerVerification?
 
     /// Whether no check failed.
-    public var holds: Bool { checks.allHold }
+    public var holds: Bool { report.passed }
 }
 
 /// Firmchain's own custody verifier: the in-toto verification of a release directory plus the
@@ -52,36 +52,46 @@ public struct CustodyVerifier: Sendable {
     ///    key, about artefacts the links produced.
     ///
     /// Checks after a failed layout read or signature are skipped (nothing unsigned is trusted).
-    public func verify(out: String) -> CustodyReport {
+    /// Check ids are `custody.*` (`Docs/verify.md`).
+    public func verify(out: String) -> CustodyVerification {
         let store = CustodyStore(out: out)
-        var checks = [CustodyCheck]()
-        var report = CustodyReport(checks: [], layout: nil, links: [:], ledger: nil)
+        var checks = [Check]()
+        var report = CustodyVerification(report: VerificationReport(subject: out, referenceTime: now,
+                                                                    trust: ownerKeys.map { "owner key \($0.keyid.prefix(8))" }),
+                                         layout: nil, links: [:], ledger: nil)
 
         // 1–3: the layout.
         let signed: SignedLayout
         do {
             signed = try store.layout()
-            checks.append(CustodyCheck("the layout custody/root.layout can be read", .passed, ["format \(signed.format.rawValue), \(signed.layout.steps.count) step(s)"]))
+            checks.append(Check("custody.layout.read", .passed, "the layout can be read (format \(signed.format.rawValue), \(signed.layout.steps.count) step(s))",
+                                subject: "custody/root.layout"))
         } catch {
-            checks.append(CustodyCheck("the layout custody/root.layout can be read", .failed, ["\(error)"]))
-            return finish(report, checks, skippingFrom: "the layout is signed by every owner key")
+            checks.append(Check("custody.layout.read", .failed, "\(error)", subject: "custody/root.layout"))
+            return finish(report, checks, skipping: ["custody.layout.signatures", "custody.layout.expiry"])
         }
         report.layout = signed
         let owners = ownerKeys.map { $0.keyid }
+        var ring = KeyRing()
+        for k in ownerKeys { ring.add(k, roles: [.owner, .checkpoint]) }
         if ownerKeys.isEmpty {
-            checks.append(CustodyCheck("the layout is signed by every owner key", .failed, ["no owner key was given"]))
-            return finish(report, checks, skippingFrom: "the layout has not expired")
+            checks.append(Check("custody.layout.signatures", .failed, "no owner key was given", subject: "custody/root.layout"))
+            return finish(report, checks, skipping: ["custody.layout.expiry"])
         }
-        let lv = signed.verify(ownerKeys: ownerKeys)
+        let lv = signed.verify(ring: ring, at: now)
         let missing = owners.filter { !lv.valid.contains($0) }
-        checks.append(.from("the layout is signed by every owner key (\(owners.count))",
+        checks.append(.from("custody.layout.signatures", "the layout is signed by every owner key (\(owners.count))",
                             failures: missing.map { "no valid signature by owner key \($0.prefix(8))" + (lv.invalid.contains($0) ? " (the signature does not verify)" : "") },
-                            passedDetails: owners.map { "signed by \($0.prefix(8))" }))
-        guard missing.isEmpty else { return finish(report, checks, skippingFrom: "the layout has not expired") }
+                            passedDetails: owners.map { "signed by \($0.prefix(8))" }, subject: "custody/root.layout"))
+        guard missing.isEmpty else { return finish(report, checks, skipping: ["custody.layout.expiry"]) }
         let layout = signed.layout
+        for step in layout.steps {
+            for id in step.pubkeys { if let key = layout.keys[id] { ring.add(key, roles: [.functionary(step.name), .checkpoint], listedAs: id) } }
+        }
         let expired = layout.expires <= now
-        checks.append(CustodyCheck("the layout has not expired", expired ? .failed : .passed,
-                                   ["expires \(UTCTimestamp.string(from: layout.expires)), now \(UTCTimestamp.string(from: now))"]))
+        checks.append(Check("custody.layout.expiry", expired ? .failed : .passed, "the layout has not expired",
+                            subject: "custody/root.layout",
+                            details: ["expires \(UTCTimestamp.string(from: layout.expires)), reference time \(UTCTimestamp.string(from: now))"]))
 
         // 4: links per step, signed by authorised functionaries.
         var verified = [String: [SignedLink]]()
@@ -94,10 +104,10 @@ public struct CustodyVerifier: Sendable {
                 let path = store.directory + "/" + file
                 guard FileIO.exists(path) else { continue }
                 usedFiles.insert(file)
-                guard let key = layout.keys[keyid] else { linkDetails.append("\(file): skipped, key \(keyid.prefix(8)) is not in the layout"); continue }
+                guard layout.keys[keyid] != nil else { linkDetails.append("\(file): skipped, key \(keyid.prefix(8)) is not in the layout"); continue }
                 do {
                     let l = try SignedLink(file: path)
-                    let v = l.envelope.verify(keys: [keyid: key])
+                    let v = l.envelope.verify(ring: ring, role: .functionary(step.name), members: [keyid], at: now)
                     if !v.isMet { linkDetails.append("\(file): skipped, not validly signed by \(keyid.prefix(8))"); continue }
                     if l.link.name != step.name { linkDetails.append("\(file): skipped, it is a link for step \(l.link.name)"); continue }
                     good.append(l)
@@ -116,8 +126,8 @@ public struct CustodyVerifier: Sendable {
             linkDetails.append("\(file): ignored, not the name of a link by an authorised functionary of a step")
         }
         report.links = verified
-        checks.append(CustodyCheck("every step has its threshold of links signed by authorised functionaries",
-                                   linkFailures.isEmpty ? .passed : .failed, linkFailures + linkDetails))
+        checks.append(Check("custody.links.threshold", linkFailures.isEmpty ? .passed : .failed,
+                            "every step has its threshold of links signed by authorised functionaries", details: linkFailures + linkDetails))
 
         // 5: agreement among threshold links.
         var disagreements = [String]()
@@ -127,7 +137,7 @@ public struct CustodyVerifier: Sendable {
                 disagreements.append("the links of step \(step.name) record different materials or products")
             }
         }
-        checks.append(.from("links of the same step agree on materials and products", failures: disagreements))
+        checks.append(.from("custody.links.agree", "links of the same step agree on materials and products", failures: disagreements))
 
         // 6: step rules, over one link per step (in-toto's reduce_chain_links).
         var chain = [String: InTotoLink]()
@@ -139,7 +149,7 @@ public struct CustodyVerifier: Sendable {
                 if let f = ArtifactRuleEngine.check(step.expectedMaterials, item: step.name, side: .materials, links: chain) { ruleFailures.append(f.description) }
                 if let f = ArtifactRuleEngine.check(step.expectedProducts, item: step.name, side: .products, links: chain) { ruleFailures.append(f.description) }
             }
-            checks.append(.from("every step's materials and products follow the layout's rules", failures: ruleFailures))
+            checks.append(.from("custody.rules", "every step's materials and products follow the layout's rules", failures: ruleFailures))
 
             // 7: inspections over the files present.
             var inspFailures = [String](), inspDetails = [String]()
@@ -161,40 +171,39 @@ public struct CustodyVerifier: Sendable {
                     inspFailures.append("\(error)")
                 }
             }
-            checks.append(CustodyCheck("the files in the release directory follow the inspections' rules",
-                                       inspFailures.isEmpty ? (layout.inspections.isEmpty ? .skipped : .passed) : .failed,
-                                       inspFailures.isEmpty ? (layout.inspections.isEmpty ? ["the layout has no inspection"] : inspDetails) : inspFailures))
+            checks.append(Check("custody.inspections", inspFailures.isEmpty ? (layout.inspections.isEmpty ? .skipped : .passed) : .failed,
+                                "the files in the release directory follow the inspections' rules",
+                                details: inspFailures.isEmpty ? (layout.inspections.isEmpty ? ["the layout has no inspection"] : inspDetails) : inspFailures))
         } else {
-            checks.append(CustodyCheck("every step's materials and products follow the layout's rules", .skipped, ["the links are incomplete"]))
-            checks.append(CustodyCheck("the files in the release directory follow the inspections' rules", .skipped, ["the links are incomplete"]))
+            checks.append(Check("custody.rules", .skipped, "every step's materials and products follow the layout's rules", details: ["the links are incomplete"]))
+            checks.append(Check("custody.inspections", .skipped, "the files in the release directory follow the inspections' rules",
+                                details: ["the links are incomplete"]))
         }
 
-        // 8: the ledger, trusting the owner and functionary keys.
-        let trusted = ownerKeys.map(TUFKey.init) + Array(layout.keys.values)
+        // 8: the ledger, trusting the owner and functionary keys for checkpoints.
         do {
-            let lv = try store.ledger.verify(trustedKeys: trusted)
+            let lv = try store.ledger.verify(ring: ring)
             report.ledger = lv
-            checks += lv.checks.map { CustodyCheck("ledger: " + $0.title, $0.status, $0.details) }
+            checks += lv.checks
         } catch {
-            checks.append(CustodyCheck("ledger: the ledger can be read", .failed, ["\(error)"]))
+            checks.append(Check("custody.ledger.exists", .failed, "the ledger cannot be read", details: ["\(error)"]))
         }
 
         // 9: provenance.
-        checks.append(checkProvenance(store, trusted: trusted, chain: chain))
-        report.checks = checks
+        checks.append(checkProvenance(store, ring: ring, chain: chain))
+        report.report.checks = checks
         return report
     }
 
-    private func checkProvenance(_ store: CustodyStore, trusted: [TUFKey], chain: [String: InTotoLink]) -> CustodyCheck {
-        let title = "provenance statements are SLSA Provenance v1, signed by a trusted key, about artefacts the steps produced"
+    private func checkProvenance(_ store: CustodyStore, ring: KeyRing, chain: [String: InTotoLink]) -> Check {
+        let id = "custody.provenance", title = "provenance statements are SLSA Provenance v1, signed by a trusted key, about artefacts the steps produced"
         let envelopes: [DSSEEnvelope]
-        do { envelopes = try store.provenance() } catch { return CustodyCheck(title, .failed, ["\(error)"]) }
-        guard !envelopes.isEmpty else { return CustodyCheck(title, .skipped, ["no custody/provenance.intoto.jsonl"]) }
-        let keys = Dictionary(trusted.map { ($0.keyid, $0) }, uniquingKeysWith: { a, _ in a })
+        do { envelopes = try store.provenance() } catch { return Check(id, .failed, title, details: ["\(error)"]) }
+        guard !envelopes.isEmpty else { return Check(id, .skipped, title, details: ["no custody/provenance.intoto.jsonl"]) }
         let produced = Set(chain.values.flatMap { $0.products.values.compactMap { $0["sha256"] } })
         var failures = [String]()
         for (i, env) in envelopes.enumerated() {
-            if !env.verify(keys: keys).isMet { failures.append("line \(i + 1): not validly signed by a trusted key") }
+            if !env.verify(ring: ring, role: .checkpoint, at: now).isMet { failures.append("line \(i + 1): not validly signed by a trusted key") }
             do {
                 let st = try ProvenanceStatement(envelope: env)
                 for s in st.subjects where !produced.contains(s.digests["sha256"] ?? "") {
@@ -202,12 +211,13 @@ public struct CustodyVerifier: Sendable {
                 }
             } catch { failures.append("line \(i + 1): \(error)") }
         }
-        return .from(title, failures: failures, passedDetails: ["\(envelopes.count) statement(s)"])
+        return .from(id, title, failures: failures, passedDetails: ["\(envelopes.count) statement(s)"], subject: "custody/provenance.intoto.jsonl")
     }
 
-    private func finish(_ report: CustodyReport, _ checks: [CustodyCheck], skippingFrom next: String) -> CustodyReport {
+    private func finish(_ report: CustodyVerification, _ checks: [Check], skipping ids: [String]) -> CustodyVerification {
         var r = report
-        r.checks = checks + [CustodyCheck(next + " (and every later check)", .skipped, ["an earlier check failed; nothing unsigned is trusted"])]
+        r.report.checks = checks
+        r.report.skip(ids + ["custody.remaining"], because: "an earlier check failed; nothing unsigned is trusted")
         return r
     }
 }

@@ -1,4 +1,5 @@
 import FirmchainCore
+import Foundation
 import Signing
 
 /// Dead Simple Signing Envelope (DSSE v1.0, secure-systems-lab/dsse `envelope.md` and
@@ -104,19 +105,19 @@ public struct DSSEEnvelope: Sendable, Hashable {
     /// The bytes every signature covers.
     public var signedBytes: [UInt8] { Self.pae(payloadType: payloadType, payload: payload) }
 
-    /// Checks the signatures against `keys` (keyid → key). A signature counts when its keyid
-    /// names a key in `keys`, that key's own keyid is the same (no aliasing), and the signature
-    /// verifies over the PAE with the key's scheme. Each key counts once.
-    public func verify(keys: [String: TUFKey], threshold: Int = 1) -> DSSEVerification {
-        let message = signedBytes
-        var valid = [String](), invalid = [String](), unknown = [String]()
-        for s in signatures {
-            guard let key = keys[s.keyid], key.keyid == s.keyid else { unknown.append(s.keyid); continue }
-            if valid.contains(s.keyid) { continue }
-            if key.isValidSignature(hex: Hex.encode(s.sig), for: message) { valid.append(s.keyid) } else { invalid.append(s.keyid) }
-        }
-        invalid.removeAll { valid.contains($0) }
-        return DSSEVerification(valid: valid, invalid: invalid, unknown: unknown, threshold: threshold)
+    /// Checks the signatures over the PAE against the keys `ring` trusts for `role` at `time`
+    /// (or only `members` of them): a signature counts when its keyid names such a key and it
+    /// verifies with the key's scheme; each key counts once.
+    public func verify(ring: KeyRing, role: KeyRole, members: [String]? = nil, threshold: Int = 1, at time: Date) -> ThresholdTally {
+        ring.tally(signatures.map { ($0.keyid, $0.sig) }, over: signedBytes, members: members, role: role, threshold: threshold, at: time)
+    }
+
+    /// Checks the signatures against `keys` (keyid → key), trusted at any time. A key listed
+    /// under an id that is not its own keyid does not count (no aliasing).
+    public func verify(keys: [String: TUFKey], threshold: Int = 1) -> ThresholdTally {
+        var ring = KeyRing()
+        for (id, key) in keys { ring.add(key, roles: [.checkpoint], listedAs: id) }
+        return verify(ring: ring, role: .checkpoint, members: Array(keys.keys), threshold: threshold, at: .distantPast)
     }
 }
 
@@ -141,18 +142,4 @@ public struct DSSESignature: Sendable, Hashable {
     }
 }
 
-/// Which keys validly signed an envelope, as a value (STYLE.md §4).
-public struct DSSEVerification: Sendable, Hashable {
-    /// Keyids whose signature verified.
-    public var valid: [String]
-    /// Keyids of known keys whose signature did not verify.
-    public var invalid: [String]
-    /// Keyids of signatures by keys that were not offered (ignored).
-    public var unknown: [String]
-    /// Signatures needed.
-    public var threshold: Int
-
-    /// Whether at least `threshold` distinct offered keys signed validly.
-    public var isMet: Bool { valid.count >= threshold && threshold >= 1 }
-}
 

@@ -339,18 +339,13 @@ public struct SignedLayout: Sendable, Hashable {
         }
     }
 
-    /// in-toto-verify's first check: every key in `ownerKeys` must have a valid signature on the
-    /// layout (a key without one, or with a bad one, fails). Returns which keys signed.
-    public func verify(ownerKeys: [PublicKey]) -> DSSEVerification {
-        let keys = Dictionary(ownerKeys.map { ($0.keyid, TUFKey($0)) }, uniquingKeysWith: { a, _ in a })
-        if let envelope { return envelope.verify(keys: keys, threshold: max(1, keys.count)) }
+    /// in-toto-verify's first check: every owner key `ring` trusts at `time` must have a valid
+    /// signature on the layout (a key without one, or with a bad one, fails: the threshold is
+    /// the number of owner keys). Returns which keys signed.
+    public func verify(ring: KeyRing, at time: Date) -> ThresholdTally {
+        let owners = ring.keyids(for: .owner)
+        if let envelope { return envelope.verify(ring: ring, role: .owner, members: owners, threshold: max(1, owners.count), at: time) }
         let message = signedBytes ?? ((try? JSONEncoding.canonical(layout.json)) ?? [])
-        var valid = [String](), invalid = [String](), unknown = [String]()
-        for s in signatures {
-            guard let key = keys[s.keyid] else { unknown.append(s.keyid); continue }
-            if key.isValidSignature(hex: Hex.encode(s.sig), for: message) { if !valid.contains(s.keyid) { valid.append(s.keyid) } } else { invalid.append(s.keyid) }
-        }
-        invalid.removeAll { valid.contains($0) }
-        return DSSEVerification(valid: valid, invalid: invalid, unknown: unknown, threshold: max(1, keys.count))
+        return ring.tally(signatures.map { ($0.keyid, $0.sig) }, over: message, members: owners, role: .owner, threshold: max(1, owners.count), at: time)
     }
 }

@@ -175,10 +175,10 @@ public struct LedgerEntry: Sendable, Hashable {
         guard self.line.elementsEqual(line) else { throw LedgerLineError("not in the ledger's encoding (compact JSON, sorted keys): edited by hand?") }
     }
 
-    /// Whether `key` validly signed this checkpoint.
-    public func isSigned(by key: TUFKey) -> Bool {
-        let message = checkpointSignedBytes
-        return signatures.contains { $0.keyid == key.keyid && key.isValidSignature(hex: Hex.encode($0.sig), for: message) }
+    /// Whether a key `ring` trusts for checkpoints at the entry's own time validly signed
+    /// this checkpoint (a key revoked as compromised never counts).
+    public func isSigned(in ring: KeyRing) -> Bool {
+        ring.tally(signatures.map { ($0.keyid, $0.sig) }, over: checkpointSignedBytes, role: .checkpoint, threshold: 1, at: time).isMet
     }
 }
 

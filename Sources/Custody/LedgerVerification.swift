@@ -5,7 +5,7 @@ import Signing
 /// entries that could be read.
 public struct LedgerVerification: Sendable, Hashable {
     /// The checks, in the order they ran.
-    public var checks: [CustodyCheck]
+    public var checks: [Check]
     /// Every whole line that could be read as an entry, in file order.
     public var entries: [LedgerEntry]
     /// The sequence number of the last checkpoint with a valid trusted signature.
@@ -14,7 +14,9 @@ public struct LedgerVerification: Sendable, Hashable {
     public var tornTailLength: Int?
 
     /// Whether no check failed.
-    public var holds: Bool { checks.allHold }
+    public var holds: Bool { !checks.contains { $0.status == .failed } }
+    /// Whether no check failed or warned.
+    public var holdsStrictly: Bool { !checks.contains { $0.status == .failed || $0.status == .warning } }
 }
 
 extension Ledger {
@@ -25,7 +27,8 @@ extension Ledger {
     ///    reordered entry breaks this);
     /// 3. each entry's `prev` is the sha256 of the line before it (an edited line breaks the
     ///    next entry's link);
-    /// 4. each checkpoint carries a valid signature by one of `trustedKeys`;
+    /// 4. each checkpoint carries a valid signature by a key `ring` trusts for checkpoints at
+    ///    the checkpoint's time;
     /// 5. every entry is covered by a later valid checkpoint (warning otherwise: a run still
     ///    going, or one that stopped before its checkpoint);
     /// 6. the file ends with a whole line (warning otherwise: a crash tore the last append,
@@ -33,12 +36,13 @@ extension Ledger {
     /// 7. the ledger still holds, byte for byte, the entry the checkpoint file names and that
     ///    entry is validly signed (a ledger cut short fails here even at a line boundary).
     ///
+    /// Check ids are `custody.ledger.*` (`Docs/verify.md`).
+    ///
     /// - Throws: only when the file cannot be read; findings are in the result.
-    public func verify(trustedKeys: [TUFKey]) throws -> LedgerVerification {
+    public func verify(ring: KeyRing) throws -> LedgerVerification {
         let snap = try readSnapshot()
-        let keys = Dictionary(trustedKeys.map { ($0.keyid, $0) }, uniquingKeysWith: { a, _ in a })
         guard snap.exists else {
-            return LedgerVerification(checks: [CustodyCheck("the ledger exists", .failed, ["\(path) does not exist"])],
+            return LedgerVerification(checks: [Check("custody.ledger.exists", .failed, "the ledger does not exist", subject: path)],
                                       entries: [], lastValidCheckpoint: nil, tornTailLength: nil)
         }
         var entries = [LedgerEntry]()
@@ -54,15 +58,15 @@ extension Ledger {
                 parsed.append((number, nil))
             }
         }
-        var checks = [CustodyCheck]()
-        checks.append(.from("every ledger line is an entry of format version 1 (\(snap.lines.count) lines)", failures: unreadable))
+        var checks = [Check]()
+        checks.append(.from("custody.ledger.format", "every ledger line is an entry of format version 1 (\(snap.lines.count) lines)", failures: unreadable))
 
         var seqFailures = [String]()
         for (i, p) in parsed.enumerated() {
             guard let e = p.entry else { continue }
             if e.seq != Int64(i + 1) { seqFailures.append("line \(p.number) has seq \(e.seq), expected \(i + 1)") }
         }
-        checks.append(.from("sequence numbers run 1…\(snap.lines.count) without gaps, repeats or reordering", failures: seqFailures))
+        checks.append(.from("custody.ledger.sequence", "sequence numbers run 1…\(snap.lines.count) without gaps, repeats or reordering", failures: seqFailures))
 
         var chainFailures = [String]()
         var previousHash = LedgerEntry.genesis
@@ -72,7 +76,7 @@ extension Ledger {
             }
             previousHash = DigestCalculator.sha256Hex(snap.lines[i].bytes)
         }
-        checks.append(.from("each entry's prev is the sha256 of the line before it (hash chain)", failures: chainFailures))
+        checks.append(.from("custody.ledger.chain", "each entry's prev is the sha256 of the line before it (hash chain)", failures: chainFailures))
 
         var cpFailures = [String]()
         var lastValid: Int64?
@@ -80,7 +84,7 @@ extension Ledger {
         let checkpoints = parsed.filter { $0.entry?.isCheckpoint == true }
         for p in checkpoints {
             let e = p.entry!
-            if keys.values.contains(where: { e.isSigned(by: $0) }) {
+            if e.isSigned(in: ring) {
                 lastValid = e.seq
                 lastValidLine = p.number
             } else {
@@ -89,23 +93,23 @@ extension Ledger {
             }
         }
         if checkpoints.isEmpty {
-            checks.append(CustodyCheck("checkpoints are signed by trusted keys", .skipped, ["the ledger has no checkpoint"]))
+            checks.append(Check("custody.ledger.checkpoints", .skipped, "the ledger has no checkpoint"))
         } else {
-            checks.append(.from("checkpoints are signed by trusted keys", failures: cpFailures,
+            checks.append(.from("custody.ledger.checkpoints", "checkpoints are signed by trusted keys", failures: cpFailures,
                                 passedDetails: ["\(checkpoints.count) checkpoint(s), the last at seq \(lastValid ?? 0)"]))
         }
 
         let uncovered = snap.lines.count - lastValidLine
         checks.append(uncovered == 0
-            ? CustodyCheck("every entry is covered by a signed checkpoint", .passed)
-            : CustodyCheck("every entry is covered by a signed checkpoint", .warning,
-                           ["\(uncovered) entr\(uncovered == 1 ? "y" : "ies") after \(lastValid.map { "the checkpoint at seq \($0)" } ?? "the start") \(uncovered == 1 ? "is" : "are") not signed yet (a run still going, or one that stopped before its checkpoint)"]))
+            ? Check("custody.ledger.coverage", .passed, "every entry is covered by a signed checkpoint")
+            : Check("custody.ledger.coverage", .warning, "every entry is covered by a signed checkpoint",
+                    details: ["\(uncovered) entr\(uncovered == 1 ? "y" : "ies") after \(lastValid.map { "the checkpoint at seq \($0)" } ?? "the start") \(uncovered == 1 ? "is" : "are") not signed yet (a run still going, or one that stopped before its checkpoint)"]))
 
         if let torn = snap.tornTail {
-            checks.append(CustodyCheck("the ledger ends with a whole line", .warning,
-                                       ["\(torn.count) byte(s) after the last newline: an append torn by a crash (never committed); entries up to seq \(entries.last?.seq ?? 0) are intact and the next append cuts them off"]))
+            checks.append(Check("custody.ledger.tail", .warning, "the ledger ends with a whole line",
+                                details: ["\(torn.count) byte(s) after the last newline: an append torn by a crash (never committed); entries up to seq \(entries.last?.seq ?? 0) are intact and the next append cuts them off"]))
         } else {
-            checks.append(CustodyCheck("the ledger ends with a whole line", .passed))
+            checks.append(Check("custody.ledger.tail", .passed, "the ledger ends with a whole line"))
         }
 
         let anchorTitle = "the ledger still holds the entry named by the signed checkpoint file"
@@ -113,21 +117,21 @@ extension Ledger {
             do {
                 let anchor = try Self.parseCheckpoint(checkpointFile, path: checkpointPath)
                 var failures = [String]()
-                if !keys.values.contains(where: { anchor.isSigned(by: $0) }) { failures.append("\(checkpointPath) is not signed by a trusted key") }
+                if !anchor.isSigned(in: ring) { failures.append("\(checkpointPath) is not signed by a trusted key") }
                 let idx = Int(anchor.seq) - 1
                 if idx >= snap.lines.count {
                     failures.append("the checkpoint names entry seq \(anchor.seq) but the ledger ends at seq \(snap.lines.count): it was truncated")
                 } else if !snap.lines[idx].bytes.elementsEqual(anchor.line) {
                     failures.append("line \(idx + 1) differs from the checkpoint of seq \(anchor.seq): the ledger was rewritten")
                 }
-                checks.append(.from(anchorTitle, failures: failures, passedDetails: ["checkpoint seq \(anchor.seq)"]))
+                checks.append(.from("custody.ledger.anchor", anchorTitle, failures: failures, passedDetails: ["checkpoint seq \(anchor.seq)"]))
             } catch {
-                checks.append(CustodyCheck(anchorTitle, .failed, ["\(error)"]))
+                checks.append(Check("custody.ledger.anchor", .failed, anchorTitle, details: ["\(error)"]))
             }
         } else if !checkpoints.isEmpty {
-            checks.append(CustodyCheck(anchorTitle, .failed, ["\(checkpointPath) is missing although the ledger has checkpoints"]))
+            checks.append(Check("custody.ledger.anchor", .failed, anchorTitle, details: ["\(checkpointPath) is missing although the ledger has checkpoints"]))
         } else {
-            checks.append(CustodyCheck(anchorTitle, .skipped, ["no checkpoint has been made"]))
+            checks.append(Check("custody.ledger.anchor", .skipped, anchorTitle, details: ["no checkpoint has been made"]))
         }
         return LedgerVerification(checks: checks, entries: entries, lastValidCheckpoint: lastValid, tornTailLength: snap.tornTail?.count)
     }

@@ -1,194 +1,196 @@
 import FirmchainCore
 import Foundation
+import Signing
 
-/// One step of a repository check and its outcome.
-public struct RepositoryCheck: Sendable, Hashable {
-    /// Short stable name of the check, e.g. `root.chain`, `timestamp.signatures`.
-    public let name: String
-    /// Whether the check passed.
-    public let passed: Bool
-    /// What was checked, or why it failed.
-    public let detail: String
-}
-
-/// The outcome of verifying a repository: every check that ran, in order. A failed check
-/// stops the walk where later checks would rely on it (TUF spec §5: the client update workflow).
-public struct RepositoryReport: Sendable {
-    public var checks: [RepositoryCheck] = []
-    /// The trusted root after walking the chain, when the walk got that far.
-    public var root: Root?
-    /// The verified targets, when the walk got that far.
-    public var targets: Targets?
+/// What `RepositoryVerifier.verify` found: the report of every check, and the metadata it
+/// came to trust (nil past the first failure that stops the walk).
+public struct RepositoryVerification: Sendable {
+    /// Every check in the order it ran.
+    public var report: VerificationReport
+    /// The trusted metadata, as far as the walk got.
+    public var trusted: TrustedMetadataSet?
 
     /// Whether every check passed.
-    public var passed: Bool { !checks.isEmpty && checks.allSatisfy(\.passed) }
-    /// The checks that failed.
-    public var failures: [RepositoryCheck] { checks.filter { !$0.passed } }
-
-    mutating func record(_ name: String, _ passed: Bool, _ detail: String) {
-        checks.append(RepositoryCheck(name: name, passed: passed, detail: detail))
+    public var passed: Bool { report.passed }
+    /// The trusted root, when the walk got that far.
+    public var root: Root? { trusted?.root.signed }
+    /// The trusted top-level targets, when the walk got that far.
+    public var targets: Targets? { trusted?.targets?.signed }
+    /// Every trusted target: the top-level role's and each delegated role's, by target name.
+    public var allTargets: [String: TargetFile] {
+        var all = trusted?.targets?.signed.targets ?? [:]
+        for (_, d) in trusted?.delegated ?? [:] { all.merge(d.signed.targets) { top, _ in top } }
+        return all
     }
 }
 
-/// Verifies a repository the way a TUF client does (TUF spec §5.3–§5.7), starting from a
-/// trusted root, at one reference time. Everything read is untrusted.
+/// Verifies a repository the way a TUF client does (TUF spec §5.3–§5.7), starting from a root
+/// trusted from outside, at one reference time, against previously trusted versions when
+/// given. Everything the source returns is untrusted; the checks run through
+/// `TrustedMetadataSet`.
 ///
-/// Steps, in order:
-/// 1. the trusted root is signed by its own root threshold;
-/// 2. each `N.root.json` after it is signed by a threshold of the previous root's root keys
-///    and of its own, and has version N (§5.3.4–5);
-/// 3. the final root has not expired (§5.3.10);
-/// 4. `timestamp.json` meets the timestamp threshold and has not expired (§5.4);
-/// 5. the snapshot it names matches its length/hashes, meets the snapshot threshold, has the
-///    named version and has not expired (§5.5);
-/// 6. the targets the snapshot names meet the targets threshold, have that version and have
-///    not expired (§5.6);
-/// 7. every target file exists under each of its hashes with the listed length and hashes (§5.7).
+/// Steps, in order (check ids in `Docs/verify.md`):
+/// 1. `repo.root.trusted`: the trusted root is signed by its own root threshold;
+/// 2. `repo.root.chain`: each `N.root.json` after it is signed by a threshold of the previous
+///    root's root keys and of its own, and has version N (§5.3.4–5);
+/// 3. `repo.root.rollback`, `repo.root.expiry`: the final root is not older than the trusted
+///    state and has not expired (§5.3.10);
+/// 4. `repo.timestamp.*`: threshold, rollback, expiry (§5.4);
+/// 5. `repo.snapshot.*`: length/hashes as the timestamp lists them, threshold, version,
+///    rollback of every listed role, expiry (§5.5);
+/// 6. `repo.targets.*`: likewise for the top-level targets (§5.6);
+/// 7. `repo.delegation.*`: every delegated role reachable from targets, signed by the keys its
+///    delegator names, listing only targets inside its delegated paths (§5.6.7);
+/// 8. `repo.target`: every copy of every target (one per listed hash) has the listed length and
+///    hashes (§5.7).
 public struct RepositoryVerifier: Sendable {
-    public let store: RepositoryStore
+    /// Where the repository is read from.
+    public let source: any MetadataSource
+    /// The reference time of the run.
     public let now: Date
+    /// The versions trusted before (rollback protection), if any.
+    public var previous: TrustedVersions?
+    /// Revocations applied to every signature.
+    public var revocations: [Revocation]
 
-    public init(store: RepositoryStore, now: Date) {
-        self.store = store
+    /// Limits on untrusted structure: root versions walked and delegated roles visited.
+    public static let maxRootVersions: Int64 = 1024, maxDelegatedRoles = 256
+
+    /// A verifier of `source` at `now`.
+    public init(source: any MetadataSource, now: Date, previous: TrustedVersions? = nil, revocations: [Revocation] = []) {
+        self.source = source
         self.now = now
+        self.previous = previous
+        self.revocations = revocations
     }
 
-    /// Runs every step and returns the report; throws only when the trusted root itself cannot be read.
-    public func verify(trustedRoot: [UInt8], trustedRootPath: String? = nil, checkTargetFiles: Bool = true) throws -> RepositoryReport {
-        var report = RepositoryReport()
-        var trusted = try Metadata<Root>(bytes: trustedRoot, path: trustedRootPath)
-        let selfCheck = trusted.verify(role: trusted.signed.roles.root, keys: trusted.signed.keys)
-        report.record("root.trusted", selfCheck.isMet, describe(selfCheck, "trusted root v\(trusted.signed.version)"))
-        guard selfCheck.isMet else { return report }
+    /// A verifier of the repository in `store`'s release directory.
+    public init(store: RepositoryStore, now: Date) {
+        self.init(source: DirectorySource(store), now: now)
+    }
 
-        // 2. Walk the root chain.
-        var n = trusted.signed.version + 1
-        while FileIO.exists(store.metadataPath("\(n).root.json")) {
-            let next: Metadata<Root>
-            do { next = try store.load(Root.self, "\(n).root.json") } catch {
-                report.record("root.chain", false, "\(n).root.json: \(error)")
-                return report
+    /// Runs every step; a failure stops the walk where later steps would rely on it, and the
+    /// steps not run are reported as skipped.
+    public func verify(trustedRoot: [UInt8], trustedRootPath: String? = nil, checkTargetFiles: Bool = true) -> RepositoryVerification {
+        let name = trustedRootPath ?? "trusted root"
+        var report = VerificationReport(subject: source.location,
+                                        referenceTime: now,
+                                        trust: ["trusted root \(name) (sha256 \(DigestCalculator.sha256Hex(trustedRoot).prefix(16))…)"])
+        if let previous { report.trust.append("previous state: root v\(previous.root), timestamp v\(previous.timestamp), snapshot v\(previous.snapshot)") }
+        let (start, first) = TrustedMetadataSet.start(trustedRoot: trustedRoot, named: name, referenceTime: now, previous: previous, revocations: revocations)
+        report.checks += first
+        guard var set = start else { return RepositoryVerification(report: stop(report), trusted: nil) }
+
+        // 2–3. The root chain.
+        var n = set.root.signed.version + 1
+        while n <= set.root.signed.version + 1 && n < Self.maxRootVersions {
+            let file = "\(n).root.json"
+            let bytes: [UInt8]?
+            do { bytes = try source.metadata(file, limit: RepositoryStore.metadataLimit) } catch {
+                report.append(Check("repo.root.chain", .failed, "\(error)", subject: file))
+                return RepositoryVerification(report: stop(report), trusted: set)
             }
-            let byOld = next.verify(role: trusted.signed.roles.root, keys: trusted.signed.keys)
-            let byNew = next.verify(role: next.signed.roles.root, keys: next.signed.keys)
-            let ok = byOld.isMet && byNew.isMet && next.signed.version == n
-            report.record("root.chain", ok, ok ? "\(n).root.json signed by the old and the new root keys"
-                : "\(n).root.json: " + (next.signed.version != n ? "has version \(next.signed.version)" : describe(byOld.isMet ? byNew : byOld, byOld.isMet ? "new root keys" : "previous root keys")))
-            guard ok else { return report }
-            trusted = next
+            guard let bytes else { break }
+            let c = set.updateRoot(bytes, named: file)
+            report.append(c)
+            guard c.status == .passed else { return RepositoryVerification(report: stop(report), trusted: set) }
             n += 1
         }
-        let root = trusted.signed
-        report.root = root
-        report.record("root.expiry", root.expires > now, "root v\(root.version) expires \(UTCTimestamp.string(from: root.expires))")
-        guard root.expires > now else { return report }
+        report.checks += set.finishRoot()
+        guard report.passed else { return RepositoryVerification(report: stop(report), trusted: set) }
 
-        // 4. Timestamp.
-        let timestamp: Metadata<Timestamp>
-        do { timestamp = try store.load(Timestamp.self, "timestamp.json") } catch {
-            report.record("timestamp.read", false, "\(error)"); return report
+        // 4–6. Timestamp, snapshot, targets.
+        guard step(&report, "repo.timestamp.read", "timestamp.json", { set.updateTimestamp($0, named: "timestamp.json") }),
+              let ts = set.timestamp,
+              step(&report, "repo.snapshot.read", "\(ts.signed.snapshot.version).snapshot.json",
+                   { set.updateSnapshot($0, named: "\(ts.signed.snapshot.version).snapshot.json") }),
+              let snap = set.snapshot
+        else { return RepositoryVerification(report: stop(report), trusted: set) }
+        let targetsFile = "\(snap.signed.meta["targets.json"]?.version ?? 0).targets.json"
+        guard step(&report, "repo.targets.read", targetsFile, { set.updateTargets($0, named: targetsFile) }), let top = set.targets else {
+            return RepositoryVerification(report: stop(report), trusted: set)
         }
-        guard checkRole(&report, timestamp, .timestamp, root) else { return report }
 
-        // 5. Snapshot, checked against what the timestamp says.
-        let snapMeta = timestamp.signed.snapshot
-        guard let snapshot = loadListed(Snapshot.self, .snapshot, snapMeta, root, &report) else { return report }
-
-        // 6. Targets, checked against what the snapshot says.
-        guard let targetsMeta = snapshot.signed.meta["targets.json"] else {
-            report.record("targets.read", false, "\(snapMeta.version).snapshot.json does not list targets.json"); return report
-        }
-        guard let targets = loadListed(Targets.self, .targets, targetsMeta, root, &report) else { return report }
-        report.targets = targets.signed
-
-        // 7. Target files.
-        guard checkTargetFiles else { return report }
-        for (name, entry) in targets.signed.targets.sorted(by: { $0.key < $1.key }) {
-            report.checks.append(checkTarget(name, entry))
-        }
-        return report
-    }
-
-    /// Reads `<version>.<role>.json` as listed by `meta` (length and hashes when given), then
-    /// checks its signatures, version and expiry; records each check, nil when one fails.
-    private func loadListed<T: SignedMetadata>(_ type: T.Type, _ role: TopLevelRole, _ meta: MetaFile, _ root: Root,
-                                               _ report: inout RepositoryReport) -> Metadata<T>? {
-        let name = "\(meta.version).\(role.rawValue).json"
-        let path = store.metadataPath(name)
-        let bytes: [UInt8]
-        do { bytes = try FileIO.read(path, limit: RepositoryStore.metadataLimit) } catch {
-            report.record("\(role.rawValue).read", false, "\(error)"); return nil
-        }
-        guard checkFile(&report, "\(role.rawValue).hashes", name, bytes: bytes, length: meta.length, hashes: meta.hashes) else { return nil }
-        let md: Metadata<T>
-        do { md = try Metadata<T>(bytes: bytes, path: path) } catch {
-            report.record("\(role.rawValue).read", false, "\(error)"); return nil
-        }
-        return checkRole(&report, md, role, root, expectedVersion: meta.version) ? md : nil
-    }
-
-    private func describe(_ r: ThresholdResult, _ what: String) -> String {
-        if r.isMet { return "\(what): \(r.valid.count) of threshold \(r.threshold) valid signature(s)" }
-        var parts = ["\(what): \(r.valid.count) valid signature(s), threshold \(r.threshold)"]
-        if !r.invalid.isEmpty { parts.append("invalid from \(r.invalid.map { String($0.prefix(8)) }.joined(separator: ","))") }
-        if !r.missing.isEmpty { parts.append("missing from \(r.missing.map { String($0.prefix(8)) }.joined(separator: ","))") }
-        return parts.joined(separator: "; ")
-    }
-
-    private func checkRole<T: SignedMetadata>(_ report: inout RepositoryReport, _ md: Metadata<T>, _ role: TopLevelRole, _ root: Root,
-                                              expectedVersion: Int64? = nil) -> Bool {
-        let r = md.verify(role: root.roles[role], keys: root.keys)
-        report.record("\(role.rawValue).signatures", r.isMet, describe(r, "\(role.rawValue) v\(md.signed.version)"))
-        guard r.isMet else { return false }
-        if let v = expectedVersion {
-            let ok = md.signed.version == v
-            report.record("\(role.rawValue).version", ok, ok ? "version \(v) as listed" : "version \(md.signed.version), but \(v) is listed")
-            guard ok else { return false }
-        }
-        let fresh = md.signed.expires > now
-        report.record("\(role.rawValue).expiry", fresh, "expires \(UTCTimestamp.string(from: md.signed.expires))")
-        return fresh
-    }
-
-    private func checkFile(_ report: inout RepositoryReport, _ check: String, _ name: String, bytes: [UInt8], length: Int64?,
-                           hashes: [String: String]?) -> Bool {
-        if let length, Int64(bytes.count) != length {
-            report.record(check, false, "\(name) is \(bytes.count) bytes, \(length) listed"); return false
-        }
-        for (alg, want) in hashes ?? [:] {
-            guard let a = DigestAlgorithm(rawValue: alg) else {
-                report.record(check, false, "\(name): unsupported hash algorithm \(alg)"); return false
+        // 7. Delegations, breadth first from the top-level targets, each role once.
+        var queue = (top.signed.delegations.map { d in d.roles.map { ($0, d) } } ?? [])
+        var visited = Set<String>()
+        while !queue.isEmpty {
+            let (role, delegator) = queue.removeFirst()
+            guard visited.insert(role.name).inserted else { continue }
+            guard visited.count <= Self.maxDelegatedRoles else {
+                report.append(Check("repo.delegation.read", .failed, "more than \(Self.maxDelegatedRoles) delegated roles"))
+                return RepositoryVerification(report: stop(report), trusted: set)
             }
-            if DigestCalculator.bytes(bytes, algorithms: [a]).hex[a] != want.lowercased() {
-                report.record(check, false, "\(name): \(alg) does not match"); return false
+            guard Self.isSafeRoleName(role.name), let v = snap.signed.meta["\(role.name).json"]?.version else {
+                report.append(Check("repo.delegation.read", .failed,
+                                    Self.isSafeRoleName(role.name) ? "the snapshot does not list \(role.name).json" : "the role name \"\(role.name)\" is not a safe file name",
+                                    subject: role.name))
+                return RepositoryVerification(report: stop(report), trusted: set)
             }
+            let file = "\(v).\(role.name).json"
+            guard step(&report, "repo.delegation.read", file, { set.updateDelegated(role, by: delegator, $0, named: file) }),
+                  let md = set.delegated[role.name] else {
+                return RepositoryVerification(report: stop(report), trusted: set)
+            }
+            if let d = md.signed.delegations { queue += d.roles.map { ($0, d) } }
         }
-        report.record(check, true, "\(name) matches its listed length and hashes")
-        return true
+
+        // 8. Target files.
+        var result = RepositoryVerification(report: report, trusted: set)
+        if checkTargetFiles {
+            for (name, entry) in result.allTargets.sorted(by: { $0.key < $1.key }) { result.report.append(checkTarget(name, entry)) }
+        }
+        return result
     }
 
-    private func checkTarget(_ name: String, _ entry: TargetFile) -> RepositoryCheck {
+    /// Reads `file` and feeds it to `update`; records the checks, or a failed `readID` check
+    /// when the file is missing or unreadable. True when every check passed.
+    private func step(_ report: inout VerificationReport, _ readID: String, _ file: String, _ update: ([UInt8]) -> [Check]) -> Bool {
+        let bytes: [UInt8]?
+        do { bytes = try source.metadata(file, limit: RepositoryStore.metadataLimit) } catch {
+            report.append(Check(readID, .failed, "\(error)", subject: file)); return false
+        }
+        guard let bytes else { report.append(Check(readID, .failed, "\(file) does not exist", subject: file)); return false }
+        let checks = update(bytes)
+        report.checks += checks
+        return checks.allSatisfy { $0.status == .passed }
+    }
+
+    private func stop(_ report: VerificationReport) -> VerificationReport {
+        var r = report
+        r.append(Check("repo.remaining", .skipped, "later checks did not run: an earlier check failed and nothing unverified is trusted"))
+        return r
+    }
+
+    /// A delegated role's name becomes a file name: no `/`, no leading `.`, no control characters.
+    static func isSafeRoleName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255 && !name.hasPrefix(".") && !name.contains("/")
+            && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    private func checkTarget(_ name: String, _ entry: TargetFile) -> Check {
         do {
             try RepositoryStore.validateTargetName(name)
-            let algorithms = try Set(entry.hashes.keys.map { alg -> DigestAlgorithm in
-                guard let a = DigestAlgorithm(rawValue: alg) else {
-                    throw FirmchainError(.repoUnsupportedHash, "unsupported hash algorithm \(alg)")
+            var algorithms = Set<DigestAlgorithm>()
+            for alg in entry.hashes.keys {
+                guard let a = DigestAlgorithm(rawValue: alg) else { return Check("repo.target", .failed, "lists the unsupported hash algorithm \(alg)", subject: name) }
+                algorithms.insert(a)
+            }
+            for (_, hash) in entry.hashes.sorted(by: { $0.key < $1.key }) {
+                guard let d = try source.targetDigests(name: name, hash: hash, algorithms: algorithms) else {
+                    return Check("repo.target", .failed, "the copy under \(hash.prefix(16))… is missing", subject: name)
                 }
-                return a
-            })
-            for (_, hash) in entry.hashes {
-                let path = store.targetPath(name: name, hash: hash)
-                let d = try DigestCalculator.file(path, algorithms: algorithms)
                 guard d.length == entry.length else {
-                    return RepositoryCheck(name: "target", passed: false, detail: "\(name): \(d.length) bytes, \(entry.length) listed")
+                    return Check("repo.target", .failed, "the copy under \(hash.prefix(16))… is \(d.length) bytes, \(entry.length) listed", subject: name)
                 }
-                for (alg, want) in entry.hashes where d.hex[DigestAlgorithm(rawValue: alg)!] != want.lowercased() {
-                    return RepositoryCheck(name: "target", passed: false, detail: "\(name): \(alg) of \(path) does not match")
+                for a in algorithms.sorted(by: { $0.rawValue < $1.rawValue }) where d.hex[a] != entry.hashes[a.rawValue]?.lowercased() {
+                    let alg = a.rawValue
+                    return Check("repo.target", .failed, "the \(alg) of the copy under \(hash.prefix(16))… does not match", subject: name)
                 }
             }
-            return RepositoryCheck(name: "target", passed: true, detail: "\(name): \(entry.length) bytes, hashes match")
+            return Check("repo.target", .passed, "\(entry.length) bytes; every copy matches its hashes", subject: name)
         } catch {
-            return RepositoryCheck(name: "target", passed: false, detail: "\(name): \(error)")
+            return Check("repo.target", .failed, "\(error)", subject: name)
         }
     }
 }

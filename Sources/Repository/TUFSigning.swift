@@ -1,48 +1,59 @@
 import FirmchainCore
+import Foundation
 import Signing
 
-/// Which keys signed a piece of metadata, as a value (STYLE.md §4): the verifier reports it,
-/// it does not throw for a bad signature.
-public struct ThresholdResult: Sendable, Hashable {
-    /// Keyids of the role whose signature is present and valid.
-    public var valid: [String]
-    /// Keyids of the role with a signature that does not verify.
-    public var invalid: [String]
-    /// Keyids of the role that did not sign.
-    public var missing: [String]
-    /// The role's threshold.
-    public var threshold: Int
-
-    /// Whether at least `threshold` distinct keys of the role signed validly (TUF spec §5.3.4).
-    public var isMet: Bool { valid.count >= threshold }
+extension Root {
+    /// A key ring that trusts each key of this root for the top-level roles that list it
+    /// (`KeyRole.tuf("root")`, …), with `revocations` applied. A key listed under an id that
+    /// is not its own keyid is not trusted.
+    public func keyRing(revocations: [Revocation] = []) -> KeyRing {
+        var ring = KeyRing()
+        for role in TopLevelRole.allCases {
+            for id in roles[role].keyids {
+                if let key = keys[id] { ring.add(key, roles: [.tuf(role.rawValue)], listedAs: id) }
+            }
+        }
+        for r in revocations { ring.revoke(r) }
+        return ring
+    }
 }
 
 extension Metadata {
-    /// Checks the signatures against `role`'s keys from `keys` (TUF spec §5.3.4 / §5.4.2).
-    /// Signatures by keys outside the role are ignored; each key counts once.
-    public func verify(role: RoleKeys, keys: [String: TUFKey]) -> ThresholdResult {
-        let message = (try? signedBytes()) ?? []
-        var valid = [String](), invalid = [String]()
-        for keyid in role.keyids {
-            let sigs = signatures.filter { $0.keyid == keyid }
-            guard !sigs.isEmpty else { continue }
-            // The keyid must be the key's real keyid: a root could otherwise alias one key twice.
-            if let key = keys[keyid], key.keyid == keyid, !message.isEmpty,
-               sigs.contains(where: { key.isValidSignature(hex: $0.sig, for: message) }) {
-                valid.append(keyid)
-            } else {
-                invalid.append(keyid)
-            }
+    /// The signatures as the key ring takes them (a signature that is not hex counts as invalid).
+    var signatureList: [(keyid: String, signature: [UInt8])] {
+        signatures.map { ($0.keyid, Hex.decode($0.sig) ?? []) }
+    }
+
+    /// Checks the signatures against the members of `role`, trusted by `ring` for `keyRole` at
+    /// `time` (TUF spec §5.3.4 / §5.4.2): each key counts once, signatures by keys outside the
+    /// role are ignored, and a revoked key's signature does not count.
+    public func verify(role: RoleKeys, as keyRole: KeyRole, ring: KeyRing, at time: Date) -> ThresholdTally {
+        ring.tally(signatureList, over: (try? signedBytes()) ?? [], members: role.keyids, role: keyRole, threshold: role.threshold, at: time)
+    }
+
+    /// Adds `signer`'s signature over the canonical `signed` bytes, keeping every other
+    /// signature (a ceremony collects them one officer at a time), and returns the tally so
+    /// far. A signature by the same key is replaced, never duplicated.
+    ///
+    /// - Throws: `repo.threshold-not-met` when `signer`'s key is not a member of `role`;
+    ///   signer errors as they come.
+    @discardableResult
+    public mutating func addSignature(by signer: any Signer, role: RoleKeys, as keyRole: KeyRole, ring: KeyRing, at time: Date) throws -> ThresholdTally {
+        let key = TUFKey(signer.publicKey)
+        guard role.keyids.contains(key.keyid), let algorithm = key.algorithm else {
+            throw FirmchainError(.repoThresholdNotMet, "key \(key.keyid.prefix(8)) has no say in the \(keyRole) role")
         }
-        let missing = role.keyids.filter { id in !signatures.contains { $0.keyid == id } }
-        return ThresholdResult(valid: valid, invalid: invalid, missing: missing, threshold: role.threshold)
+        let sig = try signer.sign(try signedBytes(), algorithm: algorithm)
+        signatures.removeAll { $0.keyid == key.keyid }
+        signatures.append(TUFSignature(keyid: key.keyid, sig: Hex.encode(sig)))
+        return verify(role: role, as: keyRole, ring: ring, at: time)
     }
 
     /// Replaces the signatures with fresh ones from `signers`, each over the canonical `signed`
     /// bytes with the algorithm its TUF scheme names.
     ///
-    /// - Throws: `FirmchainError` `repo.threshold-not-met` when fewer than `role.threshold`
-    ///   signers hold keys of `role`; signer errors as they come.
+    /// - Throws: `repo.threshold-not-met` when fewer than `role.threshold` signers hold keys
+    ///   of `role`; signer errors as they come.
     public mutating func sign(with signers: [any Signer], role: RoleKeys, roleName: String) throws {
         let message = try signedBytes()
         var sigs = [TUFSignature]()
@@ -54,7 +65,9 @@ extension Metadata {
             sigs.append(TUFSignature(keyid: key.keyid, sig: Hex.encode(sig)))
         }
         guard sigs.count >= role.threshold else {
-            throw FirmchainError(.repoThresholdNotMet, "the \(roleName) role needs \(role.threshold) signature(s) but only \(sigs.count) of the given keys belong to it")
+            throw FirmchainError(
+                .repoThresholdNotMet,
+                "the \(roleName) role needs \(role.threshold) signature(s) but only \(sigs.count) of the given keys belong to it")
         }
         signatures = sigs
     }

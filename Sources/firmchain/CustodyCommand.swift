@@ -333,23 +333,10 @@ struct CustodyCommand: ParsableCommand {
                     throw e.about(p)
                 }
             }
-            let report = CustodyVerifier(ownerKeys: keys, now: Date()).verify(out: dir)
-            let ok = strict ? report.checks.allHoldStrictly : report.holds
-            var lines = [String]()
-            if fromDir { lines.append("note: owner keys taken from \(dir)/keys; pass --owner-key to check against keys you trust") }
-            for (i, c) in report.checks.enumerated() {
-                let mark = ["passed": "ok", "failed": "FAIL", "warning": "warn", "skipped": "skip"][c.status.rawValue]!
-                lines.append("\(i + 1). [\(mark)] \(c.title)")
-                for d in c.details { lines.append("      \(d)") }
-            }
-            lines.append(ok ? "custody evidence verified" : "custody evidence FAILED verification")
-            output.emit(text: lines.joined(separator: "\n"), json: [
-                "version": .int(CustodyReport.documentVersion), "passed": .bool(ok),
-                "owner_keys": .array(keys.map { .string($0.keyid) }),
-                "checks": .array(report.checks.enumerated().map { i, c in
-                    ["number": .int(i + 1), "title": .string(c.title), "status": .string(c.status.rawValue), "details": .array(c.details.map { .string($0) })]
-                }),
-            ])
+            var report = CustodyVerifier(ownerKeys: keys, now: Date()).verify(out: dir).report
+            if fromDir { report.trust.append("note: owner keys taken from \(dir)/keys; pass --owner-key to check against keys you trust") }
+            let ok = strict ? report.passedStrictly : report.passed
+            output.emit(text: report.text(verdict: "custody evidence"), json: report.json)
             if !ok { throw ExitCode(ErrorCategory.verificationFailed.exitCode) }
         }
     }

@@ -173,24 +173,26 @@ struct RepoCommand: ParsableCommand {
         func run() throws {
             let store = RepositoryStore(directory: out)
             let rootPath = trustedRoot ?? store.metadataDirectory + "/1.root.json"
-            let report = try RepositoryVerifier(store: store, now: Date()).verify(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit), trustedRootPath: rootPath)
-            var lines = report.checks.enumerated().map { "\($0.offset + 1). [\($0.element.passed ? "ok" : "FAIL")] \($0.element.name): \($0.element.detail)" }
-            if let root = report.root {
+            let verification = RepositoryVerifier(store: store, now: Date())
+                .verify(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit), trustedRootPath: rootPath)
+            var report = verification.report
+            if trustedRoot == nil {
+                report.trust.append("note: the root was taken from the repository itself; pass --trusted-root from a place you trust")
+            }
+            var lines = [String]()
+            if let root = verification.root {
                 for role in TopLevelRole.allCases {
                     let r = root.roles[role]
                     lines.append("role \(role.rawValue): threshold \(r.threshold) of \(r.keyids.map { String($0.prefix(8)) }.joined(separator: ", "))")
                 }
             }
-            for (name, t) in (report.targets?.targets ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let targets = verification.allTargets
+            for (name, t) in targets.sorted(by: { $0.key < $1.key }) {
                 let fw = try? FirmwareInfo(custom: t.custom)
                 lines.append("target \(name): \(t.length) bytes" + (fw.map { ", \($0.kind.rawValue) \($0.version) for \($0.hardwareIDs.joined(separator: ","))" } ?? ""))
             }
-            lines.append(report.passed ? "repository verified" : "repository FAILED verification")
-            output.emit(text: lines.joined(separator: "\n"), json: [
-                "passed": .bool(report.passed),
-                "checks": .array(report.checks.map { ["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)] }),
-                "targets": .object((report.targets?.targets ?? [:]).mapValues { ["length": .int($0.length), "custom": $0.custom ?? .null] }),
-            ])
+            report.facts["targets"] = .object(targets.mapValues { ["length": .int($0.length), "custom": $0.custom ?? .null] })
+            output.emit(text: ([report.text(verdict: "repository")] + lines).joined(separator: "\n"), json: report.json)
             if !report.passed { throw ExitCode(ErrorCategory.verificationFailed.exitCode) }
         }
     }

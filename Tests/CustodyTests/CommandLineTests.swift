@@ -18,24 +18,24 @@ struct CustodyCommandLineTests {
         try fixture.build()
         let good = try runProcess(TestEnv.firmchain, ["custody", "verify", fixture.out])
         #expect(good.status == 0, "\(good.out)\(good.err)")
-        #expect(good.out.contains("1. [ok] the layout custody/root.layout can be read"))
+        #expect(good.out.contains("1. [ok  ] custody.layout.read"), "\(good.out)")
         #expect(good.out.contains("custody evidence verified"))
         let json = try runProcess(TestEnv.firmchain, ["custody", "verify", fixture.out, "--json", "--strict", "--owner-key", fixture.out + "/keys/owner.pub.pem"])
         #expect(json.status == 0)
         let doc = try JSONReader().parse(Array(json.out.utf8))
-        #expect(doc["version"] == 1 && doc["passed"] == true)
-        #expect(try Self.checks(json).map { $0["number"]?.int64Value ?? 0 } == (1...Int64(try Self.checks(json).count)).map { $0 })
+        #expect(doc["media_type"] == .string(VerificationReport.mediaType) && doc["passed"] == true)
+        #expect(try Self.checks(json).allSatisfy { $0["id"]?.stringValue?.hasPrefix("custody.") == true && $0["status"] != nil })
 
         // Ledger lines of the fixture: layout.sign, step.delta, step.manifest, step.sign,
         // step.publish, provenance.sign ×2, ledger.checkpoint.
         let ledgerPath = "custody/ledger.jsonl"
         let rows: [(String, String, ([String]) -> [String])] = [
-            ("an edited entry", "ledger: each entry's prev", { l in var l = l; l[1] = l[1].replacingOccurrences(of: "step.delta", with: "step.delte"); return l }),
-            ("a deleted entry", "ledger: sequence numbers", { l in var l = l; l.remove(at: 2); return l }),
-            ("two reordered entries", "ledger: sequence numbers", { l in var l = l; l.swapAt(2, 3); return l }),
-            ("an inserted entry", "ledger: each entry's prev", { l in var l = l; l.insert(l[1], at: 3); return l }),
-            ("a ledger truncated at a line boundary", "ledger: the ledger still holds", { l in Array(l.prefix(4)) + [""] }),
-            ("a ledger truncated mid-line", "ledger: the ledger still holds", { l in Array(l.prefix(7)) + [String(l[7].prefix(50))] }),
+            ("an edited entry", "custody.ledger.chain", { l in var l = l; l[1] = l[1].replacingOccurrences(of: "step.delta", with: "step.delte"); return l }),
+            ("a deleted entry", "custody.ledger.sequence", { l in var l = l; l.remove(at: 2); return l }),
+            ("two reordered entries", "custody.ledger.sequence", { l in var l = l; l.swapAt(2, 3); return l }),
+            ("an inserted entry", "custody.ledger.chain", { l in var l = l; l.insert(l[1], at: 3); return l }),
+            ("a ledger truncated at a line boundary", "custody.ledger.anchor", { l in Array(l.prefix(4)) + [""] }),
+            ("a ledger truncated mid-line", "custody.ledger.anchor", { l in Array(l.prefix(7)) + [String(l[7].prefix(50))] }),
         ]
         for (name, failed, apply) in rows {
             let copy = try fixture.copy()
@@ -45,8 +45,8 @@ struct CustodyCommandLineTests {
             try Data(apply(lines).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path))
             let r = try runProcess(TestEnv.firmchain, ["custody", "verify", copy, "--json"])
             #expect(r.status == 1, "\(name): custody verify exited \(r.status)")
-            let failedTitles = try Self.checks(r).filter { $0["status"] == "failed" }.compactMap { $0["title"]?.stringValue }
-            #expect(failedTitles.contains { $0.hasPrefix(failed) }, "\(name): failed checks were \(failedTitles)")
+            let failedIDs = try Self.checks(r).filter { $0["status"] == "failed" }.compactMap { $0["id"]?.stringValue }
+            #expect(failedIDs.contains(failed), "\(name): failed checks were \(failedIDs)")
             let text = try runProcess(TestEnv.firmchain, ["custody", "verify", copy])
             #expect(text.status == 1 && text.out.contains("[FAIL] " + failed) && text.out.contains("FAILED verification"), "\(name): \(text.out)")
         }
@@ -142,7 +142,7 @@ struct CustodyCommandLineTests {
             let i = Int(rng.next() % UInt64(b.count))
             b[i] = b[i] == 0x41 ? 0x42 : 0x41
             try Data(b).write(to: URL(fileURLWithPath: ledger.path))
-            let v = try ledger.verify(trustedKeys: [TUFKey(signer.publicKey)])
+            let v = try ledger.verify(ring: KeyRing(trusting: [signer.publicKey], for: [.checkpoint]))
             if !v.holds { detected += 1 }
         }
         #expect(detected == 200, "every single-byte change to a checkpointed ledger must fail verification (\(detected)/200)")

@@ -37,22 +37,22 @@ struct InTotoInteropTests {
 
     static let cases: [Tamper] = [
         Tamper(name: "a modified delivered file", inTotoError: "RuleVerificationError",
-               failedCheck: "the files in the release directory follow the inspections' rules") { _, release in
+               failedCheck: "custody.inspections") { _, release in
             let path = try targetFile(release, suffix: ".fw-1.1.0.bin")
             var bytes = try FileIO.read(path)
             bytes[77] ^= 0x01
             try Data(bytes).write(to: URL(fileURLWithPath: path))
         },
         Tamper(name: "an extra file", inTotoError: "RuleVerificationError",
-               failedCheck: "the files in the release directory follow the inspections' rules") { _, release in
+               failedCheck: "custody.inspections") { _, release in
             try Data("not from any step".utf8).write(to: URL(fileURLWithPath: release + "/repository/targets/extra.bin"))
         },
         Tamper(name: "a required file removed (timestamp.json)", inTotoError: "RuleVerificationError",
-               failedCheck: "the files in the release directory follow the inspections' rules") { _, release in
+               failedCheck: "custody.inspections") { _, release in
             try FileManager.default.removeItem(atPath: release + "/repository/metadata/timestamp.json")
         },
         Tamper(name: "a product swapped between steps (manifest read another delta than delta wrote)", inTotoError: "RuleVerificationError",
-               failedCheck: "every step's materials and products follow the layout's rules") { fixture, release in
+               failedCheck: "custody.rules") { fixture, release in
             // The manifest functionary honestly records what it read — but that is not what the
             // delta step produced.
             let path = try linkFile(release, step: "manifest")
@@ -61,7 +61,7 @@ struct InTotoInteropTests {
             try Data(try link.signed(by: fixture.signer("builder")).envelope.fileBytes).write(to: URL(fileURLWithPath: path))
         },
         Tamper(name: "an edited link (payload changed, signature kept)", inTotoError: "ThresholdVerificationError",
-               failedCheck: "every step has its threshold of links signed by authorised functionaries") { _, release in
+               failedCheck: "custody.links.threshold") { _, release in
             let path = try linkFile(release, step: "delta")
             let env = try DSSEEnvelope(file: path)
             var text = String(decoding: env.payload, as: UTF8.self)
@@ -70,7 +70,7 @@ struct InTotoInteropTests {
             try Data(edited.fileBytes).write(to: URL(fileURLWithPath: path))
         },
         Tamper(name: "a link signed by an unauthorised key", inTotoError: "LinkNotFoundError",
-               failedCheck: "every step has its threshold of links signed by authorised functionaries") { fixture, release in
+               failedCheck: "custody.links.threshold") { fixture, release in
             let path = try linkFile(release, step: "delta")
             let link = try SignedLink(file: path).link
             let forged = try link.signed(by: fixture.signer("mallory"))
@@ -78,19 +78,19 @@ struct InTotoInteropTests {
             try Data(forged.envelope.fileBytes).write(to: URL(fileURLWithPath: release + "/custody/" + forged.fileName))
         },
         Tamper(name: "a link signed by an unauthorised key under the functionary's file name", inTotoError: "ThresholdVerificationError",
-               failedCheck: "every step has its threshold of links signed by authorised functionaries") { fixture, release in
+               failedCheck: "custody.links.threshold") { fixture, release in
             let path = try linkFile(release, step: "delta")
             let forged = try SignedLink(file: path).link.signed(by: fixture.signer("mallory"))
             try Data(forged.envelope.fileBytes).write(to: URL(fileURLWithPath: path))
         },
         Tamper(name: "a wrong owner key", inTotoError: "SignatureVerificationError",
-               failedCheck: "the layout is signed by every owner key (1)",
+               failedCheck: "custody.layout.signatures",
                verificationKey: { fixture in
                    let path = fixture.dir.file("mallory.pub.pem")
                    try Data(try fixture.signer("mallory").publicKey.pem.utf8).write(to: URL(fileURLWithPath: path))
                    return path
                }) { _, _ in },
-        Tamper(name: "an expired layout", inTotoError: "LayoutExpiredError", failedCheck: "the layout has not expired") { fixture, release in
+        Tamper(name: "an expired layout", inTotoError: "LayoutExpiredError", failedCheck: "custody.layout.expiry") { fixture, release in
             var layout = try SignedLayout(file: release + "/custody/root.layout").layout
             layout.expires = Date().addingTimeInterval(-86_400)
             let resigned = try layout.signed(by: [fixture.signer("owner")])
@@ -106,7 +106,7 @@ struct InTotoInteropTests {
         #expect(good.status == 0, "in-toto-verify refused the untampered release: \(good.err)")
         let report = try fixture.firmchainVerify(fixture.out)
         #expect(report.holds, "Firmchain's verifier refused the untampered release: \(report.checks.filter { $0.status == .failed })")
-        #expect(report.checks.allHoldStrictly)
+        #expect(report.report.passedStrictly)
 
         for t in Self.cases {
             let release = try fixture.copy()
@@ -117,8 +117,9 @@ struct InTotoInteropTests {
             #expect(r.err.contains(t.inTotoError), "\(t.name): in-toto-verify said \(r.err.suffix(400)), expected \(t.inTotoError)")
             let ours = try fixture.firmchainVerify(release, ownerKeyPath: keyPath)
             #expect(!ours.holds, "Firmchain's verifier accepted \(t.name)")
-            #expect(ours.checks.contains { $0.title == t.failedCheck && $0.status == .failed },
-                    "\(t.name): expected the check '\(t.failedCheck)' to fail; got \(ours.checks.filter { $0.status != .passed }.map { "\($0.title): \($0.status)" })")
+            #expect(DocumentedChecks.undocumented(ours.checks.map(\.id)).isEmpty, "ids missing from Docs/verify.md")
+            #expect(ours.checks.contains { $0.id == t.failedCheck && $0.status == .failed },
+                    "\(t.name): expected the check '\(t.failedCheck)' to fail; got \(ours.checks.filter { $0.status != .passed }.map { "\($0.id): \($0.status)" })")
         }
     }
 
@@ -189,7 +190,7 @@ struct InTotoInteropTests {
         let r2 = try ReleaseFixture.inTotoVerify(disagree)
         #expect(r2.status == 1 && r2.err.contains("ThresholdVerificationError"), "\(r2.err)")
         let ours = try fixture.firmchainVerify(disagree)
-        #expect(ours.checks.contains { $0.title == "links of the same step agree on materials and products" && $0.status == .failed })
+        #expect(ours.checks.contains { $0.id == "custody.links.agree" && $0.status == .failed })
     }
 }
 

@@ -37,11 +37,11 @@ private struct LedgerFixture {
         try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: ledger.path))
     }
 
-    func verify() throws -> LedgerVerification { try ledger.verify(trustedKeys: [TUFKey(key.publicKey)]) }
+    func verify() throws -> LedgerVerification { try ledger.verify(ring: KeyRing(trusting: [key.publicKey], for: [.checkpoint])) }
 }
 
-private func status(_ v: LedgerVerification, _ prefix: String) -> CustodyCheck.Status? {
-    v.checks.first { $0.title.hasPrefix(prefix) }?.status
+private func status(_ v: LedgerVerification, _ id: String) -> CheckStatus? {
+    v.checks.first { $0.id == id }?.status
 }
 
 @Suite("The ledger is append-only, hash-chained, locked and crash-safe")
@@ -51,7 +51,7 @@ struct LedgerTests {
         let f = try LedgerFixture()
         for i in 1...5 { try f.ledger.append(f.record(i), now: f.t0.addingTimeInterval(Double(i))) }
         let cp = try f.ledger.checkpoint(signer: f.key, now: f.t0.addingTimeInterval(10))
-        #expect(cp.seq == 6 && cp.isCheckpoint && cp.isSigned(by: TUFKey(f.key.publicKey)))
+        #expect(cp.seq == 6 && cp.isCheckpoint && cp.isSigned(in: KeyRing(trusting: [f.key.publicKey], for: [.checkpoint])))
         let entries = try f.ledger.entries()
         #expect(entries.map(\.seq) == [1, 2, 3, 4, 5, 6])
         #expect(entries[0].prev == LedgerEntry.genesis)
@@ -59,7 +59,7 @@ struct LedgerTests {
         for i in 1..<entries.count { #expect(entries[i].prev == DigestCalculator.sha256Hex(Array(lines[i - 1].utf8))) }
         #expect(lines.last == "", "the file ends with a newline")
         let v = try f.verify()
-        #expect(v.holds && v.checks.allHoldStrictly, "\(v.checks)")
+        #expect(v.holds && v.holdsStrictly, "\(v.checks)")
         #expect(v.lastValidCheckpoint == 6)
         // The checkpoint file holds exactly the checkpoint line.
         #expect(String(decoding: try FileIO.read(f.ledger.checkpointPath), as: UTF8.self) == lines[5] + "\n")
@@ -95,24 +95,24 @@ struct LedgerTests {
     /// Each row: a way to tamper with lines of a ledger of 8 entries + checkpoint (9 lines), and
     /// the check that must fail.
     static let tampering: [(name: String, failed: String, apply: @Sendable ([String]) -> [String])] = [
-        ("an edited entry", "each entry's prev", { l in
+        ("an edited entry", "custody.ledger.chain", { l in
             var l = l
             l[2] = l[2].replacingOccurrences(of: "\"action\":\"test.step\"", with: "\"action\":\"test.stop\"")
             return l
         }),
-        ("an entry reformatted by hand", "every ledger line", { l in
+        ("an entry reformatted by hand", "custody.ledger.format", { l in
             var l = l
             l[3] = l[3].replacingOccurrences(of: ",", with: ", ")
             return l
         }),
-        ("a deleted entry", "sequence numbers", { l in var l = l; l.remove(at: 4); return l }),
-        ("two reordered entries", "sequence numbers", { l in var l = l; l.swapAt(3, 4); return l }),
-        ("an inserted entry", "each entry's prev", { l in var l = l; l.insert(l[2], at: 5); return l }),
-        ("a ledger truncated at a line boundary", "the ledger still holds", { l in Array(l.prefix(5)) + [""] }),
-        ("a ledger truncated in the middle of a line", "the ledger still holds", { l in
+        ("a deleted entry", "custody.ledger.sequence", { l in var l = l; l.remove(at: 4); return l }),
+        ("two reordered entries", "custody.ledger.sequence", { l in var l = l; l.swapAt(3, 4); return l }),
+        ("an inserted entry", "custody.ledger.chain", { l in var l = l; l.insert(l[2], at: 5); return l }),
+        ("a ledger truncated at a line boundary", "custody.ledger.anchor", { l in Array(l.prefix(5)) + [""] }),
+        ("a ledger truncated in the middle of a line", "custody.ledger.anchor", { l in
             Array(l.prefix(6)) + [String(l[6].prefix(40))]
         }),
-        ("an edited checkpoint", "checkpoints are signed", { l in
+        ("an edited checkpoint", "custody.ledger.checkpoints", { l in
             var l = l
             l[8] = l[8].replacingOccurrences(of: "\"entries\":8", with: "\"entries\":7")
             return l
@@ -129,7 +129,7 @@ struct LedgerTests {
             try f.write(t.apply(try f.lines()))
             let v = try f.verify()
             #expect(!v.holds, "\(t.name) was not detected")
-            #expect(status(v, t.failed) == .failed, "\(t.name): expected '\(t.failed)…' to fail: \(v.checks.map { "\($0.title): \($0.status) \($0.details)" })")
+            #expect(status(v, t.failed) == .failed, "\(t.name): expected '\(t.failed)' to fail: \(v.checks.map { "\($0.id): \($0.status) \($0.details)" })")
         }
     }
 
@@ -139,8 +139,8 @@ struct LedgerTests {
         try f.ledger.append(f.record(1), now: f.t0)
         try f.ledger.checkpoint(signer: try SoftwareSigner(generating: .ed25519), now: f.t0)
         let v = try f.verify()
-        #expect(status(v, "checkpoints are signed") == .failed)
-        #expect(status(v, "the ledger still holds") == .failed)
+        #expect(status(v, "custody.ledger.checkpoints") == .failed)
+        #expect(status(v, "custody.ledger.anchor") == .failed)
     }
 
     @Test("a torn last line is reported, the entries before it still verify, and the next append cuts it off on record")
@@ -155,14 +155,14 @@ struct LedgerTests {
         close(fd)
         let v = try f.verify()
         #expect(v.holds, "a torn tail alone must not fail verification: \(v.checks)")
-        #expect(status(v, "the ledger ends with a whole line") == .warning)
+        #expect(status(v, "custody.ledger.tail") == .warning)
         #expect(v.tornTailLength == half.count)
         #expect(v.entries.count == 4)
 
         try f.ledger.append(f.record(5), now: f.t0)
         try f.ledger.checkpoint(signer: f.key, now: f.t0)
         let after = try f.verify()
-        #expect(after.holds && after.checks.allHoldStrictly, "\(after.checks)")
+        #expect(after.holds && after.holdsStrictly, "\(after.checks)")
         let entries = after.entries
         #expect(entries.map(\.record.action) == ["test.step", "test.step", "test.step", "ledger.checkpoint", "ledger.torn-tail-discarded", "test.step", "ledger.checkpoint"])
         #expect(entries[4].record.subjects[0].digests["sha256"] == DigestCalculator.sha256Hex(half))
@@ -176,8 +176,8 @@ struct LedgerTests {
         try f.ledger.append(f.record(2), now: f.t0)
         let v = try f.verify()
         #expect(v.holds)
-        #expect(status(v, "every entry is covered") == .warning)
-        #expect(!v.checks.allHoldStrictly)
+        #expect(status(v, "custody.ledger.coverage") == .warning)
+        #expect(!v.holdsStrictly)
     }
 
     @Test("8 processes appending at once lose no entry and keep the chain")
@@ -196,11 +196,11 @@ struct LedgerTests {
         }
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
         let ledger = CustodyStore(out: out).ledger
-        let v = try ledger.verify(trustedKeys: [])
+        let v = try ledger.verify(ring: KeyRing())
         #expect(v.entries.count == 8 * perProcess)
-        #expect(status(v, "sequence numbers") == .passed)
-        #expect(status(v, "each entry's prev") == .passed)
-        #expect(status(v, "every ledger line") == .passed)
+        #expect(status(v, "custody.ledger.sequence") == .passed)
+        #expect(status(v, "custody.ledger.chain") == .passed)
+        #expect(status(v, "custody.ledger.format") == .passed)
         for p in 0..<8 { #expect(v.entries.filter { $0.record.action == "test.p\(p)" }.count == perProcess) }
         // The writers really interleaved (otherwise the lock was never contended).
         let switches = zip(v.entries, v.entries.dropFirst()).filter { $0.record.action != $1.record.action }.count
@@ -232,18 +232,18 @@ struct LedgerTests {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             #expect(p.terminationReason == .uncaughtSignal)
-            let v = try ledger.verify(trustedKeys: [TUFKey(key.publicKey)])
-            #expect(status(v, "every ledger line") == .passed, "round \(round): \(v.checks)")
-            #expect(status(v, "sequence numbers") == .passed, "round \(round)")
-            #expect(status(v, "each entry's prev") == .passed, "round \(round)")
+            let v = try ledger.verify(ring: KeyRing(trusting: [key.publicKey], for: [.checkpoint]))
+            #expect(status(v, "custody.ledger.format") == .passed, "round \(round): \(v.checks)")
+            #expect(status(v, "custody.ledger.sequence") == .passed, "round \(round)")
+            #expect(status(v, "custody.ledger.chain") == .passed, "round \(round)")
             #expect(v.entries.count > previous, "round \(round): the killed writer committed nothing")
             #expect(v.entries.map(\.seq) == (1...Int64(v.entries.count)).map { $0 }, "round \(round): committed entries were lost")
             previous = v.entries.count
         }
         // The next run continues the chain (cutting off any torn line) and signs a checkpoint.
         try ledger.checkpoint(signer: key, now: Date())
-        let v = try ledger.verify(trustedKeys: [TUFKey(key.publicKey)])
-        #expect(v.holds && v.checks.allHoldStrictly, "\(v.checks)")
+        let v = try ledger.verify(ring: KeyRing(trusting: [key.publicKey], for: [.checkpoint]))
+        #expect(v.holds && v.holdsStrictly, "\(v.checks)")
         #expect(v.entries.count >= previous + 1)
     }
 }

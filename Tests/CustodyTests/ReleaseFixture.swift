@@ -132,7 +132,7 @@ final class ReleaseFixture: @unchecked Sendable {
     }
 
     /// Firmchain's own verifier on `release` with the owner key (or `ownerKeyPath`).
-    func firmchainVerify(_ release: String, ownerKeyPath: String? = nil) throws -> CustodyReport {
+    func firmchainVerify(_ release: String, ownerKeyPath: String? = nil) throws -> CustodyVerification {
         let pem = try String(contentsOfFile: ownerKeyPath ?? release + "/keys/owner.pub.pem", encoding: .utf8)
         return CustodyVerifier(ownerKeys: [try PublicKey(pem: pem)], now: Date()).verify(out: release)
     }

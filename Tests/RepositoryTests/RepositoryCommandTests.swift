@@ -71,7 +71,7 @@ struct RepositoryCommandTests {
         try Data(repeating: 8, count: 4096).write(to: URL(fileURLWithPath: victim))
         let show = try firmchain(token, ["repo", "show", "--out", out])
         #expect(show.status == 1)
-        #expect(show.out.contains("[FAIL] target: fw.bin"))
+        #expect(show.out.contains("[FAIL] repo.target") && show.out.contains("(fw.bin)"), "\(show.out)")
     }
 
     @Test("repo init refuses to overwrite an existing root and publish without keys names the role")

@@ -56,7 +56,7 @@ struct RepositoryFixture {
     }
 
     /// Firmchain's own verifier at `now`.
-    func verify(at time: Date? = nil) throws -> RepositoryReport {
+    func verify(at time: Date? = nil) throws -> RepositoryVerification {
         try RepositoryVerifier(store: store, now: time ?? now).verify(trustedRoot: try FileIO.read(rootPath))
     }
 }

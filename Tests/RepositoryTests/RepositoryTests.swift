@@ -24,8 +24,8 @@ struct RepositoryTests {
     func ownVerifierPasses() throws {
         let fx = try RepositoryFixture()
         let report = try fx.verify()
-        #expect(report.passed, "\(report.failures)")
-        #expect(report.checks.filter { $0.name == "target" }.count == 2)
+        #expect(report.passed, "\(report.report.failures)")
+        #expect(report.report.checks.filter { $0.id == "repo.target" }.count == 2)
         #expect(report.targets?.version == 2)
     }
 
@@ -141,7 +141,7 @@ struct RepositoryTests {
         try #require(r.status == 0, "\(r.err)")
         let store = RepositoryStore(directory: tmp.path)
         let report = try RepositoryVerifier(store: store, now: Date()).verify(trustedRoot: try FileIO.read(store.metadataDirectory + "/1.root.json"))
-        #expect(report.passed, "\(report.failures)")
+        #expect(report.passed, "\(report.report.failures)")
         #expect(report.targets?.targets["firmware.bin"]?.custom?["note"] == "written by python-tuf")
     }
 

@@ -119,3 +119,17 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) }
     }
 }
+
+/// The check ids `Docs/verify.md` documents: the first column of its tables.
+public enum DocumentedChecks {
+    public static let ids: Set<String> = {
+        let doc = (try? String(contentsOf: TestEnv.packageRoot.appendingPathComponent("Docs/verify.md"), encoding: .utf8)) ?? ""
+        let pattern = try! NSRegularExpression(pattern: #"^\| `([a-z0-9.-]+)` \|"#, options: .anchorsMatchLines)
+        return Set(pattern.matches(in: doc, range: NSRange(doc.startIndex..., in: doc)).map { String(doc[Range($0.range(at: 1), in: doc)!]) })
+    }()
+
+    /// The ids of `checks` that `Docs/verify.md` does not list.
+    public static func undocumented<S: Sequence>(_ ids: S) -> [String] where S.Element == String {
+        Set(ids).subtracting(Self.ids).sorted()
+    }
+}
