@@ -69,11 +69,25 @@ let package = Package(
             name: "Repository",
             dependencies: ["FirmchainCore", "Signing"]
         ),
-        // Pipeline: policy files and pipeline files (YAML, versioned schemas) read into typed
-        // values with errors naming file, line and key; the step list is data.
+        // ReleasePolicy: policy files (`Policies/*.yml`) read into typed values, and the bounded,
+        // line-aware YAML reader pipeline files share; errors name file, line and key.
+        .target(
+            name: "ReleasePolicy",
+            dependencies: ["FirmchainCore", "Signing", "Repository", .product(name: "Yams", package: "Yams")]
+        ),
+        // Release: the release directory `OUT/` (DESIGN: repository/, custody/, keys/, report/)
+        // and the one place its layout, key files and provenance are written.
+        .target(
+            name: "Release",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody"]
+        ),
+        // Pipeline: pipeline files and steps as typed units that declare what they consume and
+        // produce; the runner checks their order, hashes materials and products, records every
+        // link, and compiles the in-toto layout from the pipeline's own steps.
         .target(
             name: "Pipeline",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", .product(name: "Yams", package: "Yams")]
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy",
+                           .product(name: "Yams", package: "Yams")]
         ),
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
         // `Signer`, the owner-signed layout compiled from a custody policy, SLSA Provenance v1
@@ -88,14 +102,14 @@ let package = Package(
         .executableTarget(
             name: "firmchain",
             dependencies: [
-                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody",
+                "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody", "Release", "ReleasePolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
-        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "Pipeline", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FirmchainCore", "TestSupport"]),
+        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),

@@ -6,7 +6,7 @@ import Signing
 ///
 /// ```swift
 /// let store = CustodyStore(out: out)
-/// var link = InTotoLink(name: ReleaseChain.delta, command: argv)
+/// var link = InTotoLink(name: "delta", command: argv)
 /// link.materials = [try Artifacts.hash(file: oldImage, as: "inputs/fw-1.0.0.bin")].dictionary …
 /// link.products = try Artifacts.hash(["build/deltas/fw-1.1.0-from-1.0.0.bsdiff"], in: out)
 /// try store.record(link, signer: functionary, now: now)   // link file + ledger entry

@@ -1,25 +1,16 @@
 import FirmchainCore
 import Foundation
+import ReleasePolicy
 import Repository
 
-/// One step of a pipeline, as data: its kind and options. The runner maps each kind to one
-/// implementation, so a new kind of step is added in one place.
-public struct Step: Sendable, Hashable {
-    /// The kinds of step Firmchain runs, in data-flow order (DESIGN.md §2).
-    public enum Kind: String, Sendable, CaseIterable {
-        /// A BSDIFF40 delta from each base to the new image.
-        case delta
-        /// Targets metadata for the image and every delta, with firmware fields.
-        case manifest
-        /// Signatures on targets, snapshot and timestamp.
-        case sign
-        /// The signed repository made current (timestamp written last).
-        case publish
-    }
-
-    public var kind: Kind
-    /// Step options; which keys are allowed depends on the kind.
-    public var options: [String: String]
+/// One step of a pipeline file: the typed step and the line it was declared on.
+public struct PlannedStep: Sendable {
+    /// The step.
+    public let step: any PipelineStep
+    /// Its line in the pipeline file.
+    public let line: Int
+    /// The step's name (its kind).
+    public var name: String { type(of: step).kind }
 }
 
 /// A release pipeline (`Pipelines/*.yml`, schema 1, documented in Docs/pipeline.md).
@@ -45,20 +36,23 @@ public struct PipelineSpec: Sendable {
     public var hardwareIDs: [String]
     public var priority: FirmwareInfo.Priority
     public var bases: [Base]
-    public var steps: [Step]
+    /// The steps in order, already checked: every artefact a step needs is made by an earlier
+    /// step, comes from outside the release, or may be left by an earlier run.
+    public var steps: [PlannedStep]
     public var path: String
 
     /// Reads a pipeline file; relative paths inside it are taken relative to `baseDirectory`
     /// (the repository root when run from there).
-    public init(contentsOf path: String, baseDirectory: String = ".") throws {
+    public init(contentsOf path: String, baseDirectory: String = ".", registry: StepRegistry = .standard) throws {
         let bytes = try FileIO.read(path, limit: 1 << 20)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw FirmchainError(.pipelineBadYAML, "is not UTF-8 text", path: path)
         }
-        try self.init(yaml: text, path: path, baseDirectory: baseDirectory)
+        try self.init(yaml: text, path: path, baseDirectory: baseDirectory, registry: registry)
     }
 
-    public init(yaml text: String, path: String, baseDirectory: String = ".") throws {
+    /// Reads a pipeline from YAML text; `path` is named in errors.
+    public init(yaml text: String, path: String, baseDirectory: String = ".", registry: StepRegistry = .standard) throws {
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory == "." ? p : "\(baseDirectory)/\(p)") }
         let doc = try YAMLValue.document(text, file: path)
         let top = try doc.mapping(allowed: ["schema", "name", "policy", "output", "release", "steps"])
@@ -87,31 +81,45 @@ public struct PipelineSpec: Sendable {
         }
 
         let stepsNode = try top.required("steps", in: doc)
-        var steps = [Step]()
+        var steps = [PlannedStep]()
         for s in try stepsNode.sequence() {
             let entry = try s.dictionary()
             guard entry.count == 1, let (kindName, opts) = entry.first else { throw s.fail("each step is one `kind: {options}` pair") }
-            guard let kind = Step.Kind(rawValue: kindName) else {
-                throw opts.fail("unknown step \"\(kindName)\" (steps: \(Step.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            guard let type = registry.type(kindName) else {
+                throw opts.fail("unknown step \"\(kindName)\" (steps: \(registry.names.joined(separator: ", ")))")
             }
             var options = [String: String]()
             if case .mapping = opts.node {
-                for (k, v) in try opts.mapping(allowed: PipelineSpec.allowedOptions[kind]!) { options[k] = try v.string() }
+                for (k, v) in try opts.mapping(allowed: type.optionKeys) { options[k] = try v.string() }
             } else if case .scalar(let sc) = opts.node, sc.string.isEmpty || sc.string == "~" || sc.string == "null" {
                 // `- publish:` with no options
             } else {
                 throw opts.fail("step options must be a mapping")
             }
-            steps.append(Step(kind: kind, options: options))
+            guard !steps.contains(where: { $0.name == kindName }) else { throw s.fail("step \(kindName) is declared twice") }
+            steps.append(PlannedStep(step: try type.init(options: StepOptions(options, file: path, line: s.line)), line: s.line))
         }
         guard !steps.isEmpty else { throw stepsNode.fail("a pipeline needs at least one step") }
+        try Self.checkOrder(steps, path: path)
         self.steps = steps
     }
 
-    /// Options each step kind understands.
-    static let allowedOptions: [Step.Kind: Set<String>] = [
-        .delta: ["format"], .manifest: [], .sign: [], .publish: [],
-    ]
+    /// Every artefact a step must read is made by an earlier step, comes from outside the
+    /// release (the images), or may be left by an earlier run; otherwise the file is refused,
+    /// naming the line and the step.
+    static func checkOrder(_ steps: [PlannedStep], path: String) throws {
+        var made = Set<ArtefactKind>()
+        for planned in steps {
+            for use in planned.step.reads where use.required && !use.kind.external && !use.kind.preexisting && !made.contains(use.kind) {
+                let makers = steps.filter { $0.step.writes.contains(use.kind) }.map(\.name)
+                throw FirmchainError(.pipelineBadValue,
+                                     "line \(planned.line): step \(planned.name) needs \(use.kind), which no earlier step makes"
+                                        + (makers.isEmpty ? "" : " (put \(makers.joined(separator: " or ")) before it)"),
+                                     path: path)
+            }
+            made.formUnion(planned.step.writes)
+        }
+    }
 }
 
 import Yams

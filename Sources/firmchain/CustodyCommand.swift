@@ -2,6 +2,8 @@ import ArgumentParser
 import Custody
 import FirmchainCore
 import Foundation
+import Pipeline
+import Release
 import Repository
 import Signing
 
@@ -55,9 +57,9 @@ struct CustodyCommand: ParsableCommand {
 
     struct Layout: FirmchainCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the owner-signed in-toto layout of the release chain (delta, manifest, sign, publish).",
+            abstract: "Write the owner-signed in-toto layout of the standard release chain (delta, manifest, sign, publish).",
             discussion: """
-                Compiles the standard release chain (Docs/custody.md) with the given functionaries
+                Compiles the standard pipeline steps (Docs/custody.md) with the given functionaries
                 into OUT/custody/root.layout, signed by every --owner-key, and writes the owners'
                 public keys to OUT/keys/owner.pub.pem (owner-2.pub.pem, …).
 
@@ -75,7 +77,6 @@ struct CustodyCommand: ParsableCommand {
         var functionary: [String]
         @Option(help: ArgumentHelp("STEP=N: links a step needs from distinct functionaries (default 1).", valueName: "STEP=N")) var threshold: [String] = []
         @Flag(help: "No delta step (a first release without earlier versions).") var noDeltas = false
-        @Flag(help: "Include the encrypt step.") var encryption = false
         @Option(help: "Days until the layout expires.") var expiresDays: Int = 365
         @Option(help: "Layout format: metablock (default) or dsse.") var format: String = "metablock"
 
@@ -97,19 +98,15 @@ struct CustodyCommand: ParsableCommand {
             }
             var thresholds = [String: Int]()
             for t in threshold { let (s, n) = try CustodyCommand.split(t, "--threshold"); thresholds[s] = Int(n)! }
-            let policy = try ReleaseChain.policy(.init(functionaries: functionaries, thresholds: thresholds, deltas: !noDeltas,
-                                                       encryption: encryption, expires: now.addingTimeInterval(TimeInterval(expiresDays) * 86_400)))
+            let registry = StepRegistry.standard
+            let kinds = (noDeltas ? [] : [DeltaStep.kind]) + [ManifestStep.kind, SignStep.kind, PublishStep.kind]
+            let steps = try kinds.compactMap { try registry.type($0)?.init(options: StepOptions()) }
+            let policy = try PipelineRunner.custodyPolicy(steps: steps, functionaries: functionaries, thresholds: thresholds,
+                                                          expires: now.addingTimeInterval(TimeInterval(expiresDays) * 86_400))
             let owners = try ownerKey.map { try Signers.open($0, options: options) }
-            let signed = try policy.layout().signed(by: owners, format: LayoutFormat(rawValue: format)!)
-            let store = CustodyStore(out: out)
-            try store.writeLayout(signed, now: now)
-            try FileIO.makeDirectories(out + "/keys")
-            var keyFiles = [String]()
-            for (i, o) in owners.enumerated() {
-                let path = out + "/keys/" + (i == 0 ? "owner.pub.pem" : "owner-\(i + 1).pub.pem")
-                try AtomicFile.write(Array(o.publicKey.pem.utf8), to: path)
-                keyFiles.append(path)
-            }
+            let release = ReleaseDirectory(out)
+            let store = release.custody
+            let (signed, keyFiles) = try release.writeLayout(policy, owners: owners, format: LayoutFormat(rawValue: format) ?? .metablock, now: now)
             output.emit(text: "wrote \(store.layoutPath) (\(signed.layout.steps.map(\.name).joined(separator: " → ")), expires \(UTCTimestamp.string(from: signed.layout.expires))) and \(keyFiles.joined(separator: ", "))",
                         json: ["layout": .string(store.layoutPath), "steps": .array(signed.layout.steps.map { .string($0.name) }),
                                "expires": .string(UTCTimestamp.string(from: signed.layout.expires)), "owner_keys": .array(keyFiles.map { .string($0) })])
@@ -283,19 +280,18 @@ struct CustodyCommand: ParsableCommand {
 
         func run() throws {
             let now = Date()
-            let store = CustodyStore(out: out)
-            let targets = try RepositoryStore(directory: out).current().targets.signed.targets
-            let subjects = targets.keys.sorted().map { name in
-                LedgerSubject(name: name, digests: targets[name]!.hashes.filter { $0.key == "sha256" || $0.key == "sha512" })
+            let release = ReleaseDirectory(out)
+            let targets = try release.repository.current().targets.signed.targets
+            let subjects = targets.sorted(by: { $0.key < $1.key }).map { name, t in
+                LedgerSubject(name: name, digests: t.hashes.filter { $0.key == "sha256" || $0.key == "sha512" })
             }
-            let statements = ProvenanceStatement.release(
-                targets: subjects, links: store.linksInStepOrder(),
-                run: .init(builderID: builderId, builderVersion: ["firmchain": FirmchainCore.Firmchain.version], invocationID: invocationId, finishedOn: now))
             let signer = try Signers.open(key, options: keyAccess.signerOptions())
-            let envelopes = try statements.map { try $0.signed(by: [signer]) }
-            try store.appendProvenance(envelopes, now: now)
-            output.emit(text: "appended \(envelopes.count) provenance statement(s) to \(store.provenancePath)",
-                        json: ["statements": .int(envelopes.count), "path": .string(store.provenancePath)])
+            let count = try release.appendProvenance(
+                targets: subjects,
+                run: .init(builderID: builderId, builderVersion: ["firmchain": FirmchainCore.Firmchain.version], invocationID: invocationId, finishedOn: now),
+                signer: signer, now: now)
+            output.emit(text: "appended \(count) provenance statement(s) to \(release.custody.provenancePath)",
+                        json: ["statements": .int(count), "path": .string(release.custody.provenancePath)])
         }
     }
 
@@ -325,8 +321,7 @@ struct CustodyCommand: ParsableCommand {
             var fromDir = false
             if paths.isEmpty {
                 fromDir = true
-                paths = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/keys")) ?? [])
-                    .filter { $0 == "owner.pub.pem" || ($0.hasPrefix("owner-") && $0.hasSuffix(".pub.pem")) }.sorted().map { dir + "/keys/" + $0 }
+                paths = ReleaseDirectory(dir).ownerKeyPaths()
             }
             let keys = try paths.map { p -> PublicKey in
                 do { return try PublicKey(pem: String(decoding: try FileIO.read(p, limit: 1 << 16), as: UTF8.self)) } catch let e as FirmchainError {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FirmchainCore
 import Foundation
 import Pipeline
+import ReleasePolicy
 import Repository
 import Signing
 

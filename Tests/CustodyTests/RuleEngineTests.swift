@@ -51,24 +51,4 @@ struct RuleEngineTests {
         #expect(ArtifactRuleEngine.check([.modify("*"), .create("*"), .disallow("*")], item: "c", side: .products, links: ["c": modified])?.artifacts == ["g"])
         #expect(ArtifactRuleEngine.check([.delete("*"), .disallow("*")], item: "c", side: .materials, links: ["c": modified])?.artifacts == ["f", "g"])
     }
-
-    @Test("the release chain compiles to a layout whose every rule list ends in DISALLOW * and whose steps follow the data flow")
-    func releaseChainLayout() throws {
-        let key = try SoftwareSigner(generating: .ed25519).publicKey
-        let policy = try ReleaseChain.policy(.init(functionaries: ["delta": [key], "encrypt": [key], "manifest": [key], "sign": [key], "publish": [key]],
-                                                   encryption: true, expires: Date(timeIntervalSince1970: 1_900_000_000)))
-        let layout = try policy.layout()
-        #expect(layout.steps.map(\.name) == ["delta", "encrypt", "manifest", "sign", "publish"])
-        for s in layout.steps {
-            #expect(s.expectedMaterials.last == .disallow("*") && s.expectedProducts.last == .disallow("*"))
-        }
-        #expect(layout.steps[2].expectedMaterials.contains(.match(pattern: "build/encrypted/*", sourcePrefix: nil, side: .products, destinationPrefix: nil, step: "encrypt")))
-        #expect(layout.inspections.map(\.name) == ["delivered"])
-        let reread = try InTotoLayout(json: layout.json)
-        #expect(reread == layout)
-        #expect(throws: FirmchainError.self) { try ReleaseChain.policy(.init(functionaries: ["delta": [key]], expires: Date())) }
-        var bad = policy
-        bad.steps[0].threshold = 2
-        #expect(throws: FirmchainError.self) { try bad.layout() }
-    }
 }

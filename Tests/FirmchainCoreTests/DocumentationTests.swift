@@ -2,7 +2,7 @@ import Custody
 import Delta
 import FirmchainCore
 import Foundation
-import Pipeline
+import ReleasePolicy
 import Repository
 import Signing
 import SuffixArray

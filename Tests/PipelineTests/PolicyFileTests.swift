@@ -1,6 +1,7 @@
 import FirmchainCore
 import Foundation
 import Pipeline
+import ReleasePolicy
 import Testing
 import TestSupport
 
@@ -16,10 +17,10 @@ struct PolicyFileTests {
         #expect(policy.hardwareClasses.keys.contains("acme-gw-v2"))
         #expect(policy.rollback == .strictlyIncreasing)
         let pipeline = try PipelineSpec(contentsOf: root + "/Pipelines/release.yml", baseDirectory: root)
-        #expect(pipeline.steps.map(\.kind) == [.delta, .manifest, .sign, .publish])
+        #expect(pipeline.steps.map(\.name) == ["delta", "manifest", "sign", "publish"])
         #expect(pipeline.bases.map(\.version) == ["1.0.0", "1.1.0"])
         #expect(pipeline.versionNumber == 10200)
-        #expect(pipeline.steps[0].options == ["format": "bsdiff40"])
+        #expect((pipeline.steps[0].step as? DeltaStep)?.format == .bsdiff40)
     }
 
     /// A malformed policy, the line the error must name, and words the message must contain.

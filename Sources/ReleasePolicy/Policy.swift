@@ -36,6 +36,8 @@ public struct Policy: Sendable {
     public var maximumKeyAgeDays: Int64
     /// Keys allowed to run each pipeline step, by step name.
     public var functionaries: [String: [String]]
+    /// The line of each step's entry under `functionaries`, for messages.
+    public var functionaryLines: [String: Int]
     /// Hardware ids a release may target, with a description each.
     public var hardwareClasses: [String: String]
     public var rollback: RollbackRule
@@ -100,14 +102,18 @@ public struct Policy: Sendable {
         }
         maximumKeyAgeDays = try top["max_key_age_days"]?.int(in: 1...36_500) ?? 730
 
+        // Step names are checked against the pipeline's steps when a pipeline is loaded under
+        // this policy: the policy does not know which kinds of step exist.
         var functionaries = [String: [String]]()
+        var functionaryLines = [String: Int]()
         if let f = top["functionaries"] {
             for (step, keys) in try f.dictionary() {
-                guard Step.Kind(rawValue: step) != nil else { throw keys.fail("unknown step (steps: \(Step.Kind.allCases.map(\.rawValue).joined(separator: ", ")))") }
                 functionaries[step] = try keys.strings()
+                functionaryLines[step] = keys.line
             }
         }
         self.functionaries = functionaries
+        self.functionaryLines = functionaryLines
 
         let hw = try top.required("hardware_classes", in: doc)
         var hardware = [String: String]()

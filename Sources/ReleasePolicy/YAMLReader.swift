@@ -5,13 +5,16 @@ import Yams
 /// input). Every value is read once, at the edge, into typed values; an error names the file,
 /// the line and the key path (`roles.targets.threshold`), and unknown keys are errors, so a
 /// typo never silently turns into a default.
-struct YAMLValue {
-    let node: Node
-    let keyPath: String
-    let file: String
+package struct YAMLValue {
+    /// The YAML node.
+    package let node: Node
+    /// Where the node sits, e.g. `roles.targets.threshold`.
+    package let keyPath: String
+    /// The file, for messages.
+    package let file: String
 
     /// Parses `text`; the root must be a mapping.
-    static func document(_ text: String, file: String) throws -> YAMLValue {
+    package static func document(_ text: String, file: String) throws -> YAMLValue {
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let e as YamlError {
             throw FirmchainError(.pipelineBadYAML, YAMLValue.describe(e), path: file)
@@ -35,9 +38,9 @@ struct YAMLValue {
         }
     }
 
-    var line: Int { node.mark?.line ?? 0 }
+    package var line: Int { node.mark?.line ?? 0 }
 
-    func fail(_ what: String) -> FirmchainError {
+    package func fail(_ what: String) -> FirmchainError {
         FirmchainError(.pipelineBadValue, "line \(line): \(keyPath.isEmpty ? "document" : keyPath): \(what)", path: file)
     }
 
@@ -46,7 +49,7 @@ struct YAMLValue {
     }
 
     /// The members of a mapping, after checking that no key outside `allowed` is present.
-    func mapping(allowed: Set<String>) throws -> [String: YAMLValue] {
+    package func mapping(allowed: Set<String>) throws -> [String: YAMLValue] {
         guard case .mapping(let m) = node else { throw fail("expected a mapping of keys") }
         var out = [String: YAMLValue]()
         for (k, v) in m {
@@ -63,7 +66,7 @@ struct YAMLValue {
     }
 
     /// The members of a mapping whose keys are data (role names, hardware ids).
-    func dictionary() throws -> [(key: String, value: YAMLValue)] {
+    package func dictionary() throws -> [(key: String, value: YAMLValue)] {
         guard case .mapping(let m) = node else { throw fail("expected a mapping") }
         return try m.map { k, v in
             guard case .scalar(let ks) = k else { throw fail("keys must be plain strings") }
@@ -71,12 +74,12 @@ struct YAMLValue {
         }
     }
 
-    func sequence() throws -> [YAMLValue] {
+    package func sequence() throws -> [YAMLValue] {
         guard case .sequence(let s) = node else { throw fail("expected a list") }
         return s.enumerated().map { YAMLValue(node: $0.element, keyPath: "\(keyPath)[\($0.offset)]", file: file) }
     }
 
-    func string() throws -> String {
+    package func string() throws -> String {
         guard case .scalar(let s) = node, s.tag.description != Tag.Name.null.rawValue, !(s.style == .plain && s.string == "~") else {
             throw fail("expected a string")
         }
@@ -84,13 +87,13 @@ struct YAMLValue {
         return s.string
     }
 
-    func int(in range: ClosedRange<Int64> = 0...Int64.max) throws -> Int64 {
+    package func int(in range: ClosedRange<Int64> = 0...Int64.max) throws -> Int64 {
         guard case .scalar(let s) = node, s.style == .plain, let v = Int64(s.string) else { throw fail("expected a whole number") }
         guard range.contains(v) else { throw fail("must be between \(range.lowerBound) and \(range.upperBound)") }
         return v
     }
 
-    func bool() throws -> Bool {
+    package func bool() throws -> Bool {
         guard case .scalar(let s) = node, s.style == .plain else { throw fail("expected true or false") }
         switch s.string {
         case "true": return true
@@ -99,10 +102,10 @@ struct YAMLValue {
         }
     }
 
-    func strings() throws -> [String] { try sequence().map { try $0.string() } }
+    package func strings() throws -> [String] { try sequence().map { try $0.string() } }
 
     /// One of `choices`, as a typed value.
-    func oneOf<T: RawRepresentable>(_ type: T.Type, _ choices: [T]) throws -> T where T.RawValue == String {
+    package func oneOf<T: RawRepresentable>(_ type: T.Type, _ choices: [T]) throws -> T where T.RawValue == String {
         let s = try string()
         guard let v = T(rawValue: s), choices.contains(where: { $0.rawValue == v.rawValue }) else {
             throw fail("\"\(s)\" is not one of \(choices.map(\.rawValue).joined(separator: ", "))")
@@ -113,7 +116,7 @@ struct YAMLValue {
 
 extension Dictionary where Key == String, Value == YAMLValue {
     /// The member `key`, or an error naming the mapping's line when it is missing.
-    func required(_ key: String, in parent: YAMLValue) throws -> YAMLValue {
+    package func required(_ key: String, in parent: YAMLValue) throws -> YAMLValue {
         guard let v = self[key] else { throw parent.fail("missing required key \"\(key)\"") }
         return v
     }

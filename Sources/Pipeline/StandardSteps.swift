@@ -1,0 +1,227 @@
+import Custody
+import Delta
+import FirmchainCore
+import Foundation
+import Release
+import ReleasePolicy
+import Repository
+import Signing
+
+/// `delta`: a BSDIFF40 patch from every base to the new image, in `OUT/build/deltas/`.
+/// Content-addressed through its in-toto link: when the recorded delta link names the same
+/// input images (by sha256) and its products are still there unchanged, nothing is recomputed.
+public struct DeltaStep: PipelineStep {
+    public static let kind = "delta"
+    public static let optionKeys: Set<String> = ["format"]
+    /// The patch format (`format:`).
+    public let format: DeltaFormat
+
+    public init(options: StepOptions) throws {
+        format = try options.oneOf("format", default: DeltaFormat.bsdiff40)
+    }
+
+    public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.image.kind), .optional(ReleaseArtefacts.bases.kind)] }
+    public var writes: [ArtefactKind] { [ReleaseArtefacts.deltas.kind] }
+
+    /// `build/deltas/<target>.from-<base version>.bsdiff`.
+    static func patchName(_ spec: PipelineSpec, _ base: PipelineSpec.Base) -> String {
+        "build/deltas/\(spec.targetName).from-\(base.version).bsdiff"
+    }
+
+    /// Exactly the patches it made (a link lists only what its step wrote).
+    public func products(_ context: StepContext) throws -> [ArtefactPath] {
+        try context.value(ReleaseArtefacts.deltas).map { .inRelease($0.file) }
+    }
+
+    public func run(_ context: inout StepContext) throws -> String {
+        let spec = context.spec, out = spec.output
+        var materials = [String: ArtifactDigests]()
+        let image = try context.value(ReleaseArtefacts.image)
+        materials[image.name] = try context.digests(of: image)
+        var deltas = [BuiltDelta]()
+        for (base, input) in zip(spec.bases, try context.value(ReleaseArtefacts.bases)) {
+            let d = try context.digests(of: input)
+            materials[input.name] = d
+            deltas.append(BuiltDelta(base: base, baseSHA256: d["sha256"] ?? "", file: Self.patchName(spec, base)))
+        }
+        let names = deltas.map(\.file)
+        let recorded = context.release.custody.links().links.first { $0.link.link.name == Self.kind }?.link.link
+        var reusable = false
+        if let recorded, recorded.materials == materials, try names.allSatisfy({ FileIO.exists(out + "/" + $0) }) {
+            reusable = try Artifacts.hash(names, in: out) == recorded.products.filter { names.contains($0.key) }
+        }
+        if !reusable {
+            try FileIO.makeDirectories(out + "/build/deltas")
+            let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
+            for d in deltas {
+                let old = try FileIO.read(d.base.image, limit: Delta.maxInputSize)
+                try AtomicFile.write(try Delta.create(old: old, new: new, progress: context.options.progress), to: out + "/" + d.file)
+            }
+        }
+        context.set(ReleaseArtefacts.deltas, deltas)
+        return reusable ? "\(names.count) delta(s) unchanged (inputs match the recorded delta link)" : "\(names.count) delta(s) made in build/deltas"
+    }
+}
+
+/// `manifest`: the targets this release puts in the repository — the image and every delta,
+/// with firmware fields — added to the targets already published, their files copied into
+/// `repository/targets` under their hashes. Refuses a rollback (the policy's rule).
+public struct ManifestStep: PipelineStep {
+    public static let kind = "manifest"
+    public init(options: StepOptions) throws {}
+
+    public var reads: [ArtefactUse] { [.optional(ReleaseArtefacts.deltas.kind), .required(ReleaseArtefacts.image.kind)] }
+    public var writes: [ArtefactKind] { [ReleaseArtefacts.stagedTargets.kind] }
+
+    /// The staged targets are delivered through the steps that sign and publish them.
+    public func flows(_ chain: ChainView) -> StepFlows {
+        var f = defaultFlows(chain)
+        f.delivers = []
+        return f
+    }
+
+    public func run(_ context: inout StepContext) throws -> String {
+        let spec = context.spec
+        let store = context.release.repository
+        let published = context.published
+        var targets = published ?? Targets(common: CommonFields(version: 1, expires: context.options.now), targets: [:])
+        let imageSHA256 = try context.digests(of: try context.value(ReleaseArtefacts.image))["sha256"] ?? ""
+        if let published { try checkRollback(published, imageSHA256: imageSHA256, spec: spec, policy: context.policy) }
+        var image = try store.storeTargetFile(spec.image, name: spec.targetName, progress: context.options.progress)
+        image.custom = [FirmwareInfo.customKey: FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber,
+                                                              hardwareIDs: spec.hardwareIDs, kind: .full, priority: spec.priority).json]
+        targets.targets[spec.targetName] = image
+        let imageHash = image.hashes["sha256"] ?? ""
+        context.result.targets.append(.init(name: spec.targetName, kind: .full, length: image.length, sha256: imageHash, baseVersion: nil, ratio: nil))
+        for d in context.optionalValue(ReleaseArtefacts.deltas) ?? [] {
+            let name = "deltas/\(spec.targetName).from-\(d.base.version).bsdiff"
+            var entry = try store.storeTargetFile(spec.output + "/" + d.file, name: name)
+            let info = FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber, hardwareIDs: spec.hardwareIDs, kind: .delta,
+                                    delta: .init(baseName: basename(d.base.image), baseVersion: d.base.version, baseSHA256: d.baseSHA256,
+                                                 resultName: spec.targetName, resultSHA256: imageHash, resultLength: image.length),
+                                    priority: spec.priority)
+            entry.custom = [FirmwareInfo.customKey: info.json]
+            targets.targets[name] = entry
+            context.result.targets.append(.init(name: name, kind: .delta, length: entry.length, sha256: entry.hashes["sha256"] ?? "",
+                                                baseVersion: d.base.version, ratio: Double(entry.length) / Double(max(image.length, 1))))
+        }
+        context.set(ReleaseArtefacts.stagedTargets, targets)
+        let same = published?.targets == targets.targets
+        return same ? "\(context.result.targets.count) target(s) described, as published" : "\(context.result.targets.count) target(s) described"
+    }
+
+    /// The rollback rule: a release's version number must exceed every published one, unless
+    /// it is exactly the release already published (a re-run).
+    private func checkRollback(_ published: Targets, imageSHA256: String, spec: PipelineSpec, policy: Policy) throws {
+        for (name, t) in published.targets {
+            guard let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full else { continue }
+            let sameRelease = name == spec.targetName && fw.versionNumber == spec.versionNumber
+            if fw.versionNumber > spec.versionNumber || (fw.versionNumber == spec.versionNumber && !sameRelease) {
+                throw FirmchainError(.policyViolation,
+                                     "version_number \(spec.versionNumber) does not exceed \(fw.versionNumber) of the published \(name) (rollback rule \(policy.rollback.rawValue))",
+                                     path: spec.path)
+            }
+            if sameRelease, t.hashes["sha256"] != imageSHA256 {
+                throw FirmchainError(.policyViolation,
+                                     "\(name) version_number \(fw.versionNumber) is already published with other content; a new image needs a new version_number",
+                                     path: spec.path)
+            }
+        }
+    }
+}
+
+/// `sign`: creates the repository from the policy when there is none, then signs targets,
+/// snapshot and timestamp with the policy's keys and writes them (timestamp last, then a first
+/// release's root).
+public struct SignStep: PipelineStep {
+    public static let kind = "sign"
+    public init(options: StepOptions) throws {}
+
+    public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.stagedTargets.kind), .required(ReleaseArtefacts.signedMetadata.kind)] }
+    public var writes: [ArtefactKind] { [ReleaseArtefacts.signedMetadata.kind] }
+    public var commitsRelease: Bool { true }
+
+    /// The whole repository before and after: the targets pass through unchanged.
+    public func materials(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository")] }
+    public func products(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository")] }
+
+    public func flows(_ chain: ChainView) -> StepFlows {
+        StepFlows(materials: defaultFlows(chain).materials,
+                  products: [.materialOf("repository/targets/*", step: name), .written("repository/metadata/*")],
+                  requires: ["repository/metadata/timestamp.json"])
+    }
+
+    public func run(_ context: inout StepContext) throws -> String {
+        let desired = try context.value(ReleaseArtefacts.stagedTargets)
+        let policy = context.policy
+        let store = context.release.repository
+        var all = [any Signer]()
+        for role in [TopLevelRole.targets, .snapshot, .timestamp] {
+            let refs = policy.roles[role].keys
+            all += try refs.map { try context.signer($0) }
+            context.result.signers[role.rawValue] = refs
+        }
+        let prepared: RepositoryStore.PreparedRelease
+        if store.isInitialized {
+            prepared = try store.prepare(targets: desired, signers: all, expiry: policy.expiryPolicy, now: context.options.now)
+        } else {
+            // A first release: the policy compiles into 1.root.json, signed with the root keys.
+            var roleSigners = [TopLevelRole: [any Signer]]()
+            for role in TopLevelRole.allCases { roleSigners[role] = try policy.roles[role].keys.map { try context.signer($0) } }
+            let roles = policy.roles.map { role, r in RoleAssignment(keys: (roleSigners[role] ?? []).map(\.publicKey), threshold: r.threshold) }
+            context.result.signers["root"] = policy.roles.root.keys
+            prepared = try store.prepareInitial(roles: roles, signers: (roleSigners[.root] ?? []) + all, targets: desired,
+                                                expiry: policy.expiryPolicy, now: context.options.now).1
+        }
+        try store.commit(prepared)
+        context.set(ReleaseArtefacts.signedMetadata, prepared)
+        return "signed and wrote targets v\(prepared.targetsVersion), snapshot v\(prepared.snapshotVersion), timestamp v\(prepared.timestampVersion)"
+    }
+}
+
+/// `publish`: exports the public keys of every role to `OUT/keys/`. (The runner then signs
+/// SLSA provenance for each released target and a ledger checkpoint.)
+public struct PublishStep: PipelineStep {
+    public static let kind = "publish"
+    public init(options: StepOptions) throws {}
+
+    public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.signedMetadata.kind), .required(ReleaseArtefacts.publicKeys.kind)] }
+    public var writes: [ArtefactKind] { [ReleaseArtefacts.publicKeys.kind, ReleaseArtefacts.report.kind] }
+    public var commitsRelease: Bool { true }
+
+    public func materials(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository"), .inRelease("keys")] }
+    public func products(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository"), .inRelease("keys")] }
+
+    /// The repository as the step that signed it left it, and the keys; it vouches for both.
+    public func flows(_ chain: ChainView) -> StepFlows {
+        let signer = chain.earlier.last { $0.writes.contains(ReleaseArtefacts.signedMetadata.kind) }?.name
+        let repository: CustodyPolicy.Flow = signer.map { .productOf("repository/*", step: $0) } ?? .input("repository/*")
+        return StepFlows(materials: [repository, .input("keys/*")],
+                         products: [.materialOf("repository/*", step: name), .written("keys/*"), .written("report/*")],
+                         delivers: [.productOf("repository/*", step: name), .productOf("keys/*", step: name)])
+    }
+
+    public func run(_ context: inout StepContext) throws -> String {
+        let prepared = try context.value(ReleaseArtefacts.signedMetadata)
+        var keys = RoleTable<[PublicKey]> { _ in [] }
+        for role in TopLevelRole.allCases { keys[role] = try context.policy.roles[role].keys.map { try context.signer($0).publicKey } }
+        try context.release.writeRoleKeys(keys)
+        context.result.targetsVersion = prepared.targetsVersion
+        context.result.snapshotVersion = prepared.snapshotVersion
+        context.result.timestampVersion = prepared.timestampVersion
+        return "published timestamp v\(prepared.timestampVersion); public keys in keys/, custody in custody/ (layout, links, provenance, ledger checkpoint)"
+    }
+}
+
+extension PipelineStep {
+    /// The flows the protocol's default gives, for steps that adjust them.
+    public func defaultFlows(_ chain: ChainView) -> StepFlows {
+        var materials = [CustodyPolicy.Flow]()
+        for use in reads where use.required || chain.isProduced(use.kind) || use.kind.external {
+            for f in chain.from(use.kind) where !materials.contains(f) { materials.append(f) }
+        }
+        let products = writes.flatMap { k in k.patterns.map { k.fresh ? CustodyPolicy.Flow.created($0) : .written($0) } }
+        return StepFlows(materials: materials, products: products,
+                         delivers: writes.filter { !$0.external }.flatMap { k in k.patterns.map { .productOf($0, step: chain.step) } })
+    }
+}
