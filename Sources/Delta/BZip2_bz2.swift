@@ -1,5 +1,5 @@
 import FirmchainCore
-import CBZip2
+internal import CBZip2
 
 /// The bzip2 streams of a BSDIFF40 patch, through the system libbz2 (BSDIFF40.md §4).
 /// The only file of the module that calls C; nothing C-typed leaves it.

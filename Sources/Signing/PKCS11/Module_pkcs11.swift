@@ -1,5 +1,5 @@
 import FirmchainCore
-import CPKCS11
+internal import CPKCS11
 import Foundation
 
 /// A PKCS#11 module loaded with dlopen and initialised for this process (PKCS#11 v2.40 §5.4).

@@ -1,14 +1,8 @@
 import ArgumentParser
 import FirmchainCore
+import Foundation
 
-/// `firmchain json canonical`: the exact bytes Firmchain signs for a JSON document.
-struct JSONCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "json",
-        abstract: "Inspect JSON the way Firmchain signs it.",
-        subcommands: [Canonical.self]
-    )
-
+extension JSONCommand {
     struct Canonical: FirmchainCommand {
         static let configuration = CommandConfiguration(
             commandName: "canonical",
@@ -57,5 +51,3 @@ struct JSONCommand: ParsableCommand {
         }
     }
 }
-
-import Foundation
