@@ -1,0 +1,39 @@
+import Custody
+import FirmchainCore
+import Foundation
+import Pipeline
+import Release
+import Repository
+import Testing
+import TestSupport
+
+@Suite("The library-level release builder")
+struct ReleaseBuilderTests {
+    @Test("a built release passes Firmchain's TUF and custody verifiers and in-toto-verify, with every check id documented")
+    func builtReleaseVerifies() throws {
+        let dir = try TemporaryDirectory("built-release")
+        let built = try ReleaseBuilder(directory: dir.path).build()
+        #expect(built.result.changed && built.result.targets.count == 3)
+        let tuf = RepositoryVerifier(store: built.release.repository, now: built.now).verify(trustedRoot: built.trustedRoot)
+        #expect(tuf.passed, "\(tuf.report.failures)")
+        #expect(Set(tuf.allTargets.keys) == ["fw.bin", "deltas/fw.bin.from-1.0.0.bsdiff", "deltas/fw.bin.from-1.1.0.bsdiff"])
+        let custody = CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(out: built.release.path)
+        #expect(custody.report.passedStrictly, "\(custody.report.failures.map { "\($0.id): \($0.details)" })")
+        #expect(DocumentedChecks.undocumented(tuf.report.checks.map(\.id) + custody.report.checks.map(\.id)).isEmpty)
+        let tool = URL(fileURLWithPath: TestEnv.python).deletingLastPathComponent().appendingPathComponent("in-toto-verify").path
+        let inToto = try runProcess(tool, ["--layout", "custody/root.layout", "--link-dir", "custody", "--verification-keys", "keys/owner.pub.pem"],
+                                    currentDirectory: built.release.path)
+        #expect(inToto.status == 0, "\(inToto.err.suffix(600))")
+    }
+
+    @Test("a first release without bases has no delta step and still verifies")
+    func firstRelease() throws {
+        let dir = try TemporaryDirectory("built-first")
+        var b = ReleaseBuilder(directory: dir.path)
+        b.bases = 0
+        b.steps = ["manifest", "sign", "publish"]
+        let built = try b.build()
+        #expect(built.result.targets.map(\.name) == ["fw.bin"])
+        #expect(CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(out: built.release.path).report.passedStrictly)
+    }
+}
