@@ -129,12 +129,16 @@ extension ErrorCode {
     public static let jsonFloatNotCanonical = ErrorCode("json.float-not-canonical", .malformedInput)
     /// A required member is missing.
     public static let jsonMissingField = ErrorCode("json.missing-field", .malformedInput)
+    /// The command line is wrong: an unknown option, a missing or malformed argument.
+    public static let usageInvalid = ErrorCode("usage.invalid", .usage)
+    /// `firmchain help NAME` names no command.
+    public static let usageUnknownCommand = ErrorCode("usage.unknown-command", .usage)
     /// An unexpected error: a Firmchain bug.
     public static let `internal` = ErrorCode("internal", .internal)
 
     /// Every code `FirmchainCore` declares.
     public static let coreCodes: [ErrorCode] = [
         ioNotFound, ioPermissionDenied, ioNotAFile, ioTooLarge, ioFailed, ioWriteFailed, ioCannotCreate, ioMkdirFailed,
-        ioLocked, jsonMalformed, jsonFloatNotCanonical, jsonMissingField, .internal,
+        ioLocked, jsonMalformed, jsonFloatNotCanonical, jsonMissingField, usageInvalid, usageUnknownCommand, .internal,
     ]
 }

@@ -89,6 +89,7 @@ extension CommandLine {
         }
         let wantsJSON = CommandLine.arguments.contains("--json")
         do {
+            try checkHelpTopic(root)
             var command = try root.parseAsRoot()
             try command.run()
         } catch let error as FirmchainError {
@@ -98,13 +99,47 @@ extension CommandLine {
             exit(error.rawValue)
         } catch {
             let code = root.exitCode(for: error)
-            if code == .success || code == .validationFailure {
-                // Help, version and usage errors: ArgumentParser's own, well-formed messages.
+            if code == .success {
+                // --help and --version: ArgumentParser's own text on stdout.
                 root.exit(withError: error)
+            }
+            if code == .validationFailure {
+                // A wrong command line: one line, like every other error, and exit 64.
+                let first = root.message(for: error).split(separator: "\n").first.map(String.init) ?? "the command line is not valid"
+                let reason = first.hasPrefix("Error: ") ? String(first.dropFirst(7)) : first
+                report(code: ErrorCode.usageInvalid.id, category: .usage, reason: reason + " (see firmchain \(commandPath(root).isEmpty ? "" : commandPath(root) + " ")--help)",
+                       path: nil, json: wantsJSON)
+                exit(ErrorCategory.usage.exitCode)
             }
             report(code: "internal", category: .internal, reason: String(describing: error), path: nil, json: wantsJSON)
             exit(ErrorCategory.internal.exitCode)
         }
+    }
+
+    /// `firmchain help NAME …` for a NAME that is not a command is a usage error, not the
+    /// root help with exit 0 (ArgumentParser's default).
+    private static func checkHelpTopic(_ root: Firmchain.Type) throws {
+        let args = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("-") }
+        guard args.first == "help" else { return }
+        var commands: [ParsableCommand.Type] = root.configuration.subcommands
+        for name in args.dropFirst() {
+            guard let next = commands.first(where: { $0._commandName == name }) else {
+                throw FirmchainError(.usageUnknownCommand, "there is no command \"\(name)\" (see firmchain --help)")
+            }
+            commands = next.configuration.subcommands
+        }
+    }
+
+    /// The subcommand names on the command line (`delta create`), for the `--help` hint.
+    private static func commandPath(_ root: Firmchain.Type) -> String {
+        var path = [String]()
+        var commands: [ParsableCommand.Type] = root.configuration.subcommands
+        for arg in CommandLine.arguments.dropFirst() where !arg.hasPrefix("-") {
+            guard let next = commands.first(where: { $0._commandName == arg }) else { break }
+            path.append(arg)
+            commands = next.configuration.subcommands
+        }
+        return path.joined(separator: " ")
     }
 
     private static func report(code: String, category: ErrorCategory, reason: String, path: String?, json: Bool) {

@@ -36,6 +36,28 @@ struct CommandLineTests {
         #expect(!usage.err.contains("Stack") && !usage.err.contains("Fatal error"))
     }
 
+    @Test("a wrong command line is one error line with a usage code and exit 64, JSON under --json (help for no command too)", arguments: [
+        (["hash"], "usage.invalid"),
+        (["delta", "create", "--old", "x"], "usage.invalid"),
+        (["--nosuch"], "usage.invalid"),
+        (["repo", "add-target", "--out", "o", "--file", "f", "--version", "1", "--version-number", "1", "--hardware-id", "h", "--kind", "neither"], "usage.invalid"),
+        (["help", "nosuch"], "usage.unknown-command"),
+        (["help", "delta", "nosuch"], "usage.unknown-command"),
+    ])
+    func usageErrorsAreOneLine(_ args: [String], _ code: String) throws {
+        let text = try runProcess(TestEnv.firmchain, args)
+        #expect(text.status == 64, "\(args): \(text.err)")
+        #expect(text.out.isEmpty)
+        #expect(text.err.hasPrefix("firmchain: error: ") && text.err.hasSuffix(" [\(code)]\n") && text.err.split(separator: "\n").count == 1,
+                "\(args): \(text.err)")
+        let json = try runProcess(TestEnv.firmchain, ["--json"] + args)
+        #expect(json.status == 64)
+        let doc = try JSONReader().parse(Array(json.stderr))
+        #expect(doc["error"]?["code"] == .string(code) && doc["error"]?["exit_code"] == 64, "\(args): \(json.err)")
+        // Help itself still works and exits 0.
+        #expect(try runProcess(TestEnv.firmchain, ["help", "delta", "create"]).status == 0)
+    }
+
     @Test("a failed command leaves no partial output file")
     func failedCommandLeavesNoOutput() throws {
         let tmp = try TemporaryDirectory()
