@@ -73,6 +73,8 @@ public struct RuleFailure: Sendable, Hashable, CustomStringConvertible {
     /// The artefacts it found (DISALLOW) or missed (REQUIRE).
     public var artifacts: [String]
 
+    /// One line naming the item, the side and the rule, with the artefacts it matched (DISALLOW) or
+    /// did not find (REQUIRE).
     public var description: String {
         switch rule {
         case .require: return "\(item) \(side.rawValue): '\(rule)' did not find \(artifacts.joined(separator: ", "))"

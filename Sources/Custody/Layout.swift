@@ -72,6 +72,8 @@ public enum ArtifactRule: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The rule in in-toto's list form joined by spaces, e.g.
+    /// `MATCH build/deltas/* WITH PRODUCTS FROM delta`.
     public var description: String { words.joined(separator: " ") }
 
     var json: JSONValue { .array(words.map { .string($0) }) }

@@ -16,6 +16,7 @@ public struct FixedClock: Clock {
     /// A clock stopped at `instant`.
     public init(_ instant: Date) { self.instant = instant }
 
+    /// Returns `instant`, however often it is asked.
     public func now() -> Date { instant }
 }
 

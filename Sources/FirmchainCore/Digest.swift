@@ -76,6 +76,7 @@ extension DigestCalculator {
     /// An incremental SHA-256 for data that arrives in pieces (copies, streams).
     public struct Streaming: Sendable {
         private var hasher = SHA256()
+        /// An empty SHA-256 hash.
         public init() {}
         /// Adds `bytes` to the hash.
         public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {

@@ -77,17 +77,24 @@ public struct JSONInteger: Sendable, Hashable, CustomStringConvertible {
     /// The value when it fits in `Int64`.
     public var int64Value: Int64? { Int64(decimal) }
 
+    /// The canonical decimal text, as `decimal`.
     public var description: String { decimal }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// A JSON string from a string literal.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A JSON integer from an integer literal.
     public init(integerLiteral value: Int64) { self = .integer(JSONInteger(value)) }
+    /// A JSON boolean from a boolean literal.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// A JSON array from an array literal.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// JSON `null` from `nil`.
     public init(nilLiteral: ()) { self = .null }
+    /// A JSON object from a dictionary literal; for a repeated key the last value wins.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         var o = [String: JSONValue]()
         for (k, v) in elements { o[k] = v }

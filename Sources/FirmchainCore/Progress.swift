@@ -7,6 +7,8 @@ public protocol ProgressReporter: Sendable {
 
 /// A reporter that discards everything: the default for libraries and tests.
 public struct SilentProgress: ProgressReporter {
+    /// A reporter that discards every report.
     public init() {}
+    /// Discards the report.
     public func report(phase: String, completed: Int64, total: Int64) {}
 }

@@ -11,12 +11,18 @@ import Signing
 public struct PipelineResult: Sendable {
     /// One target of the release.
     public struct Target: Sendable {
+        /// The target name: the image's, or for a delta
+        /// `deltas/<image's target name>.from-<base version>.bsdiff`.
         public let name: String
+        /// Whether the target is the whole image or a delta.
         public let kind: FirmwareInfo.Kind
+        /// The target's size in bytes.
         public let length: Int64
+        /// The target's hex sha256.
         public let sha256: String
         /// For a delta: the base version and patch size / image size.
         public let baseVersion: String?
+        /// For a delta: its size divided by the image's; nil for the image.
         public let ratio: Double?
     }
 
@@ -27,7 +33,9 @@ public struct PipelineResult: Sendable {
     public var changed = false
     /// The versions published (nil when unchanged).
     public var targetsVersion: Int64?
+    /// The snapshot version the `publish` step reported; nil when it did not run.
     public var snapshotVersion: Int64?
+    /// The timestamp version the `publish` step reported; nil when it did not run.
     public var timestampVersion: Int64?
     /// Key descriptions (never PINs) by role.
     public var signers: [String: [String]] = [:]

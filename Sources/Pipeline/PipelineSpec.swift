@@ -15,14 +15,18 @@ public struct PlannedStep: Sendable {
 
 /// A release pipeline (`Pipelines/*.yml`, schema 1, documented in Docs/pipeline.md).
 public struct PipelineSpec: Sendable {
+    /// The pipeline file schema this Firmchain reads (`schema: 1`); a file with any other is refused.
     public static let schemaVersion: Int64 = 1
 
     /// An earlier version still in the field, to build a delta from.
     public struct Base: Sendable, Hashable {
+        /// The base image's path (`release.bases[].image`), resolved like the file's other paths.
         public var image: String
+        /// The base's version string (`release.bases[].version`), which names its delta.
         public var version: String
     }
 
+    /// The release's name (`name`).
     public var name: String
     /// The policy file, resolved relative to the pipeline file.
     public var policyPath: String
@@ -30,15 +34,23 @@ public struct PipelineSpec: Sendable {
     public var output: String
     /// The new image and what it is.
     public var image: String
+    /// The image's target name (`release.name`, by default the image's file name): a relative path
+    /// without `.` or `..` parts.
     public var targetName: String
+    /// The firmware version as people read it, e.g. `1.2.0` (`release.version`).
     public var version: String
+    /// The monotonic number for rollback protection (`release.version_number`, at least 1).
     public var versionNumber: Int64
+    /// The hardware ids the image may be installed on (`release.hardware`, at least one).
     public var hardwareIDs: [String]
+    /// How urgently a fleet should take the release (`release.priority`, by default `.medium`).
     public var priority: FirmwareInfo.Priority
+    /// The earlier versions still in the field to build deltas from (`release.bases`), in file order.
     public var bases: [Base]
     /// The steps in order, already checked: every artefact a step needs is made by an earlier
     /// step, comes from outside the release, or may be left by an earlier run.
     public var steps: [PlannedStep]
+    /// The pipeline file this was read from, named in errors.
     public var path: String
 
     /// Reads a pipeline file; relative paths inside it are taken relative to `baseDirectory`

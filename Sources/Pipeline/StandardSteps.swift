@@ -11,16 +11,21 @@ import Signing
 /// Content-addressed through its in-toto link: when the recorded delta link names the same
 /// input images (by sha256) and its products are still there unchanged, nothing is recomputed.
 public struct DeltaStep: PipelineStep {
+    /// `delta`, this step's name in pipeline files and links.
     public static let kind = "delta"
+    /// The delta step takes one option, `format`.
     public static let optionKeys: Set<String> = ["format"]
     /// The patch format (`format:`).
     public let format: DeltaFormat
 
+    /// Reads `format`, which must name a `DeltaFormat` and defaults to `bsdiff40`.
     public init(options: StepOptions) throws {
         format = try options.oneOf("format", default: DeltaFormat.bsdiff40)
     }
 
+    /// The new image, which it needs, and the base images, when the pipeline lists any.
     public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.image.kind), .optional(ReleaseArtefacts.bases.kind)] }
+    /// The patches in `build/deltas`.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.deltas.kind] }
 
     /// `build/deltas/<target>.from-<base version>.bsdiff`.
@@ -33,6 +38,9 @@ public struct DeltaStep: PipelineStep {
         try context.value(ReleaseArtefacts.deltas).map { .inRelease($0.file) }
     }
 
+    /// Hashes the image and every base, writes one BSDIFF40 patch per base to `build/deltas/`
+    /// unless the recorded delta link names the same inputs and its patches are unchanged, and
+    /// hands the deltas on.
     public func run(_ context: inout StepContext) throws -> String {
         let spec = context.spec, out = spec.output
         var materials = [String: ArtifactDigests]()
@@ -67,10 +75,14 @@ public struct DeltaStep: PipelineStep {
 /// with firmware fields — added to the targets already published, their files copied into
 /// `repository/targets` under their hashes. Refuses a rollback (the policy's rule).
 public struct ManifestStep: PipelineStep {
+    /// `manifest`, this step's name in pipeline files and links.
     public static let kind = "manifest"
+    /// The manifest step takes no options.
     public init(options: StepOptions) throws {}
 
+    /// The deltas, when an earlier step made them, and the new image, which it needs.
     public var reads: [ArtefactUse] { [.optional(ReleaseArtefacts.deltas.kind), .required(ReleaseArtefacts.image.kind)] }
+    /// The staged targets: the image and every delta as TUF targets, copied into `repository/targets`.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.stagedTargets.kind] }
 
     /// The staged targets are delivered through the steps that sign and publish them.
@@ -80,6 +92,9 @@ public struct ManifestStep: PipelineStep {
         return f
     }
 
+    /// Checks the rollback rule against the published targets, copies the image and each delta into
+    /// `repository/targets` under their hashes, describes each as a target with `custom.firmware`
+    /// fields, and hands on the published targets (none on a first release) with these added.
     public func run(_ context: inout StepContext) throws -> String {
         let spec = context.spec
         let store = context.release.repository
@@ -134,23 +149,37 @@ public struct ManifestStep: PipelineStep {
 /// snapshot and timestamp with the policy's keys and writes them (timestamp last, then a first
 /// release's root).
 public struct SignStep: PipelineStep {
+    /// `sign`, this step's name in pipeline files and links.
     public static let kind = "sign"
+    /// The sign step takes no options.
     public init(options: StepOptions) throws {}
 
+    /// The staged targets, and the signed metadata an earlier run left in `repository/metadata`
+    /// (none on a first release).
     public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.stagedTargets.kind), .required(ReleaseArtefacts.signedMetadata.kind)] }
+    /// The new signed metadata in `repository/metadata`.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.signedMetadata.kind] }
+    /// True: signing changes the published release, so the step runs only when the release differs
+    /// from the published one or its evidence does not verify.
     public var commitsRelease: Bool { true }
 
     /// The whole repository before and after: the targets pass through unchanged.
     public func materials(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository")] }
+    /// The whole `repository` directory after signing: the targets as they came and the new metadata.
     public func products(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository")] }
 
+    /// Materials from wherever the chain made them; as products, the targets unchanged from its
+    /// materials and the metadata it wrote; it delivers nothing itself but requires
+    /// `repository/metadata/timestamp.json` in the finished release.
     public func flows(_ chain: ChainView) -> StepFlows {
         StepFlows(materials: defaultFlows(chain).materials,
                   products: [.materialOf("repository/targets/*", step: name), .written("repository/metadata/*")],
                   requires: ["repository/metadata/timestamp.json"])
     }
 
+    /// Signs the staged targets, a snapshot and a timestamp with the policy's keys (on a first
+    /// release also `1.root.json`, compiled from the policy and signed with the root keys), writes
+    /// them timestamp last and then a first release's root, and hands the signed metadata on.
     public func run(_ context: inout StepContext) throws -> String {
         let desired = try context.value(ReleaseArtefacts.stagedTargets)
         let policy = context.policy
@@ -182,14 +211,22 @@ public struct SignStep: PipelineStep {
 /// `publish`: exports the public keys of every role to `OUT/keys/`. (The runner then signs
 /// SLSA provenance for each released target and a ledger checkpoint.)
 public struct PublishStep: PipelineStep {
+    /// `publish`, this step's name in pipeline files and links.
     public static let kind = "publish"
+    /// The publish step takes no options.
     public init(options: StepOptions) throws {}
 
+    /// The signed metadata, and the public keys an earlier run left in `keys/` (if any).
     public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.signedMetadata.kind), .required(ReleaseArtefacts.publicKeys.kind)] }
+    /// The public keys in `keys/` and the reports in `report/`; `run` itself writes only the keys.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.publicKeys.kind, ReleaseArtefacts.report.kind] }
+    /// True: publishing changes the release, so the step runs only when the release differs from
+    /// the published one or its evidence does not verify.
     public var commitsRelease: Bool { true }
 
+    /// The whole `repository` and `keys` directories before it runs.
     public func materials(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository"), .inRelease("keys")] }
+    /// The whole `repository` and `keys` directories after it ran.
     public func products(_ context: StepContext) throws -> [ArtefactPath] { [.inRelease("repository"), .inRelease("keys")] }
 
     /// The repository as the step that signed it left it, and the keys; it vouches for both.
@@ -201,6 +238,8 @@ public struct PublishStep: PipelineStep {
                          delivers: [.productOf("repository/*", step: name), .productOf("keys/*", step: name)])
     }
 
+    /// Writes the PEM public key of every key each TUF role names in the policy to `OUT/keys/` and
+    /// records the published targets, snapshot and timestamp versions in the run's result.
     public func run(_ context: inout StepContext) throws -> String {
         let prepared = try context.value(ReleaseArtefacts.signedMetadata)
         var keys = RoleTable<[PublicKey]> { _ in [] }

@@ -12,8 +12,12 @@ public struct Policy: Sendable {
 
     /// A TUF role's keys (pkcs11: URIs or key files), threshold and expiry window.
     public struct Role: Sendable, Hashable {
+        /// The role's keys as `pkcs11:` URIs or key files (`roles.<role>.keys`, at least one).
         public var keys: [String]
+        /// How many of `keys` must sign the role's metadata (`roles.<role>.threshold`, 1 through
+        /// the number of keys; default 1).
         public var threshold: Int
+        /// How long the role's metadata stays valid, in seconds (from `expiry_days` or `expiry_hours`).
         public var expiry: TimeInterval
     }
 
@@ -23,6 +27,7 @@ public struct Policy: Sendable {
         case strictlyIncreasing = "strictly-increasing"
     }
 
+    /// The policy's name (`name`).
     public var name: String
     /// The four TUF roles.
     public var roles: RoleTable<Role>
@@ -40,6 +45,8 @@ public struct Policy: Sendable {
     public var functionaryLines: [String: Int]
     /// Hardware ids a release may target, with a description each.
     public var hardwareClasses: [String: String]
+    /// How a release's `version_number` must relate to the published ones (`rollback`, by default
+    /// `strictly-increasing`).
     public var rollback: RollbackRule
     /// Priority classes a release may carry.
     public var priorityClasses: [FirmwareInfo.Priority]

@@ -22,13 +22,20 @@ public struct FirmwareInfo: Sendable, Hashable {
         public var format: String
         /// Target name, version and sha256 of the image the patch applies to.
         public var baseName: String
+        /// The version of the image the patch applies to (`delta.base.version`).
         public var baseVersion: String
+        /// The hex sha256 of the image the patch applies to (`delta.base.sha256`), which a device
+        /// checks before patching.
         public var baseSHA256: String
         /// The image the patch reproduces: target name, sha256 and length.
         public var resultName: String
+        /// The hex sha256 of the image the patch reproduces (`delta.result.sha256`), which a device
+        /// checks after patching.
         public var resultSHA256: String
+        /// The size in bytes of the image the patch reproduces (`delta.result.length`).
         public var resultLength: Int64
 
+        /// Creates the delta fields; `format` defaults to `bsdiff40`.
         public init(format: String = "bsdiff40", baseName: String, baseVersion: String, baseSHA256: String,
                     resultName: String, resultSHA256: String, resultLength: Int64) {
             self.format = format
@@ -43,11 +50,14 @@ public struct FirmwareInfo: Sendable, Hashable {
 
     /// For an encrypted payload: the plaintext's digest and how it was encrypted.
     public struct EncryptionInfo: Sendable, Hashable {
+        /// The hex sha256 of the decrypted payload (`encryption.plaintext.sha256`).
         public var plaintextSHA256: String
+        /// The size in bytes of the decrypted payload (`encryption.plaintext.length`).
         public var plaintextLength: Int64
         /// The encryption descriptor (format, algorithms, recipients), as the encryption step writes it.
         public var descriptor: JSONValue
 
+        /// Creates the encryption fields from the plaintext's digest and size and the encryption descriptor.
         public init(plaintextSHA256: String, plaintextLength: Int64, descriptor: JSONValue) {
             self.plaintextSHA256 = plaintextSHA256
             self.plaintextLength = plaintextLength
@@ -57,9 +67,14 @@ public struct FirmwareInfo: Sendable, Hashable {
 
     /// Optional hints for staged rollout.
     public struct Rollout: Sendable, Hashable {
+        /// The size of the canary group that should take the update first
+        /// (`rollout.canary_group_size`), or nil when not hinted.
         public var canaryGroupSize: Int64?
+        /// How long, in hours, a staged rollout should soak before it goes wider
+        /// (`rollout.soak_hours`), or nil when not hinted.
         public var soakHours: Int64?
 
+        /// Creates rollout hints; either may be left out.
         public init(canaryGroupSize: Int64? = nil, soakHours: Int64? = nil) {
             self.canaryGroupSize = canaryGroupSize
             self.soakHours = soakHours
@@ -72,12 +87,20 @@ public struct FirmwareInfo: Sendable, Hashable {
     public var versionNumber: Int64
     /// Hardware ids this image may be installed on.
     public var hardwareIDs: [String]
+    /// Whether the target is a whole image or a delta (`kind`); readers require `delta` exactly
+    /// when it is `.delta`.
     public var kind: Kind
+    /// For a delta, the image it applies to and the image it reproduces (`delta`); nil for a whole image.
     public var delta: DeltaInfo?
+    /// For an encrypted payload, the plaintext's digest and the encryption descriptor
+    /// (`encryption`); nil otherwise.
     public var encryption: EncryptionInfo?
+    /// How urgently a fleet should take the update (`priority`).
     public var priority: Priority
+    /// Staged-rollout hints (`rollout`), or nil when there are none.
     public var rollout: Rollout?
 
+    /// Creates firmware fields; the priority defaults to `.medium` and the optional parts to nil.
     public init(version: String, versionNumber: Int64, hardwareIDs: [String], kind: Kind, delta: DeltaInfo? = nil,
                 encryption: EncryptionInfo? = nil, priority: Priority = .medium, rollout: Rollout? = nil) {
         self.version = version

@@ -20,11 +20,17 @@ public protocol SignedMetadata: Sendable {
 public struct CommonFields: Sendable, Hashable {
     /// The TUF specification version this metadata follows.
     public var specVersion: String
+    /// The `version` member, at least 1; clients refuse to replace trusted metadata with a lower
+    /// version (TUF spec §4.2).
     public var version: Int64
+    /// The `expires` member: when clients stop trusting this metadata, written as
+    /// `YYYY-MM-DDTHH:MM:SSZ` (TUF spec §4.2).
     public var expires: Date
 
+    /// The `spec_version` new metadata declares by default (TUF 1.0.31); reading accepts any `1.x`.
     public static let currentSpecVersion = "1.0.31"
 
+    /// Creates the common fields of a role from its version and expiry, declaring `specVersion`.
     public init(specVersion: String = CommonFields.currentSpecVersion, version: Int64, expires: Date) {
         self.specVersion = specVersion
         self.version = version
@@ -53,10 +59,16 @@ public struct CommonFields: Sendable, Hashable {
 
 /// The keys and threshold of one role (TUF spec §4.3 "ROLE").
 public struct RoleKeys: Sendable, Hashable {
+    /// The `keyids` member: the ids of the keys trusted to sign for the role; parsing refuses duplicates.
     public var keyids: [String]
+    /// The `threshold` member: how many valid signatures by distinct keys in `keyids` the role
+    /// needs (TUF spec §4.3); parsing requires at least 1.
     public var threshold: Int
+    /// Members of the role object other than `keyids` and `threshold`, kept so that re-encoding
+    /// preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// Creates a role entry from its key ids, threshold and any extra members.
     public init(keyids: [String], threshold: Int, unrecognized: [String: JSONValue] = [:]) {
         self.keyids = keyids
         self.threshold = threshold
@@ -84,16 +96,28 @@ public struct RoleKeys: Sendable, Hashable {
 
 /// root.json's `signed` part (TUF spec §4.3): the keys and thresholds of every top-level role.
 public struct Root: SignedMetadata, Hashable {
+    /// The `_type` of root metadata, `root`.
     public static let type = "root"
+    /// The `spec_version`, `version` and `expires` members every role carries (TUF spec §4.2).
     public var common: CommonFields
+    /// The `keys` member: every key that signs for a top-level role, by keyid (TUF spec §4.3).
     public var keys: [String: TUFKey]
+    /// The `roles` member: the key ids and threshold of each of the four top-level roles (TUF spec §4.3).
     public var roles: RoleTable<RoleKeys>
+    /// The `consistent_snapshot` member: whether the repository serves consistent snapshots,
+    /// targets as `HASH.NAME` and metadata other than timestamp as `VERSION.ROLE.json` (TUF spec
+    /// §4.3).
     public var consistentSnapshot: Bool
+    /// Members of root's `signed` object that Firmchain does not interpret, kept so that
+    /// re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// The version of this root, from `common`.
     public var version: Int64 { common.version }
+    /// When this root expires, from `common`.
     public var expires: Date { common.expires }
 
+    /// Creates root metadata from its parts, with consistent snapshots on by default.
     public init(common: CommonFields, keys: [String: TUFKey], roles: RoleTable<RoleKeys>, consistentSnapshot: Bool = true,
                 unrecognized: [String: JSONValue] = [:]) {
         self.common = common
@@ -103,6 +127,8 @@ public struct Root: SignedMetadata, Hashable {
         self.unrecognized = unrecognized
     }
 
+    /// Reads root.json's `signed` object (TUF spec §4.3), requiring exactly the four top-level
+    /// roles and keeping unknown members in `unrecognized`.
     public init(signedJSON: JSONValue) throws {
         var f = try JSONFields(signedJSON, "root.signed")
         common = try CommonFields(&f, type: Root.type)
@@ -128,6 +154,8 @@ public struct Root: SignedMetadata, Hashable {
         unrecognized = f.rest
     }
 
+    /// Encodes root.json's `signed` object (TUF spec §4.3), with the unknown members in
+    /// `unrecognized` kept beside the known ones.
     public var signedJSON: JSONValue {
         var o = common.json(type: Root.type)
         o["keys"] = .object(keys.mapValues { $0.json })
@@ -139,13 +167,17 @@ public struct Root: SignedMetadata, Hashable {
 
 /// One target file (TUF spec §4.5 "TARGETS"): length, hashes and the application's `custom` data.
 public struct TargetFile: Sendable, Hashable {
+    /// The `length` member: the target file's size in bytes, never negative when read.
     public var length: Int64
     /// Hex digests by algorithm name (`sha256`, `sha512`); never empty.
     public var hashes: [String: String]
     /// Firmware fields (see `FirmwareInfo` and Docs/manifest.md); signed but not interpreted by TUF.
     public var custom: JSONValue?
+    /// Members of the target entry other than `length`, `hashes` and `custom`, kept so that
+    /// re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// Creates a target entry from its length, hashes and optional `custom` data.
     public init(length: Int64, hashes: [String: String], custom: JSONValue? = nil, unrecognized: [String: JSONValue] = [:]) {
         self.length = length
         self.hashes = hashes
@@ -177,13 +209,20 @@ public struct TargetFile: Sendable, Hashable {
 
 /// A delegated targets role (TUF spec §4.5 "DELEGATIONS").
 public struct DelegatedRole: Sendable, Hashable {
+    /// The `name` member; the snapshot lists the role's metadata as `NAME.json` (TUF spec §4.5).
     public var name: String
+    /// The `keyids` and `threshold` members: the keys that must sign the delegated role's metadata.
     public var keys: RoleKeys
+    /// The `terminating` member: whether the target search stops at this role for the targets its
+    /// paths match (TUF spec §4.5).
     public var terminating: Bool
     /// Glob patterns of target paths this role may sign for (nil when `path_hash_prefixes` is used).
     public var paths: [String]?
+    /// Members of the role entry that Firmchain does not interpret (such as `path_hash_prefixes`),
+    /// kept so that re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// Creates a delegated role from its name, keys, `terminating` flag and path patterns.
     public init(name: String, keys: RoleKeys, terminating: Bool, paths: [String]?, unrecognized: [String: JSONValue] = [:]) {
         self.name = name
         self.keys = keys
@@ -219,10 +258,15 @@ public struct DelegatedRole: Sendable, Hashable {
 
 /// The `delegations` member of targets metadata.
 public struct Delegations: Sendable, Hashable {
+    /// The `keys` member: the keys of the delegated roles, by keyid (TUF spec §4.5).
     public var keys: [String: TUFKey]
+    /// The `roles` member: the delegated roles, in the order of priority in which they are listed
+    /// (TUF spec §4.5).
     public var roles: [DelegatedRole]
+    /// Members of `delegations` other than `keys` and `roles`, kept so that re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// Creates a `delegations` member from its keys and roles.
     public init(keys: [String: TUFKey], roles: [DelegatedRole], unrecognized: [String: JSONValue] = [:]) {
         self.keys = keys
         self.roles = roles
@@ -244,15 +288,24 @@ public struct Delegations: Sendable, Hashable {
 
 /// targets.json's `signed` part (TUF spec §4.5).
 public struct Targets: SignedMetadata, Hashable {
+    /// The `_type` of targets metadata, `targets`.
     public static let type = "targets"
+    /// The `spec_version`, `version` and `expires` members every role carries (TUF spec §4.2).
     public var common: CommonFields
+    /// The `targets` member: every target file this role signs for, by target name (TUF spec §4.5).
     public var targets: [String: TargetFile]
+    /// The `delegations` member, or nil when the role delegates nothing.
     public var delegations: Delegations?
+    /// Members of targets' `signed` object that Firmchain does not interpret, kept so that
+    /// re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// The version of this targets metadata, from `common`.
     public var version: Int64 { common.version }
+    /// When this targets metadata expires, from `common`.
     public var expires: Date { common.expires }
 
+    /// Creates targets metadata from its parts, without delegations by default.
     public init(common: CommonFields, targets: [String: TargetFile], delegations: Delegations? = nil, unrecognized: [String: JSONValue] = [:]) {
         self.common = common
         self.targets = targets
@@ -260,6 +313,7 @@ public struct Targets: SignedMetadata, Hashable {
         self.unrecognized = unrecognized
     }
 
+    /// Reads targets.json's `signed` object (TUF spec §4.5), keeping unknown members in `unrecognized`.
     public init(signedJSON: JSONValue) throws {
         var f = try JSONFields(signedJSON, "targets.signed")
         common = try CommonFields(&f, type: Targets.type)
@@ -270,6 +324,8 @@ public struct Targets: SignedMetadata, Hashable {
         unrecognized = f.rest
     }
 
+    /// Encodes targets.json's `signed` object (TUF spec §4.5), with the unknown members in
+    /// `unrecognized` kept beside the known ones.
     public var signedJSON: JSONValue {
         var o = common.json(type: Targets.type)
         o["targets"] = .object(targets.mapValues { $0.json })
@@ -280,11 +336,18 @@ public struct Targets: SignedMetadata, Hashable {
 
 /// A `meta` entry of snapshot or timestamp metadata (TUF spec §4.4 "METAFILES").
 public struct MetaFile: Sendable, Hashable {
+    /// The `version` member: the version of the listed metadata file, at least 1 when read.
     public var version: Int64
+    /// The `length` member: the listed file's size in bytes, or nil when not given (it is optional).
     public var length: Int64?
+    /// The `hashes` member: hex digests of the listed file by algorithm name, or nil when not
+    /// given; never empty when present.
     public var hashes: [String: String]?
+    /// Members of the entry other than `version`, `length` and `hashes`, kept so that re-encoding
+    /// preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// Creates a `meta` entry from the file's version and its optional length and hashes.
     public init(version: Int64, length: Int64? = nil, hashes: [String: String]? = nil, unrecognized: [String: JSONValue] = [:]) {
         self.version = version
         self.length = length
@@ -320,20 +383,30 @@ public struct MetaFile: Sendable, Hashable {
 
 /// snapshot.json's `signed` part (TUF spec §4.4): the version of every targets metadata file.
 public struct Snapshot: SignedMetadata, Hashable {
+    /// The `_type` of snapshot metadata, `snapshot`.
     public static let type = "snapshot"
+    /// The `spec_version`, `version` and `expires` members every role carries (TUF spec §4.2).
     public var common: CommonFields
+    /// The `meta` member: the version (and optionally length and hashes) of every targets metadata
+    /// file, by file name such as `targets.json` (TUF spec §4.4).
     public var meta: [String: MetaFile]
+    /// Members of snapshot's `signed` object that Firmchain does not interpret, kept so that
+    /// re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// The version of this snapshot, from `common`.
     public var version: Int64 { common.version }
+    /// When this snapshot expires, from `common`.
     public var expires: Date { common.expires }
 
+    /// Creates snapshot metadata from its common fields and `meta` entries.
     public init(common: CommonFields, meta: [String: MetaFile], unrecognized: [String: JSONValue] = [:]) {
         self.common = common
         self.meta = meta
         self.unrecognized = unrecognized
     }
 
+    /// Reads snapshot.json's `signed` object (TUF spec §4.4), keeping unknown members in `unrecognized`.
     public init(signedJSON: JSONValue) throws {
         var f = try JSONFields(signedJSON, "snapshot.signed")
         common = try CommonFields(&f, type: Snapshot.type)
@@ -343,6 +416,8 @@ public struct Snapshot: SignedMetadata, Hashable {
         unrecognized = f.rest
     }
 
+    /// Encodes snapshot.json's `signed` object (TUF spec §4.4), with the unknown members in
+    /// `unrecognized` kept beside the known ones.
     public var signedJSON: JSONValue {
         var o = common.json(type: Snapshot.type)
         o["meta"] = .object(meta.mapValues { $0.json })
@@ -352,20 +427,30 @@ public struct Snapshot: SignedMetadata, Hashable {
 
 /// timestamp.json's `signed` part (TUF spec §4.6): the current snapshot's version and hashes.
 public struct Timestamp: SignedMetadata, Hashable {
+    /// The `_type` of timestamp metadata, `timestamp`.
     public static let type = "timestamp"
+    /// The `spec_version`, `version` and `expires` members every role carries (TUF spec §4.2).
     public var common: CommonFields
+    /// The `meta` member, which must list `snapshot.json` (TUF spec §4.6).
     public var meta: [String: MetaFile]
+    /// Members of timestamp's `signed` object that Firmchain does not interpret, kept so that
+    /// re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
+    /// The version of this timestamp, from `common`.
     public var version: Int64 { common.version }
+    /// When this timestamp expires, from `common`.
     public var expires: Date { common.expires }
 
+    /// Creates timestamp metadata whose `meta` lists only `snapshot`, as `snapshot.json`.
     public init(common: CommonFields, snapshot: MetaFile, unrecognized: [String: JSONValue] = [:]) {
         self.common = common
         self.meta = ["snapshot.json": snapshot]
         self.unrecognized = unrecognized
     }
 
+    /// Reads timestamp.json's `signed` object (TUF spec §4.6), refusing one whose `meta` does not
+    /// list `snapshot.json` and keeping unknown members in `unrecognized`.
     public init(signedJSON: JSONValue) throws {
         var f = try JSONFields(signedJSON, "timestamp.signed")
         common = try CommonFields(&f, type: Timestamp.type)
@@ -379,6 +464,8 @@ public struct Timestamp: SignedMetadata, Hashable {
     /// The snapshot this timestamp points at.
     public var snapshot: MetaFile { meta["snapshot.json"]! }
 
+    /// Encodes timestamp.json's `signed` object (TUF spec §4.6), with the unknown members in
+    /// `unrecognized` kept beside the known ones.
     public var signedJSON: JSONValue {
         var o = common.json(type: Timestamp.type)
         o["meta"] = .object(meta.mapValues { $0.json })
@@ -388,8 +475,12 @@ public struct Timestamp: SignedMetadata, Hashable {
 
 /// A signed metadata document: `{"signed": …, "signatures": […]}` (TUF spec §4.2).
 public struct Metadata<Signed: SignedMetadata>: Sendable {
+    /// The `signed` object: the role's metadata, which the signatures cover.
     public var signed: Signed
+    /// The `signatures` member: each a keyid and a signature over the canonical JSON of `signed`
+    /// (TUF spec §4.2).
     public var signatures: [TUFSignature]
+    /// Members of the document other than `signed` and `signatures`, kept so that re-encoding preserves them.
     public var unrecognized: [String: JSONValue]
 
     /// Unsigned metadata around `signed`.
@@ -433,9 +524,13 @@ public enum TopLevelRole: String, Sendable, Hashable, CaseIterable, Comparable {
 
 /// One value for each top-level role: no role can be missing, so reading one never fails.
 public struct RoleTable<Value: Sendable>: Sendable {
+    /// The value for the root role.
     public var root: Value
+    /// The value for the targets role.
     public var targets: Value
+    /// The value for the snapshot role.
     public var snapshot: Value
+    /// The value for the timestamp role.
     public var timestamp: Value
 
     /// A table from its four values.

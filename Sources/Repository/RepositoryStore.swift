@@ -4,9 +4,13 @@ import Signing
 
 /// How long each role's metadata stays valid after it is signed.
 public struct ExpiryPolicy: Sendable, Hashable {
+    /// How long root metadata stays valid after it is signed, in seconds.
     public var root: TimeInterval
+    /// How long targets metadata stays valid after it is signed, in seconds.
     public var targets: TimeInterval
+    /// How long snapshot metadata stays valid after it is signed, in seconds.
     public var snapshot: TimeInterval
+    /// How long timestamp metadata stays valid after it is signed, in seconds.
     public var timestamp: TimeInterval
 
     /// Defaults close to common practice: a year for root, three months for targets, a week
@@ -22,9 +26,12 @@ public struct ExpiryPolicy: Sendable, Hashable {
 
 /// The keys and threshold one role is given when a repository is created.
 public struct RoleAssignment: Sendable {
+    /// The role's public keys; `prepareInitial` refuses a role without any.
     public var keys: [PublicKey]
+    /// How many of `keys` must sign the role's metadata; `prepareInitial` requires 1 through `keys.count`.
     public var threshold: Int
 
+    /// Assigns `keys` to a role with `threshold` (by default 1).
     public init(keys: [PublicKey], threshold: Int = 1) {
         self.keys = keys
         self.threshold = threshold
@@ -45,13 +52,16 @@ public struct RoleAssignment: Sendable {
 public struct RepositoryStore: Sendable {
     /// The release directory (`OUT`).
     public let directory: String
+    /// The directory TUF metadata is served from, `OUT/repository/metadata`.
     public var metadataDirectory: String { directory + "/repository/metadata" }
+    /// The directory target files are served from, `OUT/repository/targets`.
     public var targetsDirectory: String { directory + "/repository/targets" }
     var stagedTargetsPath: String { directory + "/.staging/targets.json" }
 
     /// Largest metadata file read (untrusted input).
     public static let metadataLimit = 16 << 20
 
+    /// A store for the release directory `directory` (`OUT`); nothing is read or created until it is used.
     public init(directory: String) { self.directory = directory }
 
     // MARK: Reading
@@ -181,8 +191,11 @@ public struct RepositoryStore: Sendable {
     public struct PreparedRelease: Sendable {
         /// File names and bytes, in the order they must be written (timestamp last).
         public let files: [(name: String, bytes: [UInt8])]
+        /// The version of the targets metadata in `files`.
         public let targetsVersion: Int64
+        /// The version of the snapshot metadata in `files`.
         public let snapshotVersion: Int64
+        /// The version of the timestamp metadata in `files`.
         public let timestampVersion: Int64
     }
 

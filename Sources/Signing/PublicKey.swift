@@ -27,7 +27,6 @@ public struct PublicKey: Sendable, Hashable {
     }
 
     /// Keys are equal when their SPKI bytes are.
-
     public static func == (a: PublicKey, b: PublicKey) -> Bool { a.spkiDER == b.spkiDER }
     /// Hashes the SPKI bytes.
     public func hash(into hasher: inout Hasher) { hasher.combine(spkiDER) }

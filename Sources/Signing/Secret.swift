@@ -48,8 +48,7 @@ public final class Secret: @unchecked Sendable, CustomStringConvertible {
         try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
     }
 
-    /// A placeholder that never shows the bytes.
-
+    /// `Secret(N bytes)`: a placeholder with the byte count only, never the bytes.
     public var description: String { "Secret(\(count) bytes)" }
 
     deinit {

@@ -9,7 +9,10 @@ import FirmchainCore
 ///
 /// The PEM text (64-column base64, trailing newline) is part of the keyid, so it is kept exactly.
 public struct TUFKey: Sendable, Hashable {
+    /// The `keytype` member, such as `ecdsa`, `rsa` or `ed25519`.
     public let keytype: String
+    /// The `scheme` member: the signature scheme, such as `ecdsa-sha2-nistp256`,
+    /// `rsassa-pss-sha256` or `ed25519`.
     public let scheme: String
     /// `keyval.public`: PEM text or hex, by keytype.
     public let publicValue: String

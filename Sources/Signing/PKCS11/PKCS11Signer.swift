@@ -57,8 +57,8 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
         keyDescription = description
     }
 
-    /// Signs and verifies before returning (see `Signer.sign(_:algorithm:)`).
-
+    /// Signs `message` on the token under `algorithm` (ECDSA signatures converted to DER), then
+    /// verifies the signature with the public key before returning it.
     public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm) throws -> [UInt8] {
         try requireSupported(algorithm)
         let mechanism: PKCS11Mechanism

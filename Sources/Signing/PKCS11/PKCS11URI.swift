@@ -160,8 +160,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
         return "pkcs11:" + path.joined(separator: ";") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
-    /// Equal when they print the same and carry the same pin-value.
-
+    /// Whether `a` and `b` print the same URI and carry the same `pin-value`.
     public static func == (a: PKCS11URI, b: PKCS11URI) -> Bool {
         a.description == b.description && a.pinValue == b.pinValue
     }

@@ -96,8 +96,8 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
         return PEM.encode(try PKCS8.encrypt(der, passphrase: passphrase), label: "ENCRYPTED PRIVATE KEY")
     }
 
-    /// Signs and verifies before returning (see `Signer.sign(_:algorithm:)`).
-
+    /// Signs `message` with the in-memory private key under `algorithm`, then verifies the
+    /// signature with the public key before returning it.
     public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm) throws -> [UInt8] {
         try requireSupported(algorithm)
         let signature: [UInt8]
