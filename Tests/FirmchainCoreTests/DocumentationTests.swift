@@ -43,4 +43,29 @@ struct DocumentationTests {
         }
         #expect(found == Set(Self.declared.map(\.id)), "declared but not listed: \(found.subtracting(Self.declared.map(\.id)).sorted())")
     }
+
+    @Test("every public declaration in Sources has a /// comment directly above it (attributes may stand between)")
+    func publicSymbolsDocumented() throws {
+        let sources = TestEnv.packageRoot.appendingPathComponent("Sources")
+        var missing = [String](), publics = 0
+        let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!
+        for case let url as URL in files where url.pathExtension == "swift" {
+            let lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
+            var inString = false
+            for (i, line) in lines.enumerated() {
+                let s = line.trimmingCharacters(in: .whitespaces)
+                if s.components(separatedBy: "\"\"\"").count % 2 == 0 { inString.toggle(); continue }
+                guard !inString else { continue }
+                guard s.range(of: #"^(@\w+\s+)*public\s"#, options: .regularExpression) != nil, !s.hasPrefix("public import") else { continue }
+                publics += 1
+                var j = i - 1
+                while j >= 0, lines[j].trimmingCharacters(in: .whitespaces).hasPrefix("@") { j -= 1 }
+                if j < 0 || !lines[j].trimmingCharacters(in: .whitespaces).hasPrefix("///") {
+                    missing.append("\(url.lastPathComponent):\(i + 1): \(s.prefix(80))")
+                }
+            }
+        }
+        #expect(publics > 500)
+        #expect(missing.isEmpty, "public symbols without a /// comment:\n\(missing.joined(separator: "\n"))")
+    }
 }
