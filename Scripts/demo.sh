@@ -41,6 +41,13 @@ if [ ! -f "$TOKEN_DIR/pin" ]; then
   mv "$TOKEN_DIR/pin.tmp" "$TOKEN_DIR/pin"   # the token is complete only once the PIN file exists
 fi
 export FIRMCHAIN_PKCS11_PIN=$(cat "$TOKEN_DIR/pin")
+# One line for the user's own shell: the token's configuration, and the PIN read from its 0600
+# file when sourced (the PIN itself is written nowhere else).
+cat > "$DEMO/env" <<ENV
+# Source this to use the demo token: . $DEMO/env
+export SOFTHSM2_CONF="$PWD/$TOKEN_DIR/softhsm2.conf"
+export FIRMCHAIN_PKCS11_PIN="\$(cat "$PWD/$TOKEN_DIR/pin")"
+ENV
 "$FIRMCHAIN" keys list --token "pkcs11:token=firmchain-demo"
 
 step "3. firmchain pipeline run Pipelines/release.yml"
@@ -73,11 +80,12 @@ for base in 1.0.0 1.1.0; do
 done
 rm -f "$DEMO/device/rebuilt.bin"
 
-step "8. Running the pipeline again changes nothing"
+step "8. Running the pipeline again changes nothing (from a clean shell, through $DEMO/env)"
 before=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
-"$FIRMCHAIN" pipeline run Pipelines/release.yml | tail -1
+env -i PATH="$PATH" HOME="${HOME:-/root}" bash -c ". $DEMO/env && \"$FIRMCHAIN\" pipeline run Pipelines/release.yml" | tail -1
 after=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
 [ "$before" = "$after" ] && echo "   every file of the release is unchanged"
 
 printf '\nDemo finished. The release is in %s (repository/, custody/, keys/);\n' "$OUT"
 printf 'images in %s, the SoftHSM token in %s.\n' "$IMAGES" "$TOKEN_DIR"
+printf 'To run the pipeline yourself: . %s/env && %s pipeline run Pipelines/release.yml\n' "$DEMO" "$(realpath --relative-to="$PWD" "$FIRMCHAIN")"
