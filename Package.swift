@@ -27,8 +27,9 @@ let package = Package(
     ],
     targets: [
         // FirmchainCore: what every other part stands on — the error type and exit-code classes,
-        // OLPC canonical JSON (and a strict JSON reader for untrusted metadata), streaming
-        // digests, atomic file writes, the injectable clock and the progress protocol.
+        // the verification vocabulary, OLPC canonical JSON (and a strict JSON reader for untrusted
+        // metadata), streaming digests, atomic file writes, UTC timestamps and the progress
+        // protocol. Time comes in as one `now: Date` per run, passed down by the command line.
         .target(
             name: "FirmchainCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]

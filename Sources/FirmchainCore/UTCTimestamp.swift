@@ -1,25 +1,5 @@
 import Foundation
 
-/// The source of time for a run. Libraries never read the wall clock: a command takes one
-/// reference time when it starts and passes it down, so every check in a run (expiry, ledger
-/// timestamps, signatures) sees the same instant, and tests inject the time they need.
-public protocol Clock: Sendable {
-    /// The current time according to this clock.
-    func now() -> Date
-}
-
-/// A clock that always answers the same instant: the reference time of one run, or a test's.
-public struct FixedClock: Clock {
-    /// The instant this clock answers.
-    public let instant: Date
-
-    /// A clock stopped at `instant`.
-    public init(_ instant: Date) { self.instant = instant }
-
-    /// Returns `instant`, however often it is asked.
-    public func now() -> Date { instant }
-}
-
 /// RFC 3339 UTC timestamps with whole seconds (`YYYY-MM-DDTHH:MM:SSZ`), the only form TUF
 /// accepts for `expires` (TUF spec §4.2) and the one Firmchain writes everywhere.
 public enum UTCTimestamp {
