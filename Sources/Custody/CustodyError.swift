@@ -32,6 +32,12 @@ extension ErrorCode {
     public static let custodyStepFailed = ErrorCode("custody.step-failed", .verificationFailed)
     /// The release directory has no `custody/` directory.
     public static let custodyNoEvidence = ErrorCode("custody.no-evidence", .inputNotFound)
+    /// A checkpoint or provenance was to be signed with a key the layout names neither as an
+    /// owner nor as a functionary (its signature would never verify: the ledger would break).
+    public static let custodyKeyNotInLayout = ErrorCode("custody.key-not-in-layout", .key)
+    /// A link's environment names a secret (a PIN, passphrase, token, password) or holds a
+    /// secret's value: it would be signed into evidence anyone can read.
+    public static let custodySecretInEnvironment = ErrorCode("custody.secret-in-environment", .policyViolation)
     /// `custody trace`: no link, ledger entry or provenance statement names the artefact.
     public static let custodyUnknownArtifact = ErrorCode("custody.unknown-artifact", .verificationFailed)
 
@@ -40,6 +46,7 @@ extension ErrorCode {
         custodyMalformedEnvelope, custodyMalformedMetadata, custodyMalformedStatement, custodyMalformedCheckpoint,
         custodyLedgerCorrupt, custodyLedgerEntryTooLarge, custodyNoSigner, custodyBadStepName, custodyBadArtifactName,
         custodyBadThreshold, custodyMissingFunctionary, custodyStepFailed, custodyNoEvidence, custodyUnknownArtifact,
+        custodyKeyNotInLayout, custodySecretInEnvironment,
     ]
 }
 

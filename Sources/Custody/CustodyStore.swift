@@ -47,6 +47,10 @@ public struct CustodyStore: Sendable {
     @discardableResult
     public func record(_ link: InTotoLink, signer: any Signer, now: Date) throws -> SignedLink {
         try CustodyPolicy.validateStepName(link.name)
+        if let name = link.environment.keys.sorted().first(where: Self.isSecretName) {
+            throw FirmchainError(.custodySecretInEnvironment,
+                                 "the link of step \(link.name) would record the environment variable \(name), which holds a secret; links are public evidence")
+        }
         for name in Array(link.materials.keys) + Array(link.products.keys) { try Artifacts.validateName(name) }
         let signed = try link.signed(by: signer)
         try FileIO.makeDirectories(directory)
@@ -54,6 +58,35 @@ public struct CustodyStore: Sendable {
         try AtomicFile.write(signed.envelope.fileBytes, to: path)
         try ledger.append(.step(link, actor: signed.keyid, linkFile: "custody/" + signed.fileName), now: now)
         return signed
+    }
+
+    /// Whether an environment variable's name says it holds a secret (PIN, passphrase, password,
+    /// token, secret, private key, credential): such variables never go into a link.
+    public static func isSecretName(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        return ["PIN", "PASSPHRASE", "PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE", "CREDENTIAL", "API_KEY", "APIKEY"]
+            .contains { upper.contains($0) }
+    }
+
+    /// Throws `custody.no-evidence` unless `custody/` holds a layout: evidence is recorded into
+    /// an existing chain of custody, never silently into a new one (a mistyped `--out`).
+    public func requireLayout() throws {
+        guard FileIO.exists(layoutPath) else {
+            throw FirmchainError(.custodyNoEvidence, "there is no custody/root.layout here: run `firmchain custody layout` first (or check --out)", path: out)
+        }
+    }
+
+    /// Throws `custody.key-not-in-layout` unless `key` is an owner (it signed the layout) or a
+    /// functionary of a step of the layout: only their checkpoints and provenance verify.
+    public func requireKeyInLayout(_ key: PublicKey) throws {
+        try requireLayout()
+        let signed = try layout()
+        let id = key.keyid
+        guard signed.layout.keys[id] != nil || signed.signatures.contains(where: { $0.keyid == id }) else {
+            throw FirmchainError(.custodyKeyNotInLayout,
+                                 "key \(id.prefix(8)) is neither an owner nor a functionary of custody/root.layout; what it signs would never verify",
+                                 path: layoutPath)
+        }
     }
 
     /// Writes the signed layout to `custody/root.layout` and records `layout.sign` in the ledger

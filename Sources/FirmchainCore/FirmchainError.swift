@@ -119,6 +119,9 @@ extension ErrorCode {
     public static let ioWriteFailed = ErrorCode("io.write-failed", .io)
     /// A temporary file or the final rename could not be made.
     public static let ioCannotCreate = ErrorCode("io.cannot-create", .cannotWrite)
+    /// An output already exists and replacing it would lose it (a private key, a trust anchor);
+    /// the command says which flag replaces it on purpose.
+    public static let ioWouldReplace = ErrorCode("io.would-replace", .cannotWrite)
     /// An output directory could not be created.
     public static let ioMkdirFailed = ErrorCode("io.mkdir-failed", .cannotWrite)
     /// Another run holds the release directory's lock.
@@ -138,7 +141,7 @@ extension ErrorCode {
 
     /// Every code `FirmchainCore` declares.
     public static let coreCodes: [ErrorCode] = [
-        ioNotFound, ioPermissionDenied, ioNotAFile, ioTooLarge, ioFailed, ioWriteFailed, ioCannotCreate, ioMkdirFailed,
+        ioNotFound, ioPermissionDenied, ioNotAFile, ioTooLarge, ioFailed, ioWriteFailed, ioCannotCreate, ioWouldReplace, ioMkdirFailed,
         ioLocked, jsonMalformed, jsonFloatNotCanonical, jsonMissingField, usageInvalid, usageUnknownCommand, .internal,
     ]
 }

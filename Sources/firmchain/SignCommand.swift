@@ -52,6 +52,7 @@ struct SignCommand: FirmchainCommand {
     }
 
     func run() throws {
+        try custody.check()
         let message = try FileIO.read(input, limit: 1 << 30)
         let signer = try Signers.open(key, options: access.signerOptions())
         let algorithm = self.algorithm ?? signer.supportedAlgorithms[0]

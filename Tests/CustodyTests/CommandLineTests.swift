@@ -103,7 +103,7 @@ struct CustodyCommandLineTests {
         let out = dir.file("OUT")
         let token = try SoftHSMToken()
         let gen = try runProcess(TestEnv.firmchain, ["keys", "generate", "--token", "pkcs11:token=\(token.label)", "--type", "ecdsa-p256",
-                                                     "--label", "release", "--custody", out], environment: token.environment)
+                                                     "--label", "release", "--custody", out, "--new-ledger"], environment: token.environment)
         #expect(gen.status == 0, "\(gen.err)")
         let soft = dir.file("dev.pem")
         #expect(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", soft, "--custody", out]).status == 0)

@@ -24,6 +24,7 @@ extension CustodyCommand {
         func run() throws {
             let signer = try Signers.open(key, options: keyAccess.signerOptions())
             let store = CustodyStore(out: out)
+            try CustodyStore(out: out).requireKeyInLayout(signer.publicKey)
             try FileIO.makeDirectories(store.directory)
             let cp = try store.ledger.checkpoint(signer: signer, now: Date())
             output.emit(text: "signed ledger checkpoint #\(cp.seq) covering \(cp.seq - 1) entr\(cp.seq == 2 ? "y" : "ies")",

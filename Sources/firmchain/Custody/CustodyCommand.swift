@@ -14,9 +14,23 @@ struct CustodyLedgerOptions: ParsableArguments {
             help: ArgumentHelp("Record this key operation in the ledger of this release directory (OUT/custody/ledger.jsonl).", valueName: "OUT"))
     var out: String?
 
+    @Flag(help: "Start a new ledger when OUT has none (otherwise a missing ledger is refused: a mistyped OUT).")
+    var newLedger = false
+
+    /// Checks, before any key operation, that the ledger exists (or `--new-ledger` was given).
+    func check() throws {
+        guard let out, !newLedger else { return }
+        let store = CustodyStore(out: out)
+        guard FileIO.exists(store.ledger.path) else {
+            throw FirmchainError(.custodyNoEvidence, "there is no ledger at custody/ledger.jsonl here (a mistyped --custody?); pass --new-ledger to start one",
+                                 path: out)
+        }
+    }
+
     /// Appends `record` when `--custody` was given.
     func record(_ record: @autoclosure () -> LedgerRecord, now: Date) throws {
         guard let out else { return }
+        try check()
         let store = CustodyStore(out: out)
         try FileIO.makeDirectories(store.directory)
         try store.ledger.append(record(), now: now)

@@ -32,6 +32,8 @@ extension CustodyCommand {
         @Flag(help: "No delta step (a first release without earlier versions).") var noDeltas = false
         @Option(help: "Days until the layout expires.") var expiresDays: Int = 365
         @Option(help: "Layout format: metablock (default) or dsse.") var format: String = "metablock"
+        @Flag(help: "Replace the layout and owner keys of an existing release (a new chain of trust: every verifier must be told).")
+        var force = false
 
         func validate() throws {
             if ownerKey.isEmpty { throw ValidationError("give at least one --owner-key") }
@@ -56,8 +58,15 @@ extension CustodyCommand {
             let steps = try kinds.compactMap { try registry.type($0)?.init(options: StepOptions()) }
             let policy = try PipelineRunner.custodyPolicy(steps: steps, functionaries: functionaries, thresholds: thresholds,
                                                           expires: now.addingTimeInterval(TimeInterval(expiresDays) * 86_400))
-            let owners = try ownerKey.map { try Signers.open($0, options: options) }
             let release = ReleaseDirectory(out)
+            let existing = (FileIO.exists(release.custody.layoutPath) ? ["custody/root.layout"] : [])
+                + release.ownerKeyPaths().map { "keys/" + ($0.split(separator: "/").last.map(String.init) ?? $0) }
+            if !existing.isEmpty && !force {
+                throw FirmchainError(.ioWouldReplace,
+                                     "\(existing.joined(separator: " and ")) already exist: replacing them changes whom the release trusts (pass --force to do it on purpose)",
+                                     path: out)
+            }
+            let owners = try ownerKey.map { try Signers.open($0, options: options) }
             let store = release.custody
             let (signed, keyFiles) = try release.writeLayout(policy, owners: owners, format: LayoutFormat(rawValue: format) ?? .metablock, now: now)
             output.emit(text: "wrote \(store.layoutPath) (\(signed.layout.steps.map(\.name).joined(separator: " → ")), expires \(UTCTimestamp.string(from: signed.layout.expires))) and \(keyFiles.joined(separator: ", "))",

@@ -35,6 +35,7 @@ extension CustodyCommand {
                 LedgerSubject(name: name, digests: t.hashes.filter { $0.key == "sha256" || $0.key == "sha512" })
             }
             let signer = try Signers.open(key, options: keyAccess.signerOptions())
+            try CustodyStore(out: out).requireKeyInLayout(signer.publicKey)
             let count = try release.appendProvenance(
                 targets: subjects,
                 run: .init(builderID: builderId, builderVersion: ["firmchain": FirmchainCore.Firmchain.version], invocationID: invocationId, finishedOn: now),

@@ -47,8 +47,20 @@ extension CustodyCommand {
             for e in environment { _ = try CustodyCommand.split(e, "--environment") }
         }
 
+        /// Refuses an environment entry whose name says it is a secret, or whose value is the
+        /// PIN or passphrase this process was given: a link is public, signed evidence.
+        static func checkEnvironment(_ entries: [(String, String)]) throws {
+            let secrets = ["FIRMCHAIN_PKCS11_PIN", "FIRMCHAIN_KEY_PASSPHRASE"].compactMap { ProcessInfo.processInfo.environment[$0] }.filter { !$0.isEmpty }
+            for (name, value) in entries where CustodyStore.isSecretName(name) || secrets.contains(where: { value.contains($0) }) {
+                throw FirmchainError(.custodySecretInEnvironment,
+                                     "--environment \(name)=… would sign a secret into the link; links are public evidence (the value is not shown)")
+            }
+        }
+
         func run() throws {
             let now = Date()
+            try Self.checkEnvironment(try environment.map { try CustodyCommand.split($0, "--environment") })
+            try CustodyStore(out: out).requireLayout()
             var materials = [String: ArtifactDigests]()
             for m in material {
                 if let eq = m.firstIndex(of: "=") {

@@ -38,6 +38,9 @@ extension KeysCommand {
         @Option(name: .long, help: ArgumentHelp("Also write the public key (SPKI PEM) here.", valueName: "PUB.pem"))
         var publicOut: String?
 
+        @Flag(help: "Replace an existing --out key file (the old private key is lost for good).")
+        var force = false
+
         @OptionGroup var custody: CustodyLedgerOptions
 
         func validate() throws {
@@ -46,6 +49,11 @@ extension KeysCommand {
         }
 
         func run() throws {
+            // Everything that can refuse the run does so before a key is made.
+            try custody.check()
+            if let out, FileIO.exists(out) || FileManager.default.fileExists(atPath: out), !force {
+                throw FirmchainError(.ioWouldReplace, "a key file is already here; replacing it loses that private key for good (pass --force to replace it)", path: out)
+            }
             let options = access.signerOptions()
             var doc: [String: JSONValue]
             var text: String
