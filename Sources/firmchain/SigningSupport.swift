@@ -23,7 +23,8 @@ struct KeyAccessOptions: ParsableArguments {
     /// passphrase from --passphrase-file, else $FIRMCHAIN_KEY_PASSPHRASE, else a prompt.
     func signerOptions() -> SignerOptions {
         let env = ProcessInfo.processInfo.environment
-        let pinFromEnv = env["FIRMCHAIN_PKCS11_PIN"]
+        // An empty variable is no PIN (it would be sent to the token and count as a failed try).
+        let pinFromEnv = env["FIRMCHAIN_PKCS11_PIN"].flatMap { $0.isEmpty ? nil : $0 }
         let passphraseFromEnv = env["FIRMCHAIN_KEY_PASSPHRASE"]
         let passphraseFile = self.passphraseFile
         return SignerOptions(

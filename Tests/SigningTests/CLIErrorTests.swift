@@ -42,6 +42,10 @@ struct CLIErrorTests {
                  pin: wrongPIN, code: "signing.pin-incorrect", exit: 4),
             Case(name: "no PIN and no terminal", args: ["sign", "--key", key, "--in", data, "--out", out],
                  pin: nil, code: "signing.pin-missing", exit: 4),
+            Case(name: "an empty FIRMCHAIN_PKCS11_PIN is a missing PIN, never sent to the token (it would count as a failed try)",
+                 args: ["sign", "--key", key, "--in", data, "--out", out], pin: "", code: "signing.pin-missing", exit: 4),
+            Case(name: "an empty pin-source file is a missing PIN", args: ["sign", "--key", "\(key)?pin-source=\(data).empty-pin", "--in", data, "--out", out],
+                 pin: pin, code: "signing.pin-missing", exit: 4),
             Case(name: "PIN in the URI", args: ["sign", "--key", "\(key)?pin-value=\(uriPIN)", "--in", data, "--out", out],
                  pin: pin, code: "signing.pin-value-refused", exit: 2),
             Case(name: "algorithm the key cannot do", args: ["sign", "--key", key, "--algorithm", "rsa-pss-sha256", "--in", data, "--out", out],
@@ -60,6 +64,7 @@ struct CLIErrorTests {
         let token = try SoftHSMFixture.get()
         let dir = try TemporaryDirectory()
         try AtomicFile.write([1, 2, 3], to: dir.file("data"))
+        try AtomicFile.write([], to: dir.file("data") + ".empty-pin")
         let out = dir.file("sig")
         for c in Self.cases(token, data: dir.file("data"), out: out) {
             for json in [false, true] {

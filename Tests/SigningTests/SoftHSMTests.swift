@@ -128,7 +128,8 @@ struct SoftHSMTests {
         expectSigningError("signing.key-not-found") { _ = try Signers.open("\(key);type=public", options: token.options) }
         expectSigningError("signing.key-ambiguous") { _ = try Signers.open(token.tokenURI, options: token.options) }
         expectSigningError("signing.pin-incorrect") { _ = try Signers.open(key, options: wrongPIN) }
-        expectSigningError("signing.pin-incorrect") { _ = try Signers.open(key, options: SignerOptions(pin: { _ in Secret(string: "") })) }
+        // An empty PIN is a missing one: it is never sent to the token (issue 18, item 11).
+        expectSigningError("signing.pin-missing") { _ = try Signers.open(key, options: SignerOptions(pin: { _ in Secret(string: "") })) }
         expectSigningError("signing.pin-missing") { _ = try Signers.open(key, options: SignerOptions()) }
         let signer = try Signers.open(key, options: token.options)
         expectSigningError("signing.algorithm-unsupported") { _ = try signer.sign([1], algorithm: .rsaPSSSHA256) }

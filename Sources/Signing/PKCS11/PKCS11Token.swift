@@ -84,7 +84,8 @@ enum PKCS11TokenResolver {
     }
 
     /// The PIN for `token`: from the URI's `pin-source` file, from `pin-value` when the
-    /// caller allowed it, or from the provider. Throws `signing.pin-missing`.
+    /// caller allowed it, or from the provider. An empty PIN is a missing one: it is never sent
+    /// to the token, where a real HSM would count it as a failed try. Throws `signing.pin-missing`.
     static func pin(for uri: PKCS11URI, token: PKCS11TokenInfo, options: SignerOptions) throws -> Secret {
         if let source = uri.pinSource {
             var path = source
@@ -92,14 +93,15 @@ enum PKCS11TokenResolver {
             guard path.hasPrefix("/") else {
                 throw FirmchainError(.signingPinSourceUnsupported, "pin-source must be file:/absolute/path or /absolute/path", path: uri.description)
             }
-            do {
-                return try Secret.fromFile(path)
-            } catch {
+            let secret: Secret
+            do { secret = try Secret.fromFile(path) } catch {
                 throw FirmchainError(.signingPinSourceUnreadable, "cannot read the pin-source file", path: path)
             }
+            guard secret.count > 0 else { throw FirmchainError(.signingPinMissing, "the pin-source file is empty", path: path) }
+            return secret
         }
-        if let v = uri.pinValue, options.allowUnsafePINValueInURI { return Secret(string: v) }
-        guard let p = try options.pin(PINRequest(token: token, uri: uri.description)) else {
+        if let v = uri.pinValue, options.allowUnsafePINValueInURI, !v.isEmpty { return Secret(string: v) }
+        guard let p = try options.pin(PINRequest(token: token, uri: uri.description)), p.count > 0 else {
             throw FirmchainError.pinMissing(uri.description)
         }
         return p
