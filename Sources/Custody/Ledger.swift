@@ -136,9 +136,11 @@ public struct Ledger: Sendable {
     }
 
     func readSnapshot() throws -> Snapshot {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard FileIO.exists(path) else {
+            return Snapshot(lines: [], tornTail: nil, exists: false, checkpointFile: try? FileIO.read(checkpointPath, limit: Self.lineLimit + 1))
+        }
+        let fd = try FileIO.openRegular(path)
         guard fd >= 0 else {
-            if errno == ENOENT { return Snapshot(lines: [], tornTail: nil, exists: false, checkpointFile: try? FileIO.read(checkpointPath, limit: Self.lineLimit + 1)) }
             throw FirmchainError(.ioFailed, "cannot open: \(String(cString: strerror(errno)))", path: path)
         }
         defer { close(fd) }

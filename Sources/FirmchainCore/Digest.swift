@@ -31,8 +31,7 @@ public enum DigestCalculator {
         _ path: String, algorithms: Set<DigestAlgorithm> = [.sha256],
         progress: ProgressReporter = SilentProgress()
     ) throws -> Digests {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileIO.openError(path) }
+        let fd = try FileIO.openRegular(path)
         defer { close(fd) }
         let total = (try? FileIO.size(path)) ?? 0
         var s256 = algorithms.contains(.sha256) ? SHA256() : nil

@@ -12,14 +12,10 @@ public enum FileIO {
     ///
     /// - Throws: `FirmchainError` `io.not-found`, `io.too-large` or `io.read-failed`, naming `path`.
     public static func read(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw openError(path) }
+        let fd = try openRegular(path)
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ioError(path, "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw FirmchainError(.ioNotAFile, "is not a regular file", path: path)
-        }
         let size = Int(st.st_size)
         guard size <= limit else {
             throw FirmchainError(.ioTooLarge, "is \(size) bytes, more than the limit of \(limit)", path: path)
@@ -37,6 +33,25 @@ public enum FileIO {
             // The file may have shrunk or grown while we read; take exactly what was there.
             count = done
         }
+    }
+
+    /// Opens the regular file at `path` for reading, refusing anything else — a directory, a
+    /// device, a FIFO or a socket — before it can block (a FIFO opened for reading waits for a
+    /// writer forever). The caller closes the descriptor.
+    ///
+    /// - Throws: `io.not-found`, `io.permission-denied`, `io.not-a-file`.
+    public static func openRegular(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw openError(path) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { close(fd); throw ioError(path, "cannot stat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw FirmchainError(.ioNotAFile, "is not a regular file (a directory, device, FIFO or socket)", path: path)
+        }
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
+        return fd
     }
 
     /// Whether a file (or directory) exists at `path`.

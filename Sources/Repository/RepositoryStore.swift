@@ -256,8 +256,7 @@ public struct RepositoryStore: Sendable {
 
     private func copy(_ source: String, to dest: String, expectedSHA256: String) throws {
         let w = try AtomicFileWriter(path: dest)
-        let fd = open(source, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FirmchainError(.ioNotFound, "cannot open", path: source) }
+        let fd = try FileIO.openRegular(source)
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var hasher = DigestCalculator.Streaming()

@@ -58,6 +58,22 @@ struct CommandLineTests {
         #expect(try runProcess(TestEnv.firmchain, ["help", "delta", "create"]).status == 0)
     }
 
+    @Test("a FIFO or a directory given as input is refused at once with io.not-a-file, never waited on", arguments: [
+        ["hash", "INPUT"], ["json", "canonical", "INPUT"], ["delta", "apply", "--old", "INPUT", "--patch", "INPUT", "--out", "OUTPUT"],
+        ["delta", "create", "--old", "INPUT", "--new", "INPUT", "--out", "OUTPUT"],
+    ])
+    func fifoRefused(_ template: [String]) throws {
+        let tmp = try TemporaryDirectory()
+        let fifo = tmp.file("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for input in [fifo, tmp.path] {
+            let args = template.map { $0 == "INPUT" ? input : ($0 == "OUTPUT" ? tmp.file("out") : $0) }
+            // `timeout` turns a hang into exit 124 instead of a stuck test run.
+            let r = try runProcess("/usr/bin/timeout", ["20", TestEnv.firmchain] + args)
+            #expect(r.status == 66 && r.err.contains("[io.not-a-file]"), "\(args): exit \(r.status) \(r.err)")
+        }
+    }
+
     @Test("a failed command leaves no partial output file")
     func failedCommandLeavesNoOutput() throws {
         let tmp = try TemporaryDirectory()
