@@ -13,8 +13,16 @@ package struct YAMLValue {
     /// The file, for messages.
     package let file: String
 
-    /// Parses `text`; the root must be a mapping.
+    /// Limits checked before the YAML parser sees the text: policy and pipeline files are
+    /// small, flat and written by people; anything beyond these is refused, not parsed.
+    package static let maxBytes = 256 * 1024, maxLineLength = 4096, maxDepth = 32, maxIndent = 128
+
+    /// Parses `text`; the root must be a mapping. The text is first checked against the limits
+    /// (size, line length, nesting depth) and for YAML features these files never need and a
+    /// hostile file would use: anchors and aliases (a billion laughs), tags, several documents.
+    /// A deeply nested file used to crash the YAML parser.
     package static func document(_ text: String, file: String) throws -> YAMLValue {
+        try checkLimits(text, file: file)
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let e as YamlError {
             throw FirmchainError(.pipelineBadYAML, YAMLValue.describe(e), path: file)
@@ -25,6 +33,68 @@ package struct YAMLValue {
             throw FirmchainError(.pipelineBadValue, "line 1: the document must be a mapping of keys", path: file)
         }
         return YAMLValue(node: node, keyPath: "", file: file)
+    }
+
+    /// The checks of `document` that run before parsing, line by line, outside quotes and comments.
+    static func checkLimits(_ text: String, file: String) throws {
+        func fail(_ line: Int, _ what: String) -> FirmchainError {
+            FirmchainError(.pipelineBadYAML, "line \(line): \(what)", path: file)
+        }
+        guard text.utf8.count <= maxBytes else {
+            throw FirmchainError(.pipelineBadYAML, "is \(text.utf8.count) bytes; policy and pipeline files are limited to \(maxBytes)", path: file)
+        }
+        let space = UInt8(ascii: " ")
+        var flow = 0  // [ and { still open, across lines
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let n = i + 1
+            let bytes = Array(raw.utf8)
+            guard bytes.count <= maxLineLength else { throw fail(n, "the line is longer than \(maxLineLength) bytes") }
+            var indent = 0
+            while indent < bytes.count, bytes[indent] == space { indent += 1 }
+            guard indent <= maxIndent else { throw fail(n, "nested deeper than \(maxIndent) columns of indentation") }
+            if (i > 0 && bytes.starts(with: Array("---".utf8))) || bytes.starts(with: Array("...".utf8)) {
+                throw fail(n, "a second YAML document (--- or ...) is not allowed")
+            }
+            // Where a YAML token may start: the line's first character, after a flow
+            // indicator, or after "key: " / "- ".
+            func tokenStart(_ j: Int) -> Bool {
+                if j == indent { return true }
+                let p = bytes[j - 1]
+                if p == UInt8(ascii: "[") || p == UInt8(ascii: "{") || p == UInt8(ascii: ",") { return true }
+                return p == space && j >= 2 && (bytes[j - 2] == UInt8(ascii: ":") || bytes[j - 2] == UInt8(ascii: "-") || bytes[j - 2] == UInt8(ascii: ","))
+            }
+            var quote: UInt8?
+            var dashes = 0
+            var j = indent
+            scan: while j < bytes.count {
+                let b = bytes[j]
+                defer { j += 1 }
+                if let q = quote {
+                    if b == q { quote = nil }
+                    continue
+                }
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "'") where tokenStart(j) || flow > 0:
+                    quote = b
+                case UInt8(ascii: "#") where j == indent || bytes[j - 1] == space:
+                    break scan
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    flow += 1
+                    guard flow <= maxDepth else { throw fail(n, "brackets nested deeper than \(maxDepth)") }
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    flow = max(0, flow - 1)
+                case UInt8(ascii: "&"), UInt8(ascii: "*"), UInt8(ascii: "!") where tokenStart(j) && j + 1 < bytes.count && bytes[j + 1] != space:
+                    let what = b == UInt8(ascii: "!") ? "a YAML tag" : (b == UInt8(ascii: "&") ? "a YAML anchor" : "a YAML alias")
+                    throw fail(n, "\(what) is not allowed in policy and pipeline files")
+                case UInt8(ascii: "-") where (j == indent || bytes[j - 1] == space) && (j + 1 == bytes.count || bytes[j + 1] == space)
+                    && bytes[indent...j].allSatisfy({ $0 == space || $0 == UInt8(ascii: "-") }):
+                    dashes += 1
+                    guard dashes <= maxDepth else { throw fail(n, "list items nested deeper than \(maxDepth) on one line") }
+                default:
+                    break
+                }
+            }
+        }
     }
 
     private static func describe(_ e: YamlError) -> String {
