@@ -30,6 +30,8 @@ extension ErrorCode {
     public static let deltaInputTooLarge = ErrorCode("delta.input-too-large", .usage)
     /// The patch format named on the command line is not supported.
     public static let deltaUnsupportedFormat = ErrorCode("delta.unsupported-format", .usage)
+    /// `delta apply --expect-sha256/--expect-length`: the result is not the expected file.
+    public static let deltaResultMismatch = ErrorCode("delta.result-mismatch", .verificationFailed)
     /// libbz2 refused to compress (an internal error).
     public static let deltaCompressionFailed = ErrorCode("delta.compression-failed", .internal)
 
@@ -37,6 +39,6 @@ extension ErrorCode {
     public static let deltaCodes: [ErrorCode] = [
         deltaPatchTruncated, deltaBadMagic, deltaBadHeader, deltaTooLarge, deltaCorruptBlock, deltaBadControl,
         deltaOldOutOfRange, deltaBlockMismatch, deltaSizeMismatch, deltaTrailingData, deltaInputTooLarge,
-        deltaUnsupportedFormat, deltaCompressionFailed,
+        deltaUnsupportedFormat, deltaCompressionFailed, deltaResultMismatch,
     ]
 }

@@ -8,6 +8,29 @@ import FirmchainCore
 struct CommandLineTests {
     let pair = Cases.all.first { $0.name == "firmware with edits" }!
 
+    @Test("apply --expect-sha256/--expect-length refuses a wrong result and a patch declaring another length, writing nothing")
+    func applyChecksExpectedResult() throws {
+        let dir = try TemporaryDirectory()
+        let old = try dir.write("old", pair.old), new = try dir.write("new", pair.new)
+        #expect(try runProcess(TestEnv.firmchain, ["delta", "create", "--old", old, "--new", new, "--out", dir.file("p")]).status == 0)
+        let sha = DigestCalculator.sha256Hex(pair.new)
+        func apply(_ extra: [String]) throws -> ProcessResult {
+            try runProcess(TestEnv.firmchain, ["delta", "apply", "--old", old, "--patch", dir.file("p"), "--out", dir.file("out")] + extra)
+        }
+        let good = try apply(["--expect-sha256", sha, "--expect-length", "\(pair.new.count)"])
+        #expect(good.status == 0 && (try dir.read("out")) == pair.new, "\(good.err)")
+        try FileManager.default.removeItem(atPath: dir.file("out"))
+        let wrongHash = try apply(["--expect-sha256", String(repeating: "0", count: 64)])
+        #expect(wrongHash.status == 1 && wrongHash.err.contains("[delta.result-mismatch]"), "\(wrongHash.err)")
+        // A shorter expected length bounds the output: the patch's declared size is refused up front.
+        let shorter = try apply(["--expect-length", "\(pair.new.count - 1)"])
+        #expect(shorter.status == 65 && shorter.err.contains("[delta.too-large]"), "\(shorter.err)")
+        let longer = try apply(["--expect-length", "\(pair.new.count + 1)"])
+        #expect(longer.status == 1 && longer.err.contains("[delta.result-mismatch]"), "\(longer.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out")), "no output on any refusal")
+        #expect(try apply(["--expect-sha256", "xyz"]).status == 64)
+    }
+
     @Test("create then apply reproduces new, and --json reports sizes, ratio, seconds and sha256")
     func createApplyJSON() throws {
         let dir = try TemporaryDirectory()

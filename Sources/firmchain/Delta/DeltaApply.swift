@@ -12,9 +12,13 @@ extension DeltaCommand {
             discussion: """
                 The output is written atomically: on any error (truncated, corrupt or hostile patch,
                 wrong old file) no output file appears. Exit code 65 means the patch was rejected.
+                Give the result's sha256 and length from the manifest (custom.firmware.delta.result)
+                with --expect-sha256 and --expect-length: a patch declaring another length is refused
+                before anything is allocated, and a wrong result is never written (exit 1).
 
                 Example:
-                  firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff --out fw-1.1.bin --json
+                  firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff --out fw-1.1.bin \\
+                      --expect-sha256 3f2a… --expect-length 1048576 --json
                 """
         )
 
@@ -29,11 +33,19 @@ extension DeltaCommand {
         @Option(help: "Where to write the new file (atomically).")
         var out: String
 
-        @Option(help: "Refuse patches declaring an output larger than this many bytes.")
-        var maxOutput: Int = Int(Int32.max)
+        @Option(help: "Refuse patches declaring an output larger than this many bytes (default 256 MiB).")
+        var maxOutput: Int = 256 << 20
+
+        @Option(help: ArgumentHelp("The sha256 the result must have (from the manifest).", valueName: "HEX"))
+        var expectSha256: String?
+
+        @Option(help: ArgumentHelp("The length the result must have (from the manifest).", valueName: "N"))
+        var expectLength: Int?
 
         func validate() throws {
             if maxOutput < 0 { throw ValidationError("--max-output must be >= 0") }
+            if let h = expectSha256, h.utf8.count != 64 || Hex.decode(h) == nil { throw ValidationError("--expect-sha256 takes 64 hex digits") }
+            if let n = expectLength, n < 0 { throw ValidationError("--expect-length must be >= 0") }
         }
 
         func run() throws {
@@ -42,8 +54,16 @@ extension DeltaCommand {
             let patchBytes = try FileIO.read(patch, limit: Int(Int32.max))
             let newBytes: [UInt8]
             do {
-                newBytes = try Delta.apply(old: oldBytes, patch: patchBytes, limits: DeltaApplyLimits(maxNewSize: maxOutput))
+                // A known length bounds the output before the patch can make the tool allocate it.
+                newBytes = try Delta.apply(old: oldBytes, patch: patchBytes, limits: DeltaApplyLimits(maxNewSize: min(maxOutput, expectLength ?? maxOutput)))
             } catch let e as FirmchainError { throw e.about(patch) }
+            if let n = expectLength, newBytes.count != n {
+                throw FirmchainError(.deltaResultMismatch, "the patch reproduces \(newBytes.count) bytes, not the expected \(n); nothing was written", path: patch)
+            }
+            if let h = expectSha256, DigestCalculator.sha256Hex(newBytes) != h.lowercased() {
+                throw FirmchainError(.deltaResultMismatch, "the patch reproduces a file whose sha256 is not the expected one (wrong base or tampered patch); nothing was written",
+                                     path: patch)
+            }
             try AtomicFile.write(newBytes, to: out)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             output.emit(
