@@ -134,8 +134,7 @@ public struct PipelineRunner: Sendable {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
         }
-        let store = release.repository
-        let published = store.isInitialized ? try store.current().targets.signed : nil
+        let published = try verifiedPublishedTargets(release, options)
         var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: published, custodyComplete: custodyComplete)
 
         var pending = [InTotoLink]()
@@ -158,7 +157,8 @@ public struct PipelineRunner: Sendable {
             context.result.steps.append((planned.name, summary))
         }
         if !decided { try decide(&context, pending: &pending) }
-        if context.result.changed, let last = spec.steps.last {
+        // Provenance and the checkpoint close the run in the name of the step that committed it.
+        if context.result.changed, let last = spec.steps.last(where: { $0.step.commitsRelease }) ?? spec.steps.last {
             let signer = try context.functionary(last.name)
             try release.appendProvenance(
                 targets: context.result.targets.map { LedgerSubject(name: $0.name, sha256: $0.sha256) },
@@ -169,6 +169,39 @@ public struct PipelineRunner: Sendable {
             try release.custody.ledger.checkpoint(signer: signer, now: options.now)
         }
         return context.result
+    }
+
+    /// The targets of the published release, after verifying it the way a client would — from
+    /// its `1.root.json` along the root chain, every signature, version and target copy — and
+    /// checking that the newest root names exactly the policy's keys for every role (a
+    /// repository replaced wholesale chains to other keys). Expiry alone is no reason to
+    /// refuse: this run re-signs what expired. Nil for a first release.
+    ///
+    /// - Throws: `pipeline.release-unverified` naming the first failed check; nothing is signed.
+    private func verifiedPublishedTargets(_ release: ReleaseDirectory, _ options: RunOptions) throws -> Targets? {
+        let store = release.repository
+        guard store.isInitialized else { return nil }
+        let rootPath = store.metadataDirectory + "/1.root.json"
+        var verifier = RepositoryVerifier(store: store, now: options.now)
+        verifier.expiredIsWarning = true
+        let v = verifier.verify(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit), trustedRootPath: rootPath)
+        if let f = v.report.failures.first {
+            throw FirmchainError(.pipelineReleaseUnverified,
+                                 "the published release does not verify (\(f.id)\(f.subject.map { " \($0)" } ?? ""): \(f.reason)); refusing to sign on top of it — restore it from the last good copy",
+                                 path: store.directory + "/repository")
+        }
+        guard let root = v.root, let targets = v.targets else {
+            throw FirmchainError(.pipelineReleaseUnverified, "the published release could not be read to its targets", path: store.directory + "/repository")
+        }
+        for role in TopLevelRole.allCases {
+            let expected = Set(try policy.roles[role].keys.map { try Signers.publicKey(of: $0, options: options.signerOptions).keyid })
+            guard Set(root.roles[role].keyids) == expected else {
+                throw FirmchainError(.pipelineReleaseUnverified,
+                                     "root v\(root.version) of the published release names other \(role.rawValue) keys than the policy \(policy.path): it is not the release this policy made (or its root was replaced); refusing to extend it",
+                                     path: store.directory + "/repository")
+            }
+        }
+        return targets
     }
 
     /// Decides whether the release changes — the targets differ from the published ones, or the

@@ -121,7 +121,16 @@ public struct PipelineSpec: Sendable {
     /// naming the line and the step.
     static func checkOrder(_ steps: [PlannedStep], path: String) throws {
         var made = Set<ArtefactKind>()
+        var committer: PlannedStep?
         for planned in steps {
+            // After a step that commits the release only such steps may follow: a step that ran
+            // on an unchanged release would write files no link records.
+            if let c = committer, !planned.step.commitsRelease {
+                throw FirmchainError(.pipelineBadValue,
+                                     "line \(planned.line): step \(planned.name) cannot follow \(c.name), which commits the release (put it before \(c.name))",
+                                     path: path)
+            }
+            if planned.step.commitsRelease { committer = planned }
             for use in planned.step.reads where use.required && !use.kind.external && !use.kind.preexisting && !made.contains(use.kind) {
                 let makers = steps.filter { $0.step.writes.contains(use.kind) }.map(\.name)
                 throw FirmchainError(.pipelineBadValue,

@@ -59,9 +59,12 @@ public enum ReleaseArtefacts {
     /// The targets the release puts into the repository (copies in `repository/targets`).
     public static let stagedTargets = Artefact<Targets>(.init("staged targets", patterns: ["repository/targets/*", ".staging/*"],
                                                                directories: ["repository/targets"]))
-    /// Signed TUF metadata in `repository/metadata`.
+    /// TUF metadata this run signed, in `repository/metadata`.
     public static let signedMetadata = Artefact<RepositoryStore.PreparedRelease>(
-        .init("signed metadata", patterns: ["repository/metadata/*"], directories: ["repository/metadata"], preexisting: true))
+        .init("signed metadata", patterns: ["repository/metadata/*"], directories: ["repository/metadata"]))
+    /// The metadata an earlier run published (verified by the runner before anything is signed).
+    public static let publishedMetadata = Artefact<Targets>(
+        .init("published metadata", patterns: ["repository/metadata/*"], directories: ["repository/metadata"], preexisting: true))
     /// Public keys in `keys/`.
     public static let publicKeys = Artefact<[String]>(.init("public keys", patterns: ["keys/*"], directories: ["keys"], preexisting: true))
     /// Human-readable reports in `report/`.

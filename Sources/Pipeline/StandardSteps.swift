@@ -53,7 +53,13 @@ public struct DeltaStep: PipelineStep {
             deltas.append(BuiltDelta(base: base, baseSHA256: d["sha256"] ?? "", file: Self.patchName(spec, base)))
         }
         let names = deltas.map(\.file)
-        let recorded = context.release.custody.links().links.first { $0.link.link.name == Self.kind }?.link.link
+        // Reuse only what this step's own functionary signed: an unsigned or foreign link in
+        // OUT could otherwise vouch for a planted patch.
+        let functionaryKey = try context.functionary(Self.kind).publicKey
+        let ring = KeyRing(trusting: [functionaryKey], for: [.functionary(Self.kind)])
+        let recorded = context.release.custody.links().links.map(\.link).first {
+            $0.link.name == Self.kind && $0.envelope.verify(ring: ring, role: .functionary(Self.kind), at: context.options.now).isMet
+        }?.link
         var reusable = false
         if let recorded, recorded.materials == materials, try names.allSatisfy({ FileIO.exists(out + "/" + $0) }) {
             reusable = try Artifacts.hash(names, in: out) == recorded.products.filter { names.contains($0.key) }
@@ -156,7 +162,7 @@ public struct SignStep: PipelineStep {
 
     /// The staged targets, and the signed metadata an earlier run left in `repository/metadata`
     /// (none on a first release).
-    public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.stagedTargets.kind), .required(ReleaseArtefacts.signedMetadata.kind)] }
+    public var reads: [ArtefactUse] { [.required(ReleaseArtefacts.stagedTargets.kind), .required(ReleaseArtefacts.publishedMetadata.kind)] }
     /// The new signed metadata in `repository/metadata`.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.signedMetadata.kind] }
     /// True: signing changes the published release, so the step runs only when the release differs

@@ -9,9 +9,12 @@ extension ErrorCode {
     public static let pipelineBadValue = ErrorCode("pipeline.bad-value", .malformedInput)
     /// The file declares a schema version this Firmchain does not know.
     public static let pipelineUnknownSchema = ErrorCode("pipeline.unknown-schema", .malformedInput)
+    /// The release a run would extend does not verify from its own first root to the policy's
+    /// keys (planted or edited metadata, a replaced root): nothing is signed on top of it.
+    public static let pipelineReleaseUnverified = ErrorCode("pipeline.release-unverified", .verificationFailed)
     /// A run would break the policy (algorithm, key size, rollback, hardware class, …).
     public static let policyViolation = ErrorCode("policy.violation", .policyViolation)
 
     /// Every code `Pipeline` declares.
-    public static let pipelineCodes: [ErrorCode] = [pipelineBadYAML, pipelineBadValue, pipelineUnknownSchema, policyViolation]
+    public static let pipelineCodes: [ErrorCode] = [pipelineBadYAML, pipelineBadValue, pipelineUnknownSchema, pipelineReleaseUnverified, policyViolation]
 }

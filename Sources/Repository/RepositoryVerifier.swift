@@ -52,6 +52,8 @@ public struct RepositoryVerifier: Sendable {
     public var previous: TrustedVersions?
     /// Revocations applied to every signature.
     public var revocations: [Revocation]
+    /// Expired metadata is a warning, not a failure: only for a writer about to re-sign it.
+    public var expiredIsWarning = false
 
     /// Limits on untrusted structure: root versions walked and delegated roles visited.
     public static let maxRootVersions: Int64 = 1024, maxDelegatedRoles = 256
@@ -77,7 +79,8 @@ public struct RepositoryVerifier: Sendable {
                                         referenceTime: now,
                                         trust: ["trusted root \(name) (sha256 \(DigestCalculator.sha256Hex(trustedRoot).prefix(16))…)"])
         if let previous { report.trust.append("previous state: root v\(previous.root), timestamp v\(previous.timestamp), snapshot v\(previous.snapshot)") }
-        let (start, first) = TrustedMetadataSet.start(trustedRoot: trustedRoot, named: name, referenceTime: now, previous: previous, revocations: revocations)
+        let (start, first) = TrustedMetadataSet.start(trustedRoot: trustedRoot, named: name, referenceTime: now, previous: previous,
+                                                        revocations: revocations, expiredIsWarning: expiredIsWarning)
         report.checks += first
         guard var set = start else { return RepositoryVerification(report: stop(report), trusted: nil) }
 
@@ -153,7 +156,7 @@ public struct RepositoryVerifier: Sendable {
         guard let bytes else { report.append(Check(readID, .failed, "\(file) does not exist", subject: file)); return false }
         let checks = update(bytes)
         report.checks += checks
-        return checks.allSatisfy { $0.status == .passed }
+        return !checks.contains { $0.status == .failed }
     }
 
     private func stop(_ report: VerificationReport) -> VerificationReport {

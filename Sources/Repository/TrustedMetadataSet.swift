@@ -58,6 +58,9 @@ public struct TrustedMetadataSet: Sendable {
     public let previous: TrustedVersions?
     /// Revocations applied to every signature check.
     public let revocations: [Revocation]
+    /// Report expired metadata as a warning instead of a failure. Only for a writer that is
+    /// about to re-sign the expired roles (extending a release), never for a client.
+    public let expiredIsWarning: Bool
     /// The trusted root (the newest that chained).
     public private(set) var root: Metadata<Root>
     /// The trusted timestamp.
@@ -73,7 +76,8 @@ public struct TrustedMetadataSet: Sendable {
     /// the caller): it must be signed by its own root threshold (`repo.root.trusted`).
     /// Returns nil with the failed check when it is not.
     public static func start(trustedRoot bytes: [UInt8], named name: String, referenceTime: Date,
-                             previous: TrustedVersions? = nil, revocations: [Revocation] = []) -> (TrustedMetadataSet?, [Check]) {
+                             previous: TrustedVersions? = nil, revocations: [Revocation] = [],
+                             expiredIsWarning: Bool = false) -> (TrustedMetadataSet?, [Check]) {
         let root: Metadata<Root>
         do { root = try Metadata<Root>(bytes: bytes, path: name) } catch {
             return (nil, [Check("repo.root.trusted", .failed, "the trusted root cannot be read: \(error)", subject: name)])
@@ -81,13 +85,15 @@ public struct TrustedMetadataSet: Sendable {
         let tally = root.verify(role: root.signed.roles.root, as: .tuf("root"), ring: root.signed.keyRing(revocations: revocations), at: referenceTime)
         let check = Check.require("repo.root.trusted", tally.isMet, tally.describe("trusted root v\(root.signed.version)"), subject: name)
         guard tally.isMet else { return (nil, [check]) }
-        return (TrustedMetadataSet(referenceTime: referenceTime, previous: previous, revocations: revocations, root: root), [check])
+        return (TrustedMetadataSet(referenceTime: referenceTime, previous: previous, revocations: revocations,
+                                   expiredIsWarning: expiredIsWarning, root: root), [check])
     }
 
-    private init(referenceTime: Date, previous: TrustedVersions?, revocations: [Revocation], root: Metadata<Root>) {
+    private init(referenceTime: Date, previous: TrustedVersions?, revocations: [Revocation], expiredIsWarning: Bool, root: Metadata<Root>) {
         self.referenceTime = referenceTime
         self.previous = previous
         self.revocations = revocations
+        self.expiredIsWarning = expiredIsWarning
         self.root = root
     }
 
@@ -154,7 +160,7 @@ public struct TrustedMetadataSet: Sendable {
                                        : "names snapshot v\(s), older than the trusted v\(previous.snapshot)", subject: name))
         }
         checks.append(expiry("repo.timestamp.expiry", "timestamp v\(md.signed.version)", md.signed.expires, subject: name))
-        if checks.allSatisfy({ $0.status == .passed }) { timestamp = md }
+        if !checks.contains(where: { $0.status == .failed }) { timestamp = md }
         return checks
     }
 
@@ -184,7 +190,7 @@ public struct TrustedMetadataSet: Sendable {
                                 failures: lower, subject: name))
         }
         checks.append(expiry("repo.snapshot.expiry", "snapshot v\(md.signed.version)", md.signed.expires, subject: name))
-        if checks.allSatisfy({ $0.status == .passed }) { snapshot = md }
+        if !checks.contains(where: { $0.status == .failed }) { snapshot = md }
         return checks
     }
 
@@ -199,7 +205,7 @@ public struct TrustedMetadataSet: Sendable {
         let (md, checks) = listed(Targets.self, "repo.targets", bytes, meta, name) { md in
             [signatures("repo.targets.signatures", md, .targets, name)]
         }
-        if let md, checks.allSatisfy({ $0.status == .passed }) { targets = md }
+        if let md, !checks.contains(where: { $0.status == .failed }) { targets = md }
         return checks
     }
 
@@ -224,7 +230,7 @@ public struct TrustedMetadataSet: Sendable {
                             failures: outside.map { "\($0) is outside the paths delegated to \(role.name)" }, subject: name),
             ]
         }
-        if let md, checks.allSatisfy({ $0.status == .passed }) { delegated[role.name] = md }
+        if let md, !checks.contains(where: { $0.status == .failed }) { delegated[role.name] = md }
         return checks
     }
 
@@ -251,9 +257,11 @@ public struct TrustedMetadataSet: Sendable {
     }
 
     private func expiry(_ id: String, _ what: String, _ expires: Date, subject: String? = nil) -> Check {
-        .require(id, expires > referenceTime, "\(what) expires \(UTCTimestamp.string(from: expires))",
-                 failure: "\(what) expired \(UTCTimestamp.string(from: expires)) (reference time \(UTCTimestamp.string(from: referenceTime)))",
-                 subject: subject)
+        var c = Check.require(id, expires > referenceTime, "\(what) expires \(UTCTimestamp.string(from: expires))",
+                              failure: "\(what) expired \(UTCTimestamp.string(from: expires)) (reference time \(UTCTimestamp.string(from: referenceTime)))",
+                              subject: subject)
+        if c.status == .failed && expiredIsWarning { c.status = .warning }
+        return c
     }
 
     /// Length and hashes of a metadata file against what the role above lists (§5.5.2, §5.6.2).

@@ -1,0 +1,120 @@
+import Custody
+import FirmchainCore
+import Foundation
+import Pipeline
+import Release
+import ReleasePolicy
+import Repository
+import Signing
+import Testing
+import TestSupport
+
+/// Regression tests for issue 18, item 1 (a re-run blesses planted files): a run verifies the
+/// release it extends before it signs anything, and refuses one that does not verify.
+@Suite("A release is only extended after it verifies", .serialized)
+struct ExtendOnlyVerifiedTests {
+    static func files(_ root: String) throws -> [String: String] {
+        var out = [String: String]()
+        for case let rel as String in FileManager.default.enumerator(atPath: root) ?? FileManager.DirectoryEnumerator() {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+                out[rel] = try DigestCalculator.file(root + "/" + rel).sha256
+            }
+        }
+        return out
+    }
+
+    static func rerun(_ b: ReleaseBuilder.Built) throws -> PipelineResult {
+        try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
+            .run(RunOptions(signerOptions: SignerOptions(), now: b.now))
+    }
+
+    static func expectRefused(_ b: ReleaseBuilder.Built, mentioning words: String) throws {
+        let before = try files(b.release.path)
+        #expect {
+            _ = try rerun(b)
+        } throws: { e in
+            guard let e = e as? FirmchainError else { return false }
+            return e.code == .pipelineReleaseUnverified && e.reason.contains(words)
+        }
+        #expect(try files(b.release.path) == before, "a refused run changes nothing")
+    }
+
+    @Test("a target planted into the signed targets metadata is refused, not re-signed")
+    func plantedTargetInMetadata() throws {
+        let dir = try TemporaryDirectory("extend-planted")
+        let b = try ReleaseBuilder(directory: dir.path).build()
+        let path = b.release.repository.metadataDirectory + "/1.targets.json"
+        var md = try Metadata<Targets>(bytes: try FileIO.read(path))
+        md.signed.targets["evil.bin"] = TargetFile(length: 4, hashes: ["sha256": String(repeating: "ab", count: 32)])
+        try AtomicFile.write(md.fileBytes(), to: path)
+        try Self.expectRefused(b, mentioning: "repo.")
+    }
+
+    @Test("a repository replaced wholesale by one that chains to other keys is refused")
+    func replacedRepository() throws {
+        let a = try ReleaseBuilder(directory: try TemporaryDirectory("extend-a").path).build()
+        let other = try ReleaseBuilder(directory: try TemporaryDirectory("extend-b").path).build()
+        let repo = a.release.path + "/repository"
+        try FileManager.default.removeItem(atPath: repo)
+        try FileManager.default.copyItem(atPath: other.release.path + "/repository", toPath: repo)
+        try Self.expectRefused(a, mentioning: "keys than the policy")
+    }
+
+    @Test("a deleted target copy is refused")
+    func deletedTargetCopy() throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-copy").path).build()
+        let targets = b.release.repository.targetsDirectory
+        let copy = try #require(try FileManager.default.contentsOfDirectory(atPath: targets).first { $0.hasSuffix(".fw.bin") })
+        try FileManager.default.removeItem(atPath: targets + "/" + copy)
+        try Self.expectRefused(b, mentioning: "repo.target")
+    }
+
+    @Test("a planted patch vouched for by an edited, no longer signed delta link is not reused")
+    func plantedPatchNotReused() throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-patch").path).build()
+        let out = b.release.path
+        let patch = out + "/build/deltas/fw.bin.from-1.0.0.bsdiff"
+        let good = try FileIO.read(patch)
+        let planted = Array(good.prefix(good.count / 2)) + Array(repeating: 0x41, count: good.count - good.count / 2)
+        try AtomicFile.write(planted, to: patch)
+        // Rewrite the delta link's payload to name the planted patch (its signature no longer covers it).
+        let linkFile = try #require(b.release.custody.linkFileNames().first { $0.hasPrefix("delta.") })
+        var text = String(decoding: try FileIO.read(b.release.custody.directory + "/" + linkFile), as: UTF8.self)
+        let envelope = try DSSEEnvelope(json: try JSONReader().parse(Array(text.utf8)))
+        let payload = String(decoding: envelope.payload, as: UTF8.self)
+            .replacingOccurrences(of: DigestCalculator.sha256Hex(good), with: DigestCalculator.sha256Hex(planted))
+        text = String(decoding: DSSEEnvelope(payload: Array(payload.utf8), payloadType: envelope.payloadType, signatures: envelope.signatures).fileBytes, as: UTF8.self)
+        try AtomicFile.write(Array(text.utf8), to: b.release.custody.directory + "/" + linkFile)
+
+        let r = try Self.rerun(b)
+        #expect(r.steps.first?.summary.contains("made") == true, "the delta is made again: \(r.steps.first?.summary ?? "")")
+        #expect(try FileIO.read(patch) == good, "the planted patch was replaced by the real one")
+        let custody = CustodyVerifier(ownerKeys: [b.ownerKey], now: b.now).verify(out: out)
+        #expect(custody.report.passed, "\(custody.report.failures.map(\.id))")
+    }
+
+    @Test("a step after a step that commits the release is refused when the pipeline is loaded")
+    func nothingAfterCommit() throws {
+        #expect {
+            try PipelineSpec(yaml: """
+                schema: 1
+                name: t
+                policy: p.yml
+                output: out
+                release: {image: fw.bin, version: "1", version_number: 1, hardware: [hw]}
+                steps:
+                  - manifest:
+                  - sign:
+                  - publish:
+                  - delta:
+                """, path: "late.yml")
+        } throws: { e in
+            (e as? FirmchainError)?.reason.contains("line 10: step delta cannot follow publish") == true
+        }
+        #expect(throws: FirmchainError.self) {
+            // publish needs the metadata this run signs: without sign it is refused at load.
+            try PipelineSpec(yaml: "schema: 1\nname: t\npolicy: p.yml\noutput: out\nrelease: {image: fw.bin, version: \"1\", version_number: 1, hardware: [hw]}\nsteps:\n  - manifest:\n  - publish:\n", path: "nosign.yml")
+        }
+    }
+}
