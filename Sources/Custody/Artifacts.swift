@@ -2,7 +2,7 @@ import Foundation
 import FirmchainCore
 
 /// Recording artefacts the way in-toto does: sha256 of each file, named by its path relative to
-/// the release directory `OUT` (DESIGN.md §3), so that `in-toto-verify` run in `OUT` sees the
+/// the release directory `OUT` (Docs/architecture.md "Release directory"), so that `in-toto-verify` run in `OUT` sees the
 /// same names.
 public enum Artifacts {
     /// The patterns in-toto leaves out when it records a directory (`ARTIFACT_EXCLUDE_PATTERNS`):

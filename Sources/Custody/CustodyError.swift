@@ -4,7 +4,7 @@ import FirmchainCore
 /// read or written, and requests that cannot be carried out.
 ///
 /// A failed check is not an error: verification returns a `VerificationReport`. `throws` is
-/// for input that cannot be read and output that cannot be written (STYLE.md §4).
+/// for input that cannot be read and output that cannot be written (Docs/architecture.md "Verification results are values").
 extension ErrorCode {
     /// A link, layout or provenance line is not a DSSE envelope (or not base64, or the wrong payload type).
     public static let custodyMalformedEnvelope = ErrorCode("custody.malformed-envelope", .malformedInput)

@@ -4,7 +4,7 @@ import Signing
 
 /// What a policy says about custody, as typed values: the steps in order, who may run each,
 /// and where each step's artefacts come from. `layout()` compiles it into the in-toto layout
-/// (in-toto spec §4.3) whose rules enforce DESIGN.md §2's data flow: a step's materials must be
+/// (in-toto spec §4.3) whose rules enforce the data flow of Docs/architecture.md "Data flow": a step's materials must be
 /// the earlier step's products, byte for byte.
 public struct CustodyPolicy: Sendable, Hashable {
     /// Where artefacts matching a pattern come from (materials) or how they may appear (products).

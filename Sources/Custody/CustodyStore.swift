@@ -2,7 +2,7 @@ import Foundation
 import FirmchainCore
 import Signing
 
-/// The `custody/` directory of a release (DESIGN.md §3) and the calls a pipeline step makes:
+/// The `custody/` directory of a release (Docs/architecture.md "Release directory") and the calls a pipeline step makes:
 ///
 /// ```swift
 /// let store = CustodyStore(out: out)

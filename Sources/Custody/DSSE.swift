@@ -10,7 +10,7 @@ import Signing
 /// Firmchain puts in-toto links (payload type `application/vnd.in-toto+json`) and SLSA
 /// provenance statements in DSSE. Each signature carries the securesystemslib keyid of its key
 /// (sha256 of the canonical `{keytype, scheme, keyval}`), because `in-toto-verify` and
-/// securesystemslib only try keys whose keyid matches (INTEROP.md "in-toto and DSSE").
+/// securesystemslib only try keys whose keyid matches (Docs/formats/interop.md "in-toto and DSSE").
 public struct DSSEEnvelope: Sendable, Hashable {
     /// The payload type of in-toto links, layouts and statements (in-toto ITE-5, attestation spec).
     public static let inTotoPayloadType = "application/vnd.in-toto+json"

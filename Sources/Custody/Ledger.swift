@@ -6,7 +6,7 @@ import Signing
 import Glibc
 #endif
 
-/// The append-only, hash-chained record of every action (`custody/ledger.jsonl`, DESIGN.md §3).
+/// The append-only, hash-chained record of every action (`custody/ledger.jsonl`, Docs/architecture.md "Release directory").
 ///
 /// - Appends take an exclusive `flock` on the ledger file, so several runs (processes) may share
 ///   one ledger; sequence numbers and chain hashes are assigned under the lock.

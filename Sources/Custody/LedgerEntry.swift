@@ -104,7 +104,7 @@ public struct LedgerEntry: Sendable, Hashable {
     public var prev: String
     /// Checkpoint signatures (empty for other entries).
     public var signatures: [DSSESignature]
-    /// Members Firmchain does not interpret, kept (STYLE.md §6).
+    /// Members Firmchain does not interpret, kept (Docs/architecture.md "Data types; unknown fields survive").
     public var unrecognized: [String: JSONValue]
 
     /// An entry from its parts.

@@ -9,7 +9,7 @@ public typealias ArtifactDigests = [String: String]
 /// one step ran — the artefacts it read (materials) and wrote (products), with their sha256, the
 /// command, byproducts and a chosen subset of the environment.
 ///
-/// Artefact paths are relative to the release directory `OUT` (DESIGN.md §3), `/`-separated,
+/// Artefact paths are relative to the release directory `OUT` (Docs/architecture.md "Release directory"), `/`-separated,
 /// without `.` or `..` parts. A link is shipped as a DSSE envelope (`SignedLink`) named
 /// `<step>.<first 8 hex of keyid>.link`.
 public struct InTotoLink: Sendable, Hashable {

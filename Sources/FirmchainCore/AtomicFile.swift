@@ -10,7 +10,7 @@ import Darwin
 /// A file written so that readers see either the previous content or the complete new content,
 /// never a torn mix, even if the process is killed or the machine loses power part way:
 /// data goes to a temporary file in the same directory, is fsynced, renamed over the target,
-/// and the directory is fsynced so the rename itself is durable (DESIGN.md §6).
+/// and the directory is fsynced so the rename itself is durable (Docs/architecture.md "Rules that hold everywhere").
 ///
 /// Until `commit()` nothing is visible at `path`. Dropping an uncommitted writer (or calling
 /// `abort()`) removes the temporary file, so a failed command leaves no partial output.

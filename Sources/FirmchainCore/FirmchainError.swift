@@ -68,7 +68,7 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public var description: String { id }
 }
 
-/// The one error type of every Firmchain module (STYLE.md §5): a typed code, one sentence a
+/// The one error type of every Firmchain module (Docs/architecture.md "Errors"): a typed code, one sentence a
 /// person can act on (never a secret), and the file or key the error is about.
 ///
 /// A failed check is not an error: verifiers return a `VerificationReport`. `throws` is for

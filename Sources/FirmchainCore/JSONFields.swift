@@ -1,7 +1,7 @@
 /// Typed access to the members of a JSON object, for every parser of untrusted metadata (TUF,
 /// in-toto, DSSE, firmware fields): each known member is taken once and checked at the edge,
 /// failing with the caller's error that names the member; what is left (`rest`) survives a
-/// round trip (STYLE.md §6).
+/// round trip (Docs/architecture.md "Data types; unknown fields survive").
 public struct JSONFields {
     private var members: [String: JSONValue]
     /// Where the object sits, e.g. `targets.signed`, for error messages.

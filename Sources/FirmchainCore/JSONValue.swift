@@ -3,7 +3,7 @@
 /// the canonical encoder can refuse them.
 ///
 /// Every Firmchain format (TUF metadata, in-toto links, ledger lines) is read into and written
-/// from this type, so there is exactly one canonical encoder (DESIGN.md §6).
+/// from this type, so there is exactly one canonical encoder (Docs/architecture.md "Rules that hold everywhere").
 public indirect enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The outcome of one check (STYLE.md §12).
+/// The outcome of one check (Docs/architecture.md "One verification vocabulary").
 public enum CheckStatus: String, Sendable, Hashable, CaseIterable {
     /// The check ran and held.
     case passed

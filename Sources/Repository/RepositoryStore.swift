@@ -38,7 +38,7 @@ public struct RoleAssignment: Sendable {
     }
 }
 
-/// A TUF repository on disk in the release layout of DESIGN.md §3:
+/// A TUF repository on disk in the release layout of Docs/architecture.md "Release directory":
 ///
 /// ```
 /// OUT/repository/metadata/1.root.json … N.root.json, timestamp.json, V.snapshot.json, V.targets.json

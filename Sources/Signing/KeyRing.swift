@@ -148,7 +148,7 @@ public struct KeyRing: Sendable {
     }
 }
 
-/// Which keys signed something, as a value (STYLE.md §4): every signature check reports it and
+/// Which keys signed something, as a value (Docs/architecture.md "Verification results are values"): every signature check reports it and
 /// none throws for a bad signature. One vocabulary for TUF, DSSE, layouts and checkpoints.
 public struct ThresholdTally: Sendable, Hashable {
     /// Members whose signature is present and valid, each counted once.

@@ -40,7 +40,7 @@ public struct PublicKey: Sendable, Hashable {
     /// The TUF scheme of the key's default algorithm (`ecdsa-sha2-nistp256`, …).
     public var tufScheme: String { keyType.defaultAlgorithm.tufScheme }
     /// The TUF `keyval.public` value: SPKI PEM for ECDSA and RSA, 64 hex digits for Ed25519
-    /// (INTEROP.md "TUF 1.0").
+    /// (Docs/formats/interop.md "TUF 1.0").
     public var tufPublicValue: String {
         if let raw = ed25519Raw { return Hex.encode(raw) }
         return pem

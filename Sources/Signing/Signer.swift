@@ -74,12 +74,12 @@ public enum SignatureEncoding: String, Sendable, CaseIterable {
     case raw
 }
 
-/// Something that signs bytes with one key (STYLE.md §3): a software key or a key inside a
+/// Something that signs bytes with one key (Docs/architecture.md "Signer protocol"): a software key or a key inside a
 /// PKCS#11 token. It returns bare signature bytes; TUF, DSSE, COSE and CMS envelopes are
 /// built by their own modules around it.
 ///
 /// Every implementation verifies each signature with `publicKey` before returning it
-/// (DESIGN.md §6), so a faulty token cannot hand out a bad signature. Implementations are
+/// (Docs/architecture.md "Rules that hold everywhere"), so a faulty token cannot hand out a bad signature. Implementations are
 /// safe to call from several threads at once.
 public protocol Signer: Sendable {
     /// The public half of the key, as SPKI.

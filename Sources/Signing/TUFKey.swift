@@ -83,7 +83,7 @@ extension TUFKey {
     }
 
     /// Whether `signatureHex` is this key's valid signature over `message` under its scheme.
-    /// ECDSA must be DER, as python-tuf requires (INTEROP.md "TUF 1.0").
+    /// ECDSA must be DER, as python-tuf requires (Docs/formats/interop.md "TUF 1.0").
     public func isValidSignature(hex signatureHex: String, for message: [UInt8]) -> Bool {
         guard let sig = Hex.decode(signatureHex) else { return false }
         return isValidSignature(sig, for: message)

@@ -6,7 +6,7 @@ import Signing
 import Testing
 import TestSupport
 
-/// The test that matters most (issue 6): PyPI `in-toto-verify` 3.1.0, run in OUT as DESIGN.md §3
+/// The test that matters most (issue 6): PyPI `in-toto-verify` 3.1.0, run in OUT as Docs/architecture.md "Release directory"
 /// says, accepts the layout and DSSE links Firmchain writes for a delta → manifest → sign →
 /// publish chain built with the real commands, and rejects each kind of tampering. Firmchain's
 /// own verifier is held to the same cases.

@@ -121,7 +121,7 @@ final class ReleaseFixture: @unchecked Sendable {
         return dest
     }
 
-    /// `in-toto-verify` from the venv, run in `release` as DESIGN.md §3 says.
+    /// `in-toto-verify` from the venv, run in `release` as Docs/architecture.md "Release directory" says.
     static func inTotoVerify(_ release: String, verificationKeys: [String] = ["keys/owner.pub.pem"]) throws -> ProcessResult {
         let tool = URL(fileURLWithPath: TestEnv.python).deletingLastPathComponent().appendingPathComponent("in-toto-verify").path
         guard FileManager.default.isExecutableFile(atPath: tool) else {

@@ -1,4 +1,4 @@
-// libFuzzer target for the BSDIFF40 patch reader and patcher (STYLE.md §8: a fuzz target for
+// libFuzzer target for the BSDIFF40 patch reader and patcher (Docs/architecture.md "Every algorithm ships with its oracle": a fuzz target for
 // every parser of untrusted bytes). Built and run by `make fuzz` (Tests/Fuzz/run.sh) with
 // `swiftc -sanitize=fuzzer,address`; not part of the SwiftPM package.
 //

@@ -86,7 +86,7 @@ private struct Workspace {
         return out
     }
 
-    /// in-toto-verify (in-toto 3.1.0 from the venv) run in OUT as DESIGN.md §3 says.
+    /// in-toto-verify (in-toto 3.1.0 from the venv) run in OUT as Docs/architecture.md "Release directory" says.
     func inTotoVerify() throws -> ProcessResult {
         let tool = URL(fileURLWithPath: TestEnv.python).deletingLastPathComponent().appendingPathComponent("in-toto-verify").path
         return try runProcess(tool, ["--layout", "custody/root.layout", "--link-dir", "custody", "--verification-keys", "keys/owner.pub.pem"],

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import Signing
 
-/// Checks with the real openssl (INTEROP.md "Signatures checked with openssl").
+/// Checks with the real openssl (Docs/formats/interop.md "Signatures checked with openssl").
 enum OpenSSL {
     /// Fails the test (never skips) when a tool is missing.
     static func require(_ tool: String) throws {

@@ -22,7 +22,7 @@ public final class SoftHSMToken: @unchecked Sendable {
     }
 
     /// Writes `softhsm2.conf` (token directory, file object store) into `dir` and initialises
-    /// a token there with `softhsm2-util` (INTEROP.md "PKCS#11 with SoftHSM"); returns the
+    /// a token there with `softhsm2-util` (Docs/formats/interop.md "PKCS#11 with SoftHSM"); returns the
     /// config path.
     static func initializeToken(in dir: TemporaryDirectory, label: String, pin: String, soPin: String) throws -> String {
         guard TestEnv.hasTool("softhsm2-util") else {

@@ -1,7 +1,7 @@
 import FirmchainCore
 import Foundation
 
-/// The one SoftHSM token of a test process, in a temporary directory (INTEROP.md "PKCS#11
+/// The one SoftHSM token of a test process, in a temporary directory (Docs/formats/interop.md "PKCS#11
 /// with SoftHSM"), holding P-256, P-384, Ed25519 and RSA-3072 keys made twice: by
 /// `firmchain keys generate` and by OpenSC's `pkcs11-tool`.
 ///

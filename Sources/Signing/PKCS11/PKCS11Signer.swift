@@ -13,7 +13,7 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
     public let publicKey: PublicKey
     /// The key URI (without PIN) or file path, for messages.
     public let keyDescription: String
-    /// The one algorithm the key type allows (STYLE.md §3).
+    /// The one algorithm the key type allows (Docs/architecture.md "Signer protocol").
     public var supportedAlgorithms: [SignatureAlgorithm] { publicKey.keyType.supportedAlgorithms }
     /// The token the key lives in.
     public var token: PKCS11TokenInfo { pool.token }
@@ -87,7 +87,7 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
             }
             signature = der
         }
-        // DESIGN.md §6: every token signature is verified before it is used.
+        // Docs/architecture.md "Rules that hold everywhere": every token signature is verified before it is used.
         guard publicKey.isValidSignature(signature, for: message, algorithm: algorithm) else {
             throw FirmchainError.signatureInvalid(keyDescription)
         }

@@ -120,7 +120,7 @@ enum PKCS11TokenResolver {
 
 /// The sessions of one token (PKCS#11 v2.40 §5.6): one login shared by all sessions, and a
 /// lock-protected pool in which each session is used by one thread at a time — two threads
-/// on one session gave CKR_OPERATION_ACTIVE or crashed SoftHSM (INTEROP.md).
+/// on one session gave CKR_OPERATION_ACTIVE or crashed SoftHSM (Docs/formats/interop.md "PKCS#11 with SoftHSM").
 ///
 /// Sessions are opened on demand (at most one per concurrently signing thread) and closed in
 /// `deinit`. The first session is never closed before then, so the login persists.

@@ -16,7 +16,7 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
     public let publicKey: PublicKey
     /// The key URI (without PIN) or file path, for messages.
     public let keyDescription: String
-    /// The one algorithm the key type allows (STYLE.md §3).
+    /// The one algorithm the key type allows (Docs/architecture.md "Signer protocol").
     public var supportedAlgorithms: [SignatureAlgorithm] { publicKey.keyType.supportedAlgorithms }
 
     /// Reads a PEM private key file. `passphrase` is called only when the key is encrypted
@@ -111,7 +111,7 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
         } catch {
             throw FirmchainError(.signingSoftwareFailed, "signing failed: \(error)", path: keyDescription)
         }
-        // DESIGN.md §6: every signature is verified before it is used.
+        // Docs/architecture.md "Rules that hold everywhere": every signature is verified before it is used.
         guard publicKey.isValidSignature(signature, for: message, algorithm: algorithm) else {
             throw FirmchainError.signatureInvalid(keyDescription)
         }
