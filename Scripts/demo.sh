@@ -12,6 +12,7 @@
 # reaches firmchain only through the FIRMCHAIN_PKCS11_PIN environment variable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+FIRMCHAIN_SHOWN=$(realpath -s --relative-to="$PWD" "${FIRMCHAIN:-.build/debug/firmchain}")   # as the user would type it
 FIRMCHAIN=$(realpath "${FIRMCHAIN:-.build/debug/firmchain}")
 PYTHON=${PYTHON:-.venv/bin/python}
 DEMO=.firmchain/demo
@@ -88,4 +89,4 @@ after=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
 
 printf '\nDemo finished. The release is in %s (repository/, custody/, keys/);\n' "$OUT"
 printf 'images in %s, the SoftHSM token in %s.\n' "$IMAGES" "$TOKEN_DIR"
-printf 'To run the pipeline yourself: . %s/env && %s pipeline run Pipelines/release.yml\n' "$DEMO" "$(realpath --relative-to="$PWD" "$FIRMCHAIN")"
+printf 'To run the pipeline yourself: . %s/env && %s pipeline run Pipelines/release.yml\n' "$DEMO" "$FIRMCHAIN_SHOWN"

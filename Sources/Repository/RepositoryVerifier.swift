@@ -16,11 +16,23 @@ public struct RepositoryVerification: Sendable {
     public var root: Root? { trusted?.root.signed }
     /// The trusted top-level targets, when the walk got that far.
     public var targets: Targets? { trusted?.targets?.signed }
-    /// Every trusted target: the top-level role's and each delegated role's, by target name.
+    /// Every trusted target by name, as a client resolves it: the top-level role's first, then
+    /// each delegated role's in the order of the delegation walk (the first role naming a target wins).
     public var allTargets: [String: TargetFile] {
         var all = trusted?.targets?.signed.targets ?? [:]
-        for (_, d) in trusted?.delegated ?? [:] { all.merge(d.signed.targets) { top, _ in top } }
+        for name in trusted?.delegationOrder ?? [] {
+            all.merge(trusted?.delegated[name]?.signed.targets ?? [:]) { first, _ in first }
+        }
         return all
+    }
+
+    /// Every target entry of every trusted role, with the role that lists it.
+    public var allEntries: [(role: String, name: String, file: TargetFile)] {
+        var out = (trusted?.targets?.signed.targets ?? [:]).sorted { $0.key < $1.key }.map { ("targets", $0.key, $0.value) }
+        for role in trusted?.delegationOrder ?? [] {
+            out += (trusted?.delegated[role]?.signed.targets ?? [:]).sorted { $0.key < $1.key }.map { (role, $0.key, $0.value) }
+        }
+        return out
     }
 }
 
@@ -86,7 +98,8 @@ public struct RepositoryVerifier: Sendable {
 
         // 2–3. The root chain.
         var n = set.root.signed.version + 1
-        while n <= set.root.signed.version + 1 && n < Self.maxRootVersions {
+        let last = n + Self.maxRootVersions
+        while n < last {
             let file = "\(n).root.json"
             let bytes: [UInt8]?
             do { bytes = try source.metadata(file, limit: RepositoryStore.metadataLimit) } catch {
@@ -98,6 +111,10 @@ public struct RepositoryVerifier: Sendable {
             report.append(c)
             guard c.status == .passed else { return RepositoryVerification(report: stop(report), trusted: set) }
             n += 1
+        }
+        if n == last, (try? source.metadata("\(n).root.json", limit: RepositoryStore.metadataLimit)) != nil {
+            report.append(Check("repo.root.chain", .failed, "more than \(Self.maxRootVersions) root versions after the trusted one", subject: "\(n).root.json"))
+            return RepositoryVerification(report: stop(report), trusted: set)
         }
         report.checks += set.finishRoot()
         guard report.passed else { return RepositoryVerification(report: stop(report), trusted: set) }
@@ -117,10 +134,16 @@ public struct RepositoryVerifier: Sendable {
         // 7. Delegations, breadth first from the top-level targets, each role once.
         var queue = (top.signed.delegations.map { d in d.roles.map { ($0, d) } } ?? [])
         var visited = Set<String>()
-        while !queue.isEmpty {
-            let (role, delegator) = queue.removeFirst()
+        var next = 0
+        while next < queue.count {
+            let (role, delegator) = queue[next]
+            next += 1
+            guard TopLevelRole(rawValue: role.name) == nil else {
+                report.append(Check("repo.delegation.read", .failed, "a delegated role may not be named like the top-level role \(role.name)", subject: role.name))
+                return RepositoryVerification(report: stop(report), trusted: set)
+            }
             guard visited.insert(role.name).inserted else { continue }
-            guard visited.count <= Self.maxDelegatedRoles else {
+            guard visited.count <= Self.maxDelegatedRoles, queue.count <= 16 * Self.maxDelegatedRoles else {
                 report.append(Check("repo.delegation.read", .failed, "more than \(Self.maxDelegatedRoles) delegated roles"))
                 return RepositoryVerification(report: stop(report), trusted: set)
             }
@@ -141,7 +164,8 @@ public struct RepositoryVerifier: Sendable {
         // 8. Target files.
         var result = RepositoryVerification(report: report, trusted: set)
         if checkTargetFiles {
-            for (name, entry) in result.allTargets.sorted(by: { $0.key < $1.key }) { result.report.append(checkTarget(name, entry)) }
+            // Every entry of every role, not only the one a client resolves first.
+            for entry in result.allEntries { result.report.append(checkTarget(entry.name, entry.file)) }
         }
         return result
     }

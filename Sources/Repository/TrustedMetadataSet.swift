@@ -71,6 +71,12 @@ public struct TrustedMetadataSet: Sendable {
     public private(set) var targets: Metadata<Targets>?
     /// Trusted delegated targets roles by name.
     public private(set) var delegated: [String: Metadata<Targets>] = [:]
+    /// The delegated roles' names in the order they were trusted (the delegation walk's order).
+    public private(set) var delegationOrder: [String] = []
+    /// The timestamp and snapshot roles of the root trusted from outside: when a later root
+    /// rotates their keys, the versions remembered for them no longer bind (TUF spec §5.3.11,
+    /// fast-forward attack recovery).
+    private var startingRoles: (timestamp: RoleKeys, snapshot: RoleKeys)?
 
     /// Starts from the bytes of a root trusted from outside (shipped with the device, given by
     /// the caller): it must be signed by its own root threshold (`repo.root.trusted`).
@@ -95,6 +101,17 @@ public struct TrustedMetadataSet: Sendable {
         self.revocations = revocations
         self.expiredIsWarning = expiredIsWarning
         self.root = root
+        startingRoles = (root.signed.roles.timestamp, root.signed.roles.snapshot)
+    }
+
+    /// The previously trusted versions that still bind: after the timestamp keys were rotated
+    /// none of the timestamp's and snapshot's; after the snapshot keys were, none of the
+    /// snapshot's (a compromised key's inflated versions would otherwise lock clients out).
+    private var binding: (timestamp: Int64, snapshot: Int64, snapshotMeta: [String: Int64])? {
+        guard let previous, let start = startingRoles else { return nil }
+        let timestampRotated = start.timestamp != root.signed.roles.timestamp
+        let snapshotRotated = timestampRotated || start.snapshot != root.signed.roles.snapshot
+        return (timestampRotated ? 0 : previous.timestamp, snapshotRotated ? 0 : previous.snapshot, snapshotRotated ? [:] : previous.snapshotMeta)
     }
 
     /// The key ring of the trusted root.
@@ -152,7 +169,7 @@ public struct TrustedMetadataSet: Sendable {
             return [Check("repo.timestamp.read", .failed, "\(error)", subject: name)]
         }
         var checks = [signatures("repo.timestamp.signatures", md, .timestamp, name)]
-        if let previous {
+        if let previous = binding {
             let v = md.signed.version, s = md.signed.snapshot.version
             checks.append(.require("repo.timestamp.rollback", v >= previous.timestamp && s >= previous.snapshot,
                                    "timestamp v\(v) and the snapshot v\(s) it names are not older than the trusted ones",
@@ -181,7 +198,7 @@ public struct TrustedMetadataSet: Sendable {
         checks.append(signatures("repo.snapshot.signatures", md, .snapshot, name))
         checks.append(.require("repo.snapshot.version", md.signed.version == meta.version, "version \(meta.version) as the timestamp names",
                                failure: "version \(md.signed.version), but the timestamp names \(meta.version)", subject: name))
-        if let previous {
+        if let previous = binding {
             let lower = previous.snapshotMeta.compactMap { file, v -> String? in
                 guard let now = md.signed.meta[file]?.version else { return "\(file) is no longer listed (trusted snapshot listed v\(v))" }
                 return now < v ? "\(file) v\(now) is older than the trusted v\(v)" : nil
@@ -230,7 +247,10 @@ public struct TrustedMetadataSet: Sendable {
                             failures: outside.map { "\($0) is outside the paths delegated to \(role.name)" }, subject: name),
             ]
         }
-        if let md, !checks.contains(where: { $0.status == .failed }) { delegated[role.name] = md }
+        if let md, !checks.contains(where: { $0.status == .failed }) {
+            delegated[role.name] = md
+            delegationOrder.append(role.name)
+        }
         return checks
     }
 

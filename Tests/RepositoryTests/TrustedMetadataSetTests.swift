@@ -130,6 +130,33 @@ struct TrustedMetadataSetTests {
         #expect(v.report.checks.filter { $0.id == "repo.root.chain" }.map(\.status) == [.passed])
     }
 
+    @Test("after a root rotates the timestamp keys, the old timestamp version no longer binds (fast-forward recovery, TUF §5.3.11)")
+    func fastForwardRecovery() throws {
+        var sim = try Simulated()
+        sim.builder.signers.timestamp = [try SoftwareSigner(generating: .ed25519)]
+        try sim.builder.rotateRoot(signedBy: sim.builder.signers.root)
+        let source = try sim.builder.publish()
+        // A stolen timestamp key had pushed clients to v1000: after the rotation, v1 is accepted.
+        let inflated = TrustedVersions(root: 1, timestamp: 1000, snapshot: 1, snapshotMeta: [:])
+        let v = sim.verify(source, previous: inflated)
+        #expect(v.passed, "\(v.report.failures)")
+        #expect(v.report.check("repo.timestamp.rollback")?.status == .passed)
+        // Without the rotation the same state is a rollback.
+        var plain = try Simulated()
+        #expect(plain.verify(try plain.builder.publish(), previous: inflated).report.failures.contains { $0.id == "repo.timestamp.rollback" })
+    }
+
+    @Test("a target listed by two roles is checked in each, and a client resolves the top-level role's first")
+    func targetInTwoRoles() throws {
+        var sim = try Simulated()
+        sim.builder.delegations[0].role.paths = ["*", "board-b/*"]
+        sim.builder.addTarget("fw-1.2.0.bin", bytes: Array("another image".utf8), to: "board-b")
+        let v = sim.verify(try sim.builder.publish())
+        #expect(v.passed, "\(v.report.failures)")
+        #expect(v.allTargets["fw-1.2.0.bin"]?.length == Int64("image 1.2.0".utf8.count), "the top-level entry wins")
+        #expect(v.report.checks.filter { $0.id == "repo.target" && $0.subject == "fw-1.2.0.bin" }.count == 2, "both entries' copies are checked")
+    }
+
     @Test("a trusted state written and read back is the same")
     func stateRoundTrip() throws {
         let s = TrustedVersions(root: 2, timestamp: 9, snapshot: 8, snapshotMeta: ["targets.json": 7])
