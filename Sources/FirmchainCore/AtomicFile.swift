@@ -143,15 +143,22 @@ extension AtomicFile {
 public final class DirectoryLock {
     private var fd: Int32
 
-    /// Takes the lock on `path` (which must exist), failing at once when another process holds it.
-    public init(_ path: String) throws {
+    /// Takes the lock on `path` (which must exist). With `waitSeconds` 0 it fails at once when
+    /// another process holds it; otherwise it waits up to that long (short writers such as
+    /// `repo add-target` queue behind each other instead of losing each other's updates).
+    public init(_ path: String, waitSeconds: Int = 0) throws {
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             throw FirmchainError(.ioCannotCreate, "cannot open the directory to lock it", path: path)
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw FirmchainError(.ioLocked, "another Firmchain run is writing this directory; wait for it to finish", path: path)
+        var attempts = max(0, waitSeconds) * 50
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard attempts > 0 else {
+                close(fd)
+                throw FirmchainError(.ioLocked, "another Firmchain run is writing this directory; wait for it to finish", path: path)
+            }
+            attempts -= 1
+            usleep(20_000)
         }
     }
 

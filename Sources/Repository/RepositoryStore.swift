@@ -60,6 +60,8 @@ public struct RepositoryStore: Sendable {
 
     /// Largest metadata file read (untrusted input).
     public static let metadataLimit = 16 << 20
+    /// How long `initialize`, `addTarget` and `publish` wait for another writer of the same release.
+    public static let writerWaitSeconds = 120
 
     /// A store for the release directory `directory` (`OUT`); nothing is read or created until it is used.
     public init(directory: String) { self.directory = directory }
@@ -114,6 +116,9 @@ public struct RepositoryStore: Sendable {
     /// - Throws: `repo.already-initialized` when `1.root.json` exists (a root changes only by a
     ///   rotation ceremony), `repo.threshold-not-met` when the signers cannot meet a threshold.
     public func initialize(roles: RoleTable<RoleAssignment>, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Metadata<Root> {
+        try FileIO.makeDirectories(directory)
+        let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
+        defer { lock.unlock() }
         let (root, release) = try prepareInitial(roles: roles, signers: signers, targets: nil, expiry: expiry, now: now)
         try FileIO.makeDirectories(targetsDirectory)
         try commit(release)
@@ -154,6 +159,13 @@ public struct RepositoryStore: Sendable {
     /// Copies `file` into the targets directory as `<sha256>.<name>` and stages its entry
     /// (length, sha256 and sha512, `custom`) for the next publish. Returns the entry.
     public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress()) throws -> TargetFile {
+        // Read, change and write the staged targets under the release's lock: concurrent
+        // writers queue instead of losing each other's targets.
+        guard isInitialized else {
+            throw FirmchainError(.repoNotInitialized, "no 1.root.json: run `firmchain repo init` first", path: metadataDirectory)
+        }
+        let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
+        defer { lock.unlock() }
         var staged = try stagedTargets()
         var entry = try storeTargetFile(file, name: name, progress: progress)
         entry.custom = custom
@@ -224,6 +236,11 @@ public struct RepositoryStore: Sendable {
     /// its version bumped and a fresh expiry. Timestamp is written last (the commit point).
     @discardableResult
     public func publish(signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> (targets: Int64, snapshot: Int64, timestamp: Int64) {
+        guard isInitialized else {
+            throw FirmchainError(.repoNotInitialized, "no 1.root.json: run `firmchain repo init` first", path: metadataDirectory)
+        }
+        let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
+        defer { lock.unlock() }
         let release = try prepare(signers: signers, expiry: expiry, now: now)
         try commit(release)
         return (release.targetsVersion, release.snapshotVersion, release.timestampVersion)

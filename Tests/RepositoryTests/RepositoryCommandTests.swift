@@ -1,5 +1,6 @@
 import FirmchainCore
 import Foundation
+import Repository
 import Testing
 import TestSupport
 
@@ -53,6 +54,38 @@ struct RepositoryCommandTests {
         let show = try firmchain(token, ["--json", "repo", "show", "--out", out])
         #expect(show.status == 0)
         #expect(try JSONReader().parse(Array(show.stdout))["passed"] == true)
+    }
+
+    @Test("eight concurrent repo add-target runs all succeed and lose no target (issue 18, item 7)")
+    func concurrentAddTargetsLoseNothing() throws {
+        let tmp = try TemporaryDirectory("repo-concurrent")
+        let out = tmp.file("OUT")
+        var keys = [String: String]()
+        for role in ["root", "targets", "snapshot", "timestamp"] {
+            keys[role] = tmp.file("\(role).pem")
+            try #require(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", keys[role]!]).status == 0)
+        }
+        try #require(try runProcess(TestEnv.firmchain, ["repo", "init", "--out", out, "--root-key", keys["root"]!, "--targets-key", keys["targets"]!,
+                                                        "--snapshot-key", keys["snapshot"]!, "--timestamp-key", keys["timestamp"]!]).status == 0)
+        var processes = [Process]()
+        for i in 0..<8 {
+            let image = tmp.file("fw-\(i).bin")
+            try AtomicFile.write(Array("image \(i)".utf8) + [UInt8](repeating: UInt8(i), count: 50_000), to: image)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TestEnv.firmchain)
+            p.arguments = ["repo", "add-target", "--out", out, "--file", image, "--version", "1.\(i)", "--version-number", "\(i + 1)", "--hardware-id", "hw"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            processes.append(p)
+        }
+        for p in processes { try p.run() }
+        for p in processes { p.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "every writer succeeds: \(processes.map(\.terminationStatus))")
+        let publish = try runProcess(TestEnv.firmchain, ["repo", "publish", "--out", out, "--key", keys["targets"]!, "--key", keys["snapshot"]!, "--key", keys["timestamp"]!])
+        try #require(publish.status == 0, "\(publish.err)")
+        let v = RepositoryVerifier(store: RepositoryStore(directory: out), now: Date()).verify(trustedRoot: try FileIO.read(out + "/repository/metadata/1.root.json"))
+        #expect(v.passed)
+        #expect(Set(v.allTargets.keys) == Set((0..<8).map { "fw-\($0).bin" }), "no target was lost")
     }
 
     @Test("repo show exits 1 and names the failed check when a target was tampered with")
