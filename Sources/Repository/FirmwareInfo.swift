@@ -192,3 +192,35 @@ public struct FirmwareInfo: Sendable, Hashable {
         }
     }
 }
+
+extension FirmwareInfo {
+    /// Checks what a writer puts into `custom.firmware` before anything is signed: a version
+    /// string of printable text, a version number of at least 1, distinct non-empty hardware
+    /// ids, delta fields exactly when the kind is `delta`, and for a delta a base and result
+    /// that are 64-digit sha256 values, a result length that is not negative, and names that
+    /// are valid target names. Whatever a writer accepts, every reader reads back.
+    ///
+    /// - Throws: `repo.bad-firmware-fields` naming the field.
+    public func validate() throws {
+        func bad(_ what: String) -> FirmchainError { FirmchainError(.repoBadFirmwareFields, what) }
+        func printable(_ s: String) -> Bool { !s.isEmpty && s.utf8.count <= 256 && !s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }
+        guard printable(version) else { throw bad("the version \"\(version)\" must be 1-256 characters of printable text") }
+        guard versionNumber >= 1 else { throw bad("version_number \(versionNumber) must be at least 1") }
+        guard !hardwareIDs.isEmpty else { throw bad("name at least one hardware id") }
+        for id in hardwareIDs where !printable(id) { throw bad("the hardware id \"\(id)\" must be 1-256 characters of printable text") }
+        guard Set(hardwareIDs).count == hardwareIDs.count else { throw bad("a hardware id is listed twice") }
+        switch (kind, delta) {
+        case (.full, .some): throw bad("a full image has no delta fields (--base and --result are for --kind delta)")
+        case (.delta, .none): throw bad("a delta needs its base and result")
+        case (.delta, .some(let d)):
+            func isSHA256(_ s: String) -> Bool { s.utf8.count == 64 && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
+            guard isSHA256(d.baseSHA256) else { throw bad("the base sha256 \"\(d.baseSHA256)\" is not 64 lower-case hex digits") }
+            guard isSHA256(d.resultSHA256) else { throw bad("the result sha256 \"\(d.resultSHA256)\" is not 64 lower-case hex digits") }
+            guard d.resultLength >= 0 else { throw bad("the result length \(d.resultLength) is negative") }
+            guard printable(d.baseVersion) else { throw bad("the base version must be printable text") }
+            try RepositoryStore.validateTargetName(d.baseName)
+            try RepositoryStore.validateTargetName(d.resultName)
+        case (.full, .none): break
+        }
+    }
+}

@@ -21,13 +21,15 @@ extension ErrorCode {
     public static let repoUnknownFirmwareSchema = ErrorCode("repo.unknown-firmware-schema", .malformedInput)
     /// A target lists a hash algorithm Firmchain cannot check.
     public static let repoUnsupportedHash = ErrorCode("repo.unsupported-hash", .verificationFailed)
+    /// Firmware fields a writer was given that no reader could trust (`FirmwareInfo.validate`).
+    public static let repoBadFirmwareFields = ErrorCode("repo.bad-firmware-fields", .usage)
     /// A file changed while it was being added.
     public static let repoTargetChanged = ErrorCode("repo.target-changed", .io)
 
     /// Every code `Repository` declares.
     public static let repositoryCodes: [ErrorCode] = [
         repoNotInitialized, repoAlreadyInitialized, repoRoleWithoutKeys, repoBadThreshold, repoBadTargetName,
-        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoUnsupportedHash, repoTargetChanged,
+        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoUnsupportedHash, repoTargetChanged, repoBadFirmwareFields,
     ]
 }
 

@@ -296,9 +296,9 @@ public struct RepositoryStore: Sendable {
     /// never be written outside the targets directory.
     public static func validateTargetName(_ name: String) throws {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard !name.isEmpty, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
-              !name.contains("\0") else {
-            throw FirmchainError(.repoBadTargetName, "target name \"\(name)\" must be a relative path without . or .. parts")
+        guard !name.isEmpty, name.utf8.count <= 1024, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
+              !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }) else {
+            throw FirmchainError(.repoBadTargetName, "target name \"\(name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined())\" must be a relative path without . or .. parts, backslashes or control characters")
         }
     }
 }

@@ -73,7 +73,7 @@ struct RepositoryCommandTests {
             try AtomicFile.write(Array("image \(i)".utf8) + [UInt8](repeating: UInt8(i), count: 50_000), to: image)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: TestEnv.firmchain)
-            p.arguments = ["repo", "add-target", "--out", out, "--file", image, "--version", "1.\(i)", "--version-number", "\(i + 1)", "--hardware-id", "hw"]
+            p.arguments = ["repo", "add-target", "--out", out, "--file", image, "--version", "1.0", "--version-number", "1", "--hardware-id", "hw-\(i)"]
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             processes.append(p)
@@ -86,6 +86,42 @@ struct RepositoryCommandTests {
         let v = RepositoryVerifier(store: RepositoryStore(directory: out), now: Date()).verify(trustedRoot: try FileIO.read(out + "/repository/metadata/1.root.json"))
         #expect(v.passed)
         #expect(Set(v.allTargets.keys) == Set((0..<8).map { "fw-\($0).bin" }), "no target was lost")
+    }
+
+    @Test("repo add-target refuses what no reader could trust, before anything is staged (issue 18, item 9)", arguments: [
+        (["--version-number", "0"], "version_number 0"), (["--version-number=-1"], "version_number -1"),
+        (["--version", ""], "version"), (["--hardware-id", ""], "hardware id"), (["--hardware-id", "a", "--hardware-id", "a"], "twice"),
+        (["--name", "a/../b"], "target name"), (["--name", "bad\u{07}name"], "target name"),
+        (["--kind", "delta", "--base", "b.bin:1.0:notahash", "--result", "r.bin:\(String(repeating: "a", count: 64)):10"], "base sha256"),
+        (["--kind", "delta", "--base", "b.bin:1.0:\(String(repeating: "a", count: 64))", "--result", "r.bin:\(String(repeating: "a", count: 64)):-5"], "negative"),
+        (["--base", "b.bin:1.0:\(String(repeating: "a", count: 64))"], "--kind delta"),
+        (["--version-number", "1"], "rollback"),
+    ])
+    func addTargetValidatesAtTheEdge(_ change: [String], _ mentions: String) throws {
+        let tmp = try TemporaryDirectory("repo-edge")
+        let out = tmp.file("OUT")
+        var keys = [String: String]()
+        for role in ["root", "targets", "snapshot", "timestamp"] {
+            keys[role] = tmp.file("\(role).pem")
+            try #require(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", keys[role]!]).status == 0)
+        }
+        try #require(try runProcess(TestEnv.firmchain, ["repo", "init", "--out", out, "--root-key", keys["root"]!, "--targets-key", keys["targets"]!,
+                                                        "--snapshot-key", keys["snapshot"]!, "--timestamp-key", keys["timestamp"]!]).status == 0)
+        let image = tmp.file("fw.bin")
+        try AtomicFile.write([UInt8](repeating: 3, count: 1000), to: image)
+        // A published 2.0 for hw makes version_number 1 a rollback.
+        try #require(try runProcess(TestEnv.firmchain, ["repo", "add-target", "--out", out, "--file", image, "--name", "fw-2.bin", "--version", "2.0",
+                                                        "--version-number", "2", "--hardware-id", "hw"]).status == 0)
+        let staged = try FileIO.read(out + "/.staging/targets.json")
+        var args = ["repo", "add-target", "--out", out, "--file", image, "--version", "3.0", "--version-number", "3", "--hardware-id", "hw"]
+        // Later options replace earlier ones for single-valued options; hardware ids are replaced as a list.
+        if change.contains("--hardware-id") {
+            args.removeLast(2)
+        }
+        args += change
+        let r = try runProcess(TestEnv.firmchain, args)
+        #expect([2, 64].contains(r.status) && r.err.contains(mentions) && r.err.split(separator: "\n").count == 1, "\(change): exit \(r.status) \(r.err)")
+        #expect(try FileIO.read(out + "/.staging/targets.json") == staged, "nothing was staged")
     }
 
     @Test("repo show exits 1 and names the failed check when a target was tampered with")

@@ -37,7 +37,7 @@ extension CustodyCommand {
 
         func validate() throws {
             if ownerKey.isEmpty { throw ValidationError("give at least one --owner-key") }
-            if expiresDays < 1 { throw ValidationError("--expires-days must be positive") }
+            if expiresDays < 1 || expiresDays > 36_500 { throw ValidationError("--expires-days must be between 1 and 36500") }
             if LayoutFormat(rawValue: format) == nil { throw ValidationError("--format must be metablock or dsse") }
             for f in functionary { _ = try CustodyCommand.split(f, "--functionary") }
             for t in threshold { guard Int(try CustodyCommand.split(t, "--threshold").1) != nil else { throw ValidationError("--threshold takes STEP=N") } }

@@ -32,6 +32,7 @@ extension RepoCommand {
             guard FirmwareInfo.Kind(rawValue: kind) != nil else { throw ValidationError("--kind must be full or delta") }
             guard FirmwareInfo.Priority(rawValue: priority) != nil else { throw ValidationError("--priority must be critical, high, medium or low") }
             if kind == "delta" && (base == nil || result == nil) { throw ValidationError("a delta needs --base and --result") }
+            if kind == "full" && (base != nil || result != nil) { throw ValidationError("--base and --result are for --kind delta") }
             if hardwareId.isEmpty { throw ValidationError("give at least one --hardware-id") }
         }
 
@@ -46,8 +47,21 @@ extension RepoCommand {
             }
             let info = FirmwareInfo(version: version, versionNumber: versionNumber, hardwareIDs: hardwareId, kind: FirmwareInfo.Kind(rawValue: kind)!,
                                     delta: delta, priority: FirmwareInfo.Priority(rawValue: priority)!)
+            try info.validate()
             let targetName = name ?? String(file.split(separator: "/").last ?? Substring(file))
-            let entry = try RepositoryStore(directory: out).addTarget(file: file, name: targetName, custom: [FirmwareInfo.customKey: info.json], progress: progress)
+            try RepositoryStore.validateTargetName(targetName)
+            let store = RepositoryStore(directory: out)
+            // No rollback: a full image's version number is not below one already in the
+            // repository for the same hardware.
+            if info.kind == .full, store.isInitialized {
+                for (other, t) in try store.stagedTargets().targets where other != targetName {
+                    if let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full, fw.versionNumber > versionNumber,
+                       !Set(fw.hardwareIDs).isDisjoint(with: info.hardwareIDs) {
+                        throw FirmchainError(.policyViolation, "version_number \(versionNumber) does not exceed \(fw.versionNumber) of \(other) already in the repository (rollback)", path: out)
+                    }
+                }
+            }
+            let entry = try store.addTarget(file: file, name: targetName, custom: [FirmwareInfo.customKey: info.json], progress: progress)
             output.emit(text: "staged \(targetName) (\(entry.length) bytes, sha256 \(entry.hashes["sha256"]!)); run `firmchain repo publish` to sign it",
                         json: ["name": .string(targetName), "length": .int(entry.length), "hashes": .object(entry.hashes.mapValues { .string($0) })])
         }

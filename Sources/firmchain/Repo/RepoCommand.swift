@@ -37,8 +37,10 @@ struct RepoCommand: ParsableCommand {
         }
 
         func validate() throws {
-            for (name, v) in [("root", rootExpiryDays), ("targets", targetsExpiryDays), ("snapshot", snapshotExpiryDays), ("timestamp", timestampExpiryHours)] where v < 1 {
-                throw ValidationError("the \(name) expiry must be positive")
+            // Bounded so that every date stays one that python-tuf, in-toto and Firmchain read back.
+            for (name, v, max) in [("root", rootExpiryDays, 36_500), ("targets", targetsExpiryDays, 36_500),
+                                   ("snapshot", snapshotExpiryDays, 36_500), ("timestamp", timestampExpiryHours, 876_000)] where v < 1 || v > max {
+                throw ValidationError("the \(name) expiry must be between 1 and \(max)")
             }
         }
     }
