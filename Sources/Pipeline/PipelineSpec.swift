@@ -87,10 +87,22 @@ public struct PipelineSpec: Sendable {
         hardwareIDs = try rel.required("hardware", in: relNode).strings()
         guard !hardwareIDs.isEmpty else { throw rel["hardware"]!.fail("name at least one hardware id") }
         priority = try rel["priority"]?.oneOf(FirmwareInfo.Priority.self, FirmwareInfo.Priority.allCases) ?? .medium
-        bases = try (rel["bases"]?.sequence() ?? []).map { b in
+        guard Set(hardwareIDs).count == hardwareIDs.count else { throw rel["hardware"]!.fail("a hardware id is listed twice") }
+        var bases = [Base]()
+        for b in try rel["bases"]?.sequence() ?? [] {
             let m = try b.mapping(allowed: ["image", "version"])
-            return Base(image: resolve(try m.required("image", in: b).string()), version: try m.required("version", in: b).string())
+            let base = Base(image: resolve(try m.required("image", in: b).string()), version: try m.required("version", in: b).string())
+            guard base.version != version else { throw b.fail("a base of version \(version) is the release itself") }
+            guard base.image != image else { throw b.fail("the base image is the release image") }
+            guard !bases.contains(where: { $0.version == base.version || $0.image == base.image }) else {
+                throw b.fail("base \(base.version) (\(base.image)) is listed twice")
+            }
+            guard base.version.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F && $0 != "/" }) else {
+                throw b.fail("a base version may not hold control characters or /")
+            }
+            bases.append(base)
         }
+        self.bases = bases
 
         let stepsNode = try top.required("steps", in: doc)
         var steps = [PlannedStep]()

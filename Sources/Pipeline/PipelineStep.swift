@@ -307,8 +307,17 @@ public struct StepContext {
         self.custodyComplete = custodyComplete
         result = PipelineResult()
         result.output = spec.output
-        values[ReleaseArtefacts.image.kind.name] = InputFile(path: spec.image, name: "\(ReleaseArtefacts.inputs)/\(basename(spec.image))", version: spec.version)
-        values[ReleaseArtefacts.bases.kind.name] = spec.bases.map { InputFile(path: $0.image, name: "\(ReleaseArtefacts.inputs)/\(basename($0.image))", version: $0.version) }
+        // Inputs are named `inputs/<basename>`; when two share a basename (a build tree laid out
+        // as 1.0.0/Image, 1.1.0/Image, …) each is named `inputs/<version>/<basename>` instead,
+        // so that custody's artefact names never collide.
+        let all = [(spec.image, spec.version)] + spec.bases.map { ($0.image, $0.version) }
+        let clash = Dictionary(grouping: all.map { basename($0.0) }, by: { $0 }).filter { $0.value.count > 1 }.keys
+        func input(_ path: String, _ version: String) -> InputFile {
+            let base = basename(path)
+            return InputFile(path: path, name: "\(ReleaseArtefacts.inputs)/" + (clash.contains(base) ? "\(version)/\(base)" : base), version: version)
+        }
+        values[ReleaseArtefacts.image.kind.name] = input(spec.image, spec.version)
+        values[ReleaseArtefacts.bases.kind.name] = spec.bases.map { input($0.image, $0.version) }
     }
 
     /// The value of `artefact`, which an earlier step must have handed on.

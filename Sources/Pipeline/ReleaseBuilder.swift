@@ -27,6 +27,8 @@ public struct ReleaseBuilder {
     public var steps = ["delta", "manifest", "sign", "publish"]
     /// The step kinds the pipeline may name.
     public var registry = StepRegistry.standard
+    /// Lay the images out as a build tree does, `1.0.0/Image`, `1.1.0/Image`, … (one basename for all).
+    public var buildTreeLayout = false
 
     /// A builder writing under `directory`, at `now`.
     public init(directory: String, now: Date = Date()) {
@@ -72,7 +74,8 @@ public struct ReleaseBuilder {
         }
         var versions = [String]()
         for v in 0...bases {
-            let file = directory + "/fw-1.\(v).0.bin"
+            let file = buildTreeLayout ? directory + "/1.\(v).0/Image" : directory + "/fw-1.\(v).0.bin"
+            if buildTreeLayout { try FileIO.makeDirectories(directory + "/1.\(v).0") }
             try AtomicFile.write(image, to: file)
             versions.append(file)
             for i in stride(from: 64 * (v + 1), to: image.count, by: 4093) { image[i] &+= 1 }

@@ -71,6 +71,10 @@ struct PolicyFileTests {
         ("  priority: high\n", "  priority: urgent\n", "\"urgent\" is not one of"),
         ("      format: bsdiff40\n", "      formats: bsdiff40\n", "unknown key"),
         ("output: .firmchain/demo/release\n", "", "missing required key \"output\""),
+        ("      version: 1.1.0\n", "      version: 1.0.0\n", "is listed twice"),
+        ("      version: 1.1.0\n", "      version: 1.2.0\n", "is the release itself"),
+        ("image: .firmchain/demo/images/fw-1.1.0.bin", "image: .firmchain/demo/images/fw-1.2.0.bin", "the base image is the release image"),
+        ("  hardware: [acme-gw-v2]\n", "  hardware: [acme-gw-v2, acme-gw-v2]\n", "listed twice"),
     ])
     func malformedPipeline(_ find: String, _ replace: String, _ mentions: String) throws {
         let text = try String(contentsOfFile: root + "/Pipelines/release.yml", encoding: .utf8)

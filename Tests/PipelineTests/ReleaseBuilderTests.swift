@@ -4,6 +4,8 @@ import Foundation
 import Pipeline
 import Release
 import Repository
+import ReleasePolicy
+import Signing
 import Testing
 import TestSupport
 
@@ -35,5 +37,25 @@ struct ReleaseBuilderTests {
         let built = try b.build()
         #expect(built.result.targets.map(\.name) == ["fw.bin"])
         #expect(CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(out: built.release.path).report.passedStrictly)
+    }
+
+    @Test("inputs that share a file name (1.0.0/Image, 1.1.0/Image, 1.2.0/Image) get distinct artefact names and the release verifies (issue 18, item 8)")
+    func buildTreeLayout() throws {
+        let dir = try TemporaryDirectory("built-tree")
+        var b = ReleaseBuilder(directory: dir.path)
+        b.buildTreeLayout = true
+        let built = try b.build()
+        let custody = CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(out: built.release.path)
+        #expect(custody.report.passedStrictly, "\(custody.report.failures.map { "\($0.id): \($0.details)" })")
+        let delta = try #require(built.release.custody.links().links.map(\.link.link).first { $0.name == "delta" })
+        #expect(Set(delta.materials.keys) == ["inputs/1.0.0/Image", "inputs/1.1.0/Image", "inputs/1.2.0/Image"])
+        let tool = URL(fileURLWithPath: TestEnv.python).deletingLastPathComponent().appendingPathComponent("in-toto-verify").path
+        let inToto = try runProcess(tool, ["--layout", "custody/root.layout", "--link-dir", "custody", "--verification-keys", "keys/owner.pub.pem"],
+                                    currentDirectory: built.release.path)
+        #expect(inToto.status == 0, "\(inToto.err.suffix(600))")
+        // A re-run changes nothing: no new targets metadata is signed.
+        let again = try PipelineRunner(spec: try PipelineSpec(contentsOf: built.pipeline), policy: try Policy(contentsOf: built.policy))
+            .run(RunOptions(signerOptions: SignerOptions(), now: built.now))
+        #expect(!again.changed)
     }
 }
