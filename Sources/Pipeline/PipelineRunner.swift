@@ -136,6 +136,7 @@ public struct PipelineRunner: Sendable {
         }
         let published = try verifiedPublishedTargets(release, options)
         var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: published, custodyComplete: custodyComplete)
+        try preflight(&context)
 
         var pending = [InTotoLink]()
         var decided = false
@@ -169,6 +170,30 @@ public struct PipelineRunner: Sendable {
             try release.custody.ledger.checkpoint(signer: signer, now: options.now)
         }
         return context.result
+    }
+
+    /// Everything a run can refuse for, checked before its first write: every key it will sign
+    /// with is opened now (a wrong or missing PIN stops the run here, not after the deltas were
+    /// written) and passes the policy, and the release's version does not roll back the
+    /// published one.
+    private func preflight(_ context: inout StepContext) throws {
+        for planned in spec.steps { _ = try context.functionary(planned.name) }
+        for reference in policy.ownerKeys { _ = try context.signer(reference) }
+        let roles: [TopLevelRole] = context.published == nil ? TopLevelRole.allCases : [.targets, .snapshot, .timestamp]
+        for role in roles { for reference in policy.roles[role].keys { _ = try context.signer(reference) } }
+        if let published = context.published {
+            let image = try context.value(ReleaseArtefacts.image)
+            try ManifestStep.checkRollback(published, imageSHA256: try context.digests(of: image)["sha256"] ?? "", spec: spec, policy: policy)
+        }
+    }
+
+    /// The plan of a run, written nowhere: the steps in order with what each reads and writes,
+    /// and the checks that need no key (`pipeline run --dry-run`).
+    public func plan(_ options: RunOptions) throws -> [(step: String, reads: [String], writes: [String], commits: Bool)] {
+        try check(options)
+        return spec.steps.map { p in
+            (p.name, p.step.reads.map { $0.kind.name + ($0.required ? "" : " (if any)") }, p.step.writes.map(\.name), p.step.commitsRelease)
+        }
     }
 
     /// The targets of the published release, after verifying it the way a client would — from

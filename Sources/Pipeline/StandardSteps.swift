@@ -107,7 +107,7 @@ public struct ManifestStep: PipelineStep {
         let published = context.published
         var targets = published ?? Targets(common: CommonFields(version: 1, expires: context.options.now), targets: [:])
         let imageSHA256 = try context.digests(of: try context.value(ReleaseArtefacts.image))["sha256"] ?? ""
-        if let published { try checkRollback(published, imageSHA256: imageSHA256, spec: spec, policy: context.policy) }
+        if let published { try Self.checkRollback(published, imageSHA256: imageSHA256, spec: spec, policy: context.policy) }
         var image = try store.storeTargetFile(spec.image, name: spec.targetName, progress: context.options.progress)
         image.custom = [FirmwareInfo.customKey: FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber,
                                                               hardwareIDs: spec.hardwareIDs, kind: .full, priority: spec.priority).json]
@@ -133,7 +133,7 @@ public struct ManifestStep: PipelineStep {
 
     /// The rollback rule: a release's version number must exceed every published one, unless
     /// it is exactly the release already published (a re-run).
-    private func checkRollback(_ published: Targets, imageSHA256: String, spec: PipelineSpec, policy: Policy) throws {
+    static func checkRollback(_ published: Targets, imageSHA256: String, spec: PipelineSpec, policy: Policy) throws {
         for (name, t) in published.targets {
             guard let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full else { continue }
             let sameRelease = name == spec.targetName && fw.versionNumber == spec.versionNumber

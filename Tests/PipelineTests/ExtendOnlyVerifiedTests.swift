@@ -117,4 +117,35 @@ struct ExtendOnlyVerifiedTests {
             try PipelineSpec(yaml: "schema: 1\nname: t\npolicy: p.yml\noutput: out\nrelease: {image: fw.bin, version: \"1\", version_number: 1, hardware: [hw]}\nsteps:\n  - manifest:\n  - publish:\n", path: "nosign.yml")
         }
     }
+
+    @Test("a run refused for a rollback, a missing key or a missing functionary changes no file of the release (issue 18, item 2)",
+          arguments: ["rollback", "missing key", "missing functionary", "dry run"])
+    func refusedRunChangesNothing(_ kind: String) throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("refused-\(kind.replacingOccurrences(of: " ", with: "-"))").path).build()
+        var pipeline = String(decoding: try FileIO.read(b.pipeline), as: UTF8.self)
+        var policy = String(decoding: try FileIO.read(b.policy), as: UTF8.self)
+        switch kind {
+        case "rollback":
+            // Another image under a lower version number: refused before a delta is made.
+            let image = try #require(pipeline.split(separator: "\n").first { $0.contains("image: ") && !$0.contains("{") })
+                .replacingOccurrences(of: "image: ", with: "").trimmingCharacters(in: .whitespaces)
+            try AtomicFile.write(Array("a different image".utf8) + (try FileIO.read(image)), to: image)
+            pipeline = pipeline.replacingOccurrences(of: "version_number: 3", with: "version_number: 1")
+        case "missing key":
+            try FileManager.default.removeItem(atPath: b.keyFiles["snapshot"]!)
+        case "missing functionary":
+            policy = policy.split(separator: "\n").filter { !$0.hasPrefix("  manifest:") }.joined(separator: "\n")
+        default: break
+        }
+        try AtomicFile.write(Array(pipeline.utf8), to: b.pipeline)
+        try AtomicFile.write(Array(policy.utf8), to: b.policy)
+        let before = try Self.files(b.release.path)
+        let runner = PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
+        if kind == "dry run" {
+            #expect(try runner.plan(RunOptions(signerOptions: SignerOptions(), now: b.now)).map(\.step) == ["delta", "manifest", "sign", "publish"])
+        } else {
+            #expect(throws: FirmchainError.self) { _ = try runner.run(RunOptions(signerOptions: SignerOptions(), now: b.now)) }
+        }
+        #expect(try Self.files(b.release.path) == before, "\(kind): the release is as it was")
+    }
 }

@@ -26,14 +26,30 @@ extension PipelineCommand {
         @OptionGroup var keyAccess: KeyAccessOptions
         @Argument(help: "The pipeline file.") var pipeline: String
         @Option(help: "The release directory (overrides the pipeline's `output`).") var out: String?
+        @Flag(help: "Check the pipeline and policy (no PIN needed), print the steps and what each reads and writes, and write nothing.")
+        var dryRun = false
 
         func run() throws {
             let now = Date()
             var spec = try PipelineSpec(contentsOf: pipeline)
             if let out { spec.output = out }
             let policy = try Policy(contentsOf: spec.policyPath)
-            let result = try PipelineRunner(spec: spec, policy: policy)
-                .run(RunOptions(signerOptions: keyAccess.signerOptions(), now: now, progress: progress))
+            let runner = PipelineRunner(spec: spec, policy: policy)
+            let options = RunOptions(signerOptions: keyAccess.signerOptions(), now: now, progress: progress)
+            if dryRun {
+                let plan = try runner.plan(options)
+                let text = plan.enumerated().map { i, s in
+                    "\(i + 1). \(s.step): reads \(s.reads.isEmpty ? "nothing" : s.reads.joined(separator: ", ")); writes \(s.writes.joined(separator: ", "))"
+                        + (s.commits ? " (only when the release changes)" : "")
+                } + ["", "dry run: \(spec.path) and \(policy.path) check out; nothing was written to \(spec.output)"]
+                output.emit(text: text.joined(separator: "\n"), json: [
+                    "dry_run": true, "output": .string(spec.output),
+                    "steps": .array(plan.map { ["step": .string($0.step), "reads": .array($0.reads.map { .string($0) }),
+                                                 "writes": .array($0.writes.map { .string($0) }), "commits": .bool($0.commits)] }),
+                ])
+                return
+            }
+            let result = try runner.run(options)
             output.emit(text: summary(result), json: document(result))
         }
 
