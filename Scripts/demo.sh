@@ -54,8 +54,14 @@ ENV
 step "3. firmchain pipeline run Pipelines/release.yml"
 "$FIRMCHAIN" pipeline run Pipelines/release.yml
 
-step "4. Firmchain's verifier walks the TUF client workflow from 1.root.json"
-"$FIRMCHAIN" repo show --out "$OUT"
+step "4. Firmchain's verifier walks the TUF client workflow from a root kept outside the release"
+# The trust anchors a device and an auditor hold: the first root as shipped, and the owner key
+# exported from the token (never the release's own copies). Kept once, like a device keeps them.
+TRUSTED=$DEMO/trusted
+mkdir -p "$TRUSTED"
+[ -f "$TRUSTED/1.root.json" ] || cp "$OUT/repository/metadata/1.root.json" "$TRUSTED/1.root.json"
+[ -f "$TRUSTED/owner.pub.pem" ] || "$FIRMCHAIN" keys export-public --key "pkcs11:token=firmchain-demo;object=owner" --out "$TRUSTED/owner.pub.pem" >/dev/null
+"$FIRMCHAIN" repo show --out "$OUT" --trusted-root "$TRUSTED/1.root.json"
 
 step "5. python-tuf's ngclient (bootstrapped with 1.root.json) downloads and verifies every target"
 rm -rf "$DEMO/device"; mkdir -p "$DEMO/device"
@@ -63,7 +69,7 @@ rm -rf "$DEMO/device"; mkdir -p "$DEMO/device"
   | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"], d; [print("   verified", n, v["length"], "bytes") for n, v in sorted(d["targets"].items())]'
 
 step "6. Custody: Firmchain's custody verifier, then in-toto-verify run in OUT with keys/owner.pub.pem"
-"$FIRMCHAIN" custody verify "$OUT" | tail -1
+"$FIRMCHAIN" custody verify "$OUT" --owner-key "$TRUSTED/owner.pub.pem" | tail -1
 INTOTO_VERIFY="$(cd "$(dirname "$PYTHON")" && pwd)/in-toto-verify"
 INTOTO_LOG="$PWD/$DEMO/in-toto-verify.log"
 if ! (cd "$OUT" && "$INTOTO_VERIFY" --layout custody/root.layout --link-dir custody \

@@ -38,6 +38,8 @@ extension ErrorCode {
     /// A link's environment names a secret (a PIN, passphrase, token, password) or holds a
     /// secret's value: it would be signed into evidence anyone can read.
     public static let custodySecretInEnvironment = ErrorCode("custody.secret-in-environment", .policyViolation)
+    /// `custody trace`: the evidence does not verify, so none of it is shown.
+    public static let custodyUnverified = ErrorCode("custody.unverified", .verificationFailed)
     /// `custody trace`: no link, ledger entry or provenance statement names the artefact.
     public static let custodyUnknownArtifact = ErrorCode("custody.unknown-artifact", .verificationFailed)
 
@@ -46,7 +48,7 @@ extension ErrorCode {
         custodyMalformedEnvelope, custodyMalformedMetadata, custodyMalformedStatement, custodyMalformedCheckpoint,
         custodyLedgerCorrupt, custodyLedgerEntryTooLarge, custodyNoSigner, custodyBadStepName, custodyBadArtifactName,
         custodyBadThreshold, custodyMissingFunctionary, custodyStepFailed, custodyNoEvidence, custodyUnknownArtifact,
-        custodyKeyNotInLayout, custodySecretInEnvironment,
+        custodyKeyNotInLayout, custodySecretInEnvironment, custodyUnverified,
     ]
 }
 

@@ -68,6 +68,9 @@ public struct VerificationReport: Sendable, Hashable {
     public var checks: [Check]
     /// Facts the verification established, for machines (the verified targets, for example).
     public var facts: [String: JSONValue]
+    /// Whether trust came from outside what was verified. False when a command fell back to
+    /// keys or a root found inside it: then a pass only shows it agrees with itself.
+    public var anchored = true
 
     /// An empty report.
     public init(subject: String, referenceTime: Date, trust: [String] = [], checks: [Check] = [], facts: [String: JSONValue] = [:]) {
@@ -112,6 +115,7 @@ public struct VerificationReport: Sendable, Hashable {
             "subject": .string(subject),
             "reference_time": .string(UTCTimestamp.string(from: referenceTime)),
             "passed": .bool(passed),
+            "anchored": .bool(anchored),
             "trust": .array(trust.map { .string($0) }),
             "summary": .object(Dictionary(uniqueKeysWithValues: CheckStatus.allCases.map { ($0.rawValue, counts[$0] ?? .int(0)) })),
             "checks": .array(checks.map { c in
@@ -139,7 +143,8 @@ public struct VerificationReport: Sendable, Hashable {
         }
         let n = Dictionary(grouping: checks, by: \.status).mapValues(\.count)
         let tally = "\(n[.passed] ?? 0) passed, \(n[.failed] ?? 0) failed, \(n[.warning] ?? 0) warning(s), \(n[.skipped] ?? 0) skipped"
-        lines.append("\(verdict ?? subject) \(passed ? "verified" : "FAILED verification"): \(tally)")
+        let outcome = passed ? (anchored ? "verified" : "agrees with itself (no trust anchor was given: not verified)") : "FAILED verification"
+        lines.append("\(verdict ?? subject) \(outcome): \(tally)")
         return lines.joined(separator: "\n")
     }
 }

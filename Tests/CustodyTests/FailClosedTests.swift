@@ -97,4 +97,29 @@ struct FailClosedTests {
                                                     "--environment", "CI_JOB=42"])
         #expect(ok.status == 0, "\(ok.err)")
     }
+
+    @Test("custody trace verifies before it shows: a broken ledger is refused and a link no functionary signed is never shown (issue 18, item 4)")
+    func traceShowsOnlyVerifiedEvidence() throws {
+        let fixture = try ReleaseFixture()
+        try fixture.build()
+        let delta = fixture.out + "/build/deltas/fw-1.1.0-from-1.0.0.bsdiff"
+        // A link by a key with no role in the layout, under the delta step's name.
+        try fixture.firmchain(["custody", "record", "--out", fixture.out, "--step", "delta", "--key", fixture.keys["mallory"]!,
+                               "--material", "inputs/evil.bin=\(fixture.inputs)/fw-1.0.0.bin", "--product", "build/deltas"])
+        let mallory = try SoftwareSigner(pemFile: fixture.keys["mallory"]!, passphrase: { nil }).publicKey.keyid
+        let r = try runProcess(TestEnv.firmchain, ["custody", "trace", delta, "--owner-key", fixture.out + "/keys/owner.pub.pem"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(!r.out.contains(String(mallory.prefix(8))) && !r.out.contains("inputs/evil.bin"), "the unauthorised link is not shown: \(r.out)")
+        // Without --owner-key the output says where trust came from.
+        #expect(try runProcess(TestEnv.firmchain, ["custody", "trace", delta]).err.contains("pass --owner-key"))
+
+        // An edited ledger line: nothing is shown, the failed check is named.
+        let ledger = fixture.out + "/custody/ledger.jsonl"
+        var lines = String(decoding: try FileIO.read(ledger), as: UTF8.self).components(separatedBy: "\n")
+        lines[1] = lines[1].replacingOccurrences(of: "step.delta", with: "step.delte")
+        try AtomicFile.write(Array(lines.joined(separator: "\n").utf8), to: ledger)
+        let broken = try runProcess(TestEnv.firmchain, ["custody", "trace", delta, "--owner-key", fixture.out + "/keys/owner.pub.pem"])
+        #expect(broken.status == 1 && broken.err.contains("[custody.unverified]") && broken.err.contains("custody.ledger"), "\(broken.err)")
+        #expect(broken.out.isEmpty)
+    }
 }

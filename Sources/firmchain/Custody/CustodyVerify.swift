@@ -42,7 +42,10 @@ extension CustodyCommand {
                 }
             }
             var report = CustodyVerifier(ownerKeys: keys, now: Date()).verify(out: dir).report
-            if fromDir { report.trust.append("note: owner keys taken from \(dir)/keys; pass --owner-key to check against keys you trust") }
+            if fromDir {
+                report.trust.append("note: owner keys taken from \(dir)/keys; pass --owner-key to check against keys you trust")
+                report.anchored = false
+            }
             let ok = strict ? report.passedStrictly : report.passed
             output.emit(text: report.text(verdict: "custody evidence"), json: report.json)
             if !ok { throw ExitCode(ErrorCategory.verificationFailed.exitCode) }

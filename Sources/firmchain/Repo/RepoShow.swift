@@ -28,6 +28,7 @@ extension RepoCommand {
             var report = verification.report
             if trustedRoot == nil {
                 report.trust.append("note: the root was taken from the repository itself; pass --trusted-root from a place you trust")
+                report.anchored = false
             }
             var lines = [String]()
             if let root = verification.root {
