@@ -17,6 +17,19 @@ struct SoftwareSignerTests {
     ]
     static let passphrase = "correct horse battery staple"
 
+    @Test("an RSA key below 3072 bits is refused as unsupported with its size, never with a crypto library's internal error name (issue 18, item 13)",
+          arguments: [1024, 2048])
+    func smallRSAKeyRefused(_ bits: Int) throws {
+        let dir = try TemporaryDirectory()
+        let key = dir.file("rsa.pem")
+        let gen = try runProcess("openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(bits)", "-out", key])
+        try #require(gen.status == 0, "\(gen.err)")
+        try AtomicFile.write([1, 2, 3], to: dir.file("data"))
+        let r = try runProcess(TestEnv.firmchain, ["sign", "--key", key, "--in", dir.file("data"), "--out", dir.file("sig")])
+        #expect(r.status == 3 && r.err.contains("[signing.key-unsupported]") && r.err.contains("this one has \(bits)"), "\(r.err)")
+        #expect(!r.err.contains("incorrectParameterSize"))
+    }
+
     @Test("plain and encrypted openssl keys of all four types sign, and openssl verifies")
     func opensslKeysVerify() throws {
         let dir = try TemporaryDirectory()

@@ -44,7 +44,14 @@ enum PKCS8 {
                 default: throw FirmchainError.keyUnsupported(path, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
                 }
             case OID.rsaEncryption:
-                let k = try _RSA.Signing.PrivateKey(derRepresentation: der)
+                // swift-crypto refuses keys below 2048 bits with an internal error name; read the
+                // size through the unsafe initialiser only to say what is wrong, never to sign.
+                let k: _RSA.Signing.PrivateKey
+                do { k = try _RSA.Signing.PrivateKey(derRepresentation: der) } catch {
+                    let small = try? _RSA.Signing.PrivateKey(unsafeDERRepresentation: der)
+                    throw FirmchainError.keyUnsupported(path, "RSA keys must have at least 3072 bits for signing"
+                                                        + (small.map { "; this one has \($0.keySizeInBits)" } ?? ""))
+                }
                 guard k.keySizeInBits >= 3072 else {
                     throw FirmchainError.keyUnsupported(path, "RSA keys must have at least 3072 bits for signing; this one has \(k.keySizeInBits)")
                 }

@@ -79,7 +79,10 @@ extension KeysCommand {
                 keyName = out
                 doc = ["path": .string(out), "encrypted": .bool(passphrase != nil)]
                 text = "wrote \(passphrase != nil ? "encrypted " : "")\(type.rawValue) private key to \(out) (mode 0600)"
-                if passphrase == nil { text += "\nwarning: the key is not encrypted; set FIRMCHAIN_KEY_PASSPHRASE to encrypt it" }
+                if passphrase == nil {
+                    // Warnings go to stderr: stdout is the command's result.
+                    FileHandle.standardError.write(Data("firmchain: warning: \(out): the key is not encrypted; set FIRMCHAIN_KEY_PASSPHRASE to encrypt it\n".utf8))
+                }
             }
             if let publicOut {
                 try AtomicFile.write(Array(publicKey.pem.utf8), to: publicOut)
