@@ -60,16 +60,40 @@ public struct Policy: Sendable {
     }
 
     /// Reads a policy file. Every problem is one `FirmchainError` naming the file, line and key.
-    public init(contentsOf path: String) throws {
+    /// A key URI may name a PKCS#11 module (`module-path=`) only when it is in `allowedModules`
+    /// (the signing job's own allow-list): a policy change in a pull request must not choose the
+    /// code a signing job loads.
+    public init(contentsOf path: String, allowedModules: Set<String> = []) throws {
         let bytes = try FileIO.read(path, limit: 1 << 20)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw FirmchainError(.pipelineBadYAML, "is not UTF-8 text", path: path)
         }
-        try self.init(yaml: text, path: path)
+        try self.init(yaml: text, path: path, allowedModules: allowedModules)
     }
 
     /// Reads a policy from YAML text; `path` is named in errors.
-    public init(yaml text: String, path: String) throws {
+    public init(yaml text: String, path: String, allowedModules: Set<String> = []) throws {
+        // Every key reference: a file path, or a pkcs11: URI that parses and names no module
+        // outside the allow-list; errors name the line and the URI.
+        func keyRefs(_ node: YAMLValue) throws -> [String] {
+            try node.sequence().map { item in
+                let ref = try item.string()
+                guard PKCS11URI.isPKCS11URI(ref) else { return ref }
+                let uri: PKCS11URI
+                do { uri = try PKCS11URI(parsing: ref) } catch let e as FirmchainError {
+                    throw FirmchainError(e.code, "line \(item.line): \(item.keyPath): the key URI \"\(ref)\" is not valid: \(e.reason)", path: path)
+                }
+                if let module = uri.modulePath, !allowedModules.contains(module) {
+                    throw FirmchainError(.policyViolation,
+                                         "line \(item.line): \(item.keyPath): the key URI names module-path=\(module); a policy may not choose the code a signing job loads (pass --module, or list the module in FIRMCHAIN_PKCS11_MODULES)",
+                                         path: path)
+                }
+                if uri.moduleName != nil {
+                    throw FirmchainError(.policyViolation, "line \(item.line): \(item.keyPath): module-name= is not supported in a policy", path: path)
+                }
+                return ref
+            }
+        }
         let doc = try YAMLValue.document(text, file: path)
         let top = try doc.mapping(allowed: ["schema", "name", "owner", "roles", "algorithms", "max_key_age_days", "functionaries",
                                             "hardware_classes", "rollback", "priority_classes"])
@@ -82,7 +106,7 @@ public struct Policy: Sendable {
 
         let ownerNode = try top.required("owner", in: doc)
         let owner = try ownerNode.mapping(allowed: ["keys"])
-        ownerKeys = try owner.required("keys", in: ownerNode).strings()
+        ownerKeys = try keyRefs(try owner.required("keys", in: ownerNode))
         guard !ownerKeys.isEmpty else { throw owner["keys"]!.fail("needs at least one key") }
 
         let rolesNode = try top.required("roles", in: doc)
@@ -90,7 +114,7 @@ public struct Policy: Sendable {
         roles = try RoleTable { role in
             let r = try rolesMap.required(role.rawValue, in: rolesNode)
             let m = try r.mapping(allowed: ["keys", "threshold", "expiry_days", "expiry_hours"])
-            let keys = try m.required("keys", in: r).strings()
+            let keys = try keyRefs(try m.required("keys", in: r))
             guard !keys.isEmpty else { throw m["keys"]!.fail("needs at least one key") }
             let threshold = Int(try m["threshold"]?.int(in: 1...Int64(keys.count)) ?? 1)
             let days = try m["expiry_days"]?.int(in: 1...3650)
@@ -115,7 +139,7 @@ public struct Policy: Sendable {
         var functionaryLines = [String: Int]()
         if let f = top["functionaries"] {
             for (step, keys) in try f.dictionary() {
-                functionaries[step] = try keys.strings()
+                functionaries[step] = try keyRefs(keys)
                 functionaryLines[step] = keys.line
             }
         }

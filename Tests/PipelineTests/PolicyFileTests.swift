@@ -65,6 +65,28 @@ struct PolicyFileTests {
         }
     }
 
+    @Test("a key URI in a policy may not load a module outside the job's allow-list, and a malformed URI names its line (issue 18, items 5 and 13)")
+    func policyURIs() throws {
+        let text = try String(contentsOfFile: root + "/Policies/release.yml", encoding: .utf8)
+        let evil = text.replacingOccurrences(of: "\"pkcs11:token=firmchain-demo;object=targets\"",
+                                             with: "\"pkcs11:token=firmchain-demo;object=targets?module-path=/tmp/evil.so\"")
+        try #require(evil != text)
+        #expect {
+            _ = try Policy(yaml: evil, path: "p.yml")
+        } throws: { e in
+            let e = e as? FirmchainError
+            return e?.code == .policyViolation && e?.reason.hasPrefix("line 16: roles.targets.keys[0]: the key URI names module-path=/tmp/evil.so") == true
+        }
+        #expect(try Policy(yaml: evil, path: "p.yml", allowedModules: ["/tmp/evil.so"]).roles.targets.keys.count == 1, "an allow-listed module is accepted")
+        let malformed = text.replacingOccurrences(of: "\"pkcs11:token=firmchain-demo;object=owner\"", with: "\"pkcs11:token=%zz\"")
+        #expect {
+            _ = try Policy(yaml: malformed, path: "p.yml")
+        } throws: { e in
+            let e = e as? FirmchainError
+            return e?.code == .signingUriMalformed && e?.reason.contains("line 8: owner.keys[0]: the key URI \"pkcs11:token=%zz\"") == true
+        }
+    }
+
     @Test("a malformed pipeline names the file, line and key", arguments: [
         ("  - sign:\n", "  - sing:\n", "unknown step \"sing\""),
         ("  version_number: 10200\n", "  version_number: -3\n", "release.version_number: must be between 1"),

@@ -33,7 +33,9 @@ extension PipelineCommand {
             let now = Date()
             var spec = try PipelineSpec(contentsOf: pipeline)
             if let out { spec.output = out }
-            let policy = try Policy(contentsOf: spec.policyPath)
+            // Modules a policy's key URIs may name: only the signing job's own allow-list.
+            let modules = Set((ProcessInfo.processInfo.environment["FIRMCHAIN_PKCS11_MODULES"] ?? "").split(separator: ":").map(String.init))
+            let policy = try Policy(contentsOf: spec.policyPath, allowedModules: modules)
             let runner = PipelineRunner(spec: spec, policy: policy)
             let options = RunOptions(signerOptions: keyAccess.signerOptions(), now: now, progress: progress)
             if dryRun {
