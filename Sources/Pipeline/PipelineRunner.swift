@@ -134,8 +134,9 @@ public struct PipelineRunner: Sendable {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
         }
-        let published = try verifiedPublishedTargets(release, options)
-        var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: published, custodyComplete: custodyComplete)
+        let verified = try verifiedPublished(release, options)
+        var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: verified?.targets,
+                                  custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
         try preflight(&context)
 
         var pending = [InTotoLink]()
@@ -202,8 +203,12 @@ public struct PipelineRunner: Sendable {
     /// repository replaced wholesale chains to other keys). Expiry alone is no reason to
     /// refuse: this run re-signs what expired. Nil for a first release.
     ///
+    /// `refreshDue` is true when the timestamp, snapshot or targets expire within a quarter of
+    /// their window (or already have): the run then signs them anew even if nothing else
+    /// changed, so a release does not expire under a fleet that updates rarely.
+    ///
     /// - Throws: `pipeline.release-unverified` naming the first failed check; nothing is signed.
-    private func verifiedPublishedTargets(_ release: ReleaseDirectory, _ options: RunOptions) throws -> Targets? {
+    private func verifiedPublished(_ release: ReleaseDirectory, _ options: RunOptions) throws -> (targets: Targets, refreshDue: Bool)? {
         let store = release.repository
         guard store.isInitialized else { return nil }
         let rootPath = store.metadataDirectory + "/1.root.json"
@@ -226,7 +231,11 @@ public struct PipelineRunner: Sendable {
                                      path: store.directory + "/repository")
             }
         }
-        return targets
+        let expiry = policy.expiryPolicy
+        let due = [(v.trusted?.timestamp?.signed.expires, expiry.timestamp), (v.trusted?.snapshot?.signed.expires, expiry.snapshot),
+                   (targets.expires, expiry.targets)]
+            .contains { expires, window in (expires ?? .distantPast) < options.now.addingTimeInterval(window / 4) }
+        return (targets, due)
     }
 
     /// Decides whether the release changes — the targets differ from the published ones, or the
@@ -234,7 +243,7 @@ public struct PipelineRunner: Sendable {
     /// layout and the links of the steps that ran before.
     private func decide(_ context: inout StepContext, pending: inout [InTotoLink]) throws {
         let desired = context.optionalValue(ReleaseArtefacts.stagedTargets)
-        context.result.changed = desired?.targets != context.published?.targets || !context.custodyComplete
+        context.result.changed = desired?.targets != context.published?.targets || !context.custodyComplete || context.refreshDue
         guard context.result.changed else { return }
         var functionaries = [String: [PublicKey]]()
         for planned in spec.steps { functionaries[planned.name] = [try context.functionary(planned.name).publicKey] }

@@ -292,13 +292,18 @@ public struct StepContext {
     public let published: Targets?
     /// Whether the custody evidence already in `OUT` verifies (false after a killed run).
     public let custodyComplete: Bool
+    /// Whether the published timestamp, snapshot or targets expire soon (or have): the run
+    /// re-signs them although nothing else changed.
+    public let refreshDue: Bool
     /// The run's summary, filled in by the steps.
     public var result: PipelineResult
     private var values: [String: any Sendable] = [:]
     private var signers: [String: any Signer] = [:]
     private var digests: [String: ArtifactDigests] = [:]
 
-    init(spec: PipelineSpec, policy: Policy, options: RunOptions, release: ReleaseDirectory, published: Targets?, custodyComplete: Bool) {
+    init(spec: PipelineSpec, policy: Policy, options: RunOptions, release: ReleaseDirectory, published: Targets?, custodyComplete: Bool,
+         refreshDue: Bool = false) {
+        self.refreshDue = refreshDue
         self.spec = spec
         self.policy = policy
         self.options = options

@@ -148,4 +148,21 @@ struct ExtendOnlyVerifiedTests {
         }
         #expect(try Self.files(b.release.path) == before, "\(kind): the release is as it was")
     }
+
+    @Test("a run near or past the timestamp's expiry re-signs it although nothing else changed, and the release verifies afterwards (issue 18, item 10)",
+          arguments: [23.0, 30.0])
+    func refreshesExpiringMetadata(_ hours: Double) throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("refresh").path).build()
+        let later = b.now.addingTimeInterval(hours * 3600)
+        // Right after the release nothing is due.
+        #expect(!(try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
+            .run(RunOptions(signerOptions: SignerOptions(), now: b.now.addingTimeInterval(60)))).changed)
+        let r = try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
+            .run(RunOptions(signerOptions: SignerOptions(), now: later))
+        #expect(r.changed && r.timestampVersion == 2, "\(r.steps)")
+        let tuf = RepositoryVerifier(store: b.release.repository, now: later).verify(trustedRoot: b.trustedRoot)
+        #expect(tuf.passed, "\(tuf.report.failures)")
+        let custody = CustodyVerifier(ownerKeys: [b.ownerKey], now: later).verify(out: b.release.path)
+        #expect(custody.report.passedStrictly, "\(custody.report.failures.map(\.id))")
+    }
 }
