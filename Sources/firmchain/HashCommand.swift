@@ -10,6 +10,7 @@ struct HashCommand: FirmchainCommand {
             Example:
               firmchain hash --algorithm sha512 images/fw-1.2.0.bin
               firmchain hash --json images/*.bin
+              firmchain hash --check-format images/*.bin > SHA256SUMS && sha256sum -c SHA256SUMS
             """
     )
 
@@ -18,11 +19,15 @@ struct HashCommand: FirmchainCommand {
     @Option(name: .long, help: "Digest to compute: sha256 or sha512 (repeatable; default sha256).")
     var algorithm: [DigestAlgorithm] = []
 
+    @Flag(help: "Print the lines sha256sum -c / sha512sum -c read (one algorithm).")
+    var checkFormat = false
+
     @Argument(help: "Files to hash.")
     var files: [String]
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one file to hash") }
+        if checkFormat && Set(algorithm).count > 1 { throw ValidationError("--check-format takes one --algorithm") }
     }
 
     func run() throws {
@@ -35,7 +40,7 @@ struct HashCommand: FirmchainCommand {
             for a in DigestAlgorithm.allCases {
                 guard let h = d.hex[a] else { continue }
                 hashes[a.rawValue] = .string(h)
-                lines.append("\(a.rawValue):\(h)  \(file)")
+                lines.append(checkFormat ? "\(h)  \(file)" : "\(a.rawValue):\(h)  \(file)")
             }
             docs.append(["path": .string(file), "length": .int(d.length), "hashes": .object(hashes)])
         }

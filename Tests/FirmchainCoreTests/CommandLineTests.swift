@@ -74,6 +74,18 @@ struct CommandLineTests {
         }
     }
 
+    @Test("hash --check-format prints what sha256sum -c and sha512sum -c check (issue 18, item 14)", arguments: ["sha256", "sha512"])
+    func hashCheckFormat(_ algorithm: String) throws {
+        let tmp = try TemporaryDirectory()
+        try AtomicFile.write(Array("firmware".utf8), to: tmp.file("a.bin"))
+        try AtomicFile.write([UInt8](repeating: 7, count: 3 << 20), to: tmp.file("b.bin"))
+        let r = try runProcess(TestEnv.firmchain, ["hash", "--check-format", "--algorithm", algorithm, "a.bin", "b.bin"], currentDirectory: tmp.path)
+        try #require(r.status == 0, "\(r.err)")
+        try AtomicFile.write(Array(r.out.utf8), to: tmp.file("SUMS"))
+        let check = try runProcess("\(algorithm)sum", ["-c", "SUMS"], currentDirectory: tmp.path)
+        #expect(check.status == 0 && check.out.contains("a.bin: OK") && check.out.contains("b.bin: OK"), "\(check.out) \(check.err)")
+    }
+
     @Test("a failed command leaves no partial output file")
     func failedCommandLeavesNoOutput() throws {
         let tmp = try TemporaryDirectory()
