@@ -149,14 +149,17 @@ public struct PipelineRunner: Sendable {
             }
             if step.commitsRelease && !context.result.changed {
                 context.result.steps.append((planned.name, "unchanged: the published release stays as it is"))
+                options.onStep(planned.name, "skipped: the release is unchanged")
                 continue
             }
+            options.onStep(planned.name, "started")
             var link = InTotoLink(name: planned.name, command: ["firmchain", "pipeline", "run", spec.path])
             link.materials = try hash(try step.materials(context), &context)
             let summary = try step.run(&context)
             link.products = try hash(try step.products(context), &context)
             if !decided { pending.append(link) } else if context.result.changed { try record(link, &context) }
             context.result.steps.append((planned.name, summary))
+            options.onStep(planned.name, summary)
         }
         if !decided { try decide(&context, pending: &pending) }
         // Provenance and the checkpoint close the run in the name of the step that committed it.

@@ -267,12 +267,16 @@ public struct RunOptions: Sendable {
     public var now: Date
     /// Where progress goes.
     public var progress: ProgressReporter
+    /// Told when each step starts and ends (`pipeline run --verbose` logs it).
+    public var onStep: @Sendable (_ step: String, _ event: String) -> Void
 
     /// Options for one run.
-    public init(signerOptions: SignerOptions, now: Date, progress: ProgressReporter = SilentProgress()) {
+    public init(signerOptions: SignerOptions, now: Date, progress: ProgressReporter = SilentProgress(),
+                onStep: @escaping @Sendable (_ step: String, _ event: String) -> Void = { _, _ in }) {
         self.signerOptions = signerOptions
         self.now = now
         self.progress = progress
+        self.onStep = onStep
     }
 }
 

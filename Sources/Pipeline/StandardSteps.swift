@@ -69,7 +69,8 @@ public struct DeltaStep: PipelineStep {
             let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
             for d in deltas {
                 let old = try FileIO.read(d.base.image, limit: Delta.maxInputSize)
-                try AtomicFile.write(try Delta.create(old: old, new: new, progress: context.options.progress), to: out + "/" + d.file)
+                try AtomicFile.write(try Delta.create(old: old, new: new,
+                                                            progress: LabelledProgress("delta \(d.base.version) → \(spec.version)", context.options.progress)), to: out + "/" + d.file)
             }
         }
         context.set(ReleaseArtefacts.deltas, deltas)

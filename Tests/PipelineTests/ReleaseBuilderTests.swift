@@ -58,4 +58,15 @@ struct ReleaseBuilderTests {
             .run(RunOptions(signerOptions: SignerOptions(), now: built.now))
         #expect(!again.changed)
     }
+
+    @Test("pipeline run --verbose logs each step to stderr, and --json output stays one document (issue 18, item 14)")
+    func verboseLogsSteps() throws {
+        let built = try ReleaseBuilder(directory: try TemporaryDirectory("built-verbose").path).build()
+        let r = try runProcess(TestEnv.firmchain, ["pipeline", "run", built.pipeline, "--verbose", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        for line in ["delta: started", "manifest: started", "sign: skipped: the release is unchanged", "publish: skipped"] {
+            #expect(r.err.contains(line), "stderr lacks \"\(line)\": \(r.err)")
+        }
+        #expect(try JSONReader().parse(Array(r.stdout))["changed"] == false)
+    }
 }

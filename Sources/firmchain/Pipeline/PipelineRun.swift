@@ -37,7 +37,9 @@ extension PipelineCommand {
             let modules = Set((ProcessInfo.processInfo.environment["FIRMCHAIN_PKCS11_MODULES"] ?? "").split(separator: ":").map(String.init))
             let policy = try Policy(contentsOf: spec.policyPath, allowedModules: modules)
             let runner = PipelineRunner(spec: spec, policy: policy)
-            let options = RunOptions(signerOptions: keyAccess.signerOptions(), now: now, progress: progress)
+            let log = logger
+            let options = RunOptions(signerOptions: keyAccess.signerOptions(), now: now, progress: progress,
+                                     onStep: { step, event in log.info("\(step): \(event)") })
             if dryRun {
                 let plan = try runner.plan(options)
                 let text = plan.enumerated().map { i, s in
