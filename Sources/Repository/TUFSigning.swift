@@ -65,9 +65,11 @@ extension Metadata {
             sigs.append(TUFSignature(keyid: key.keyid, sig: Hex.encode(sig)))
         }
         guard sigs.count >= role.threshold else {
+            let given = signers.map { String(TUFKey($0.publicKey).keyid.prefix(8)) }
             throw FirmchainError(
                 .repoThresholdNotMet,
-                "the \(roleName) role needs \(role.threshold) signature(s) but only \(sigs.count) of the given keys belong to it")
+                "the \(roleName) role needs \(role.threshold) signature(s) from its keys \(role.keyids.map { String($0.prefix(8)) }.joined(separator: ", ")); "
+                    + "\(sigs.count) of the given keys (\(given.isEmpty ? "none" : given.joined(separator: ", "))) belong to it")
         }
         signatures = sigs
     }

@@ -151,8 +151,12 @@ struct RepositoryTests {
         let before = try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted()
         let timestamp = try FileIO.read(fx.store.metadataDirectory + "/timestamp.json")
         let withoutTargetsKey = fx.signers.filter { $0.key != "targets" }.map(\.value)
-        #expect(throws: FirmchainError(.repoThresholdNotMet, "")) {
+        let targetsKey = String(fx.signers["targets"]!.publicKey.keyid.prefix(8))
+        #expect {
             try fx.store.publish(signers: withoutTargetsKey, expiry: ExpiryPolicy(), now: fx.now)
+        } throws: { e in
+            // The message names the role's keys, so the operator knows which key to bring.
+            (e as? FirmchainError)?.code == .repoThresholdNotMet && (e as? FirmchainError)?.reason.contains("from its keys \(targetsKey)") == true
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: fx.store.metadataDirectory).sorted() == before)
         #expect(try FileIO.read(fx.store.metadataDirectory + "/timestamp.json") == timestamp)
