@@ -9,17 +9,6 @@ import TestSupport
 /// names what would be lost or leaked, exits with its documented code, and changes nothing.
 @Suite("Fail closed: trust anchors are never replaced, ledgers never started, secrets never recorded by accident", .serialized)
 struct FailClosedTests {
-    /// Every file under `root` with its sha256.
-    static func files(_ root: String) throws -> [String: String] {
-        var out = [String: String]()
-        for case let rel as String in FileManager.default.enumerator(atPath: root) ?? FileManager.DirectoryEnumerator() {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
-                out[rel] = try DigestCalculator.file(root + "/" + rel).sha256
-            }
-        }
-        return out
-    }
 
     @Test("keys generate --out refuses to overwrite an existing private key; --force replaces it")
     func keysGenerateRefusesOverwrite() throws {
@@ -38,24 +27,24 @@ struct FailClosedTests {
     func layoutRefusesReplacement() throws {
         let fixture = try ReleaseFixture()
         try fixture.build()
-        let before = try Self.files(fixture.out)
+        let before = try TestEnv.fileDigests(under: fixture.out)
         let r = try runProcess(TestEnv.firmchain, ["custody", "layout", "--out", fixture.out, "--owner-key", fixture.keys["mallory"]!,
                                                    "--functionary", "delta=\(fixture.keys["mallory"]!)", "--functionary", "manifest=\(fixture.keys["mallory"]!)",
                                                    "--functionary", "sign=\(fixture.keys["mallory"]!)", "--functionary", "publish=\(fixture.keys["mallory"]!)"])
         #expect(r.status == 73 && r.err.contains("[io.would-replace]") && r.err.contains("custody/root.layout") && r.err.contains("keys/owner.pub.pem"), "\(r.err)")
-        #expect(try Self.files(fixture.out) == before)
+        #expect(try TestEnv.fileDigests(under: fixture.out) == before)
     }
 
     @Test("custody checkpoint and custody provenance refuse a key the layout does not name", arguments: ["checkpoint", "provenance"])
     func checkpointRefusesForeignKey(_ command: String) throws {
         let fixture = try ReleaseFixture()
         try fixture.build()
-        let before = try Self.files(fixture.out)
+        let before = try TestEnv.fileDigests(under: fixture.out)
         var args = ["custody", command, "--out", fixture.out, "--key", fixture.keys["mallory"]!]
         if command == "provenance" { args += ["--builder-id", "https://ci.example.com/x"] }
         let r = try runProcess(TestEnv.firmchain, args)
         #expect(r.status == 3 && r.err.contains("[custody.key-not-in-layout]"), "\(r.err)")
-        #expect(try Self.files(fixture.out) == before, "the ledger and provenance are unchanged")
+        #expect(try TestEnv.fileDigests(under: fixture.out) == before, "the ledger and provenance are unchanged")
     }
 
     @Test("sign --custody, keys generate --custody and custody record into a mistyped directory start no new ledger")
@@ -85,13 +74,13 @@ struct FailClosedTests {
     func recordRefusesSecrets(_ name: String, _ value: String) throws {
         let fixture = try ReleaseFixture()
         try fixture.layout()
-        let before = try Self.files(fixture.out)
+        let before = try TestEnv.fileDigests(under: fixture.out)
         let r = try runProcess(TestEnv.firmchain, ["custody", "record", "--out", fixture.out, "--step", "delta", "--key", fixture.keys["builder"]!,
                                                    "--environment", "\(name)=\(value)"],
                                environment: ["FIRMCHAIN_PKCS11_PIN": "4711-secret"])
         #expect(r.status == 2 && r.err.contains("[custody.secret-in-environment]"), "\(r.err)")
         #expect(!r.err.contains(value) && !r.out.contains(value), "the value is never echoed")
-        #expect(try Self.files(fixture.out) == before)
+        #expect(try TestEnv.fileDigests(under: fixture.out) == before)
         // An ordinary variable is recorded.
         let ok = try runProcess(TestEnv.firmchain, ["custody", "record", "--out", fixture.out, "--step", "delta", "--key", fixture.keys["builder"]!,
                                                     "--environment", "CI_JOB=42"])

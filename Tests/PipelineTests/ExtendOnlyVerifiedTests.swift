@@ -13,16 +13,6 @@ import TestSupport
 /// release it extends before it signs anything, and refuses one that does not verify.
 @Suite("A release is only extended after it verifies", .serialized)
 struct ExtendOnlyVerifiedTests {
-    static func files(_ root: String) throws -> [String: String] {
-        var out = [String: String]()
-        for case let rel as String in FileManager.default.enumerator(atPath: root) ?? FileManager.DirectoryEnumerator() {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
-                out[rel] = try DigestCalculator.file(root + "/" + rel).sha256
-            }
-        }
-        return out
-    }
 
     static func rerun(_ b: ReleaseBuilder.Built) throws -> PipelineResult {
         try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
@@ -30,14 +20,14 @@ struct ExtendOnlyVerifiedTests {
     }
 
     static func expectRefused(_ b: ReleaseBuilder.Built, mentioning words: String) throws {
-        let before = try files(b.release.path)
+        let before = try TestEnv.fileDigests(under: b.release.path)
         #expect {
             _ = try rerun(b)
         } throws: { e in
             guard let e = e as? FirmchainError else { return false }
             return e.code == .pipelineReleaseUnverified && e.reason.contains(words)
         }
-        #expect(try files(b.release.path) == before, "a refused run changes nothing")
+        #expect(try TestEnv.fileDigests(under: b.release.path) == before, "a refused run changes nothing")
     }
 
     @Test("a target planted into the signed targets metadata is refused, not re-signed")
@@ -139,14 +129,14 @@ struct ExtendOnlyVerifiedTests {
         }
         try AtomicFile.write(Array(pipeline.utf8), to: b.pipeline)
         try AtomicFile.write(Array(policy.utf8), to: b.policy)
-        let before = try Self.files(b.release.path)
+        let before = try TestEnv.fileDigests(under: b.release.path)
         let runner = PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
         if kind == "dry run" {
             #expect(try runner.plan(RunOptions(signerOptions: SignerOptions(), now: b.now)).map(\.step) == ["delta", "manifest", "sign", "publish"])
         } else {
             #expect(throws: FirmchainError.self) { _ = try runner.run(RunOptions(signerOptions: SignerOptions(), now: b.now)) }
         }
-        #expect(try Self.files(b.release.path) == before, "\(kind): the release is as it was")
+        #expect(try TestEnv.fileDigests(under: b.release.path) == before, "\(kind): the release is as it was")
     }
 
     @Test("a run near or past the timestamp's expiry re-signs it although nothing else changed, and the release verifies afterwards (issue 18, item 10)",

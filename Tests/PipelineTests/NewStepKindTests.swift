@@ -33,59 +33,16 @@ struct NewStepKindTests {
         registry.register(NotesStep.self)  // …and one line.
 
         let dir = try TemporaryDirectory("new-step")
-        var keys = [String: String]()
-        for name in ["root", "targets", "snapshot", "timestamp", "owner", "build"] {
-            let signer = try SoftwareSigner(generating: .ed25519, description: name)
-            keys[name] = dir.file("\(name).pem")
-            try AtomicFile.write(Array(try signer.privateKeyPEM(encryptedWith: nil).utf8), to: dir.file("\(name).pem"), mode: 0o600)
-        }
-        var rng = SeededGenerator(seed: 7)
-        let v1 = rng.bytes(40_000)
-        var v2 = v1
-        for i in stride(from: 100, to: 40_000, by: 997) { v2[i] ^= 0x5A }
-        try AtomicFile.write(v1, to: dir.file("fw-1.0.0.bin"))
-        try AtomicFile.write(v2, to: dir.file("fw-1.1.0.bin"))
-        let policy = try Policy(yaml: """
-            schema: 1
-            name: notes-policy
-            owner: {keys: ["\(keys["owner"]!)"]}
-            roles:
-              root: {keys: ["\(keys["root"]!)"], expiry_days: 365}
-              targets: {keys: ["\(keys["targets"]!)"], expiry_days: 30}
-              snapshot: {keys: ["\(keys["snapshot"]!)"], expiry_days: 7}
-              timestamp: {keys: ["\(keys["timestamp"]!)"], expiry_hours: 24}
-            algorithms: {allowed: [ed25519]}
-            functionaries:
-              delta: ["\(keys["build"]!)"]
-              manifest: ["\(keys["build"]!)"]
-              notes: ["\(keys["build"]!)"]
-              sign: ["\(keys["targets"]!)"]
-              publish: ["\(keys["timestamp"]!)"]
-            hardware_classes: {board: {description: a board}}
-            """, path: dir.file("policy.yml"))
-        let spec = try PipelineSpec(yaml: """
-            schema: 1
-            name: notes-release
-            policy: \(dir.file("policy.yml"))
-            output: \(dir.file("OUT"))
-            release:
-              image: \(dir.file("fw-1.1.0.bin"))
-              version: 1.1.0
-              version_number: 2
-              hardware: [board]
-              bases: [{image: \(dir.file("fw-1.0.0.bin")), version: 1.0.0}]
-            steps:
-              - delta:
-              - manifest:
-              - notes:
-              - sign:
-              - publish:
-            """, path: dir.file("release.yml"), registry: registry)
-        let result = try PipelineRunner(spec: spec, policy: policy).run(RunOptions(signerOptions: SignerOptions(), now: Date()))
+        var builder = ReleaseBuilder(directory: dir.path)
+        builder.registry = registry
+        builder.steps = ["delta", "manifest", "notes", "sign", "publish"]
+        builder.bases = 1
+        let built = try builder.build()
+        let result = built.result
         #expect(result.changed)
         #expect(result.steps.map(\.step) == ["delta", "manifest", "notes", "sign", "publish"])
-        let out = dir.file("OUT")
-        #expect(try String(decoding: FileIO.read(out + "/report/notes.txt"), as: UTF8.self).contains("- fw-1.1.0.bin"))
+        let out = built.release.path
+        #expect(try String(decoding: FileIO.read(out + "/report/notes.txt"), as: UTF8.self).contains("- fw.bin"))
 
         let release = ReleaseDirectory(out)
         let layout = try release.custody.layout().layout
@@ -97,8 +54,7 @@ struct NewStepKindTests {
         #expect(link.products.keys.sorted() == ["report/notes.txt"])
         #expect(link.materials.keys.contains { $0.hasPrefix("repository/targets/") })
 
-        let owner = try SoftwareSigner(pemFile: keys["owner"]!, passphrase: { nil }).publicKey
-        let verification = CustodyVerifier(ownerKeys: [owner], now: Date()).verify(out: out)
+        let verification = CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(out: out)
         #expect(verification.report.passedStrictly, "\(verification.report.failures.map { "\($0.id): \($0.reason) \($0.details)" })")
         #expect(verification.links["notes"]?.count == 1)
 
@@ -108,8 +64,11 @@ struct NewStepKindTests {
         #expect(inToto.status == 0, "\(inToto.err.suffix(800))")
 
         // A re-run changes nothing, the new step included.
-        let again = try PipelineRunner(spec: spec, policy: policy).run(RunOptions(signerOptions: SignerOptions(), now: Date()))
+        let before = try TestEnv.fileDigests(under: out)
+        let again = try PipelineRunner(spec: try PipelineSpec(contentsOf: built.pipeline, registry: registry), policy: try Policy(contentsOf: built.policy))
+            .run(RunOptions(signerOptions: SignerOptions(), now: built.now))
         #expect(!again.changed)
+        #expect(try TestEnv.fileDigests(under: out) == before, "no file changed")
     }
 
     @Test("a pipeline naming a step the policy has no functionary for is refused before anything is written")

@@ -56,10 +56,8 @@ struct RepositoryCommandTests {
         #expect(try JSONReader().parse(Array(show.stdout))["passed"] == true)
     }
 
-    @Test("eight concurrent repo add-target runs all succeed and lose no target (issue 18, item 7)")
-    func concurrentAddTargetsLoseNothing() throws {
-        let tmp = try TemporaryDirectory("repo-concurrent")
-        let out = tmp.file("OUT")
+    /// `repo init` with a fresh ed25519 key file per role; returns the key files by role.
+    static func softwareRepository(in tmp: TemporaryDirectory, out: String) throws -> [String: String] {
         var keys = [String: String]()
         for role in ["root", "targets", "snapshot", "timestamp"] {
             keys[role] = tmp.file("\(role).pem")
@@ -67,6 +65,14 @@ struct RepositoryCommandTests {
         }
         try #require(try runProcess(TestEnv.firmchain, ["repo", "init", "--out", out, "--root-key", keys["root"]!, "--targets-key", keys["targets"]!,
                                                         "--snapshot-key", keys["snapshot"]!, "--timestamp-key", keys["timestamp"]!]).status == 0)
+        return keys
+    }
+
+    @Test("eight concurrent repo add-target runs all succeed and lose no target (issue 18, item 7)")
+    func concurrentAddTargetsLoseNothing() throws {
+        let tmp = try TemporaryDirectory("repo-concurrent")
+        let out = tmp.file("OUT")
+        let keys = try Self.softwareRepository(in: tmp, out: out)
         var processes = [Process]()
         for i in 0..<8 {
             let image = tmp.file("fw-\(i).bin")
@@ -100,13 +106,7 @@ struct RepositoryCommandTests {
     func addTargetValidatesAtTheEdge(_ change: [String], _ mentions: String) throws {
         let tmp = try TemporaryDirectory("repo-edge")
         let out = tmp.file("OUT")
-        var keys = [String: String]()
-        for role in ["root", "targets", "snapshot", "timestamp"] {
-            keys[role] = tmp.file("\(role).pem")
-            try #require(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", keys[role]!]).status == 0)
-        }
-        try #require(try runProcess(TestEnv.firmchain, ["repo", "init", "--out", out, "--root-key", keys["root"]!, "--targets-key", keys["targets"]!,
-                                                        "--snapshot-key", keys["snapshot"]!, "--timestamp-key", keys["timestamp"]!]).status == 0)
+        let keys = try Self.softwareRepository(in: tmp, out: out)
         let image = tmp.file("fw.bin")
         try AtomicFile.write([UInt8](repeating: 3, count: 1000), to: image)
         // A published 2.0 for hw makes version_number 1 a rollback.

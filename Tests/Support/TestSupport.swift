@@ -133,3 +133,18 @@ public enum DocumentedChecks {
         Set(ids).subtracting(Self.ids).sorted()
     }
 }
+
+extension TestEnv {
+    /// Every regular file under `root` (relative path → sha256): a snapshot to compare before
+    /// and after a command that must change nothing.
+    public static func fileDigests(under root: String) throws -> [String: String] {
+        var out = [String: String]()
+        for case let rel as String in FileManager.default.enumerator(atPath: root) ?? FileManager.DirectoryEnumerator() {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+                out[rel] = try DigestCalculator.file(root + "/" + rel).sha256
+            }
+        }
+        return out
+    }
+}
