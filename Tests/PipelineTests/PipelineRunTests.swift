@@ -43,7 +43,7 @@ private struct Workspace {
         try writePipeline(versionNumber: 10200)
     }
 
-    func writePipeline(versionNumber: Int, hardware: String = "acme-gw-v2") throws {
+    func writePipeline(versionNumber: Int, hardware: String = "acme-gw-v2", to file: String? = nil) throws {
         let images = dir.file("images")
         let text = """
             schema: 1
@@ -65,7 +65,7 @@ private struct Workspace {
               - sign:
               - publish:
             """
-        try Data(text.utf8).write(to: URL(fileURLWithPath: pipeline))
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file ?? pipeline))
     }
 
     func run(_ extra: [String] = []) throws -> ProcessResult {
@@ -150,7 +150,7 @@ struct PipelineRunTests {
         #expect(try ws.snapshotOfFiles() == before)
     }
 
-    @Test("killing the run at random points never leaves a release python-tuf accepts but that differs, and a re-run completes")
+    @Test("50 SIGKILLs at random points of good and refused runs never leave a release python-tuf accepts but that differs, and a re-run completes")
     func killedRuns() throws {
         let clean = try Workspace()
         try #require(try clean.run().status == 0)
@@ -163,12 +163,16 @@ struct PipelineRunTests {
         let killWindow = UInt64(max(50_000, Date().timeIntervalSince(start) * 1_000_000))
         var rng = SeededGenerator(seed: 2026)
         var killed = 0
-        for round in 1...30 {
+        // Every fourth run is one the policy refuses (a rollback): killed or not, it changes nothing.
+        let refused = ws.dir.file("refused.yml")
+        try ws.writePipeline(versionNumber: 10100, to: refused)
+        for round in 1...50 {
             // Start from scratch every few rounds so kills land in every phase, first release included.
             if round % 3 == 1 { try? FileManager.default.removeItem(atPath: ws.out) }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: TestEnv.firmchain)
-            p.arguments = ["pipeline", "run", ws.pipeline]
+            let isRefused = round % 4 == 0 && FileIO.exists(ws.out + "/repository/metadata/1.root.json")
+            p.arguments = ["pipeline", "run", isRefused ? refused : ws.pipeline]
             var env = ProcessInfo.processInfo.environment
             for (k, v) in ws.token.environment { env[k] = v }
             p.environment = env
