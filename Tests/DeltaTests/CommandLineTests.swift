@@ -8,6 +8,23 @@ import FirmchainCore
 struct CommandLineTests {
     let pair = Cases.all.first { $0.name == "firmware with edits" }!
 
+    @Test("delta create says delta.unsupported-format for another --format and delta.input-too-large for a 2 GiB input, writing nothing (issue 18, item 14)")
+    func createRefusals() throws {
+        let dir = try TemporaryDirectory()
+        let small = try dir.write("small", [1, 2, 3])
+        let format = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", small, "--new", small, "--out", dir.file("p"), "--format", "xdelta"])
+        #expect(format.status == 64 && format.err.contains("[delta.unsupported-format]"), "\(format.err)")
+        // A sparse 2 GiB file: refused from its size, never read.
+        let big = dir.file("big")
+        #expect(FileManager.default.createFile(atPath: big, contents: nil))
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: big))
+        try h.truncate(atOffset: 1 << 31)
+        try h.close()
+        let large = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", big, "--new", small, "--out", dir.file("p")])
+        #expect(large.status == 64 && large.err.contains("[delta.input-too-large]") && large.err.contains(big), "\(large.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("p")))
+    }
+
     @Test("apply --expect-sha256/--expect-length refuses a wrong result and a patch declaring another length, writing nothing")
     func applyChecksExpectedResult() throws {
         let dir = try TemporaryDirectory()

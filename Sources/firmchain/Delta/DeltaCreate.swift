@@ -31,18 +31,23 @@ extension DeltaCommand {
         @Option(help: "Patch format: bsdiff40 (the only one).")
         var format: String = DeltaFormat.bsdiff40.rawValue
 
-        func validate() throws {
-            guard DeltaFormat(rawValue: format) != nil else {
-                throw ValidationError("unsupported --format \(format); supported: \(DeltaFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-        }
-
         func run() throws {
             let start = DispatchTime.now().uptimeNanoseconds
+            guard let deltaFormat = DeltaFormat(rawValue: format) else {
+                throw FirmchainError(.deltaUnsupportedFormat,
+                                     "--format \(format) is not a patch format Firmchain writes (supported: \(DeltaFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            // The 32-bit suffix array bounds the inputs: say so before reading gigabytes.
+            for path in [old, new] where FileIO.exists(path) {
+                let size = try FileIO.size(path)
+                if size > Int64(Delta.maxInputSize) {
+                    throw FirmchainError(.deltaInputTooLarge, "is \(size) bytes; delta create takes inputs below 2 GiB (\(Delta.maxInputSize) bytes)", path: path)
+                }
+            }
             let oldBytes = try FileIO.read(old, limit: Delta.maxInputSize)
             let newBytes = try FileIO.read(new, limit: Delta.maxInputSize)
             var options = DeltaCreateOptions()
-            options.format = DeltaFormat(rawValue: format)!
+            options.format = deltaFormat
             let reporter: ProgressReporter = oldBytes.count + newBytes.count >= 8 << 20 ? progress : SilentProgress()
             let patch = try Delta.create(old: oldBytes, new: newBytes, options: options, progress: reporter)
             try AtomicFile.write(patch, to: out)
