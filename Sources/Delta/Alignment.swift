@@ -42,9 +42,12 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// search path meets a suffix that runs into the end of old; `false` is bsdiff 4.3 exactly.
     public var prefixAwareSearch: Bool = true
 
-    /// New files at least this large are scanned in pieces on all cores (each piece against
-    /// all of old, starting afresh at old offset 0). Matches cannot cross a piece boundary,
-    /// which costs at most a few bytes of patch per boundary. `Int.max` scans on one thread.
+    /// New files at least this large are scanned in pieces on all cores: each piece runs
+    /// bsdiff's loop from its start as if new began there, and a bridge then continues the scan
+    /// from where the previous piece stopped until it reaches a state the piece passed (see
+    /// `Alignment.scan`), so the triples are exactly one whole scan's. Where the two never meet
+    /// (long ambiguous regions such as relocation tables) the bridge scans on alone, which
+    /// costs time, never patch bytes. `Int.max` scans on one thread.
     public var parallelMinimumSize: Int = 4 << 20
 
     /// At most this many pieces for a parallel scan (pieces are at least 1 MiB); each boundary
@@ -121,7 +124,7 @@ public struct AlignmentOptions: Sendable, Hashable {
 /// `AlignmentOptions.classic` it yields the exact triples of Debian's bsdiff 4.3; the default
 /// adds two guards against long runs (see `AlignmentOptions`) and yields the same triples on
 /// ordinary binaries (checked against Debian bsdiff on real kernel modules in the tests).
-/// Large inputs are scanned in pieces; only the piece boundaries differ from one whole scan.
+/// Large inputs are scanned in pieces on all cores with the same triples as one whole scan.
 public enum Alignment {
     /// The control triples that turn `old` into `new`.
     ///
@@ -152,41 +155,54 @@ public enum Alignment {
         let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize) ? SampledKeys(old: old, sa: suffixArray, minimumRun: options.secondKeyMinimumRun) : nil
         let finder = MatchFinder(old: old, new: new, sa: suffixArray, prefixAware: options.prefixAwareSearch, keys: keys)
         let m = new.count
-        // Pieces of new scanned independently (each against all of old), taken from one list
-        // by the cores as they free up, so an uneven piece does not leave a core idle.
+        // Pieces of new scanned on all cores, taken from one list as the cores free up, so an
+        // uneven piece does not leave a core idle. Each piece runs bsdiff's loop from its start
+        // in the initial state (as if new began there; searches and matches still run to the
+        // end of new) to the first top of the outer loop at or past the next piece's start.
         let pieces = m >= options.parallelMinimumSize && m >= 2
             ? max(2, min(options.parallelPieces, m / max(1, min(1 << 20, options.parallelMinimumSize / 2)))) : 1
         let bounds = (0...pieces).map { m * $0 / pieces }
         let cores = options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount
         let threads = pieces == 1 ? 1 : min(pieces, max(1, cores))
-        let plan = ScanPlan(bounds: bounds, progress: ProgressSum(parts: pieces, report: progress))
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            ScanDriver(finder: finder, options: options, plan: plan).run()
+        func run(_ jobs: [ScanJob], progress: ProgressSum) -> (results: [ScanResult], inferred: Int) {
+            let plan = ScanPlan(jobs: jobs, progress: progress)
+            DispatchQueue.concurrentPerform(iterations: min(threads, jobs.count)) { _ in
+                ScanDriver(finder: finder, options: options, plan: plan).run()
+            }
+            return (plan.results, plan.inferred)
         }
-        return (join((0..<pieces).map { plan.results.get($0) }), plan.results.inferred)
+        let first = run((0..<pieces).map { ScanJob(start: bounds[$0], stop: bounds[$0 + 1], record: $0 > 0) },
+                        progress: ProgressSum(parts: pieces, report: progress))
+        guard pieces > 1 else {
+            var only = first.results[0].triples
+            Scanner.dropEmptyTail(&only)
+            return (only, first.inferred)
+        }
+        // Bridges: the scan continued from where piece k - 1 stopped, until it reaches a state
+        // that a later piece passed; from that state on, that piece's triples are the whole
+        // scan's. All bridges run at once; one that follows a piece the whole scan skipped is
+        // not used. A bridge that meets no piece's state runs to the end of new.
+        let sync = ScanSync(first.results)
+        let bridges = run((1..<pieces).map {
+            ScanJob(start: 0, stop: m, state: first.results[$0 - 1].final, sync: sync, syncFrom: $0)
+        }, progress: ProgressSum(parts: pieces, report: { _ in }))
+        return (assemble(pieces: first.results, bridges: bridges.results), first.inferred + bridges.inferred)
     }
 
-    /// Concatenates the triples of consecutive pieces, each of which starts at old offset 0.
-    /// Invariant: `oldEnd` is the old cursor after applying all of `out` (seeks included).
-    static func join(_ pieces: [[ControlTriple]]) -> [ControlTriple] {
-        var out = [ControlTriple]()
-        var oldEnd: Int64 = 0
-        for piece in pieces {
-            var rest = piece[...]
-            if !out.isEmpty {
-                // End the previous piece at old offset 0, where this piece's triples start.
-                out[out.count - 1].seek -= oldEnd
-                // A piece starting with a pure copy joins the previous triple (same output,
-                // one triple less): add x, copy y1 + y2, then both seeks.
-                if let head = rest.first, head.add == 0 {
-                    out[out.count - 1].copy += head.copy
-                    out[out.count - 1].seek += head.seek
-                    rest = rest.dropFirst()
-                }
-            }
-            out += rest
-            oldEnd = piece.reduce(0) { $0 + $1.add + $1.seek }
+    /// The whole scan's triples from the pieces and the bridges (`bridges[k - 1]` starts where
+    /// piece k - 1 stopped): piece 0's triples, then repeatedly the bridge from the last piece
+    /// used and the triples of the piece it met after the state it met.
+    static func assemble(pieces: [ScanResult], bridges: [ScanResult]) -> [ControlTriple] {
+        var out = pieces[0].triples
+        var k = 1
+        while k < pieces.count {
+            let bridge = bridges[k - 1]
+            out += bridge.triples
+            guard let (j, r) = bridge.synced else { break }  // the bridge ran to the end of new
+            out += pieces[j].triples[pieces[j].records[r].emitted...]
+            k = j + 1
         }
+        Scanner.dropEmptyTail(&out)
         return out
     }
 

@@ -2,18 +2,40 @@
 import Glibc
 #endif
 
-/// The scan of one piece `new[start..<end]` as a state machine: `advance` runs bsdiff's loop
-/// until it needs a search result it has not got and returns the positions to search; the
-/// driver searches them and hands the results back with `store`. Positions are absolute
-/// offsets into new; `old` is searched whole.
+/// The state of bsdiff's loop at the top of its outer loop, in absolute offsets (scan, lastscan
+/// into new; pos, lastpos into old; lastoffset = old index - new index). It fixes everything the
+/// loop does from there on: two scans that reach the same state emit the same triples after it.
+struct ScanState: Hashable, Sendable {
+    var scan: Int, len: Int, pos: Int
+    var lastscan: Int, lastpos: Int, lastoffset: Int
+}
+
+/// The scan of new from `start` as a state machine: `advance` runs bsdiff's loop until it needs
+/// a search result it has not got and returns the positions to search; the driver searches
+/// them and hands the results back with `store`. The searches and the inner loop always run to
+/// the end of new (as one whole scan would); the scan stops at the first top of the outer loop
+/// at or past `stop`, or at a state found in `sync` (see `ScanSync`). Positions inside are
+/// relative to `start`; `old` is searched whole.
 struct Scanner {
     let finder: MatchFinder
     let start: Int
+    /// The end of new (the text of every search ends there).
     let end: Int
+    /// Piece-relative: the scan stops at the first outer-loop top with scan >= stop.
+    let stop: Int
     let skip: Int
     let lookAhead: Int
     let infer: Bool
     var out = [ControlTriple]()
+    /// With `record`: every outer-loop top passed, with the number of triples emitted before it.
+    let record: Bool
+    var records = [(state: ScanState, emitted: Int)]()
+    /// States of later scans to stop at, and the first scan whose states count.
+    let sync: ScanSync?
+    let syncFrom: Int
+    /// Where the scan stopped: the state, and the (scan, record) of `sync` it matched, if any.
+    var final = ScanState(scan: 0, len: 0, pos: 0, lastscan: 0, lastpos: 0, lastoffset: 0)
+    var synced: (job: Int, record: Int)?
 
     // bsdiff's variables (piece-relative: scan 0 is new[start]).
     var scan = 0, len = 0, pos = 0
@@ -46,12 +68,18 @@ struct Scanner {
     /// Positions of this piece whose search `inferable` made unnecessary.
     var inferred = 0
 
-    init(finder: MatchFinder, range: Range<Int>, options: AlignmentOptions, lookAhead: Int,
+    /// A scan of `job`: from `job.start` in bsdiff's initial state (old cursor 0, nothing
+    /// matched), or from `job.state`.
+    init(finder: MatchFinder, job: ScanJob, options: AlignmentOptions, lookAhead: Int,
          cache: UnsafeMutablePointer<Int>) {
         self.finder = finder
         self.cache = cache
-        self.start = range.lowerBound
-        self.end = range.upperBound
+        self.start = job.start
+        self.end = finder.new.count
+        self.stop = job.stop - job.start
+        self.record = job.record
+        self.sync = job.sync
+        self.syncFrom = job.syncFrom
         self.skip = options.longMatchSkip
         self.lookAhead = lookAhead
         self.infer = options.inferSearches && finder.prefixAware
@@ -60,6 +88,20 @@ struct Scanner {
         self.inferStride = options.inferStride
         self.stride = options.inferStride
         self.cooldownLength = max(1, options.inferCooldown)
+        if let s = job.state {
+            scan = s.scan - start
+            len = s.len
+            pos = s.pos
+            lastscan = s.lastscan - start
+            lastpos = s.lastpos
+            lastoffset = s.lastoffset + start
+        }
+    }
+
+    /// The loop's state now, in absolute offsets (meaningful at the top of the outer loop).
+    var state: ScanState {
+        ScanState(scan: start + scan, len: len, pos: pos, lastscan: start + lastscan, lastpos: lastpos,
+                  lastoffset: lastoffset - start)
     }
 
     var m: Int { end - start }
@@ -181,12 +223,24 @@ struct Scanner {
                     inInner = false
                     emitIfNeeded()
                 } else {
-                    if scan - reported >= 1 << 20 { reported = scan; progress.add(part: piece, scan) }
+                    if scan - reported >= 1 << 20 { reported = scan; progress.add(part: piece, min(scan, stop)) }
                     continue
                 }
             }
             // Top of bsdiff's outer loop.
-            guard scan < m else { return nil }
+            if record || sync != nil {
+                let here = state
+                if let sync, let hit = sync.find(here, from: syncFrom) {
+                    final = here
+                    synced = hit
+                    return nil
+                }
+                if record { records.append((here, out.count)) }
+            }
+            guard scan < m && scan < stop else {
+                final = state
+                return nil
+            }
             oldscore = 0
             scan += len
             scsc = scan
@@ -329,10 +383,9 @@ struct Scanner {
         return best
     }
 
-    /// The piece's triples, without a final triple that produces nothing (a surplus triple
-    /// for Debian bspatch, BSDIFF40.md §5).
-    mutating func finish() -> [ControlTriple] {
+    /// Drops final triples that produce nothing (a surplus triple for Debian bspatch,
+    /// BSDIFF40.md §5).
+    static func dropEmptyTail(_ out: inout [ControlTriple]) {
         while let last = out.last, last.add == 0, last.copy == 0 { out.removeLast() }
-        return out
     }
 }
