@@ -27,8 +27,10 @@ struct Scanner {
     let lookAhead: Int
     let infer: Bool
     var out = [ControlTriple]()
-    /// With `record`: every outer-loop top passed, with the number of triples emitted before it.
+    /// With `record`: every outer-loop top passed right after a triple was emitted, with the
+    /// number of triples emitted before it.
     let record: Bool
+    var emittedAtLastTop = 0
     var records = [(state: ScanState, emitted: Int)]()
     /// States of later scans to stop at, and the first scan whose states count.
     let sync: ScanSync?
@@ -227,8 +229,11 @@ struct Scanner {
                     continue
                 }
             }
-            // Top of bsdiff's outer loop.
-            if record || sync != nil {
+            // Top of bsdiff's outer loop. States are kept and compared only right after a triple
+            // was emitted: two scans in the same state emit their next triple in the same
+            // state too, so nothing is missed, and there are far fewer of them to keep.
+            if (record || sync != nil) && out.count > emittedAtLastTop {
+                emittedAtLastTop = out.count
                 let here = state
                 if let sync, let hit = sync.find(here, from: syncFrom) {
                     final = here
