@@ -54,8 +54,13 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// costs a few bytes of patch at most.
     public var parallelPieces: Int = 32
 
-    /// Threads for a scan in pieces, and for the suffix sort in `Delta.create` (0: one per core).
+    /// Threads for everything `Delta.create` runs: the suffix sort, the sampled keys, the scan
+    /// in pieces and the bzip2 blocks (0: one per core). 1 runs all of it on the calling
+    /// thread's one core at a time. The patch does not depend on it.
     public var threads: Int = 0
+
+    /// `threads`, with 0 resolved to the active cores.
+    var resolvedThreads: Int { threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount }
 
     /// Pieces of new that one thread scans at the same time, taking turns: their searches run
     /// in lockstep (see `searchBatch`), so one piece's cache misses overlap another's. The
@@ -152,7 +157,8 @@ public enum Alignment {
         options: AlignmentOptions, progress: @escaping @Sendable (Int) -> Void = { _ in }
     ) -> (triples: [ControlTriple], inferred: Int) {
         precondition(suffixArray.count == old.count, "suffix array does not belong to old")
-        let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize) ? SampledKeys(old: old, sa: suffixArray, minimumRun: options.secondKeyMinimumRun) : nil
+        let keys = options.prefixAwareSearch && old.count >= max(1, options.sampledKeysMinimumSize)
+            ? SampledKeys(old: old, sa: suffixArray, minimumRun: options.secondKeyMinimumRun, threads: options.resolvedThreads) : nil
         let finder = MatchFinder(old: old, new: new, sa: suffixArray, prefixAware: options.prefixAwareSearch, keys: keys)
         let m = new.count
         // Pieces of new scanned on all cores, taken from one list as the cores free up, so an
@@ -162,8 +168,7 @@ public enum Alignment {
         let pieces = m >= options.parallelMinimumSize && m >= 2
             ? max(2, min(options.parallelPieces, m / max(1, min(1 << 20, options.parallelMinimumSize / 2)))) : 1
         let bounds = (0...pieces).map { m * $0 / pieces }
-        let cores = options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount
-        let threads = pieces == 1 ? 1 : min(pieces, max(1, cores))
+        let threads = pieces == 1 ? 1 : min(pieces, options.resolvedThreads)
         func run(_ jobs: [ScanJob], progress: ProgressSum) -> (results: [ScanResult], inferred: Int) {
             let plan = ScanPlan(jobs: jobs, progress: progress)
             DispatchQueue.concurrentPerform(iterations: min(threads, jobs.count)) { _ in

@@ -195,3 +195,22 @@ struct SizeGuaranteeTests {
         #expect(Set(Self.pairs.map { $0.old.count }).count > 50)
     }
 }
+
+@Suite("One concurrency option for all of Delta.create")
+struct ThreadOptionTests {
+    @Test("the patch is the same on 1, 2 and 5 threads, with the scan in pieces and multi-block bzip2 streams")
+    func sameBytesOnAnyThreadCount() throws {
+        var g = SeededGenerator(seed: 5)
+        let old = Cases.firmware(seed: 3, size: 1_200_000)
+        let new = GuaranteePairs.edit(Cases.edited(old, seed: 4), &g, count: 300)
+        var patches = [[UInt8]]()
+        for threads in [1, 2, 5] {
+            var options = DeltaCreateOptions()
+            options.alignment.threads = threads
+            options.alignment.parallelMinimumSize = 1 << 16
+            patches.append(try Delta.create(old: old, new: new, options: options))
+        }
+        #expect(patches[0] == patches[1] && patches[1] == patches[2])
+        #expect(try Delta.apply(old: old, patch: patches[0]) == new)
+    }
+}
