@@ -66,8 +66,9 @@ run() {
   /usr/bin/time -f "%e %M" -o "$OUT/$name.time" timeout "$TIMEOUT" "$@" >"$OUT/$name.log" 2>&1
   local rc=$?
   set -e
-  if [ $rc -eq 124 ]; then echo "timeout" >"$OUT/$name.time"
-  elif [ $rc -ne 0 ] || [ ! -f "$out" ]; then echo "failed" >"$OUT/$name.time"; fi
+  # A killed or failed tool may leave a partial patch: never size or apply it.
+  if [ $rc -eq 124 ]; then echo "timeout" >"$OUT/$name.time"; rm -f "$out"
+  elif [ $rc -ne 0 ] || [ ! -f "$out" ]; then echo "failed" >"$OUT/$name.time"; rm -f "$out"; fi
 }
 
 printf '%-16s %-10s %9s %9s %12s %9s %9s\n' pair tool seconds "RSS MiB" "patch B" "fc speed" "fc/size"
