@@ -94,6 +94,10 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// See `inferStride` (tests vary it).
     var inferCooldown: Int = 16
 
+    /// How far past its end a piece's searched texts reach (`Scanner.textEnd`; nil: 64 KiB or
+    /// the piece length, whichever is more). Tests make it tiny, so that pieces stop early.
+    var pieceSearchMargin: Int? = nil
+
     /// Old files at least this large get `SampledKeys` for the prefix-aware search (tests set
     /// it to 1 or `Int.max` to compare the two paths).
     var sampledKeysMinimumSize: Int = 1 << 12
@@ -176,7 +180,10 @@ public enum Alignment {
             }
             return (plan.results, plan.inferred)
         }
-        let first = run((0..<pieces).map { ScanJob(start: bounds[$0], stop: bounds[$0 + 1], record: $0 > 0) },
+        let margin = options.pieceSearchMargin ?? max(1 << 16, m / pieces)
+        let first = run((0..<pieces).map {
+            ScanJob(start: bounds[$0], stop: bounds[$0 + 1], record: true, textEnd: bounds[$0 + 1] + margin)
+        },
                         progress: ProgressSum(parts: pieces, report: progress))
         guard pieces > 1 else {
             var only = first.results[0].triples
@@ -185,30 +192,26 @@ public enum Alignment {
         }
         // Bridges: the scan continued from where piece k - 1 stopped, until it reaches a state
         // that a later piece passed; from that state on, that piece's triples are the whole
-        // scan's. All bridges run at once; one that follows a piece the whole scan skipped is
-        // not used. A bridge that meets no piece's state runs to the end of new.
+        // scan's. Only the bridges the whole scan needs run, one after the other (run all at
+        // once, those from pieces inside long matches, which keep no states, each scan to the
+        // end of new: P1's 31 bridges did 64 MiB each). A bridge that meets no piece's state
+        // runs to the end of new.
         let sync = ScanSync(first.results)
-        let bridges = run((1..<pieces).map {
-            ScanJob(start: 0, stop: m, state: first.results[$0 - 1].final, sync: sync, syncFrom: $0)
-        }, progress: ProgressSum(parts: pieces, report: { _ in }))
-        return (assemble(pieces: first.results, bridges: bridges.results), first.inferred + bridges.inferred)
-    }
-
-    /// The whole scan's triples from the pieces and the bridges (`bridges[k - 1]` starts where
-    /// piece k - 1 stopped): piece 0's triples, then repeatedly the bridge from the last piece
-    /// used and the triples of the piece it met after the state it met.
-    static func assemble(pieces: [ScanResult], bridges: [ScanResult]) -> [ControlTriple] {
-        var out = pieces[0].triples
+        var out = first.results[0].triples
+        var inferred = first.inferred
         var k = 1
-        while k < pieces.count {
-            let bridge = bridges[k - 1]
+        while k < pieces {
+            let (done, n) = run([ScanJob(start: 0, stop: m, state: first.results[k - 1].final, sync: sync, syncFrom: k)],
+                                progress: ProgressSum(parts: 1, report: { _ in }))
+            let bridge = done[0]
+            inferred += n
             out += bridge.triples
             guard let (j, r) = bridge.synced else { break }  // the bridge ran to the end of new
-            out += pieces[j].triples[pieces[j].records[r].emitted...]
+            out += first.results[j].triples[first.results[j].records[r].emitted...]
             k = j + 1
         }
         Scanner.dropEmptyTail(&out)
-        return out
+        return (out, inferred)
     }
 
     /// Array convenience for `triples(old:new:suffixArray:options:progress:)`.

@@ -9,6 +9,8 @@ struct ScanJob: Sendable {
     var state: ScanState? = nil
     /// Keep every outer-loop top passed (`Scanner.records`), for bridges to stop at.
     var record = false
+    /// Where its searched texts end (see `Scanner.textEnd`; default: the end of new).
+    var textEnd = Int.max
     var sync: ScanSync? = nil
     var syncFrom = 0
 }
@@ -128,7 +130,7 @@ struct ScanDriver {
                     continue
                 }
                 requested.append((lane, first, count, stride))
-                batch.append(first: first, count: count, stride: stride, end: active[lane].scanner.end)
+                batch.append(first: first, count: count, stride: stride, end: active[lane].scanner.textEnd)
                 lane += 1
             }
             if requested.isEmpty { continue }

@@ -19,8 +19,16 @@ struct ScanState: Hashable, Sendable {
 struct Scanner {
     let finder: MatchFinder
     let start: Int
-    /// The end of new (the text of every search ends there).
+    /// The end of new.
     let end: Int
+    /// Where the searched texts end: `end`, or for a piece a margin past its stop, so that a
+    /// piece inside a long match does not compare it to its end (P1's zero runs: every piece
+    /// would). A result reaching `textEnd` sets `capped`, and the scan stops at its last kept
+    /// state (a bridge, whose texts run to `end`, takes over from there).
+    let textEnd: Int
+    var capped = false
+    /// The state the scan started in.
+    let initial: ScanState
     /// Piece-relative: the scan stops at the first outer-loop top with scan >= stop.
     let stop: Int
     let skip: Int
@@ -90,6 +98,9 @@ struct Scanner {
         self.inferStride = options.inferStride
         self.stride = options.inferStride
         self.cooldownLength = max(1, options.inferCooldown)
+        self.textEnd = min(finder.new.count, job.textEnd)
+        self.initial = job.state ?? ScanState(scan: job.start, len: 0, pos: 0, lastscan: job.start, lastpos: 0,
+                                               lastoffset: -job.start)
         if let s = job.state {
             scan = s.scan - start
             len = s.len
@@ -143,6 +154,11 @@ struct Scanner {
     /// Copies the results for the absolute positions `first + j * stride`, j in 0..<count, out
     /// of `batch`: a single search (stride 0) into `single`, a look-ahead into the cache.
     mutating func store(first: Int, count: Int, stride: Int, from batch: SearchBatch, slot: Int) {
+        // A match reaching `textEnd` before the end of new may be longer than it says: stop
+        // (in `advance`) before any of these results is used.
+        if textEnd < end {
+            for j in 0..<max(1, count) where first + j * stride + batch.length[slot + j] >= textEnd { capped = true }
+        }
         if stride == 0 {
             single = (first - start, batch.length[slot], batch.position[slot])
             return
@@ -174,6 +190,17 @@ struct Scanner {
     /// position, count, stride) of the positions to search next (stride 0: one position, kept
     /// apart from the look-ahead), or nil when the piece is done. Reports progress of `piece`.
     mutating func advance(progress: ProgressSum, piece: Int) -> (Int, Int, Int)? {
+        if capped {
+            // Back to the last state kept; everything up to it used exact results only.
+            if let last = records.last {
+                final = last.state
+                out.removeLast(out.count - last.emitted)
+            } else {
+                final = initial
+                out.removeAll()
+            }
+            return nil
+        }
         while true {
             if inInner {
                 // An earlier position of this inner loop was searched (the anchor, bounding the

@@ -185,6 +185,11 @@ struct SizeGuaranteeTests {
             cut.interleave = 1 + Int(g.next() % 4)
             let got = Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: cut)
             #expect(got == expected, "\(pair.name): \(cut.parallelPieces) pieces on \(cut.threads) threads")
+            // Pieces whose searches reach a few bytes past their end stop at their last kept
+            // state whenever a match runs that far, and bridges take over from there.
+            cut.pieceSearchMargin = 1 + Int(g.next() % 64)
+            #expect(Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: cut) == expected,
+                    "\(pair.name): \(cut.parallelPieces) pieces, margin \(cut.pieceSearchMargin!)")
         }
     }
 
