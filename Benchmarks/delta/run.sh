@@ -14,7 +14,10 @@
 # peak RSS: on a shared machine one run's time moves by 10-30 % with the neighbours' load,
 # and the rounds spread that over all tools.
 #
-# For each pair it runs Firmchain, Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9),
+# PAIRS defaults to every pair of the shared corpus and of Benchmarks/delta/corpus-extra.sh
+# (fetched when missing; its held-out pairs are marked "*").
+#
+# For each pair it runs Firmchain, Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9, on one and on two threads),
 # xdelta3 -9 and zstd -19 --long=31 --patch-from, and prints wall time, peak RSS
 # (/usr/bin/time -f %M), patch size, Firmchain's speed-up and size ratio to each, and
 # Firmchain's RSS against the 5 x old + new + 64 MiB budget. Every Firmchain patch is
@@ -27,9 +30,12 @@ FIRMCHAIN=${FIRMCHAIN:-$ROOT/.build/release/firmchain}
 CORPUS=${CORPUS:-$ROOT/corpus-data}
 TIMEOUT=${TIMEOUT:-300}
 ROUNDS=${ROUNDS:-1}
-TOOLS="firmchain bsdiff bsdiff4 hdiffpatch xdelta3 zstd"  # the order of the table
+# The order of the table; TOOLS="firmchain bsdiff hdiffpatch hdiffpatch2" runs only those.
+# hdiffpatch: lzma 9 on one thread; hdiffpatch2: on two, as many as Firmchain uses here.
+TOOLS=${TOOLS:-"firmchain bsdiff bsdiff4 hdiffpatch hdiffpatch2 xdelta3 zstd"}
 OUT=${OUT:-$ROOT/Benchmarks/out/delta}
 FETCH=${FETCH:-$ROOT/../shared/corpus/fetch.sh}
+EXTRA=${EXTRA:-$ROOT/Benchmarks/delta/corpus-extra.sh}  # the wider corpus (EXTRA= to skip it)
 mkdir -p "$OUT"
 
 die() { echo "bench-delta: $*" >&2; exit 1; }
@@ -42,7 +48,15 @@ if [ ! -f "$CORPUS/MANIFEST.md" ]; then
   echo "bench-delta: fetching the corpus into $CORPUS"
   "$FETCH" "$CORPUS"
 fi
+if [ -n "$EXTRA" ] && [ ! -f "$CORPUS/EXTRA.md" ]; then
+  echo "bench-delta: fetching the extra pairs into $CORPUS"
+  "$EXTRA" "$CORPUS"
+fi
 PAIRS=${PAIRS:-$(cd "$CORPUS" && ls -d */ | tr -d / | grep -v '^dl$' | sort)}
+# Pairs corpus-extra.sh holds out from tuning (marked "*" in the table).
+HELD_OUT=$( [ -f "$CORPUS/EXTRA.md" ] && awk -F' [|] ' '$2 == "held-out" { sub(/^[|] /, "", $1); print $1 }' "$CORPUS/EXTRA.md" | tr '\n' ' ')
+held() { case " $HELD_OUT " in *" $1 "*) return 0 ;; esac; return 1; }
+want() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # run NAME OUTFILE CMD... : wall seconds and peak RSS (KiB) into $OUT/NAME.time, "timeout" on timeout.
 run() {
@@ -52,8 +66,9 @@ run() {
   /usr/bin/time -f "%e %M" -o "$OUT/$name.time" timeout "$TIMEOUT" "$@" >"$OUT/$name.log" 2>&1
   local rc=$?
   set -e
-  if [ $rc -eq 124 ]; then echo "timeout" >"$OUT/$name.time"
-  elif [ $rc -ne 0 ] || [ ! -f "$out" ]; then echo "failed" >"$OUT/$name.time"; fi
+  # A killed or failed tool may leave a partial patch: never size or apply it.
+  if [ $rc -eq 124 ]; then echo "timeout" >"$OUT/$name.time"; rm -f "$out"
+  elif [ $rc -ne 0 ] || [ ! -f "$out" ]; then echo "failed" >"$OUT/$name.time"; rm -f "$out"; fi
 }
 
 printf '%-16s %-10s %9s %9s %12s %9s %9s\n' pair tool seconds "RSS MiB" "patch B" "fc speed" "fc/size"
@@ -62,20 +77,23 @@ for pair in $PAIRS; do
   [ -f "$old" ] && [ -f "$new" ] || continue
   d="$OUT/$pair"; mkdir -p "$d"
   for r in $(seq "$ROUNDS"); do
-    run "$pair.firmchain.$r" "$d/firmchain.patch" "$FIRMCHAIN" delta create --old "$old" --new "$new" --out "$d/firmchain.patch"
-    run "$pair.bsdiff.$r" "$d/bsdiff.patch" bsdiff "$old" "$new" "$d/bsdiff.patch"
-    run "$pair.bsdiff4.$r" "$d/bsdiff4.patch" "$PYTHON" -c 'import sys, bsdiff4; bsdiff4.file_diff(*sys.argv[1:4])' "$old" "$new" "$d/bsdiff4.patch"
-    run "$pair.hdiffpatch.$r" "$d/hdiffpatch.patch" "$PYTHON" -c '
+    want firmchain && run "$pair.firmchain.$r" "$d/firmchain.patch" "$FIRMCHAIN" delta create --old "$old" --new "$new" --out "$d/firmchain.patch"
+    want bsdiff && run "$pair.bsdiff.$r" "$d/bsdiff.patch" bsdiff "$old" "$new" "$d/bsdiff.patch"
+    want bsdiff4 && run "$pair.bsdiff4.$r" "$d/bsdiff4.patch" "$PYTHON" -c 'import sys, bsdiff4; bsdiff4.file_diff(*sys.argv[1:4])' "$old" "$new" "$d/bsdiff4.patch"
+    for h in hdiffpatch hdiffpatch2; do
+      want $h || continue
+      run "$pair.$h.$r" "$d/$h.patch" "$PYTHON" -c '
 import sys, hdiffpatch
 o = open(sys.argv[1], "rb").read(); n = open(sys.argv[2], "rb").read()
-p = hdiffpatch.diff(o, n, hdiffpatch.LzmaConfig(level=9, window=23, threads=1), validate=False)
-open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
-    run "$pair.xdelta3.$r" "$d/xdelta3.patch" xdelta3 -9 -e -f -s "$old" "$new" "$d/xdelta3.patch"
-    run "$pair.zstd.$r" "$d/zstd.patch" zstd -q -19 --long=31 -f --patch-from="$old" "$new" -o "$d/zstd.patch"
+p = hdiffpatch.diff(o, n, hdiffpatch.LzmaConfig(level=9, window=23, threads=int(sys.argv[4])), validate=False)
+open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/$h.patch" "$([ $h = hdiffpatch2 ] && echo 2 || echo 1)"
+    done
+    want xdelta3 && run "$pair.xdelta3.$r" "$d/xdelta3.patch" xdelta3 -9 -e -f -s "$old" "$new" "$d/xdelta3.patch"
+    want zstd && run "$pair.zstd.$r" "$d/zstd.patch" zstd -q -19 --long=31 -f --patch-from="$old" "$new" -o "$d/zstd.patch"
   done
   # Per tool: the median time and largest RSS of its rounds ("timeout"/"failed" if any round was).
   for tool in $TOOLS; do
-    cat "$OUT/$pair.$tool".*.time | awk '
+    cat "$OUT/$pair.$tool".*.time 2>/dev/null | awk '
       $1 == "timeout" || $1 == "failed" { bad = $1 }
       $1 ~ /^[0-9.]+$/ { t[++n] = $1; if ($2 > m) m = $2 }
       END {
@@ -104,7 +122,7 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
     s=$(stat -c %s "$d/$tool.patch")
     speed=$(awk -v a="$t" -v b="$fct" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     ratio=$(awk -v a="$fcs" -v b="$s" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
-    printf '%-16s %-10s %9s %9.1f %12d %9s %9s\n' "$pair" "$tool" "$t" "$(awk -v k="$m" 'BEGIN{print k/1024}')" "$s" "$speed" "$ratio"
+    printf '%-16s %-10s %9s %9.1f %12d %9s %9s\n' "$pair$(held "$pair" && echo '*')" "$tool" "$t" "$(awk -v k="$m" 'BEGIN{print k/1024}')" "$s" "$speed" "$ratio"
   done
   if [ "$ROUNDS" -gt 1 ]; then
     for tool in $TOOLS; do
@@ -113,6 +131,10 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/hdiffpatch.patch"
     done
   fi
   budget=$(( ( 5 * $(stat -c %s "$old") + $(stat -c %s "$new") ) / 1048576 + 64 ))
+  held "$pair" && echo "$pair: * HELD OUT (not used for tuning)"
+  if want bsdiff && [ -f "$d/bsdiff.patch" ] && [ -f "$d/firmchain.patch" ]; then
+    echo "$pair: Firmchain patch $(stat -c %s "$d/firmchain.patch") B vs bsdiff 4.3 $(stat -c %s "$d/bsdiff.patch") B: $([ "$(stat -c %s "$d/firmchain.patch")" -le "$(stat -c %s "$d/bsdiff.patch")" ] && echo 'not larger' || echo 'LARGER')"
+  fi
   echo "$pair: Firmchain peak RSS $(awk -v k="$fcm" 'BEGIN{printf "%.1f", k/1024}') MiB, budget 5*old+new+64MiB = $budget MiB; per MiB of new: $(awk -v t="$fct" -v n="$(stat -c %s "$new")" 'BEGIN{printf "%.3f", t / (n / 1048576)}') s"
 done
-echo "(fc speed = tool seconds / Firmchain seconds; fc/size = Firmchain patch bytes / tool patch bytes)"
+echo "(fc speed = tool seconds / Firmchain seconds; fc/size = Firmchain patch bytes / tool patch bytes; * = held out)"

@@ -39,8 +39,10 @@ public enum Delta {
 
     /// The BSDIFF40 patch that turns `old` into `new`.
     ///
-    /// Steps: (1) suffix array of `old` (its byte-level passes on all cores, `threads` of the
-    /// alignment options); (2) alignment scan over it, giving control triples;
+    /// Every step runs on `options.alignment.threads` threads (0: one per core; 1: one thread
+    /// throughout).
+    ///
+    /// Steps: (1) suffix array of `old` (its byte-level passes on all the threads); (2) alignment scan over it, giving control triples;
     /// (3) the suffix array is released, then the diff/extra blocks are built and the three
     /// bzip2 streams compressed block by block on all cores (`BSDIFF40.write`). Peak memory:
     /// old + new + 4 x old (suffix array) during (1)-(2) (plus what the suffix sort itself
@@ -55,7 +57,9 @@ public enum Delta {
         let triples = try computeTriples(old: old, new: new, options: options, progress: progress)
         progress.report(phase: "compressing", completed: 0, total: 1)
         let patch = try old.withUnsafeBufferPointer { o in
-            try new.withUnsafeBufferPointer { n in try BSDIFF40.write(old: o, new: n, triples: triples) }
+            try new.withUnsafeBufferPointer { n in
+                try BSDIFF40.write(old: o, new: n, triples: triples, concurrency: options.alignment.resolvedThreads)
+            }
         }
         progress.report(phase: "compressing", completed: 1, total: 1)
         return patch
@@ -65,8 +69,7 @@ public enum Delta {
     static func computeTriples(old: [UInt8], new: [UInt8], options: DeltaCreateOptions,
                                progress: ProgressReporter) throws -> [ControlTriple] {
         progress.report(phase: "suffix sort", completed: 0, total: Int64(old.count))
-        let threads = options.alignment.threads > 0 ? options.alignment.threads : ProcessInfo.processInfo.activeProcessorCount
-        let sa = try SuffixArray.build(old, threads: threads)
+        let sa = try SuffixArray.build(old, threads: options.alignment.resolvedThreads)
         progress.report(phase: "suffix sort", completed: Int64(old.count), total: Int64(old.count))
         let total = Int64(new.count)
         return old.withUnsafeBufferPointer { o in

@@ -214,13 +214,15 @@ final class SampledKeys: @unchecked Sendable {
     /// - Parameter minimumRun: equal samples in a row that get second keys, at least 2
     ///   (`AlignmentOptions.secondKeyMinimumRun`; tests lower it to reach the second level on
     ///   small inputs).
-    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>, minimumRun: Int) {
+    ///   - threads: at most this many threads read the keys (at least 1).
+    init(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>, minimumRun: Int,
+         threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         precondition(minimumRun >= 2)
         n = old.count
         let count = (n + Self.fineStride - 1) / Self.fineStride
         fine = .allocate(capacity: count)
         // One random read of old per key (~1 M of them for 31 MiB): split over the cores.
-        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, count >> 16))
+        let parts = max(1, min(threads, count >> 16))
         nonisolated(unsafe) let f = fine.baseAddress, o = old.baseAddress, s = sa.baseAddress
         let n = old.count, fs = Self.fineStride
         DispatchQueue.concurrentPerform(iterations: parts) { k in

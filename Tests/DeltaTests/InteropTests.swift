@@ -36,7 +36,7 @@ struct InteropTests {
         try checkReferenceReadersApply(pair, patch: try Delta.create(old: pair.old, new: pair.new))
     }
 
-    @Test("patches from the parallel scan (pieces joined by seeks back to 0 and merged copies) apply with both reference readers",
+    @Test("patches from the parallel scan (pieces, and the bridges between them) apply with both reference readers",
           arguments: Cases.all)
     func referenceReadersApplySplitScanPatches(_ pair: Pair) throws {
         var options = DeltaCreateOptions()

@@ -1,10 +1,12 @@
-// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S] [--patch FILE]
+// scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S] [--skip N] [--classic 1] [--patch FILE]
 //
 // Times Firmchain's delta phases apart on one pair: the suffix sort of OLD once, then the
 // alignment scan REPEATS times (default 3) with the given options. Prints one line per scan:
 //   sa <wall> <cpu>   then   scan <wall> <cpu> <triples> <hash of the triples, to compare runs>
 // (seconds; cpu = process CPU time, steadier than wall time on a shared machine). With --patch
 // it also writes the BSDIFF40 patch of each scan's triples to FILE and prints `patch <bytes>`.
+// --classic 1 scans exactly as bsdiff 4.3 (`AlignmentOptions.classic`: one piece, no skip,
+// bsdiff's search), --skip N sets `longMatchSkip`: both to see which shortcut moves a patch.
 // Used to tune the scan (Benchmarks/delta/README.md); the full tool is timed by
 // Benchmarks/delta/run.sh.
 #if canImport(Glibc)
@@ -49,13 +51,15 @@ if let v = take("--pieces", from: &args) { options.parallelPieces = v }
 if let v = take("--infer-stride", from: &args) { options.inferStride = v }
 if let v = take("--threads", from: &args) { options.threads = v }
 if take("--whole", from: &args) == 1 { options.parallelMinimumSize = .max }
+if let v = take("--skip", from: &args) { options.longMatchSkip = v }
+if take("--classic", from: &args) == 1 { options = .classic }
 args.removeAll { $0 == "--hugepages" }
 var patchPath: String? = nil
 if let i = args.firstIndex(of: "--patch"), i + 1 < args.count {
     patchPath = args[i + 1]
     args.removeSubrange(i...(i + 1))
 }
-guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S] [--patch FILE]") }
+guard args.count >= 2 else { fail("usage: scan-bench OLD NEW [REPEATS] [--threads T] [--whole 1] [--batch B] [--interleave L] [--pieces P] [--infer-stride S] [--skip N] [--classic 1] [--patch FILE]") }
 let repeats = args.count > 2 ? Int(args[2]) ?? 3 : 3
 let hugePages = CommandLine.arguments.contains("--hugepages")
 /// The file's bytes in memory the scan reads directly (2 MiB-aligned, huge pages advised with --hugepages).
