@@ -4,7 +4,7 @@ import Glibc
 import Dispatch
 import Foundation
 
-/// One control triple of a BSDIFF40 patch (BSDIFF40.md §3): add `add` bytes (new = old + diff,
+/// One control triple of a BSDIFF40 patch (Docs/formats/BSDIFF40.md §3): add `add` bytes (new = old + diff,
 /// advancing both cursors), copy `copy` literal bytes from the extra block, then move the old
 /// cursor by `seek` (the only field that may be negative).
 public struct ControlTriple: Sendable, Hashable {
@@ -28,7 +28,7 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// A match at least this long that the bsdiff heuristic neither accepts nor rejects is
     /// skipped over (down to its last `longMatchSkip` bytes) instead of being searched again
     /// at every position inside it. Together with `prefixAwareSearch` this removes bsdiff 4.3's
-    /// O(run^2 log n) cost on long runs of identical bytes (BSDIFF40.md §6 "Time").
+    /// O(run^2 log n) cost on long runs of identical bytes (Docs/formats/BSDIFF40.md §6 "Time").
     /// `Int.max` disables the skip.
     public var longMatchSkip: Int = 256
 
@@ -123,7 +123,7 @@ public struct AlignmentOptions: Sendable, Hashable {
     }
 }
 
-/// bsdiff's alignment (BSDIFF40.md §6): walks `new` left to right, finds for each position the
+/// bsdiff's alignment (Docs/formats/BSDIFF40.md §6): walks `new` left to right, finds for each position the
 /// longest match in `old` by binary search over the suffix array, and cuts `new` into
 /// segments "approximately equal to old at some offset" (the add part) and "literal" (the copy
 /// part), the control triples of a BSDIFF40 patch.

@@ -1,7 +1,7 @@
 import FirmchainCore
 import Foundation
 
-/// The BSDIFF40 patch format of bsdiff 4.3 (BSDIFF40.md), as a writer and a bounds-checked
+/// The BSDIFF40 patch format of bsdiff 4.3 (Docs/formats/BSDIFF40.md), as a writer and a bounds-checked
 /// reader. Alignment (which triples) and application (what they do to `old`) live elsewhere;
 /// this type only turns triples plus their diff/extra bytes into patch bytes and back.
 public enum BSDIFF40 {
@@ -14,7 +14,7 @@ public enum BSDIFF40 {
 
     // MARK: Integers (§2)
 
-    /// Writes `v` as 8 bytes, sign-magnitude little-endian (`offtout`, BSDIFF40.md §2):
+    /// Writes `v` as 8 bytes, sign-magnitude little-endian (`offtout`, Docs/formats/BSDIFF40.md §2):
     /// |v| in the low 63 bits, the sign in bit 7 of the last byte. Not two's complement.
     /// - Precondition: `v != Int64.min` (its magnitude does not fit in 63 bits).
     public static func encodeInteger(_ v: Int64, into out: inout [UInt8]) {
@@ -48,7 +48,7 @@ public enum BSDIFF40 {
 
     /// The patch that turns `old` into `new` using `triples` (from `Alignment.triples`).
     ///
-    /// Patch layout written here (BSDIFF40.md §1; integers as in §2):
+    /// Patch layout written here (Docs/formats/BSDIFF40.md §1; integers as in §2):
     ///
     /// | offset  | size | content                                               |
     /// |--------:|-----:|-------------------------------------------------------|
@@ -163,7 +163,7 @@ public enum BSDIFF40 {
         public let extra: [UInt8]
     }
 
-    /// Reads and checks a patch, in the order of BSDIFF40.md §1 and §5. The patch is untrusted:
+    /// Reads and checks a patch, in the order of Docs/formats/BSDIFF40.md §1 and §5. The patch is untrusted:
     /// every field is checked before use and memory grows only with real decompressed data.
     ///
     /// Rules enforced (stricter than either reference reader where they differ, so a patch

@@ -1,7 +1,7 @@
 import FirmchainCore
 internal import CBZip2
 
-/// The bzip2 streams of a BSDIFF40 patch, through the system libbz2 (BSDIFF40.md §4).
+/// The bzip2 streams of a BSDIFF40 patch, through the system libbz2 (Docs/formats/BSDIFF40.md §4).
 /// The only file of the module that calls C; nothing C-typed leaves it.
 enum BZip2 {
     /// One complete bzip2 stream of `input`: blockSize100k 9, verbosity 0, workFactor 0 (the

@@ -4,7 +4,7 @@ import SuffixArray
 
 /// Patch formats Firmchain writes.
 public enum DeltaFormat: String, Sendable, CaseIterable {
-    /// bsdiff 4.x (BSDIFF40.md), applied by Debian `bspatch` and PyPI `bsdiff4`.
+    /// bsdiff 4.x (Docs/formats/BSDIFF40.md), applied by Debian `bspatch` and PyPI `bsdiff4`.
     case bsdiff40
 }
 

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import SuffixArray
 
-/// bsdiff's `search` (BSDIFF40.md §6) over the suffix array of old, for many positions of new
+/// bsdiff's `search` (Docs/formats/BSDIFF40.md §6) over the suffix array of old, for many positions of new
 /// at once. Read-only, shared by all threads of a scan.
 struct MatchFinder: @unchecked Sendable {
     let old: UnsafeBufferPointer<UInt8>

@@ -1,9 +1,9 @@
 import FirmchainCore
-/// Applies a read-and-checked BSDIFF40 patch (`BSDIFF40.Contents`) to `old` (BSDIFF40.md §3).
+/// Applies a read-and-checked BSDIFF40 patch (`BSDIFF40.Contents`) to `old` (Docs/formats/BSDIFF40.md §3).
 ///
 /// Old bytes outside [0, oldsize): upstream bsdiff 4.3 and bsdiff4 read them as 0; Debian's
 /// bspatch reads out of bounds below 0 (§5). Firmchain **rejects** any add step that would read
-/// outside `old` (`delta.old-out-of-range`), failing closed (DESIGN.md §6): no writer we know of
+/// outside `old` (`delta.old-out-of-range`), failing closed (Docs/architecture.md "Rules that hold everywhere"): no writer we know of
 /// (bsdiff 4.3, bsdiff4, Firmchain) produces such an add, so a patch that needs one is hostile
 /// or meant for another old file.
 public enum Patcher {

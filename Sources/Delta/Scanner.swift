@@ -416,7 +416,7 @@ struct Scanner {
     }
 
     /// Drops final triples that produce nothing (a surplus triple for Debian bspatch,
-    /// BSDIFF40.md §5).
+    /// Docs/formats/BSDIFF40.md §5).
     static func dropEmptyTail(_ out: inout [ControlTriple]) {
         while let last = out.last, last.add == 0, last.copy == 0 { out.removeLast() }
     }

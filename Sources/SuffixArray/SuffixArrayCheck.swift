@@ -1,4 +1,4 @@
-/// The verdict of `SuffixArray.check`: a value, not an error (STYLE.md §4).
+/// The verdict of `SuffixArray.check`: a value, not an error (Docs/architecture.md "Verification results are values").
 public enum SuffixArrayCheck: Sendable, Equatable, CustomStringConvertible {
     /// The array is exactly the suffix array of the text.
     case valid

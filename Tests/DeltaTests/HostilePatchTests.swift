@@ -183,7 +183,7 @@ struct HostilePatchTests {
         // Trailing empty triples are accepted (Debian ignores them, bsdiff4 applies them).
         let q = try craftPatch(triples: [(4, 0, 0), (0, 0, 7)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         #expect(try Delta.apply(old: Self.old16, patch: q) == [0, 1, 2, 3])
-        // "Negative zero" reads as 0 (BSDIFF40.md §2).
+        // "Negative zero" reads as 0 (Docs/formats/BSDIFF40.md §2).
         var r = try craftPatch(triples: [], diff: [], extra: [], newSize: 0)
         r[31] = 0x80
         #expect(try Delta.apply(old: Self.old16, patch: r) == [])

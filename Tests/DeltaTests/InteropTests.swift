@@ -3,7 +3,7 @@ import TestSupport
 import FirmchainCore
 @testable import Delta
 
-/// Firmchain's patches against the real reference tools, both directions (BSDIFF40.md §5).
+/// Firmchain's patches against the real reference tools, both directions (Docs/formats/BSDIFF40.md §5).
 @Suite("BSDIFF40 interop with Debian bsdiff/bspatch 4.3 and PyPI bsdiff4", .serialized)
 struct InteropTests {
     static let bspatch = "/usr/bin/bspatch"
@@ -51,7 +51,7 @@ struct InteropTests {
         try requireBsdiff4()
         let dir = try TemporaryDirectory()
         let old = try dir.write("old", pair.old), new = try dir.write("new", pair.new)
-        // Debian's bsdiff mmaps its inputs and cannot take empty files (BSDIFF40.md §6): not tested there.
+        // Debian's bsdiff mmaps its inputs and cannot take empty files (Docs/formats/BSDIFF40.md §6): not tested there.
         let r1 = try runProcess(Self.bsdiff, [old, new, dir.file("p.debian")])
         try #require(r1.status == 0, "bsdiff failed: \(r1.err)")
         #expect(try Delta.apply(old: pair.old, patch: try dir.read("p.debian")) == pair.new)
@@ -85,7 +85,7 @@ struct InteropTests {
         let reference = try dir.read("p")
         let ours = try Delta.create(old: pair.old, new: pair.new)
         #expect(ours.count <= reference.count, "\(name): Firmchain \(ours.count) B > bsdiff \(reference.count) B")
-        // The scan reproduces bsdiff 4.3 (BSDIFF40.md §6), so the bytes match too.
+        // The scan reproduces bsdiff 4.3 (Docs/formats/BSDIFF40.md §6), so the bytes match too.
         #expect(ours == reference)
         #expect(try Delta.apply(old: pair.old, patch: reference) == pair.new)
     }

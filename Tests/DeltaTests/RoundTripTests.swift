@@ -272,7 +272,7 @@ struct RoundTripTests {
     }
 }
 
-@Suite("BSDIFF40 integer encoding (BSDIFF40.md §2)")
+@Suite("BSDIFF40 integer encoding (Docs/formats/BSDIFF40.md §2)")
 struct IntegerEncodingTests {
     @Test("sign-magnitude little-endian, not two's complement")
     func knownEncodings() {

@@ -21,7 +21,7 @@ swiftc "${SAN[@]}" -emit-module -emit-object -module-name FirmchainCore \
 swiftc "${SAN[@]}" -emit-module -wmo -module-name Delta -I "$BUILD" -I Sources/CBZip2 \
   -emit-module-path "$BUILD/Delta.swiftmodule" -emit-object -o "$BUILD/Delta.o" \
   Sources/Delta/DeltaError.swift Sources/Delta/BSDIFF40.swift Sources/Delta/BZip2_bz2.swift \
-  Sources/Delta/Patcher.swift Sources/Delta/Alignment.swift
+  Sources/Delta/Patcher.swift Sources/Delta/Alignment.swift Sources/Delta/Scanner.swift Sources/Delta/ScanDriver.swift
 swiftc "${SAN[@]}" -I "$BUILD" -I Sources/CBZip2 -module-name BSPatchFuzz \
   Tests/Fuzz/BSPatchFuzz.swift "$BUILD/Delta.o" "$BUILD/FirmchainCore.o" -lbz2 -o "$BUILD/fuzz-bspatch"
 
