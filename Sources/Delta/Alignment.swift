@@ -50,8 +50,8 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// costs time, never patch bytes. `Int.max` scans on one thread.
     public var parallelMinimumSize: Int = 4 << 20
 
-    /// At most this many pieces for a parallel scan (pieces are at least 1 MiB); each boundary
-    /// costs a few bytes of patch at most.
+    /// At most this many pieces for a parallel scan (pieces are at least 1 MiB); a boundary
+    /// costs only the time of its bridge, never patch bytes.
     public var parallelPieces: Int = 32
 
     /// Threads for everything `Delta.create` runs: the suffix sort, the sampled keys, the scan
