@@ -150,7 +150,11 @@ public struct CustodyStore: Sendable {
     /// - Throws: `custody.malformed-envelope` naming the line.
     public func provenance() throws -> [DSSEEnvelope] {
         guard FileIO.exists(provenancePath) else { return [] }
-        let bytes = try FileIO.read(provenancePath, limit: 1 << 28)
+        return try Self.provenance(try FileIO.read(provenancePath, limit: 1 << 28), path: provenancePath)
+    }
+
+    /// The envelopes of provenance bytes, one per line; `path` is named in errors.
+    public static func provenance(_ bytes: [UInt8], path provenancePath: String) throws -> [DSSEEnvelope] {
         var out = [DSSEEnvelope]()
         for (i, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: true).enumerated() {
             do { out.append(try DSSEEnvelope(json: try JSONReader().parse(line, path: provenancePath), path: provenancePath)) } catch {

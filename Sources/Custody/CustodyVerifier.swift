@@ -53,17 +53,22 @@ public struct CustodyVerifier: Sendable {
     ///
     /// Checks after a failed layout read or signature are skipped (nothing unsigned is trusted).
     /// Check ids are `custody.*` (`Docs/verify.md`).
-    public func verify(out: String) -> CustodyVerification {
-        let store = CustodyStore(out: out)
+    public func verify(out: String) -> CustodyVerification { verify(files: DiskReleaseFiles(out)) }
+
+    /// The same checks over any `ReleaseFiles`: the directory on disk, or a copy in memory.
+    public func verify(files: any ReleaseFiles) -> CustodyVerification {
         var checks = [Check]()
-        var report = CustodyVerification(report: VerificationReport(subject: out, referenceTime: now,
+        var report = CustodyVerification(report: VerificationReport(subject: files.location, referenceTime: now,
                                                                     trust: ownerKeys.map { "owner key \($0.keyid.prefix(8))" }),
                                          layout: nil, links: [:], ledger: nil)
 
         // 1–3: the layout.
         let signed: SignedLayout
         do {
-            signed = try store.layout()
+            guard let bytes = try files.read("custody/root.layout", limit: DSSEEnvelope.sizeLimit) else {
+                throw FirmchainError(.ioNotFound, "no such file", path: "custody/root.layout")
+            }
+            signed = try SignedLayout(bytes: bytes, path: "custody/root.layout")
             checks.append(Check("custody.layout.read", .passed, "the layout can be read (format \(signed.format.rawValue), \(signed.layout.steps.count) step(s))",
                                 subject: "custody/root.layout"))
         } catch {
@@ -101,12 +106,15 @@ public struct CustodyVerifier: Sendable {
             var good = [SignedLink]()
             for keyid in step.pubkeys {
                 let file = InTotoLink.fileName(step: step.name, keyid: keyid)
-                let path = store.directory + "/" + file
-                guard FileIO.exists(path) else { continue }
+                let path = "custody/" + file
+                guard let bytes = try? files.read(path, limit: DSSEEnvelope.sizeLimit) else {
+                    if files.fileNames(in: "custody").contains(file) { usedFiles.insert(file); linkDetails.append("\(file): skipped, it cannot be read") }
+                    continue
+                }
                 usedFiles.insert(file)
                 guard layout.keys[keyid] != nil else { linkDetails.append("\(file): skipped, key \(keyid.prefix(8)) is not in the layout"); continue }
                 do {
-                    let l = try SignedLink(file: path)
+                    let l = try SignedLink(bytes: bytes, path: path)
                     let v = l.envelope.verify(ring: ring, role: .functionary(step.name), members: [keyid], at: now)
                     if !v.isMet { linkDetails.append("\(file): skipped, not validly signed by \(keyid.prefix(8))"); continue }
                     if l.link.name != step.name { linkDetails.append("\(file): skipped, it is a link for step \(l.link.name)"); continue }
@@ -122,7 +130,7 @@ public struct CustodyVerifier: Sendable {
             }
             verified[step.name] = good
         }
-        for file in store.linkFileNames() where !usedFiles.contains(file) {
+        for file in files.fileNames(in: "custody").filter({ $0.hasSuffix(".link") }) where !usedFiles.contains(file) {
             linkDetails.append("\(file): ignored, not the name of a link by an authorised functionary of a step")
         }
         report.links = verified
@@ -155,7 +163,7 @@ public struct CustodyVerifier: Sendable {
             var inspFailures = [String](), inspDetails = [String]()
             if !layout.inspections.isEmpty {
                 do {
-                    let files = try Artifacts.scan(out)
+                    let files = try files.scan()
                     inspDetails.append("\(files.count) file(s) in the release directory")
                     var links = chain
                     for insp in layout.inspections {
@@ -182,7 +190,7 @@ public struct CustodyVerifier: Sendable {
 
         // 8: the ledger, trusting the owner and functionary keys for checkpoints.
         do {
-            let lv = try store.ledger.verify(ring: ring)
+            let lv = try files.verifyLedger(ring: ring)
             report.ledger = lv
             checks += lv.checks
         } catch {
@@ -190,15 +198,18 @@ public struct CustodyVerifier: Sendable {
         }
 
         // 9: provenance.
-        checks.append(checkProvenance(store, ring: ring, chain: chain))
+        checks.append(checkProvenance(files, ring: ring, chain: chain))
         report.report.checks = checks
         return report
     }
 
-    private func checkProvenance(_ store: CustodyStore, ring: KeyRing, chain: [String: InTotoLink]) -> Check {
+    private func checkProvenance(_ files: any ReleaseFiles, ring: KeyRing, chain: [String: InTotoLink]) -> Check {
         let id = "custody.provenance", title = "provenance statements are SLSA Provenance v1, signed by a trusted key, about artefacts the steps produced"
         let envelopes: [DSSEEnvelope]
-        do { envelopes = try store.provenance() } catch { return Check(id, .failed, title, details: ["\(error)"]) }
+        do {
+            envelopes = try files.read("custody/provenance.intoto.jsonl", limit: 1 << 28)
+                .map { try CustodyStore.provenance($0, path: "custody/provenance.intoto.jsonl") } ?? []
+        } catch { return Check(id, .failed, title, details: ["\(error)"]) }
         guard !envelopes.isEmpty else { return Check(id, .skipped, title, details: ["no custody/provenance.intoto.jsonl"]) }
         let produced = Set(chain.values.flatMap { $0.products.values.compactMap { $0["sha256"] } })
         var failures = [String]()

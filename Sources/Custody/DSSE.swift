@@ -86,7 +86,12 @@ public struct DSSEEnvelope: Sendable, Hashable {
 
     /// Reads an envelope file (at most `sizeLimit` bytes).
     public init(file path: String) throws {
-        let bytes = try FileIO.read(path, limit: Self.sizeLimit)
+        try self.init(bytes: try FileIO.read(path, limit: Self.sizeLimit), path: path)
+    }
+
+    /// Reads an envelope from the bytes of a file; `path` is named in errors.
+    public init(bytes: [UInt8], path: String) throws {
+        guard bytes.count <= Self.sizeLimit else { throw FirmchainError(.ioTooLarge, "is larger than \(Self.sizeLimit) bytes", path: path) }
         let value: JSONValue
         do { value = try JSONReader().parse(bytes, path: path) } catch let e as FirmchainError { throw FirmchainError.malformedEnvelope(e.reason, path: path) }
         try self.init(json: value, path: path)

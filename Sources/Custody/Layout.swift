@@ -305,7 +305,12 @@ public struct SignedLayout: Sendable, Hashable {
     ///
     /// - Throws: `custody.malformed-envelope`, `custody.malformed-metadata`, I/O errors.
     public init(file path: String) throws {
-        let bytes = try FileIO.read(path, limit: DSSEEnvelope.sizeLimit)
+        try self.init(bytes: try FileIO.read(path, limit: DSSEEnvelope.sizeLimit), path: path)
+    }
+
+    /// Reads a layout, in either format, from the bytes of a file; `path` is named in errors.
+    public init(bytes: [UInt8], path: String) throws {
+        guard bytes.count <= DSSEEnvelope.sizeLimit else { throw FirmchainError(.ioTooLarge, "is larger than \(DSSEEnvelope.sizeLimit) bytes", path: path) }
         let value: JSONValue
         do { value = try JSONReader().parse(bytes, path: path) } catch let e as FirmchainError { throw FirmchainError.malformedMetadata(e.reason, path: path) }
         if value["payload"] != nil {

@@ -146,6 +146,13 @@ public struct Ledger: Sendable {
         defer { close(fd) }
         while flock(fd, LOCK_SH) != 0 { if errno != EINTR { break } }
         let bytes = try FileIO.read(path, limit: Self.fileLimit)
+        // Read under the same lock: writers replace the checkpoint file while holding it.
+        let checkpoint = FileIO.exists(checkpointPath) ? try FileIO.read(checkpointPath, limit: Self.lineLimit + 1) : nil
+        return Self.snapshot(bytes, checkpoint: checkpoint)
+    }
+
+    /// The lines of ledger bytes (a torn last line apart) with the checkpoint file's bytes.
+    static func snapshot(_ bytes: [UInt8], checkpoint: [UInt8]?) -> Snapshot {
         var lines = [(Int, ArraySlice<UInt8>)]()
         var start = 0, number = 1
         for i in bytes.indices where bytes[i] == 0x0A {
@@ -153,8 +160,6 @@ public struct Ledger: Sendable {
             number += 1
             start = i + 1
         }
-        // Read under the same lock: writers replace the checkpoint file while holding it.
-        let checkpoint = FileIO.exists(checkpointPath) ? try FileIO.read(checkpointPath, limit: Self.lineLimit + 1) : nil
         return Snapshot(lines: lines, tornTail: start < bytes.count ? bytes[start...] : nil, exists: true, checkpointFile: checkpoint)
     }
 

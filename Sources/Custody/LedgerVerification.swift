@@ -40,7 +40,16 @@ extension Ledger {
     ///
     /// - Throws: only when the file cannot be read; findings are in the result.
     public func verify(ring: KeyRing) throws -> LedgerVerification {
-        let snap = try readSnapshot()
+        try Self.verify(try readSnapshot(), ring: ring, path: path, checkpointPath: checkpointPath)
+    }
+
+    /// The same checks over ledger and checkpoint bytes held in memory (nil: the file is absent).
+    public static func verify(ledger: [UInt8]?, checkpoint: [UInt8]?, ring: KeyRing, path: String, checkpointPath: String) -> LedgerVerification {
+        let snap = ledger.map { snapshot($0, checkpoint: checkpoint) } ?? Snapshot(lines: [], tornTail: nil, exists: false, checkpointFile: checkpoint)
+        return verify(snap, ring: ring, path: path, checkpointPath: checkpointPath)
+    }
+
+    static func verify(_ snap: Snapshot, ring: KeyRing, path: String, checkpointPath: String) -> LedgerVerification {
         guard snap.exists else {
             return LedgerVerification(checks: [Check("custody.ledger.exists", .failed, "the ledger does not exist", subject: path)],
                                       entries: [], lastValidCheckpoint: nil, tornTailLength: nil)

@@ -124,7 +124,12 @@ public struct SignedLink: Sendable, Hashable {
     ///
     /// - Throws: `custody.malformed-envelope`, `custody.malformed-metadata`, I/O errors.
     public init(file path: String) throws {
-        let env = try DSSEEnvelope(file: path)
+        try self.init(bytes: try FileIO.read(path, limit: DSSEEnvelope.sizeLimit), path: path)
+    }
+
+    /// Reads a link from the bytes of its file; `path` is named in errors.
+    public init(bytes: [UInt8], path: String) throws {
+        let env = try DSSEEnvelope(bytes: bytes, path: path)
         guard env.payloadType == DSSEEnvelope.inTotoPayloadType else {
             throw FirmchainError.malformedEnvelope("payload type \"\(env.payloadType)\" is not \(DSSEEnvelope.inTotoPayloadType)", path: path)
         }

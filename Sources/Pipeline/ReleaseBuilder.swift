@@ -52,6 +52,11 @@ public struct ReleaseBuilder {
         public var result: PipelineResult
         /// The reference time it was built at.
         public var now: Date
+
+        /// The whole release read into memory: mutate `files.files` and verify with
+        /// `CustodyVerifier.verify(files:)` and `RepositoryVerifier(source: InMemorySource(release:))`,
+        /// hundreds of times, without touching the disk.
+        public func inMemory() throws -> InMemoryReleaseFiles { try InMemoryReleaseFiles(copying: release.path) }
     }
 
     /// Makes the keys, images, policy and pipeline, runs the pipeline, and returns the release.

@@ -66,6 +66,17 @@ public struct InMemorySource: MetadataSource {
         targetFiles = targets
     }
 
+    /// The repository inside a release directory held in memory: `repository/metadata/*` and
+    /// `repository/targets/*` of `files` (paths relative to `OUT`).
+    public init(release files: [String: [UInt8]]) {
+        var metadata = [String: [UInt8]](), targets = [String: [UInt8]]()
+        for (path, bytes) in files {
+            if path.hasPrefix("repository/metadata/") { metadata[String(path.dropFirst("repository/metadata/".count))] = bytes }
+            if path.hasPrefix("repository/targets/") { targets[String(path.dropFirst("repository/targets/".count))] = bytes }
+        }
+        self.init(metadata: metadata, targets: targets)
+    }
+
     /// The path of target `name`'s copy under `hash`, relative to `targets/`.
     public static func targetKey(name: String, hash: String) -> String {
         if let slash = name.lastIndex(of: "/") { return "\(name[..<slash])/\(hash).\(name[name.index(after: slash)...])" }

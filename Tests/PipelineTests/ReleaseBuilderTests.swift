@@ -69,4 +69,37 @@ struct ReleaseBuilderTests {
         }
         #expect(try JSONReader().parse(Array(r.stdout))["changed"] == false)
     }
+
+    @Test("a built release verifies in memory, and 200 in-memory mutations of its files (bit flips, truncations, appended junk) are each refused by a verifier")
+    func inMemoryMutations() throws {
+        let built = try ReleaseBuilder(directory: try TemporaryDirectory("built-memory").path).build()
+        let good = try built.inMemory()
+        func verdicts(_ files: InMemoryReleaseFiles) -> (tuf: Bool, custody: Bool) {
+            let tuf = RepositoryVerifier(source: InMemorySource(release: files.files), now: built.now).verify(trustedRoot: built.trustedRoot)
+            let custody = CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(files: files)
+            // Strictly: a torn ledger tail (what appended junk looks like) is a warning a gate refuses.
+            return (tuf.passed, custody.report.passedStrictly)
+        }
+        #expect(verdicts(good) == (true, true))
+        // The same verdicts as on disk.
+        #expect(CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(out: built.release.path).report.checks.map(\.id)
+                == CustodyVerifier(ownerKeys: [built.ownerKey], now: built.now).verify(files: good).report.checks.map(\.id))
+        var rng = SeededGenerator(seed: 17)
+        let paths = good.files.keys.sorted().filter { !$0.hasPrefix("report/") }
+        var refused = 0
+        for i in 0..<200 {
+            var copy = good
+            let path = paths[Int(rng.next() % UInt64(paths.count))]
+            var bytes = copy.files[path]!
+            switch i % 3 {
+            case 0 where !bytes.isEmpty: bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(1 << (rng.next() % 8))   // a flipped bit
+            case 1: bytes = Array(bytes.prefix(Int(rng.next() % UInt64(max(bytes.count, 1)))))                       // a truncation
+            default: bytes += Array("x".utf8)                                                                         // junk appended (a newline alone is JSON whitespace: no change)
+            }
+            copy.files[path] = bytes
+            let v = verdicts(copy)
+            if !v.tuf || !v.custody { refused += 1 } else { Issue.record("mutation \(i) of \(path) was accepted by both verifiers") }
+        }
+        #expect(refused == 200)
+    }
 }
