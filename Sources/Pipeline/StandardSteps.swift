@@ -107,8 +107,7 @@ public struct ManifestStep: PipelineStep {
         let store = context.release.repository
         let published = context.published
         var targets = published ?? Targets(common: CommonFields(version: 1, expires: context.options.now), targets: [:])
-        let imageSHA256 = try context.digests(of: try context.value(ReleaseArtefacts.image))["sha256"] ?? ""
-        if let published { try Self.checkRollback(published, imageSHA256: imageSHA256, spec: spec, policy: context.policy) }
+        // The rollback rule (`checkRollback`) was checked by the runner before the first write.
         var image = try store.storeTargetFile(spec.image, name: spec.targetName, progress: context.options.progress)
         image.custom = [FirmwareInfo.customKey: FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber,
                                                               hardwareIDs: spec.hardwareIDs, kind: .full, priority: spec.priority).json]
