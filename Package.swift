@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Signing", targets: ["Signing"]),
         .library(name: "Repository", targets: ["Repository"]),
         .library(name: "Custody", targets: ["Custody"]),
+        .library(name: "KeyLifecycle", targets: ["KeyLifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -82,6 +83,13 @@ let package = Package(
             name: "Release",
             dependencies: ["FirmchainCore", "Signing", "Repository", "Custody"]
         ),
+        // KeyLifecycle: key ceremonies — rotation, revocation and overlap-window proposals that
+        // officers approve one at a time, each on their own machine; apply publishes only when the
+        // thresholds of the old and the new root hold, and records every action in the ledger.
+        .target(
+            name: "KeyLifecycle",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release"]
+        ),
         // Pipeline: pipeline files and steps as typed units that declare what they consume and
         // produce; the runner checks their order, hashes materials and products, records every
         // link, and compiles the in-toto layout from the pipeline's own steps.
@@ -104,12 +112,13 @@ let package = Package(
             name: "firmchain",
             dependencies: [
                 "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody", "Release", "ReleasePolicy",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KeyLifecycle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
-        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "TestSupport"]),
+        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "TestSupport"]),
+        .testTarget(name: "KeyLifecycleTests", dependencies: ["KeyLifecycle", "Pipeline", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.

@@ -27,11 +27,16 @@ public struct CustodyVerifier: Sendable {
     public var ownerKeys: [PublicKey]
     /// The reference time for expiry (the command's start time).
     public var now: Date
+    /// Revocations in force (the release's verified `keys/revocations.json`): a revoked key's
+    /// layout, link, provenance and checkpoint signatures do not count (a `compromised` key's
+    /// at any time).
+    public var revocations: [Revocation]
 
     /// A verifier for the given owner keys and reference time.
-    public init(ownerKeys: [PublicKey], now: Date) {
+    public init(ownerKeys: [PublicKey], now: Date, revocations: [Revocation] = []) {
         self.ownerKeys = ownerKeys
         self.now = now
+        self.revocations = revocations
     }
 
     /// Verifies the release directory `out`, in this order (in-toto's `in_toto_verify` order,
@@ -79,6 +84,7 @@ public struct CustodyVerifier: Sendable {
         let owners = ownerKeys.map { $0.keyid }
         var ring = KeyRing()
         for k in ownerKeys { ring.add(k, roles: [.owner, .checkpoint]) }
+        for r in revocations { ring.revoke(r) }
         if ownerKeys.isEmpty {
             checks.append(Check("custody.layout.signatures", .failed, "no owner key was given", subject: "custody/root.layout"))
             return finish(report, checks, skipping: ["custody.layout.expiry"])
@@ -86,7 +92,7 @@ public struct CustodyVerifier: Sendable {
         let lv = signed.verify(ring: ring, at: now)
         let missing = owners.filter { !lv.valid.contains($0) }
         checks.append(.from("custody.layout.signatures", "the layout is signed by every owner key (\(owners.count))",
-                            failures: missing.map { "no valid signature by owner key \($0.prefix(8))" + (lv.invalid.contains($0) ? " (the signature does not verify)" : "") },
+                            failures: missing.map { "no valid signature by owner key \($0.prefix(8))" + (lv.invalid.contains($0) ? " (the signature does not verify)" : lv.untrusted.contains($0) ? " (the key is revoked)" : "") },
                             passedDetails: owners.map { "signed by \($0.prefix(8))" }, subject: "custody/root.layout"))
         guard missing.isEmpty else { return finish(report, checks, skipping: ["custody.layout.expiry"]) }
         let layout = signed.layout

@@ -92,3 +92,54 @@ public struct ReleaseDirectory: Sendable {
         return envelopes.count
     }
 }
+
+/// What `ReleaseDirectory.verifyRepository` found: the TUF walk with the release's revocation
+/// list applied, and that list.
+public struct ReleaseRepositoryVerification: Sendable {
+    /// The repository checks, then `keys.revocations`.
+    public var repository: RepositoryVerification
+    /// The revocations in force (from a list signed by the newest root's root keys).
+    public var revocations: [Revocation]
+    /// The verified revocation list, if one is published.
+    public var revocationList: Metadata<RevocationList>?
+
+    /// A result from its parts.
+    public init(repository: RepositoryVerification, revocations: [Revocation], revocationList: Metadata<RevocationList>?) {
+        self.repository = repository
+        self.revocations = revocations
+        self.revocationList = revocationList
+    }
+
+    /// Every check.
+    public var report: VerificationReport { repository.report }
+    /// Whether every check passed.
+    public var passed: Bool { repository.passed }
+}
+
+extension ReleaseDirectory {
+    /// The bytes of `keys/revocations.json`, nil when there is none.
+    public func revocationListBytes() throws -> [UInt8]? {
+        FileIO.exists(revocationsPath) ? try FileIO.read(revocationsPath, limit: RevocationList.fileLimit) : nil
+    }
+
+    /// Verifies the repository from `trustedRoot` (default: the release's own `1.root.json`,
+    /// which proves only that the release agrees with itself) with the revocation list applied:
+    /// the root chain is walked first, the list is checked against the newest root's root keys
+    /// (`keys.revocations`), and then every signature is checked with the revocations in force.
+    public func verifyRepository(trustedRoot: [UInt8]? = nil, trustedRootPath: String? = nil, now: Date, previous: TrustedVersions? = nil,
+                                 expiredIsWarning: Bool = false, checkTargetFiles: Bool = true) throws -> ReleaseRepositoryVerification {
+        let store = repository
+        let rootPath = trustedRootPath ?? store.metadataDirectory + "/1.root.json"
+        let rootBytes = try trustedRoot ?? FileIO.read(rootPath, limit: RepositoryStore.metadataLimit)
+        var verifier = RepositoryVerifier(source: DirectorySource(store), now: now, previous: previous)
+        verifier.expiredIsWarning = expiredIsWarning
+        let chain = verifier.verify(trustedRoot: rootBytes, trustedRootPath: rootPath, checkTargetFiles: false)
+        guard let newest = chain.trusted?.root.signed else { return ReleaseRepositoryVerification(repository: chain, revocations: [], revocationList: nil) }
+        let (revocations, list, check) = RevocationList.verify(bytes: try revocationListBytes(), named: "keys/revocations.json", root: newest, at: now,
+                                                               expiredIsWarning: expiredIsWarning)
+        verifier.revocations = revocations
+        var full = verifier.verify(trustedRoot: rootBytes, trustedRootPath: rootPath, checkTargetFiles: checkTargetFiles)
+        full.report.append(check)
+        return ReleaseRepositoryVerification(repository: full, revocations: revocations, revocationList: list)
+    }
+}

@@ -52,6 +52,12 @@ public struct Policy: Sendable {
     public var priorityClasses: [FirmwareInfo.Priority]
     /// The file the policy was read from.
     public var path: String
+    /// Approvals each key ceremony needs beyond the TUF thresholds, by kind (`rotation`,
+    /// `revocation`, `window-close`; `ceremonies.approvals`).
+    public var ceremonyApprovals: [String: Int] = [:]
+    /// The officers whose approvals count toward `ceremonyApprovals`, by name (`ceremonies.officers`:
+    /// key references); empty: every key with a say counts.
+    public var officers: [String: String] = [:]
 
     /// The expiry windows as the repository takes them.
     public var expiryPolicy: ExpiryPolicy {
@@ -75,8 +81,8 @@ public struct Policy: Sendable {
     public init(yaml text: String, path: String, allowedModules: Set<String> = []) throws {
         // Every key reference: a file path, or a pkcs11: URI that parses and names no module
         // outside the allow-list; errors name the line and the URI.
-        func keyRefs(_ node: YAMLValue) throws -> [String] {
-            try node.sequence().map { item in
+        func keyRefs(_ node: YAMLValue) throws -> [String] { try node.sequence().map(keyRef) }
+        func keyRef(_ item: YAMLValue) throws -> String {
                 let ref = try item.string()
                 guard PKCS11URI.isPKCS11URI(ref) else { return ref }
                 let uri: PKCS11URI
@@ -92,11 +98,10 @@ public struct Policy: Sendable {
                     throw FirmchainError(.policyViolation, "line \(item.line): \(item.keyPath): module-name= is not supported in a policy", path: path)
                 }
                 return ref
-            }
         }
         let doc = try YAMLValue.document(text, file: path)
         let top = try doc.mapping(allowed: ["schema", "name", "owner", "roles", "algorithms", "max_key_age_days", "functionaries",
-                                            "hardware_classes", "rollback", "priority_classes"])
+                                            "hardware_classes", "rollback", "priority_classes", "ceremonies"])
         let schema = try top.required("schema", in: doc).int()
         guard schema == Policy.schemaVersion else {
             throw FirmchainError(.pipelineUnknownSchema, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(Policy.schemaVersion))", path: path)
@@ -159,6 +164,18 @@ public struct Policy: Sendable {
             rollback = try r.oneOf(RollbackRule.self, RollbackRule.allCases)
         } else {
             rollback = .strictlyIncreasing
+        }
+        if let c = top["ceremonies"] {
+            let m = try c.mapping(allowed: ["approvals", "officers"])
+            if let a = m["approvals"] {
+                let kinds = try a.mapping(allowed: ["rotation", "revocation", "window-close"])
+                for (kind, n) in kinds { ceremonyApprovals[kind] = Int(try n.int(in: 1...64)) }
+            }
+            if let o = m["officers"] {
+                for (name, ref) in try o.dictionary() {
+                    officers[name] = try keyRef(ref)
+                }
+            }
         }
         if let p = top["priority_classes"] {
             priorityClasses = try p.sequence().map { try $0.oneOf(FirmwareInfo.Priority.self, FirmwareInfo.Priority.allCases) }

@@ -506,9 +506,12 @@ public struct Metadata<Signed: SignedMetadata>: Sendable {
     public func signedBytes() throws -> [UInt8] { try JSONEncoding.canonical(signed.signedJSON) }
 
     /// The file as written to a repository: sorted keys, one-space indent (as python-tuf writes it).
-    public func fileBytes() -> [UInt8] {
+    public func fileBytes() -> [UInt8] { JSONEncoding.standard(document, indent: 1) }
+
+    /// The document as a value: `{"signed": …, "signatures": […]}` and any unknown members.
+    public var document: JSONValue {
         let doc: [String: JSONValue] = ["signed": signed.signedJSON, "signatures": .array(signatures.map { $0.json })]
-        return JSONEncoding.standard(.object(doc.merging(unknown: unrecognized)), indent: 1)
+        return .object(doc.merging(unknown: unrecognized))
     }
 }
 

@@ -142,7 +142,7 @@ public struct RepositoryStore: Sendable {
             guard a.threshold >= 1, a.threshold <= a.keys.count else {
                 throw FirmchainError(.repoBadThreshold, "the \(role.rawValue) threshold \(a.threshold) must be between 1 and its \(a.keys.count) key(s)")
             }
-            let tufKeys = a.keys.map(TUFKey.init)
+            let tufKeys = a.keys.map { TUFKey($0).added(at: now) }
             for k in tufKeys { keys[k.keyid] = k }
             return RoleKeys(keyids: tufKeys.map(\.keyid), threshold: a.threshold)
         }
@@ -213,12 +213,13 @@ public struct RepositoryStore: Sendable {
 
     /// Signs new targets (`targets`, or the staged draft), a snapshot over it and a timestamp
     /// over that, each with its version bumped and a fresh expiry. Writes nothing.
-    public func prepare(targets: Targets? = nil, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> PreparedRelease {
+    /// With `root`, the roles are signed as that root lists them (a rotation about to publish it).
+    public func prepare(targets: Targets? = nil, root: Root? = nil, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> PreparedRelease {
         let cur = try current()
         var t = try targets ?? stagedTargets()
         t.common.version = cur.targets.signed.version + 1
         t.common.expires = now.addingTimeInterval(expiry.targets)
-        let files = try signedRelease(root: cur.root.signed, targets: t, previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
+        let files = try signedRelease(root: root ?? cur.root.signed, targets: t, previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
                                       signers: signers, expiry: expiry, now: now)
         return PreparedRelease(files: files, targetsVersion: t.common.version, snapshotVersion: cur.snapshot.signed.version + 1,
                                timestampVersion: cur.timestamp.signed.version + 1)

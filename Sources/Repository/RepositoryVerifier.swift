@@ -10,6 +10,12 @@ public struct RepositoryVerification: Sendable {
     /// The trusted metadata, as far as the walk got.
     public var trusted: TrustedMetadataSet?
 
+    /// A result from its parts.
+    public init(report: VerificationReport, trusted: TrustedMetadataSet?) {
+        self.report = report
+        self.trusted = trusted
+    }
+
     /// Whether every check passed.
     public var passed: Bool { report.passed }
     /// The trusted root, when the walk got that far.

@@ -4,13 +4,15 @@ import Signing
 
 extension Root {
     /// A key ring that trusts each key of this root for the top-level roles that list it
-    /// (`KeyRole.tuf("root")`, …), with `revocations` applied. A key listed under an id that
-    /// is not its own keyid is not trusted.
+    /// (`KeyRole.tuf("root")`, …), a key in an overlap window only before the window closes
+    /// (`RoleKeys.windows`), with `revocations` applied. A key listed under an id that is not
+    /// its own keyid is not trusted.
     public func keyRing(revocations: [Revocation] = []) -> KeyRing {
         var ring = KeyRing()
         for role in TopLevelRole.allCases {
+            let windows = roles[role].windows
             for id in roles[role].keyids {
-                if let key = keys[id] { ring.add(key, roles: [.tuf(role.rawValue)], listedAs: id) }
+                if let key = keys[id] { ring.add(key, roles: [.tuf(role.rawValue)], listedAs: id, validUntil: windows[id]) }
             }
         }
         for r in revocations { ring.revoke(r) }

@@ -88,7 +88,10 @@ public struct TrustedMetadataSet: Sendable {
         do { root = try Metadata<Root>(bytes: bytes, path: name) } catch {
             return (nil, [Check("repo.root.trusted", .failed, "the trusted root cannot be read: \(error)", subject: name)])
         }
-        let tally = root.verify(role: root.signed.roles.root, as: .tuf("root"), ring: root.signed.keyRing(revocations: revocations), at: referenceTime)
+        // The trusted root and the chain of roots after it are history: each was accepted when
+        // it was published, and an emergency rotation away from a compromised root key is
+        // itself signed by it. Revocations apply from the newest root on (`finishRoot`).
+        let tally = root.verify(role: root.signed.roles.root, as: .tuf("root"), ring: root.signed.keyRing(), at: referenceTime)
         let check = Check.require("repo.root.trusted", tally.isMet, tally.describe("trusted root v\(root.signed.version)"), subject: name)
         guard tally.isMet else { return (nil, [check]) }
         return (TrustedMetadataSet(referenceTime: referenceTime, previous: previous, revocations: revocations,
@@ -135,8 +138,8 @@ public struct TrustedMetadataSet: Sendable {
         do { next = try Metadata<Root>(bytes: bytes, path: name) } catch {
             return Check("repo.root.chain", .failed, "\(error)", subject: name)
         }
-        let byOld = next.verify(role: root.signed.roles.root, as: .tuf("root"), ring: ring, at: referenceTime)
-        let byNew = next.verify(role: next.signed.roles.root, as: .tuf("root"), ring: next.signed.keyRing(revocations: revocations), at: referenceTime)
+        let byOld = next.verify(role: root.signed.roles.root, as: .tuf("root"), ring: root.signed.keyRing(), at: referenceTime)
+        let byNew = next.verify(role: next.signed.roles.root, as: .tuf("root"), ring: next.signed.keyRing(), at: referenceTime)
         guard next.signed.version == n else {
             return Check("repo.root.chain", .failed, "has version \(next.signed.version), expected \(n)", subject: name)
         }
@@ -156,6 +159,11 @@ public struct TrustedMetadataSet: Sendable {
                                    failure: "root v\(root.signed.version) is older than the previously trusted v\(previous.root)"))
         }
         checks.append(expiry("repo.root.expiry", "root v\(root.signed.version)", root.signed.expires))
+        if !revocations.isEmpty {
+            let tally = root.verify(role: root.signed.roles.root, as: .tuf("root"), ring: ring, at: referenceTime)
+            checks.append(.require("repo.root.revocations", tally.isMet,
+                                   tally.describe("root v\(root.signed.version) with the \(revocations.count) revocation(s) applied")))
+        }
         return checks
     }
 

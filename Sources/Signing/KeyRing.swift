@@ -99,6 +99,9 @@ public struct KeyRing: Sendable {
         guard id == nil || id == keyid else { return }
         var e = entries[keyid] ?? Entry(key: key, roles: [], validFrom: validFrom, validUntil: validUntil)
         e.roles.formUnion(roles)
+        // One window per key: when a key is added again, the narrower bound wins.
+        if let validFrom { e.validFrom = max(e.validFrom ?? validFrom, validFrom) }
+        if let validUntil { e.validUntil = min(e.validUntil ?? validUntil, validUntil) }
         entries[keyid] = e
     }
 

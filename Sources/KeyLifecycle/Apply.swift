@@ -1,0 +1,189 @@
+import Custody
+import FirmchainCore
+import Foundation
+import Release
+import Repository
+import Signing
+
+/// What `KeyCeremony.apply` published.
+public struct AppliedCeremony: Sendable {
+    /// The root version now the newest.
+    public var rootVersion: Int64
+    /// The revocation list version written, if the ceremony wrote one.
+    public var revocationsVersion: Int64?
+    /// The targets, snapshot and timestamp versions re-signed under the new root, when a role
+    /// other than root changed.
+    public var resigned: (targets: Int64, snapshot: Int64, timestamp: Int64)?
+    /// Whether an earlier apply of the same proposal was interrupted and this run finished it.
+    public var resumed: Bool
+    /// Whether the proposal had been applied completely before: nothing was written.
+    public var alreadyApplied: Bool
+    /// The ceremony's warnings (keys past the maximum age, …).
+    public var warnings: [String]
+}
+
+extension KeyCeremony {
+    /// How long `apply` waits for another writer of the release.
+    public static let writerWaitSeconds = 120
+
+    /// Publishes an approved proposal into `release`, checking everything before the first write:
+    ///
+    /// 1. the release verifies (from its own `1.root.json`, revocations applied; expiry only warns);
+    /// 2. the proposal extends the newest root byte for byte (or an earlier apply of it was
+    ///    interrupted after writing the root: then this run finishes it) and has not expired;
+    /// 3. every approval covers the proposal's bytes, and the thresholds hold: the base root's
+    ///    root keys and the new root's (TUF spec §5.3.4), the revocation list's, and
+    ///    `requiredApprovals` by `officers` when the policy asks for more;
+    /// 4. the guards hold (`check`);
+    /// 5. when a role other than root changed, targets, snapshot and timestamp are re-signed
+    ///    under the new root with `signers` (their current targets, not a staged draft).
+    ///
+    /// Writes, under the release's lock: the re-signed targets and snapshot, `N+1.root.json`,
+    /// `keys/revocations.json`, then `timestamp.json`, and the ledger entries (each approval with
+    /// its officer's key and time, then the ceremony). A refused apply writes nothing.
+    public static func apply(_ proposal: KeyProposal, to release: ReleaseDirectory, signers: [any Signer] = [], rules: KeyRules = KeyRules(),
+                             requiredApprovals: Int? = nil, officers: Set<String>? = nil, expiry: ExpiryPolicy = ExpiryPolicy(),
+                             now: Date) throws -> AppliedCeremony {
+        let store = release.repository
+        guard store.isInitialized else {
+            throw FirmchainError(.repoNotInitialized, "no 1.root.json: run `firmchain repo init` first", path: store.metadataDirectory)
+        }
+        let lock = try DirectoryLock(release.path, waitSeconds: writerWaitSeconds)
+        defer { lock.unlock() }
+        try validateShape(proposal)
+        let base = try proposal.baseRoot()
+        let proposed = try proposal.root.signedBytes()
+        let latest = store.latestRootVersion()
+        let latestFile = try FileIO.read(store.metadataDirectory + "/\(latest).root.json", limit: RepositoryStore.metadataLimit)
+        let resumed: Bool
+        if latest == base.signed.version, DigestCalculator.sha256Hex(latestFile) == proposal.baseSHA256 {
+            resumed = false
+        } else if latest == base.signed.version + 1, (try? Metadata<Root>(bytes: latestFile).signedBytes()) == proposed {
+            resumed = true
+        } else {
+            throw stale("the proposal was made against root v\(base.signed.version) (sha256 \(proposal.baseSHA256.prefix(12))…), but the newest root is v\(latest); make a new proposal")
+        }
+        guard resumed || now < proposal.expires else { throw stale("the proposal expired \(UTCTimestamp.string(from: proposal.expires)); make a new one") }
+
+        // 1. The release as it stood before this ceremony verifies.
+        let before = try verifyBefore(release, hiding: resumed ? "\(latest).root.json" : nil, now: now)
+        var revocations = before.revocations
+        // 3. Approvals and thresholds.
+        let state = try state(of: proposal, revocations: revocations, requiredApprovals: requiredApprovals, officers: officers, at: now)
+        if let broken = state.invalidApprovals.first {
+            throw FirmchainError(.keysApprovalInvalid, "the approval by \(broken.prefix(8)) does not cover this proposal's bytes: it was edited after that approval; nothing was published")
+        }
+        guard state.isMet else {
+            throw FirmchainError(.keysApprovalsMissing, "not enough approvals, nothing was published: " + state.missing.joined(separator: "; "))
+        }
+        // 4. Guards.
+        let warnings = try check(proposal.root.signed, rules: rules, now: now)
+
+        // 5. Sign everything before the first write.
+        var root = proposal.root
+        root.signatures.removeAll { !state.validApprovals.contains($0.keyid) }
+        var list = proposal.revocations
+        list?.signatures.removeAll { !state.validApprovals.contains($0.keyid) }
+        if let list { revocations = list.signed.revoked }
+        let next = root.signed
+        let changedRoles = TopLevelRole.allCases.filter { $0 != .root && base.signed.roles[$0] != next.roles[$0] }
+        var prepared: RepositoryStore.PreparedRelease?
+        if !changedRoles.isEmpty {
+            let current = try store.current()
+            let underNew = next.keyRing(revocations: revocations)
+            let stillValid = TopLevelRole.allCases.filter { $0 != .root }.allSatisfy { r in
+                switch r {
+                case .timestamp: return current.timestamp.verify(role: next.roles.timestamp, as: .tuf("timestamp"), ring: underNew, at: now).isMet
+                case .snapshot: return current.snapshot.verify(role: next.roles.snapshot, as: .tuf("snapshot"), ring: underNew, at: now).isMet
+                default: return current.targets.verify(role: next.roles.targets, as: .tuf("targets"), ring: underNew, at: now).isMet
+                }
+            }
+            if !(resumed && stillValid) {
+                prepared = try store.prepare(targets: current.targets.signed, root: next, signers: signers, expiry: expiry, now: now)
+            }
+        }
+
+        let digest = try proposal.digest()
+        if resumed, prepared == nil, list == nil || (try? release.revocationListBytes()) == list?.fileBytes(),
+           (try? release.custody.ledger.entries())?.contains(where: { $0.record.details["proposal"] == .string(digest) && !$0.record.action.hasPrefix("key.approve") && $0.record.action != "key.propose" && $0.record.action != "key.propose-revocation" }) == true {
+            // Applied before, completely: nothing to write, nothing to record twice.
+            return AppliedCeremony(rootVersion: base.signed.version + 1, revocationsVersion: list?.signed.version, resigned: nil,
+                                   resumed: false, alreadyApplied: true, warnings: warnings)
+        }
+
+        // Writes: new targets and snapshot (not yet referenced), the root, the list, the timestamp.
+        let metadata = store.metadataDirectory
+        for f in prepared?.files ?? [] where f.name != "timestamp.json" { try AtomicFile.write(f.bytes, to: metadata + "/" + f.name) }
+        let rootFile = root.fileBytes()
+        if !resumed { try AtomicFile.write(rootFile, to: metadata + "/\(next.version).root.json") }
+        if let list {
+            try FileIO.makeDirectories(release.keysDirectory)
+            if (try? release.revocationListBytes()) != list.fileBytes() { try AtomicFile.write(list.fileBytes(), to: release.revocationsPath) }
+        }
+        if let ts = prepared?.files.first(where: { $0.name == "timestamp.json" }) { try AtomicFile.write(ts.bytes, to: metadata + "/timestamp.json") }
+
+        // Custody: who approved what, when, and the ceremony itself.
+        let subject = LedgerSubject(name: "repository/metadata/\(next.version).root.json", sha256: DigestCalculator.sha256Hex(resumed ? latestFile : rootFile))
+        var records = proposal.approvals.filter { state.validApprovals.contains($0.keyid) }.sorted { $0.time < $1.time }.map { a in
+            LedgerRecord(action: "key.approve", actor: a.keyid, subjects: [subject],
+                         details: ["proposal": .string(digest), "approved": .string(UTCTimestamp.string(from: a.time)), "kind": .string(proposal.kind.rawValue)])
+        }
+        var subjects = [subject]
+        if let list { subjects.append(LedgerSubject(name: "keys/revocations.json", sha256: DigestCalculator.sha256Hex(list.fileBytes()))) }
+        records.append(LedgerRecord(action: "key.\(proposal.kind == .rotation ? "apply" : proposal.kind.rawValue)",
+                                    actor: signers.first.map { TUFKey($0.publicKey).keyid } ?? "",
+                                    subjects: subjects,
+                                    details: ["proposal": .string(digest), "role": .string(proposal.role.rawValue),
+                                              "changes": .array(proposal.changes.map { .string($0) }),
+                                              "approvals": .array(state.validApprovals.map { .string($0) }), "resumed": .bool(resumed)]))
+        try FileIO.makeDirectories(release.custody.directory)
+        _ = try release.custody.ledger.append(records, now: now)
+        return AppliedCeremony(rootVersion: next.version, revocationsVersion: list?.signed.version,
+                               resigned: prepared.map { ($0.targetsVersion, $0.snapshotVersion, $0.timestampVersion) }, resumed: resumed,
+                               alreadyApplied: false, warnings: warnings)
+    }
+
+    /// The release verified as it stood before the ceremony (an interrupted apply's root hidden).
+    static func verifyBefore(_ release: ReleaseDirectory, hiding hidden: String?, now: Date) throws -> ReleaseRepositoryVerification {
+        let v: ReleaseRepositoryVerification
+        if let hidden {
+            // Walk as if the interrupted root were not there.
+            let rootPath = release.repository.metadataDirectory + "/1.root.json"
+            var verifier = RepositoryVerifier(source: HidingSource(base: DirectorySource(release.repository), hidden: [hidden]), now: now)
+            verifier.expiredIsWarning = true
+            let chain = verifier.verify(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit), trustedRootPath: rootPath,
+                                        checkTargetFiles: false)
+            let newest = chain.trusted?.root.signed
+            let r = newest.map { RevocationList.verify(bytes: try? release.revocationListBytes(), named: "keys/revocations.json", root: $0, at: now,
+                                                       expiredIsWarning: true) }
+            // The timestamp may already be re-signed under the new root: only the root chain
+            // and the revocation list must hold here.
+            let rootChecks = chain.report.checks.filter { $0.id.hasPrefix("repo.root.") }
+            var report = VerificationReport(subject: chain.report.subject, referenceTime: now, trust: chain.report.trust)
+            report.checks = rootChecks
+            if let check = r?.check, check.status == .failed || r?.list != nil { report.append(check) }
+            v = ReleaseRepositoryVerification(repository: RepositoryVerification(report: report, trusted: chain.trusted),
+                                              revocations: r?.revocations ?? [], revocationList: r?.list)
+        } else {
+            v = try release.verifyRepository(now: now, expiredIsWarning: true)
+        }
+        if let f = v.report.failures.first {
+            throw FirmchainError(.keysReleaseUnverified,
+                                 "the release does not verify (\(f.id)\(f.subject.map { " \($0)" } ?? ""): \(f.reason)); no ceremony may extend it",
+                                 path: release.path)
+        }
+        return v
+    }
+}
+
+/// A metadata source with some files hidden (an interrupted ceremony's root).
+struct HidingSource: MetadataSource {
+    let base: any MetadataSource
+    let hidden: Set<String>
+    func metadata(_ name: String, limit: Int) throws -> [UInt8]? { hidden.contains(name) ? nil : try base.metadata(name, limit: limit) }
+    func targetDigests(name: String, hash: String, algorithms: Set<DigestAlgorithm>) throws -> Digests? {
+        try base.targetDigests(name: name, hash: hash, algorithms: algorithms)
+    }
+    func describe(_ name: String) -> String { base.describe(name) }
+    var location: String { base.location }
+}
