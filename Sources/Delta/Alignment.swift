@@ -94,6 +94,10 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// See `inferStride` (tests vary it).
     var inferCooldown: Int = 16
 
+    /// How far a bridge scans before the scan knows it needs it (see `ScanPlan`; nil: four
+    /// piece lengths). Tests make it tiny, so that bridges stop and are carried on.
+    var speculativeBridgeLength: Int? = nil
+
     /// How far past its end a piece's searched texts reach (`Scanner.textEnd`; nil: 64 KiB or
     /// the piece length, whichever is more). Tests make it tiny, so that pieces stop early.
     var pieceSearchMargin: Int? = nil
@@ -173,43 +177,23 @@ public enum Alignment {
             ? max(2, min(options.parallelPieces, m / max(1, min(1 << 20, options.parallelMinimumSize / 2)))) : 1
         let bounds = (0...pieces).map { m * $0 / pieces }
         let threads = pieces == 1 ? 1 : min(pieces, options.resolvedThreads)
-        func run(_ jobs: [ScanJob], progress: ProgressSum) -> (results: [ScanResult], inferred: Int) {
-            let plan = ScanPlan(jobs: jobs, progress: progress)
-            DispatchQueue.concurrentPerform(iterations: min(threads, jobs.count)) { _ in
-                ScanDriver(finder: finder, options: options, plan: plan).run()
-            }
-            return (plan.results, plan.inferred)
-        }
         let margin = options.pieceSearchMargin ?? max(1 << 16, m / pieces)
-        let first = run((0..<pieces).map {
-            ScanJob(start: bounds[$0], stop: bounds[$0 + 1], record: true, textEnd: bounds[$0 + 1] + margin)
-        },
-                        progress: ProgressSum(parts: pieces, report: progress))
-        guard pieces > 1 else {
-            var only = first.results[0].triples
-            Scanner.dropEmptyTail(&only)
-            return (only, first.inferred)
+        // Bridges (see `ScanPlan`): the scan continued from where piece k - 1 stopped, until it
+        // reaches a state that a later piece passed; from that state on, that piece's triples
+        // are the whole scan's. A bridge may start before the scan knows it needs it, beside
+        // the pieces still running, on the same threads; only those the whole scan needs run
+        // to the end, one after the other. A bridge that meets no piece's state runs to the
+        // end of new.
+        let sync = ScanSync(pieces: pieces)
+        let plan = ScanPlan(pieces: (0..<pieces).map {
+            ScanJob(start: bounds[$0], stop: bounds[$0 + 1], record: pieces > 1, board: sync, boardPiece: $0,
+                    textEnd: bounds[$0 + 1] + margin)
+        }, sync: sync, end: m, budget: options.speculativeBridgeLength ?? 4 * (m / pieces),
+        progress: ProgressSum(parts: pieces, report: progress))
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            ScanDriver(finder: finder, options: options, plan: plan).run()
         }
-        // Bridges: the scan continued from where piece k - 1 stopped, until it reaches a state
-        // that a later piece passed; from that state on, that piece's triples are the whole
-        // scan's. Only the bridges the whole scan needs run, one after the other (run all at
-        // once, those from pieces inside long matches, which keep no states, each scan to the
-        // end of new: P1's 31 bridges did 64 MiB each). A bridge that meets no piece's state
-        // runs to the end of new.
-        let sync = ScanSync(first.results)
-        var out = first.results[0].triples
-        var inferred = first.inferred
-        var k = 1
-        while k < pieces {
-            let (done, n) = run([ScanJob(start: 0, stop: m, state: first.results[k - 1].final, sync: sync, syncFrom: k)],
-                                progress: ProgressSum(parts: 1, report: { _ in }))
-            let bridge = done[0]
-            inferred += n
-            out += bridge.triples
-            guard let (j, r) = bridge.synced else { break }  // the bridge ran to the end of new
-            out += first.results[j].triples[first.results[j].records[r].emitted...]
-            k = j + 1
-        }
+        var (out, inferred) = plan.output
         Scanner.dropEmptyTail(&out)
         return (out, inferred)
     }

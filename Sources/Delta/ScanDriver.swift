@@ -1,14 +1,17 @@
 import Foundation
 
 /// One scan of a plan: from `start` in bsdiff's initial state, or from `state` (a bridge, see
-/// `Alignment.scan`), up to the first outer-loop top at or past `stop`, or to a state of a
-/// later job found in `sync` (jobs `syncFrom` and up).
+/// `ScanPlan`), up to the first outer-loop top at or past `stop`, or to a state of a piece
+/// found in `sync` (pieces `syncFrom` and up).
 struct ScanJob: Sendable {
     var start: Int
     var stop: Int
     var state: ScanState? = nil
-    /// Keep every outer-loop top passed (`Scanner.records`), for bridges to stop at.
+    /// Keep every outer-loop top passed (`Scanner.records`), for bridges to stop at, and
+    /// publish each to `board` as piece `boardPiece` as soon as it is passed.
     var record = false
+    var board: ScanSync? = nil
+    var boardPiece = 0
     /// Where its searched texts end (see `Scanner.textEnd`; default: the end of new).
     var textEnd = Int.max
     var sync: ScanSync? = nil
@@ -18,73 +21,226 @@ struct ScanJob: Sendable {
 /// What one job produced.
 struct ScanResult {
     var triples: [ControlTriple] = []
-    var records: [(state: ScanState, emitted: Int)] = []
+    /// How many states it kept (with `ScanJob.record`).
+    var kept = 0
     var final = ScanState(scan: 0, len: 0, pos: 0, lastscan: 0, lastpos: 0, lastoffset: 0)
-    var synced: (job: Int, record: Int)? = nil
+    /// The piece whose state it stopped at, and the triples that piece had emitted before it.
+    var synced: (piece: Int, emitted: Int)? = nil
 }
 
-/// The outer-loop states the pieces of a scan passed, for a bridge to stop at. Each piece's
-/// records are in scan order (scan never decreases from one top to the next), so a state is
-/// looked up by binary search on its scan in the pieces whose records span it. Read-only.
+/// The outer-loop states the pieces of a scan have passed so far, for a bridge to stop at.
+/// Each piece publishes a state as soon as it passes it, so a bridge can meet a piece that
+/// is still running (behind it); a state a bridge passes before its piece does is simply
+/// not met there. Each piece's states are in scan order (scan never decreases from one top
+/// to the next), so a state is looked up by binary search on its scan in the pieces whose
+/// states span it.
 final class ScanSync: @unchecked Sendable {
-    private let records: [[(state: ScanState, emitted: Int)]]
+    private let lock = NSLock()
+    /// `records[k]`: the states piece k has passed, with the triples it had emitted before each.
+    private var records: [[(state: ScanState, emitted: Int)]]
 
-    init(_ results: [ScanResult]) { records = results.map(\.records) }
+    init(pieces: Int) { records = Array(repeating: [], count: pieces) }
 
-    /// The first job from `from` on that passed `state`, and the state's index in its records.
-    func find(_ state: ScanState, from: Int) -> (job: Int, record: Int)? {
-        for j in from..<records.count {
-            let r = records[j]
-            guard let head = r.first, head.state.scan <= state.scan else { break }  // later pieces start later still
-            guard r[r.count - 1].state.scan >= state.scan else { continue }
-            // First record with scan >= state.scan, then every record at that scan.
-            var lo = 0, hi = r.count - 1
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if r[mid].state.scan < state.scan { lo = mid + 1 } else { hi = mid }
+    /// Piece `k` passed `state` after emitting `emitted` triples (states come in scan order).
+    func publish(_ k: Int, _ state: ScanState, emitted: Int) {
+        lock.withLock { records[k].append((state, emitted)) }
+    }
+
+    /// The first piece from `from` on that has passed `state`, and the triples it had emitted
+    /// before it.
+    func find(_ state: ScanState, from: Int) -> (piece: Int, emitted: Int)? {
+        lock.withLock {
+            for j in from..<records.count {
+                let r = records[j]
+                guard let head = r.first else { continue }  // no state passed yet
+                guard head.state.scan <= state.scan else { break }  // later pieces start later still
+                guard r[r.count - 1].state.scan >= state.scan else { continue }
+                // First record with scan >= state.scan, then every record at that scan.
+                var lo = 0, hi = r.count - 1
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if r[mid].state.scan < state.scan { lo = mid + 1 } else { hi = mid }
+                }
+                while lo < r.count && r[lo].state.scan == state.scan {
+                    if r[lo].state == state { return (j, r[lo].emitted) }
+                    lo += 1
+                }
             }
-            while lo < r.count && r[lo].state.scan == state.scan {
-                if r[lo].state == state { return (j, lo) }
-                lo += 1
-            }
+            return nil
         }
-        return nil
     }
 }
 
-/// The jobs of one scan, shared by its threads: which job is next, and what each produced.
+/// The jobs of one scan, shared by its threads: the pieces, taken in order, and the bridges
+/// that join them into one whole scan (see `Alignment.scan`).
+///
+/// The chain: the whole scan's triples are `out`, then piece `chain.piece`'s from its
+/// triple `chain.emitted` on (piece 0 from its start). Once that piece has finished, its
+/// triples join `out`; if it is the last piece, the scan is done; otherwise the bridge from
+/// its final state carries the chain on. A bridge that meets a state of a piece `j` moves
+/// the chain to `j`; one that meets none ran to the end of new and ends the scan. Pieces the
+/// chain passes by stay unused.
+///
+/// The bridge of a boundary may start before the chain knows whether it needs it, beside
+/// the pieces still running (see `speculate` for when): a bridge that scans far (L1's
+/// relocation table: 2.5 MiB) then runs while the other thread still has pieces, not alone at
+/// the end. Such a speculative bridge stops at the first top past `budget` bytes from its
+/// start; if the chain needs it, a bridge continues from there without a limit. The bridges
+/// the chain needs run in full, one after the other; the others cost at most their budget
+/// each (bridges from every piece to the end of new would scan P1's 64 MiB 31 times over:
+/// its pieces sit in long matches and keep no states, and they get no speculative bridge at
+/// all, since the chain never stops in a piece without states).
+/// Queued bridges are taken before the pieces not yet started, the chain's own first.
 final class ScanPlan: @unchecked Sendable {
-    let jobs: [ScanJob]
     let progress: ProgressSum
-    private let lock = NSLock()
-    private var next = 0
-    private var slots: [ScanResult]
+    let sync: ScanSync
+    private let pieces: Int
+    private let end: Int
+    private let budget: Int
+    private let condition = NSCondition()
+    /// Pieces `0..<pieces`, then the bridges in the order they were made.
+    private var jobs: [ScanJob]
+    private var slots: [ScanResult?]
+    private var nextPiece = 0
+    /// Bridges made and not yet taken: `urgent` (the chain waits for it) before `queue`.
+    private var urgent: Int? = nil
+    private var queue = [Int]()
+    /// `bridgeAfter[k]`: the speculative bridge from piece k's final state, once made.
+    private var bridgeAfter: [Int?]
+    private var chain = (piece: 0, emitted: 0, joined: false, waiting: nil as Int?)
+    private var out = [ControlTriple]()
+    private var finished = false
     private var inferredSum = 0
 
-    init(jobs: [ScanJob], progress: ProgressSum) {
-        self.jobs = jobs
+    /// A plan of the given pieces of a new file of `end` bytes (several pieces: jobs with
+    /// `record` set and `board` = `sync`), with speculative bridges of at most `budget` bytes.
+    init(pieces: [ScanJob], sync: ScanSync, end: Int, budget: Int, progress: ProgressSum) {
+        self.jobs = pieces
+        self.pieces = pieces.count
+        self.end = end
+        self.budget = max(1, budget)
         self.progress = progress
-        self.slots = Array(repeating: ScanResult(), count: jobs.count)
+        self.sync = sync
+        self.slots = Array(repeating: nil, count: pieces.count)
+        self.bridgeAfter = Array(repeating: nil, count: pieces.count)
     }
 
-    /// The next job nobody has taken yet, or nil.
-    func take() -> Int? {
-        lock.withLock {
-            guard next < jobs.count else { return nil }
-            next += 1
-            return next - 1
+    /// The next job to run (a queued bridge first, then the next piece), or nil when there is
+    /// none now. With `wait`, blocks until there is one or the scan is done (nil: done).
+    func take(wait: Bool) -> (index: Int, job: ScanJob)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if !finished {
+                if let b = urgent {
+                    urgent = nil
+                    return (b, jobs[b])
+                }
+                if !queue.isEmpty { let b = queue.removeFirst(); return (b, jobs[b]) }
+                if nextPiece < pieces {
+                    nextPiece += 1
+                    return (nextPiece - 1, jobs[nextPiece - 1])
+                }
+            }
+            if !wait || finished { return nil }
+            condition.wait()
         }
     }
 
+    /// Job `k` is done: a piece's speculative bridge is queued, and the chain moves on.
     func set(_ k: Int, _ r: ScanResult, inferred: Int) {
-        lock.withLock {
-            slots[k] = r
-            inferredSum += inferred
+        condition.lock()
+        defer { condition.unlock() }
+        slots[k] = r
+        inferredSum += inferred
+        advanceChain()
+        speculate()
+        condition.broadcast()
+    }
+
+    /// Queues the speculative bridges that may be needed: after piece `i` once pieces `i` and
+    /// `i + 1` have both finished (a bridge started earlier would often overtake piece `i + 1`
+    /// and scan its part again, not meeting its states), and only where no bridge from an
+    /// earlier piece still runs or stopped past piece `i`'s start (L1's relocation table
+    /// spans three boundaries: the bridge into it crosses all three, and bridges from the
+    /// pieces inside it would scan the rest of it again). None where the chain has passed or
+    /// is in piece `i` (`advanceChain` makes that bridge), where piece `i` kept no states
+    /// (the chain never stops in such a piece: P1's pieces, inside long matches), or after
+    /// the last piece.
+    private func speculate() {
+        var i = chain.piece
+        while i < pieces - 1 {
+            if let b = bridgeAfter[i] {
+                guard let r = slots[b] else { return }  // it runs: it may cross the next boundaries
+                guard let (j, _) = r.synced else { return }  // out of budget, or at the end of new
+                i = max(i + 1, j)  // the boundaries it crossed need no bridge
+                continue
+            }
+            if i > chain.piece, let r = slots[i], r.kept > 0, slots[i + 1] != nil {
+                bridgeAfter[i] = bridge(from: r.final, syncFrom: i + 1, limited: true)
+                queue.append(bridgeAfter[i]!)
+                return
+            }
+            i += 1
         }
     }
-    /// Positions of all jobs that needed no search.
-    var inferred: Int { lock.withLock { inferredSum } }
-    var results: [ScanResult] { lock.withLock { slots } }
+
+    /// A new bridge job from `state`: speculative (`limited`) ones stop after `budget` bytes.
+    private func bridge(from state: ScanState, syncFrom: Int, limited: Bool) -> Int {
+        jobs.append(ScanJob(start: 0, stop: limited ? min(end, state.scan + budget) : end, state: state, sync: sync,
+                            syncFrom: syncFrom))
+        slots.append(nil)
+        return jobs.count - 1
+    }
+
+    /// Moves the chain as far as the finished jobs take it (under the lock).
+    private func advanceChain() {
+        while !finished {
+            if let b = chain.waiting {
+                guard let r = slots[b] else { return }  // the bridge still runs
+                out += r.triples
+                chain.waiting = nil
+                if let (j, emitted) = r.synced {
+                    chain = (j, emitted, false, nil)
+                } else if r.final.scan >= end {
+                    finished = true  // the bridge ran to the end of new
+                } else {  // a speculative bridge's budget ran out: carry on from where it stopped
+                    chain.waiting = bridge(from: r.final, syncFrom: jobs[b].syncFrom, limited: false)
+                    bridgeAfter[chain.piece] = chain.waiting
+                    urgent = chain.waiting
+                    return
+                }
+                continue
+            }
+            guard let piece = slots[chain.piece] else { return }  // the piece still runs
+            if !chain.joined {
+                out += piece.triples[chain.emitted...]
+                chain.joined = true
+            }
+            if chain.piece == pieces - 1 {
+                finished = true
+            } else if let b = bridgeAfter[chain.piece] {
+                chain.waiting = b
+            } else {
+                chain.waiting = bridge(from: piece.final, syncFrom: chain.piece + 1, limited: false)
+                bridgeAfter[chain.piece] = chain.waiting
+                urgent = chain.waiting
+                return
+            }
+        }
+    }
+
+    /// Whether job `k` is a piece (it reports progress) rather than a bridge.
+    func isPiece(_ k: Int) -> Bool { k < pieces }
+
+    /// The whole scan's triples (once every thread has returned), and how many positions of
+    /// all jobs needed no search.
+    var output: (triples: [ControlTriple], inferred: Int) {
+        condition.withLock {
+            precondition(finished, "scan plan not finished")
+            return (out, inferredSum)
+        }
+    }
 }
 
 /// One thread of a scan: keeps up to `interleave` pieces going, and in each round lets every
@@ -107,25 +263,31 @@ struct ScanDriver {
         var freeCaches = (0..<lanes).map { caches + 2 * lookAhead * $0 }
         var active = [(piece: Int, scanner: Scanner)]()
         var requested = [(lane: Int, first: Int, count: Int, stride: Int)]()
-        var exhausted = false
+        var rounds = 0
         while true {
-            while active.count < lanes && !exhausted {
-                guard let k = plan.take() else { exhausted = true; break }
-                active.append((k, Scanner(finder: finder, job: plan.jobs[k],
-                                          options: options, lookAhead: lookAhead, cache: freeCaches.removeLast())))
+            // A queued bridge or a piece into every free lane; with none left, wait for one.
+            // With lanes running, a free lane asks again only every 64th round: the plan's
+            // lock, taken at every round by both threads, cost more than the tail it fills.
+            rounds &+= 1
+            if active.isEmpty || (active.count < lanes && rounds & 63 == 0) {
+                while active.count < lanes, let (k, job) = plan.take(wait: active.isEmpty) {
+                    active.append((k, Scanner(finder: finder, job: job,
+                                              options: options, lookAhead: lookAhead, cache: freeCaches.removeLast())))
+                }
             }
-            if active.isEmpty { return }
+            if active.isEmpty { return }  // the scan is done
             batch.count = 0
             requested.removeAll(keepingCapacity: true)
             var lane = 0
             while lane < active.count {
                 let piece = active[lane].piece
-                guard let (first, count, stride) = active[lane].scanner.advance(progress: progress, piece: piece) else {
+                let part = plan.isPiece(piece) ? piece : nil  // bridges report no progress
+                guard let (first, count, stride) = active[lane].scanner.advance(progress: progress, part: part) else {
                     let sc = active[lane].scanner
-                    plan.set(piece, ScanResult(triples: sc.out, records: sc.records, final: sc.final, synced: sc.synced),
-                             inferred: sc.inferred)
                     freeCaches.append(sc.cache)
-                    progress.add(part: piece, sc.stop)
+                    if let part { progress.add(part: part, sc.stop) }
+                    plan.set(piece, ScanResult(triples: sc.out, kept: sc.records.count, final: sc.final, synced: sc.synced),
+                             inferred: sc.inferred)
                     active.remove(at: lane)
                     continue
                 }

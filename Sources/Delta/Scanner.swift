@@ -36,16 +36,20 @@ struct Scanner {
     let infer: Bool
     var out = [ControlTriple]()
     /// With `record`: every outer-loop top passed right after a triple was emitted, with the
-    /// number of triples emitted before it.
+    /// number of triples emitted before it, kept here and published to `board` as piece
+    /// `boardPiece` (for bridges running at the same time).
     let record: Bool
+    let board: ScanSync?
+    let boardPiece: Int
     var emittedAtLastTop = 0
     var records = [(state: ScanState, emitted: Int)]()
     /// States of later scans to stop at, and the first scan whose states count.
     let sync: ScanSync?
     let syncFrom: Int
-    /// Where the scan stopped: the state, and the (scan, record) of `sync` it matched, if any.
+    /// Where the scan stopped: the state, and the piece of `sync` it met there with the number
+    /// of triples that piece had emitted before it, if any.
     var final = ScanState(scan: 0, len: 0, pos: 0, lastscan: 0, lastpos: 0, lastoffset: 0)
-    var synced: (job: Int, record: Int)?
+    var synced: (piece: Int, emitted: Int)?
 
     // bsdiff's variables (piece-relative: scan 0 is new[start]).
     var scan = 0, len = 0, pos = 0
@@ -88,6 +92,8 @@ struct Scanner {
         self.end = finder.new.count
         self.stop = job.stop - job.start
         self.record = job.record
+        self.board = job.board
+        self.boardPiece = job.boardPiece
         self.sync = job.sync
         self.syncFrom = job.syncFrom
         self.skip = options.longMatchSkip
@@ -188,8 +194,9 @@ struct Scanner {
 
     /// Runs the scan until it needs a search result it does not have; returns (absolute first
     /// position, count, stride) of the positions to search next (stride 0: one position, kept
-    /// apart from the look-ahead), or nil when the piece is done. Reports progress of `piece`.
-    mutating func advance(progress: ProgressSum, piece: Int) -> (Int, Int, Int)? {
+    /// apart from the look-ahead), or nil when the piece is done. Reports progress as `part` of
+    /// `progress` (nil: none).
+    mutating func advance(progress: ProgressSum, part: Int?) -> (Int, Int, Int)? {
         if capped {
             // Back to the last state kept; everything up to it used exact results only.
             if let last = records.last {
@@ -252,7 +259,7 @@ struct Scanner {
                     inInner = false
                     emitIfNeeded()
                 } else {
-                    if scan - reported >= 1 << 20 { reported = scan; progress.add(part: piece, min(scan, stop)) }
+                    if let part, scan - reported >= 1 << 20 { reported = scan; progress.add(part: part, min(scan, stop)) }
                     continue
                 }
             }
@@ -267,7 +274,10 @@ struct Scanner {
                     synced = hit
                     return nil
                 }
-                if record { records.append((here, out.count)) }
+                if record {
+                    records.append((here, out.count))
+                    board?.publish(boardPiece, here, emitted: out.count)
+                }
             }
             guard scan < m && scan < stop else {
                 final = state

@@ -190,6 +190,11 @@ struct SizeGuaranteeTests {
             cut.pieceSearchMargin = 1 + Int(g.next() % 64)
             #expect(Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: cut) == expected,
                     "\(pair.name): \(cut.parallelPieces) pieces, margin \(cut.pieceSearchMargin!)")
+            // Speculative bridges that run out of budget after a few bytes, carried on by the
+            // chain where it needs them.
+            cut.speculativeBridgeLength = 1 + Int(g.next() % 256)
+            #expect(Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: cut) == expected,
+                    "\(pair.name): \(cut.parallelPieces) pieces, bridge budget \(cut.speculativeBridgeLength!)")
         }
     }
 
