@@ -59,6 +59,17 @@ final class CeremonyFixture: @unchecked Sendable {
     /// Every file under OUT with its digest: a refused ceremony must leave it unchanged.
     func files() throws -> [String: String] { try TestEnv.fileDigests(under: release.path) }
 
+    /// Replaces `timestamp.json` with the next version signed by `name`'s key alone (a key that
+    /// should no longer count).
+    func resignTimestampOnly(with name: String) throws {
+        let path = release.repository.metadataDirectory + "/timestamp.json"
+        var ts = try Metadata<Timestamp>(bytes: try FileIO.read(path))
+        ts.signed.common.version += 1
+        ts.signatures = []
+        try ts.addSignature(by: keys[name]!, role: RoleKeys(keyids: [id(name)], threshold: 1), as: .tuf("timestamp"), ring: KeyRing(), at: now)
+        try AtomicFile.write(ts.fileBytes(), to: path)
+    }
+
     func verifies(at time: Date? = nil) throws -> ReleaseRepositoryVerification {
         try release.verifyRepository(now: time ?? now)
     }
@@ -238,13 +249,7 @@ let rotationCases: [RotationCase] = [
                                                  replacements: [f.pub("ts2")], now: f.now).proposal
         try f.approve(&p, ["r1", "r2"])
         _ = try f.apply(p)
-        // Re-sign the timestamp with the revoked key only.
-        let path = f.release.repository.metadataDirectory + "/timestamp.json"
-        var ts = try Metadata<Timestamp>(bytes: try FileIO.read(path))
-        ts.signed.common.version += 1
-        ts.signatures = []
-        try ts.addSignature(by: f.keys["ts"]!, role: RoleKeys(keyids: [f.id("ts")], threshold: 1), as: .tuf("timestamp"), ring: KeyRing(), at: f.now)
-        try AtomicFile.write(ts.fileBytes(), to: path)
+        try f.resignTimestampOnly(with: "ts")
         let v = try f.verifies()
         #expect(v.report.failures.map(\.id) == ["repo.timestamp.signatures"])
     }, expect: .published),
