@@ -214,16 +214,14 @@ public struct PipelineRunner: Sendable {
     private func verifiedPublished(_ release: ReleaseDirectory, _ options: RunOptions) throws -> (targets: Targets, refreshDue: Bool)? {
         let store = release.repository
         guard store.isInitialized else { return nil }
-        let rootPath = store.metadataDirectory + "/1.root.json"
-        var verifier = RepositoryVerifier(store: store, now: options.now)
-        verifier.expiredIsWarning = true
-        let v = verifier.verify(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit), trustedRootPath: rootPath)
+        // From the release's own 1.root.json, with its revocation list applied.
+        let v = try release.verifyRepository(now: options.now, expiredIsWarning: true)
         if let f = v.report.failures.first {
             throw FirmchainError(.pipelineReleaseUnverified,
                                  "the published release does not verify (\(f.id)\(f.subject.map { " \($0)" } ?? ""): \(f.reason)); refusing to sign on top of it — restore it from the last good copy",
                                  path: store.directory + "/repository")
         }
-        guard let root = v.root, let targets = v.targets else {
+        guard let root = v.repository.root, let targets = v.repository.targets else {
             throw FirmchainError(.pipelineReleaseUnverified, "the published release could not be read to its targets", path: store.directory + "/repository")
         }
         for role in TopLevelRole.allCases {
@@ -235,7 +233,7 @@ public struct PipelineRunner: Sendable {
             }
         }
         let expiry = policy.expiryPolicy
-        let due = [(v.trusted?.timestamp?.signed.expires, expiry.timestamp), (v.trusted?.snapshot?.signed.expires, expiry.snapshot),
+        let due = [(v.repository.trusted?.timestamp?.signed.expires, expiry.timestamp), (v.repository.trusted?.snapshot?.signed.expires, expiry.snapshot),
                    (targets.expires, expiry.targets)]
             .contains { expires, window in (expires ?? .distantPast) < options.now.addingTimeInterval(window / 4) }
         return (targets, due)

@@ -41,7 +41,20 @@ extension CustodyCommand {
                     throw e.about(p)
                 }
             }
-            var report = CustodyVerifier(ownerKeys: keys, now: Date()).verify(out: dir).report
+            // The release's revocation list, checked against its newest root, applies to every
+            // custody signature; a list that does not verify is reported as a failed check.
+            let now = Date()
+            let release = ReleaseDirectory(dir)
+            var revocations = [Revocation]()
+            var revocationCheck: Check?
+            if FileIO.exists(release.revocationsPath), release.repository.isInitialized {
+                let v = try release.verifyRepository(now: now, expiredIsWarning: true, checkTargetFiles: false)
+                revocations = v.revocations
+                revocationCheck = v.report.checks.last { $0.id == "keys.revocations" }
+                    ?? Check("keys.revocations", .failed, "the repository does not verify, so its revocation list cannot be trusted", subject: "keys/revocations.json")
+            }
+            var report = CustodyVerifier(ownerKeys: keys, now: now, revocations: revocations).verify(out: dir).report
+            if let revocationCheck { report.append(revocationCheck) }
             if fromDir {
                 report.trust.append("note: owner keys taken from \(dir)/keys; pass --owner-key to check against keys you trust")
                 report.anchored = false
