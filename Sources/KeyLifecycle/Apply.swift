@@ -105,7 +105,9 @@ extension KeyCeremony {
 
         let digest = try proposal.digest()
         if resumed, prepared == nil, list == nil || (try? release.revocationListBytes()) == list?.fileBytes(),
-           (try? release.custody.ledger.entries())?.contains(where: { $0.record.details["proposal"] == .string(digest) && !$0.record.action.hasPrefix("key.approve") && $0.record.action != "key.propose" && $0.record.action != "key.propose-revocation" }) == true {
+           (try? release.custody.ledger.entries())?.contains(where: {
+               ["key.apply", "key.revocation", "key.window-close"].contains($0.record.action) && $0.record.details["proposal"] == .string(digest)
+           }) == true {
             // Applied before, completely: nothing to write, nothing to record twice.
             return AppliedCeremony(rootVersion: base.signed.version + 1, revocationsVersion: list?.signed.version, resigned: nil,
                                    resumed: false, alreadyApplied: true, warnings: warnings)

@@ -184,6 +184,9 @@ public enum KeyCeremony {
         if affected.isEmpty, !replacements.isEmpty { throw refused("key \(revocation.keyid.prefix(8)) is in no role, so --add has nowhere to go") }
         let previous = list ?? RevocationList(common: CommonFields(version: 0, expires: now), revoked: [])
         let nextList = previous.adding(revocation, expires: now.addingTimeInterval(expiry.revocations))
+        // The root pins the list, so an older signed list cannot be put back in its place.
+        next.unrecognized[KeyLifecycleFields.revocations] = ["version": .int(nextList.version),
+                                                             "sha256": .string(DigestCalculator.sha256Hex(try JSONEncoding.canonical(nextList.signedJSON)))]
         return try finish(kind: .revocation, role: affected.first ?? .root, base: base, current: current.signed, next: next, changes: changes,
                           revocations: Metadata(signed: nextList), rules: rules, expiry: expiry, now: now)
     }

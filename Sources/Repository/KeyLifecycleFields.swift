@@ -12,6 +12,9 @@ public enum KeyLifecycleFields {
     /// On a role object: `{KEYID: "YYYY-MM-DDTHH:MM:SSZ", …}`, the keys kept in the role only
     /// until an overlap window closes.
     public static let windows = "x-firmchain-windows"
+    /// On root's `signed` object: `{"version": N, "sha256": HEX}`, the revocation list in force
+    /// (sha256 of its canonical `signed` bytes).
+    public static let revocations = "x-firmchain-revocations"
 }
 
 extension TUFKey {

@@ -80,13 +80,18 @@ public struct RevocationList: SignedMetadata, Hashable {
     public static let fileLimit = 4 << 20
 
     /// Reads and checks `OUT/keys/revocations.json` against `root` at `time`: signed by a
-    /// threshold of the root role's keys, not expired, not older than `previousVersion`. One
-    /// `keys.revocations` check. The revocations are returned even when the list expired (more
-    /// revocations are never less safe); none when its signatures fail. No file: no
-    /// revocations, and a passing check that says so.
-    public static func verify(bytes: [UInt8]?, named name: String, root: Root, at time: Date, previousVersion: Int64? = nil,
+    /// threshold of the root role's keys, the very list the root pins (`x-firmchain-revocations`,
+    /// written by the revocation ceremony, so an older signed list planted in `OUT` is refused),
+    /// and not expired. One `keys.revocations` check. The revocations are returned even when the
+    /// list expired (more revocations are never less safe); none when its signatures fail. No
+    /// file and no pin: no revocations, and a passing check that says so.
+    public static func verify(bytes: [UInt8]?, named name: String, root: Root, at time: Date,
                               expiredIsWarning: Bool = false) -> (revocations: [Revocation], list: Metadata<RevocationList>?, check: Check) {
-        guard let bytes else { return ([], nil, Check("keys.revocations", .passed, "no revocation list is published", subject: name)) }
+        let pin = root.unrecognized[KeyLifecycleFields.revocations]?.objectValue
+        guard let bytes else {
+            return pin == nil ? ([], nil, Check("keys.revocations", .passed, "no revocation list is published", subject: name))
+                : ([], nil, Check("keys.revocations", .failed, "root v\(root.version) pins a revocation list, but there is none", subject: name))
+        }
         let md: Metadata<RevocationList>
         do { md = try Metadata<RevocationList>(bytes: bytes, path: name) } catch {
             return ([], nil, Check("keys.revocations", .failed, "\(error)", subject: name))
@@ -95,9 +100,11 @@ public struct RevocationList: SignedMetadata, Hashable {
         guard tally.isMet else {
             return ([], nil, Check("keys.revocations", .failed, tally.describe("revocation list v\(md.signed.version) by the root keys"), subject: name))
         }
-        if let previousVersion, md.signed.version < previousVersion {
+        let digest = (try? md.signedBytes()).map(DigestCalculator.sha256Hex) ?? ""
+        guard let pin, pin["sha256"]?.stringValue == digest, pin["version"]?.int64Value == md.signed.version else {
             return (md.signed.revoked, md, Check("keys.revocations", .failed,
-                                                "revocation list v\(md.signed.version) is older than the trusted v\(previousVersion)", subject: name))
+                                                "revocation list v\(md.signed.version) is not the one root v\(root.version) pins (\(pin?["version"]?.int64Value.map { "v\($0)" } ?? "none")): an older or foreign list was put in its place",
+                                                subject: name))
         }
         let what = "revocation list v\(md.signed.version) (\(md.signed.revoked.count) key(s)) signed by the root keys"
         guard md.signed.expires > time else {

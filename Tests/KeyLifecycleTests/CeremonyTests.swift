@@ -253,6 +253,22 @@ let rotationCases: [RotationCase] = [
         let v = try f.verifies()
         #expect(v.report.failures.map(\.id) == ["repo.timestamp.signatures"])
     }, expect: .published),
+    RotationCase(description: "an older signed revocation list planted in OUT is refused", rootKeys: 3, threshold: 2, run: { f in
+        var a = try KeyCeremony.proposeRevocation(base: try f.base(), list: nil, revocation: Revocation(keyid: f.id("x"), reason: .retired, time: f.now),
+                                                 now: f.now).proposal
+        try f.approve(&a, ["r1", "r2"])
+        _ = try f.apply(a)
+        let first = try FileIO.read(f.release.revocationsPath)
+        var b = try KeyCeremony.proposeRevocation(base: try f.base(), list: try f.verifies().revocationList?.signed,
+                                                 revocation: Revocation(keyid: f.id("r3"), reason: .compromised, time: f.now),
+                                                 replacements: [f.pub("r4")], now: f.now).proposal
+        try f.approve(&b, ["r1", "r2"])
+        _ = try f.apply(b)
+        #expect(try f.verifies().passed)
+        try AtomicFile.write(first, to: f.release.revocationsPath)  // v1 still carries valid root signatures
+        let v = try f.verifies()
+        #expect(v.report.failures.map(\.id) == ["keys.revocations"], "\(v.report.failures)")
+    }, expect: .published),
     RotationCase(description: "the same proposal applied twice writes nothing the second time", rootKeys: 3, threshold: 2, run: { f in
         var p = try f.rotate(RotationRequest(role: .root, add: [f.pub("r4")]))
         try f.approve(&p, ["r1", "r2", "r4"])
