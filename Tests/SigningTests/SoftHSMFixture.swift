@@ -26,6 +26,9 @@ final class SoftHSMFixture: @unchecked Sendable {
     var conf: String { shared.conf }
     var environment: [String: String] { shared.environment }
     var tokenURI: String { shared.tokenURI }
+    /// The token wrong PINs are tried on (see `SoftHSMTestToken.wrongPINLabel`), and its key.
+    var wrongPINTokenURI: String { shared.wrongPINTokenURI }
+    var wrongPINKeyURI: String { shared.wrongPINKeyURI }
     /// Signer options with the test PIN.
     var options: SignerOptions { SignerOptions(pin: { _ in Secret(string: SoftHSMFixture.pin) }) }
 

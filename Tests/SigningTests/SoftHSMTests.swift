@@ -127,7 +127,7 @@ struct SoftHSMTests {
         expectSigningError("signing.key-not-found") { _ = try Signers.open("\(token.tokenURI);object=no-such-key", options: token.options) }
         expectSigningError("signing.key-not-found") { _ = try Signers.open("\(key);type=public", options: token.options) }
         expectSigningError("signing.key-ambiguous") { _ = try Signers.open(token.tokenURI, options: token.options) }
-        expectSigningError("signing.pin-incorrect") { _ = try Signers.open(key, options: wrongPIN) }
+        expectSigningError("signing.pin-incorrect") { _ = try Signers.open(token.wrongPINKeyURI, options: wrongPIN) }
         // An empty PIN is a missing one: it is never sent to the token (issue 18, item 11).
         expectSigningError("signing.pin-missing") { _ = try Signers.open(key, options: SignerOptions(pin: { _ in Secret(string: "") })) }
         expectSigningError("signing.pin-missing") { _ = try Signers.open(key, options: SignerOptions()) }

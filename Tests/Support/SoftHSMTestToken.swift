@@ -42,6 +42,17 @@ public final class SoftHSMTestToken: @unchecked Sendable {
     /// `pkcs11:token=<label>`.
     public var tokenURI: String { "pkcs11:token=\(label)" }
 
+    /// A second token in the same token directory, for tests that log in with a wrong PIN.
+    /// SoftHSM rewrites a token's `token.object` (its PIN-count flags) after a failed login and
+    /// again after the next good one; a process that scans the slots while that file is being
+    /// rewritten does not see the token. Wrong PINs therefore go to this token only, so the
+    /// many tests signing with the main token at the same moment always find it.
+    public let wrongPINLabel = "firmchain-wrong-pin"
+    /// A P-256 key in the wrong-PIN token.
+    public var wrongPINKeyURI: String { "pkcs11:token=\(wrongPINLabel);object=target" }
+    /// `pkcs11:token=<wrong-PIN token label>`.
+    public var wrongPINTokenURI: String { "pkcs11:token=\(wrongPINLabel)" }
+
     /// The key of `type` made by `maker`.
     public func key(_ type: String, maker: String = "firmchain") -> Key? {
         keys.first { $0.type == type && $0.maker == maker }
@@ -66,6 +77,10 @@ public final class SoftHSMTestToken: @unchecked Sendable {
         dir = try TemporaryDirectory("firmchain-softhsm")
         conf = try SoftHSMToken.initializeToken(in: dir, label: label, pin: Self.pin, soPin: Self.soPin)
         setenv("SOFTHSM2_CONF", conf, 1)
+        try Self.check(runProcess("softhsm2-util", ["--init-token", "--free", "--label", wrongPINLabel, "--so-pin", Self.soPin, "--pin", Self.pin],
+                                  environment: ["SOFTHSM2_CONF": conf]), "softhsm2-util --init-token \(wrongPINLabel)")
+        try Self.check(runProcess(TestEnv.firmchain, ["keys", "generate", "--token", wrongPINTokenURI, "--type", "ecdsa-p256", "--label", "target"],
+                                  environment: environment), "firmchain keys generate in \(wrongPINLabel)")
         // A static is never deinitialised, so remove the token directory at process exit.
         softHSMTestTokenDirectory = dir.path
         atexit {
