@@ -32,10 +32,15 @@ public final class SoftHSMToken: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir.file("tokens"), withIntermediateDirectories: true)
         try Data("directories.tokendir = \(dir.file("tokens"))\nobjectstore.backend = file\nlog.level = ERROR\n".utf8)
             .write(to: URL(fileURLWithPath: conf))
+        try addToken(conf: conf, label: label, pin: pin, soPin: soPin)
+        return conf
+    }
+
+    /// Initialises one more token, labelled `label`, in the token directory of `conf`.
+    static func addToken(conf: String, label: String, pin: String, soPin: String) throws {
         let r = try runProcess("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", soPin, "--pin", pin],
                                environment: ["SOFTHSM2_CONF": conf])
-        guard r.status == 0 else { throw TestSetupError("softhsm2-util --init-token failed: \(r.err)") }
-        return conf
+        guard r.status == 0 else { throw TestSetupError("softhsm2-util --init-token \(label) failed: \(r.err)") }
     }
 
     /// The RFC 7512 URI of the key labelled `object` in this token.

@@ -77,8 +77,7 @@ public final class SoftHSMTestToken: @unchecked Sendable {
         dir = try TemporaryDirectory("firmchain-softhsm")
         conf = try SoftHSMToken.initializeToken(in: dir, label: label, pin: Self.pin, soPin: Self.soPin)
         setenv("SOFTHSM2_CONF", conf, 1)
-        try Self.check(runProcess("softhsm2-util", ["--init-token", "--free", "--label", wrongPINLabel, "--so-pin", Self.soPin, "--pin", Self.pin],
-                                  environment: ["SOFTHSM2_CONF": conf]), "softhsm2-util --init-token \(wrongPINLabel)")
+        try SoftHSMToken.addToken(conf: conf, label: wrongPINLabel, pin: Self.pin, soPin: Self.soPin)
         try Self.check(runProcess(TestEnv.firmchain, ["keys", "generate", "--token", wrongPINTokenURI, "--type", "ecdsa-p256", "--label", "target"],
                                   environment: environment), "firmchain keys generate in \(wrongPINLabel)")
         // A static is never deinitialised, so remove the token directory at process exit.
