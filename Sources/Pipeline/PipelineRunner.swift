@@ -232,6 +232,16 @@ public struct PipelineRunner: Sendable {
                                      path: store.directory + "/repository")
             }
         }
+        // Nothing beside what the verified metadata and the policy account for: a file planted in
+        // repository/ or keys/ would otherwise become a product of the next signed link.
+        let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
+        let planted = try release.unaccountedFiles(verified: v, ownerKeys: owners)
+        if !planted.isEmpty {
+            let shown = planted.prefix(5).map(\.description).joined(separator: "; ")
+            throw FirmchainError(.pipelineReleaseUnverified,
+                                 "the published release holds \(planted.count) file(s) its signed metadata and policy do not account for: \(shown)\(planted.count > 5 ? "; …" : ""); refusing to sign on top of them — remove them or restore the release from the last good copy",
+                                 path: store.directory)
+        }
         let expiry = policy.expiryPolicy
         let due = [(v.repository.trusted?.timestamp?.signed.expires, expiry.timestamp), (v.repository.trusted?.snapshot?.signed.expires, expiry.snapshot),
                    (targets.expires, expiry.targets)]
