@@ -158,7 +158,12 @@ public struct RepositoryStore: Sendable {
 
     /// Copies `file` into the targets directory as `<sha256>.<name>` and stages its entry
     /// (length, sha256 and sha512, `custom`) for the next publish. Returns the entry.
-    public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress()) throws -> TargetFile {
+    ///
+    /// `admit` sees the staged targets under the release's lock, before anything is written, and
+    /// throws to refuse (the rollback rule): a check made before taking the lock could be
+    /// overtaken by a concurrent writer.
+    public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress(),
+                          admit: (Targets) throws -> Void = { _ in }) throws -> TargetFile {
         // Read, change and write the staged targets under the release's lock: concurrent
         // writers queue instead of losing each other's targets.
         guard isInitialized else {
@@ -167,6 +172,7 @@ public struct RepositoryStore: Sendable {
         let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
         defer { lock.unlock() }
         var staged = try stagedTargets()
+        try admit(staged)
         var entry = try storeTargetFile(file, name: name, progress: progress)
         entry.custom = custom
         staged.targets[name] = entry
