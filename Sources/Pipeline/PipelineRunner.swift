@@ -224,6 +224,12 @@ public struct PipelineRunner: Sendable {
         guard let root = v.repository.root, let targets = v.repository.targets else {
             throw FirmchainError(.pipelineReleaseUnverified, "the published release could not be read to its targets", path: store.directory + "/repository")
         }
+        // Clients refuse everything under an expired root, and this run cannot make a new one.
+        if root.expires <= options.now {
+            throw FirmchainError(.pipelineRootExpired,
+                                 "root v\(root.version) expired at \(UTCTimestamp.string(from: root.expires)); renew it by a root ceremony first: `firmchain keys rotate --repo \(spec.output) --role root --renew --out renew-root.json`, `firmchain keys approve renew-root.json --key KEY` by the root officers, then `firmchain keys apply renew-root.json --repo \(spec.output) --key …` (Docs/keys.md)",
+                                 path: store.directory + "/repository/metadata/\(root.version).root.json")
+        }
         for role in TopLevelRole.allCases {
             let expected = Set(try policy.roles[role].keys.map { try Signers.publicKey(of: $0, options: options.signerOptions).keyid })
             guard Set(root.roles[role].keyids) == expected else {
