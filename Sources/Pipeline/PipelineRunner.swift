@@ -69,6 +69,10 @@ public struct PipelineRunner: Sendable {
         self.policy = policy
     }
 
+    /// Files `repo refresh` re-signs between runs (the timestamp, newer snapshots): delivered
+    /// without a step's link, their bytes bound by TUF's signatures instead.
+    public static let refreshable = ["repository/metadata/timestamp.json", "repository/metadata/*.snapshot.json"]
+
     /// The layout's custody policy compiled from the pipeline's steps: each step's functionary
     /// keys and flows, the delivered files, expiry from the root role's window.
     public static func custodyPolicy(steps: [any PipelineStep], functionaries: [String: [PublicKey]], thresholds: [String: Int] = [:],
@@ -86,8 +90,11 @@ public struct PipelineRunner: Sendable {
             for r in flows.requires where !required.contains(r) { required.append(r) }
             earlier.append((name, step.reads, step.writes))
         }
-        // A later step is the final word on the files it delivers: its rules come first.
-        return CustodyPolicy(steps: compiled, delivered: delivered.reversed().flatMap { $0 }, required: required, expires: expires,
+        // A later step is the final word on the files it delivers: its rules come first. The
+        // timestamp and snapshot `repo refresh` re-signs between runs are left to TUF's own
+        // signatures (the refresh is a ledger entry), so custody still verifies after one.
+        return CustodyPolicy(steps: compiled, delivered: delivered.reversed().flatMap { $0 }, required: required,
+                             unchecked: ["custody/*", "report/*"] + refreshable, expires: expires,
                              readme: "Firmchain release chain (Docs/custody.md): \(compiled.map(\.name).joined(separator: ", ")).")
     }
 
