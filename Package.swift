@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Repository", targets: ["Repository"]),
         .library(name: "Custody", targets: ["Custody"]),
         .library(name: "KeyLifecycle", targets: ["KeyLifecycle"]),
+        .library(name: "Encryption", targets: ["Encryption"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +64,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
+        ),
+        // COpenSSL: the system OpenSSL 3 (libssl-dev) with a few C helpers for streaming AES-GCM
+        // and CMS; only files named *_openssl.swift import it.
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
+        // Encryption: payloads encrypted once for many recipients — COSE_Encrypt (SUIT
+        // firmware-encryption profile) with a strict bounded CBOR reader, ECDH-ES+AES-KW and AES-KW
+        // recipients, streaming AES-GCM in constant memory, and a CMS AuthEnvelopedData export.
+        .target(
+            name: "Encryption",
+            dependencies: ["FirmchainCore", "Signing", "COpenSSL", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Repository: TUF 1.0 metadata (root, targets with delegations, snapshot, timestamp) as
         // immutable values with unknown fields preserved, threshold signing and verification as
@@ -112,12 +123,12 @@ let package = Package(
             name: "firmchain",
             dependencies: [
                 "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody", "Release", "ReleasePolicy",
-                "KeyLifecycle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KeyLifecycle", "Encryption", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
-        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "TestSupport"]),
+        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "Encryption", "TestSupport"]),
         .testTarget(name: "KeyLifecycleTests", dependencies: ["KeyLifecycle", "Pipeline", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
@@ -125,6 +136,8 @@ let package = Package(
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),
         // SigningTests: software keys and SoftHSM tokens in temporary directories, checked by
         // openssl; the PKCS#11 error paths SoftHSM cannot produce go through a fake function layer.
+        // EncryptionTests: CBOR and COSE against pycose, CMS against openssl cms, SoftHSM ECDH.
+        .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "SuffixArrayTests", dependencies: ["SuffixArray", "TestSupport"]),
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).

@@ -11,7 +11,7 @@ import Foundation
 /// (`PKCS11Signer`).
 public final class SoftwareSigner: Signer, @unchecked Sendable {
     // Immutable after init; swift-crypto keys are safe to use from several threads.
-    private let key: PKCS8.Key
+    let key: PKCS8.Key
     /// The public key (from the token / derived from the private key).
     public let publicKey: PublicKey
     /// The key URI (without PIN) or file path, for messages.
