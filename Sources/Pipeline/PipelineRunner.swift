@@ -121,6 +121,10 @@ public struct PipelineRunner: Sendable {
                 try policy.check(key: try Signers.publicKey(of: reference, options: options.signerOptions), reference: reference)
             }
         }
+        if let rule = policy.encryption, !spec.steps.contains(where: { $0.step.writes.contains(ReleaseArtefacts.encryptedPayloads.kind) }) {
+            throw violation("the policy \(policy.path) (line \(rule.line)) requires \(rule.kinds.map(\.rawValue).sorted().joined(separator: " and ")) targets to be encrypted, and the pipeline has no encrypt step")
+        }
+        for planned in spec.steps { try planned.step.check(policy: policy, options: options) }
     }
 
     /// Runs every step in order.
