@@ -13,6 +13,8 @@ struct EncryptCommand: FirmchainCommand {
 
             --add-to adds recipients to an existing payload without re-encrypting it: --key must open it (any current recipient's key), and the ciphertext is checked against its tag first. Only OUT.cose changes.
 
+            CMS (--format cms): writes OUT, a DER CMS AuthEnvelopedData with AES-256-GCM that `openssl cms -decrypt` opens; each --recipient is an X.509 certificate (PEM or DER) for an EC P-256 key (ECDH, SHA-256 KDF, AES key wrap) or an RSA key (RSA-OAEP with SHA-256).
+
             A recipient is a PEM public key, a PEM certificate, a pkcs11: URI (its public key) or kek:FILE (16/32 raw bytes or 32/64 hex digits; its key id is the file name without extension). See Docs/encryption.md.
 
             Example:
@@ -33,7 +35,7 @@ struct EncryptCommand: FirmchainCommand {
     @Option(name: .long, help: ArgumentHelp("Where to write the ciphertext (OUT.cose beside it).", valueName: "OUT"))
     var out: String?
 
-    @Option(name: .long, help: "Output format: cose.")
+    @Option(name: .long, help: "Output format: cose, or cms (AuthEnvelopedData for openssl cms; recipients are X.509 certificates).")
     var format: EncryptionFormat = .cose
 
     @Option(name: .long, help: "Content algorithm: A256GCM or A128GCM.")
@@ -50,6 +52,9 @@ struct EncryptCommand: FirmchainCommand {
 
     func validate() throws {
         if recipients.isEmpty { throw ValidationError("give at least one --recipient") }
+        if format == .cms && (addTo != nil || contentAlgorithm != .a256gcm) {
+            throw ValidationError("--format cms is AES-256-GCM and takes no --add-to")
+        }
         if addTo != nil {
             if key == nil { throw ValidationError("--add-to needs --key, a key that opens the payload") }
             if input != nil || out != nil { throw ValidationError("--add-to takes no --in or --out") }
@@ -60,6 +65,15 @@ struct EncryptCommand: FirmchainCommand {
 
     func run() throws {
         let options = access.signerOptions()
+        if format == .cms, addTo == nil, let input, let out {
+            let certificates = try self.recipients.map { try RecipientCertificate(file: $0) }
+            let d = try CMSExport.encrypt(file: input, recipients: certificates, to: out)
+            var doc = d.json.objectValue ?? [:]
+            doc["paths"] = .array([.string(out)])
+            output.emit(text: "wrote \(out): CMS AuthEnvelopedData, A256GCM, \(d.recipients.count) recipient(s) (\(d.recipients.map(\.algorithm).joined(separator: ", ")))",
+                        json: .object(doc))
+            return
+        }
         let recipients = try self.recipients.map { try RecipientSpec.recipient($0, keyWrap: keyWrap, options: options) }
         let encryptionOptions = EncryptionOptions(contentAlgorithm: contentAlgorithm, progress: progress)
         let descriptor: EncryptionDescriptor
@@ -77,7 +91,7 @@ struct EncryptCommand: FirmchainCommand {
                     .encrypt(file: input, ciphertextTo: out, structureTo: out + ".cose")
                 written = "\(out) and \(out).cose"
             case .cms:
-                throw FirmchainError(.usageInvalid, "--format cms is not available yet")
+                throw FirmchainError(.internal, "the CMS export is handled above")
             }
         } else {
             throw FirmchainError(.internal, "validate() let an incomplete command line through")
