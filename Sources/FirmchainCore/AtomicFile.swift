@@ -64,6 +64,13 @@ public final class AtomicFileWriter {
         return true
     }
 
+    /// Calls `body` with the temporary file's descriptor, for a writer that needs one (a C
+    /// library streaming its output). `body` must only write; the writer still commits or aborts.
+    public func withDescriptor<R>(_ body: (Int32) throws -> R) rethrows -> R {
+        precondition(!finished, "write after commit or abort")
+        return try body(fd)
+    }
+
     /// Makes the new content durable and visible at `path` in one step.
     public func commit() throws {
         precondition(!finished, "commit after commit or abort")

@@ -18,9 +18,10 @@ public protocol KeyAgreement: Sendable {
 }
 
 extension Signers {
-    /// Opens a key-agreement key for `key`: a PEM private key file → `SoftwareKeyAgreement`.
-    /// Only P-256 keys agree keys.
+    /// Opens a key-agreement key for `key`: a `pkcs11:` URI → `PKCS11KeyAgreement`; anything
+    /// else is a PEM private key file → `SoftwareKeyAgreement`. Only P-256 keys agree keys.
     public static func openKeyAgreement(_ key: String, options: SignerOptions) throws -> any KeyAgreement {
+        if PKCS11URI.isPKCS11URI(key) { return try PKCS11KeyAgreement(uri: key, options: options) }
         return try SoftwareKeyAgreement(pemFile: key, passphrase: { try options.passphrase() })
     }
 }

@@ -27,6 +27,17 @@ int fc_gcm_finish_encrypt(EVP_CIPHER_CTX *ctx, uint8_t tag[16]);
 /// Decryption: sets the expected tag and finishes; returns 1 only when the tag verifies.
 int fc_gcm_finish_decrypt(EVP_CIPHER_CTX *ctx, const uint8_t tag[16]);
 
+/// fc_cms_encrypt results.
+enum { FC_CMS_OK = 1, FC_CMS_FAILED = 0, FC_CMS_BAD_RECIPIENT = -1 };
+
+/// Writes a DER CMS AuthEnvelopedData (RFC 5083) of everything readable from in_fd to out_fd,
+/// streamed (indefinite lengths, constant memory): AES-256-GCM content; for each DER
+/// certificate, an RSA-OAEP (SHA-256, MGF1-SHA-256) or an ECDH P-256 (SHA-256 KDF) recipient.
+/// Returns FC_CMS_BAD_RECIPIENT with *bad_index set when a certificate is unreadable or its key
+/// is neither RSA nor P-256; FC_CMS_FAILED on any other error (see the OpenSSL error queue).
+int fc_cms_encrypt(int in_fd, int out_fd, const uint8_t *const *certs, const size_t *cert_lens, size_t count,
+                   size_t *bad_index);
+
 /// Frees memory OpenSSL allocated (the OPENSSL_free macro).
 static inline void fc_openssl_free(void *p) { OPENSSL_free(p); }
 /// The bytes held by a memory BIO (the BIO_get_mem_data macro).

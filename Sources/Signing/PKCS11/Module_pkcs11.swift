@@ -202,6 +202,32 @@ final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
         return Array(out.prefix(Int(len)))
     }
 
+    func deriveECDH(_ session: UInt, key: UInt, peerPoint: [UInt8], length: Int) throws -> [UInt8] {
+        var point = peerPoint
+        let template = [
+            PKCS11Attribute(CK.oClass, ulong: UInt(CKO_SECRET_KEY)), PKCS11Attribute(CK.aKeyType, ulong: UInt(CKK_GENERIC_SECRET)),
+            PKCS11Attribute(UInt(CKA_VALUE_LEN), ulong: UInt(length)), PKCS11Attribute(CK.aToken, bool: false),
+            PKCS11Attribute(CK.aSensitive, bool: false), PKCS11Attribute(CK.aExtractable, bool: true),
+        ]
+        var derived: CK_OBJECT_HANDLE = 0
+        try point.withUnsafeMutableBufferPointer { pp in
+            var params = CK_ECDH1_DERIVE_PARAMS(kdf: CKD_NULL, ulSharedDataLen: 0, pSharedData: nil,
+                                                ulPublicDataLen: CK_ULONG(pp.count), pPublicData: pp.baseAddress)
+            try withUnsafeMutablePointer(to: &params) { prm in
+                var m = CK_MECHANISM(mechanism: CKM_ECDH1_DERIVE, pParameter: UnsafeMutableRawPointer(prm),
+                                     ulParameterLen: CK_ULONG(MemoryLayout<CK_ECDH1_DERIVE_PARAMS>.size))
+                try withTemplate(template) { t, n in
+                    try check(f.pointee.C_DeriveKey(session, &m, key, t, n, &derived), "C_DeriveKey")
+                }
+            }
+        }
+        defer { _ = f.pointee.C_DestroyObject(session, derived) }
+        guard let value = try attribute(session, object: derived, type: CK.aValue), value.count == length else {
+            throw PKCS11CallError(function: "C_GetAttributeValue", rv: CKR_GENERAL_ERROR)
+        }
+        return value
+    }
+
     func generateKeyPair(_ session: UInt, mechanism: PKCS11Mechanism,
                          publicTemplate: [PKCS11Attribute], privateTemplate: [PKCS11Attribute]) throws -> (UInt, UInt) {
         var pub: CK_OBJECT_HANDLE = 0, priv: CK_OBJECT_HANDLE = 0

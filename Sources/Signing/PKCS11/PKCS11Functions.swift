@@ -29,9 +29,20 @@ protocol PKCS11Functions: AnyObject, Sendable {
     func attribute(_ session: UInt, object: UInt, type: UInt) throws -> [UInt8]?
     /// C_SignInit + C_Sign.
     func sign(_ session: UInt, mechanism: PKCS11Mechanism, key: UInt, data: [UInt8]) throws -> [UInt8]
+    /// C_DeriveKey with CKM_ECDH1_DERIVE {CKD_NULL, no shared data, the peer's point} into a
+    /// session-only, extractable generic secret of `length` bytes; its CKA_VALUE is read and the
+    /// object destroyed (PKCS#11 v2.40 §2.3.14). Returns Z, the shared x-coordinate.
+    func deriveECDH(_ session: UInt, key: UInt, peerPoint: [UInt8], length: Int) throws -> [UInt8]
     /// C_GenerateKeyPair; returns (public, private) handles.
     func generateKeyPair(_ session: UInt, mechanism: PKCS11Mechanism,
                          publicTemplate: [PKCS11Attribute], privateTemplate: [PKCS11Attribute]) throws -> (UInt, UInt)
+}
+
+extension PKCS11Functions {
+    /// Fakes that do not model key agreement: the module does not support it.
+    func deriveECDH(_ session: UInt, key: UInt, peerPoint: [UInt8], length: Int) throws -> [UInt8] {
+        throw PKCS11CallError(function: "C_DeriveKey", rv: 0x54)  // CKR_FUNCTION_NOT_SUPPORTED
+    }
 }
 
 /// A failed PKCS#11 call: the function name and its `CKR_*` return value.
@@ -142,6 +153,7 @@ enum CK {
     static let aModulusBits: UInt = 0x121  // CKA_MODULUS_BITS
     static let aPublicExponent: UInt = 0x122 // CKA_PUBLIC_EXPONENT
     static let aExtractable: UInt = 0x162  // CKA_EXTRACTABLE
+    static let aValue: UInt = 0x11         // CKA_VALUE
     static let aECParams: UInt = 0x180     // CKA_EC_PARAMS
     static let aECPoint: UInt = 0x181      // CKA_EC_POINT
 
