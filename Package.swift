@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Repository", targets: ["Repository"]),
         .library(name: "Custody", targets: ["Custody"]),
         .library(name: "KeyLifecycle", targets: ["KeyLifecycle"]),
+        .library(name: "Verification", targets: ["Verification"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -106,6 +107,14 @@ let package = Package(
             name: "Custody",
             dependencies: ["FirmchainCore", "Signing"]
         ),
+        // Verification: `ReleaseVerifier`, the one check of a whole release against trust given
+        // from outside it (trusted root, owner keys, policy, previous state), composing the TUF,
+        // revocation and custody verifiers with the release-level checks (unlisted files,
+        // firmware fields, deltas reproduced, custody products, policy) into one report.
+        .target(
+            name: "Verification",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release", "ReleasePolicy", "Delta"]
+        ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.
         .executableTarget(
@@ -120,6 +129,10 @@ let package = Package(
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "TestSupport"]),
         .testTarget(name: "KeyLifecycleTests", dependencies: ["KeyLifecycle", "Pipeline", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
+        // VerificationTests: the release verifier on releases built by the real pipeline runner, and
+        // the tamper suite (hundreds of mutations, each refused with its expected check id).
+        .testTarget(name: "VerificationTests", dependencies: ["Verification", "Pipeline", "ReleasePolicy", "Release", "Repository", "Custody",
+                                                              "Delta", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),
