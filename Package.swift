@@ -121,7 +121,7 @@ let package = Package(
             name: "firmchain",
             dependencies: [
                 "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody", "Release", "ReleasePolicy",
-                "KeyLifecycle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KeyLifecycle", "Verification", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
