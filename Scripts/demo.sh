@@ -4,7 +4,8 @@
 #   sample images -> SoftHSM token with the policy's keys -> firmchain pipeline run
 #   Pipelines/release.yml (deltas, TUF metadata, signatures in the token, custody) ->
 #   Firmchain's verifier -> python-tuf's client downloads every target -> custody verify and
-#   in-toto-verify -> Debian's bspatch rebuilds 1.2.0 from each delta -> a re-run changes nothing
+#   in-toto-verify -> Debian's bspatch rebuilds 1.2.0 from each delta -> a re-run changes nothing ->
+#   firmchain verify checks the whole release against the trust anchors kept outside it
 #
 # Env: FIRMCHAIN (the built CLI), PYTHON (the interop venv's python).
 # The token, its PIN and every output live under .firmchain/ (gitignored). The PIN is made
@@ -92,6 +93,16 @@ before=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
 env -i PATH="$PATH" HOME="${HOME:-/root}" bash -c ". $DEMO/env && \"$FIRMCHAIN\" pipeline run Pipelines/release.yml" | tail -1
 after=$(find "$OUT" -type f -exec sha256sum {} + | sort | sha256sum)
 [ "$before" = "$after" ] && echo "   every file of the release is unchanged"
+
+step "9. firmchain verify: the whole release against the root, owner key and policy kept outside it"
+# What a device remembers between updates (TUF versions, the last released version numbers)
+# lives beside the trust anchors; the first run has none to read.
+STATE=$TRUSTED/state.json
+PREVIOUS=()
+[ -f "$STATE" ] && PREVIOUS=(--previous "$STATE")
+"$FIRMCHAIN" verify --release "$OUT" --trusted-root "$TRUSTED/1.root.json" --owner-key "$TRUSTED/owner.pub.pem" \
+  --policy Policies/release.yml --base "$IMAGES/fw-1.0.0.bin" --base "$IMAGES/fw-1.1.0.bin" \
+  "${PREVIOUS[@]}" --save-state "$STATE" --strict
 
 printf '\nDemo finished. The release is in %s (repository/, custody/, keys/);\n' "$OUT"
 printf 'images in %s, the SoftHSM token in %s.\n' "$IMAGES" "$TOKEN_DIR"
