@@ -140,12 +140,14 @@ public struct PipelineRunner: Sendable {
         let lock = try DirectoryLock(spec.output)
         defer { lock.unlock() }
         AtomicFile.removeStaleTemporaries(under: spec.output)
+        // The repository first: it refuses a tampered release from its metadata alone, before the
+        // custody check hashes every file in OUT.
+        let verified = try verifiedPublished(release, options)
         var custodyComplete = false
         if FileIO.exists(release.custody.layoutPath) {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
         }
-        let verified = try verifiedPublished(release, options)
         var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: verified?.targets,
                                   custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
         try preflight(&context)
