@@ -135,9 +135,10 @@ public struct PipelineRunner: Sendable {
         try check(options)
         let release = ReleaseDirectory(spec.output)
         try FileIO.makeDirectories(spec.output)
-        // One run at a time per release; then clear what killed runs' atomic writers left, or
+        // One writer at a time per release (a second run waits for the first, then finds the
+        // release as the first left it); then clear what killed runs' atomic writers left, or
         // in-toto's inspection would find files no step produced.
-        let lock = try DirectoryLock(spec.output)
+        let lock = try DirectoryLock(spec.output, waitSeconds: RepositoryStore.writerWaitSeconds)
         defer { lock.unlock() }
         AtomicFile.removeStaleTemporaries(under: spec.output)
         // The repository first: it refuses a tampered release from its metadata alone, before the
