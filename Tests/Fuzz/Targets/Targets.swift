@@ -4,6 +4,7 @@
 // libFuzzer (`make fuzz`, Entry.swift with -DFUZZING) and as a plain regression driver.
 import Custody
 import Delta
+import Encryption
 import FirmchainCore
 import Foundation
 import Pipeline
@@ -82,6 +83,13 @@ let fuzzTargets: [FuzzTarget] = [
     },
     FuzzTarget(name: "pipeline-yaml", parses: "pipeline files (Pipelines/*.yml)") { bytes in
         _ = try PipelineSpec(yaml: String(decoding: bytes, as: UTF8.self), path: "fuzz-pipeline.yml", baseDirectory: "/nonexistent")
+    },
+    FuzzTarget(name: "cose", parses: "strict bounded CBOR and COSE_Encrypt structures (SUIT firmware-encryption profile)") { bytes in
+        _ = try? CBORDecoder.decode(bytes)
+        _ = try COSEEncrypt(decoding: bytes)
+    },
+    FuzzTarget(name: "recipient-cert", parses: "X.509 recipient certificates, PEM or DER (through OpenSSL)") { bytes in
+        _ = try RecipientCertificate(bytes: bytes, path: "fuzz.pem")
     },
     FuzzTarget(name: "device-state", parses: "the verifier's state document (--previous)") { bytes in
         _ = try DeviceState(bytes: bytes, path: "fuzz-state.json")
