@@ -107,7 +107,13 @@ struct CustodyChecks {
     /// a signed checkpoint (`custody.ledger.coverage` and `custody.ledger.tail` only warn).
     private func ledgerSealed() -> Check {
         let id = "custody.ledger.sealed", title = "the ledger's tail is covered by a signed checkpoint"
-        guard let ledger = custody.ledger else { return Check(id, .failed, title, subject: "custody/ledger.jsonl", details: ["the ledger could not be read"]) }
+        guard let ledger = custody.ledger else {
+            // The custody verifier stops before the ledger when the layout is not trusted (and
+            // that check has failed); otherwise the ledger could not be read.
+            let stopped = custody.report.checks.contains { $0.id == "custody.remaining" }
+            return Check(id, stopped ? .skipped : .failed, title, subject: "custody/ledger.jsonl",
+                         details: [stopped ? "the layout is not trusted, so neither are the checkpoint keys" : "the ledger could not be read"])
+        }
         var failures = [String]()
         for c in ledger.checks where ["custody.ledger.coverage", "custody.ledger.tail"].contains(c.id) && c.status != .passed {
             failures += c.details.isEmpty ? [c.reason] : c.details
