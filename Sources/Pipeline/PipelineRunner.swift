@@ -121,10 +121,36 @@ public struct PipelineRunner: Sendable {
                 try policy.check(key: try Signers.publicKey(of: reference, options: options.signerOptions), reference: reference)
             }
         }
+        try checkDelegations(options)
         if let rule = policy.encryption, !spec.steps.contains(where: { $0.step.writes.contains(ReleaseArtefacts.encryptedPayloads.kind) }) {
             throw violation("the policy \(policy.path) (line \(rule.line)) requires \(rule.kinds.map(\.rawValue).sorted().joined(separator: " and ")) targets to be encrypted, and the pipeline has no encrypt step")
         }
         for planned in spec.steps { try planned.step.check(policy: policy, options: options) }
+    }
+
+    /// The policy's product-line delegations: every delegated key passes the policy, and the
+    /// release's targets fall under a delegated role exactly when its hardware is delegated, to
+    /// a role that signs for all of the release's hardware (so one board's team cannot sign
+    /// another board's images, and a delegated board's images are never signed by the top-level
+    /// role alone).
+    func checkDelegations(_ options: RunOptions) throws {
+        guard !policy.delegations.isEmpty else { return }
+        for d in policy.delegations {
+            for ref in d.keys { try policy.check(key: try Signers.publicKey(of: ref, options: options.signerOptions), reference: ref) }
+        }
+        let (roles, _) = try SignStep.delegatedRoles(policy) { try Signers.publicKey(of: $0, options: options.signerOptions) }
+        let names = [spec.targetName] + spec.bases.map { "deltas/\(spec.targetName).from-\($0.version).bsdiff" }
+        let hardware = Set(spec.hardwareIDs)
+        for name in names {
+            if let i = roles.firstIndex(where: { $0.mayList(name) }) {
+                let d = policy.delegations[i]
+                guard hardware.isSubset(of: d.hardware) else {
+                    throw violation("target \(name) falls under the delegated role \(d.name) (policy line \(d.line)), which signs only for \(d.hardware.joined(separator: ", ")); this release is for \(spec.hardwareIDs.joined(separator: ", "))")
+                }
+            } else if let d = policy.delegations.first(where: { !hardware.isDisjoint(with: $0.hardware) }) {
+                throw violation("hardware \(hardware.intersection(d.hardware).sorted().joined(separator: ", ")) is delegated to the role \(d.name) (paths \(d.paths.joined(separator: ", "))), but target \(name) falls under none of its paths: name the release so that it does (release.name)")
+            }
+        }
     }
 
     /// Runs every step in order.
@@ -199,6 +225,7 @@ public struct PipelineRunner: Sendable {
         for reference in policy.ownerKeys { _ = try context.signer(reference) }
         let roles: [TopLevelRole] = context.published == nil ? TopLevelRole.allCases : [.targets, .snapshot, .timestamp]
         for role in roles { for reference in policy.roles[role].keys { _ = try context.signer(reference) } }
+        for d in policy.delegations { for reference in d.keys { _ = try context.signer(reference) } }
         if let published = context.published {
             let image = try context.value(ReleaseArtefacts.image)
             try ManifestStep.checkRollback(published, imageSHA256: try context.digests(of: image)["sha256"] ?? "", spec: spec, policy: policy)
@@ -266,7 +293,17 @@ public struct PipelineRunner: Sendable {
         let due = [(v.repository.trusted?.timestamp?.signed.expires, expiry.timestamp), (v.repository.trusted?.snapshot?.signed.expires, expiry.snapshot),
                    (targets.expires, expiry.targets)]
             .contains { expires, window in (expires ?? .distantPast) < options.now.addingTimeInterval(window / 4) }
-        return (targets, due)
+            || (v.repository.trusted?.delegated.values.contains { $0.signed.expires < options.now.addingTimeInterval(expiry.targets / 4) } ?? false)
+        // The delegations the policy compiles to, against the published ones: a rotated team key
+        // or a new product line is signed anew even when no target changed.
+        let (roles, _) = try SignStep.delegatedRoles(policy) { try Signers.publicKey(of: $0, options: options.signerOptions) }
+        let delegationsChanged = roles.map { [$0.name, $0.keys.keyids.sorted().joined(separator: ","), String($0.keys.threshold), ($0.paths ?? []).joined(separator: ",")] }
+            != (targets.delegations?.roles ?? []).map { [$0.name, $0.keys.keyids.sorted().joined(separator: ","), String($0.keys.threshold), ($0.paths ?? []).joined(separator: ",")] }
+        // What was released, whichever role signed it: the manifest adds to it, the sign step splits it again.
+        var released = targets
+        released.targets = v.repository.allTargets
+        released.delegations = nil
+        return (released, due || delegationsChanged)
     }
 
     /// Decides whether the release changes — the targets differ from the published ones, or the

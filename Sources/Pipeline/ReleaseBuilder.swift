@@ -33,6 +33,12 @@ public struct ReleaseBuilder {
     public var stepOptions: [String: String] = [:]
     /// More top-level sections of the policy, as YAML text (`encryption: …`).
     public var policyExtra = ""
+    /// The policy's hardware classes; the release is for the first.
+    public var hardwareClasses = ["board-a"]
+    /// The release's target name (`release.name`).
+    public var targetName = "fw.bin"
+    /// More Ed25519 key files to make beside the role keys (`keys/NAME.pem`, in `keyFiles`).
+    public var extraKeys: [String] = []
 
     /// A builder writing under `directory`, at `now`.
     public init(directory: String, now: Date = Date()) {
@@ -68,7 +74,7 @@ public struct ReleaseBuilder {
         try FileIO.makeDirectories(directory + "/keys")
         var keyFiles = [String: String]()
         var owner: PublicKey?
-        for name in ["root", "targets", "snapshot", "timestamp", "owner", "build"] {
+        for name in ["root", "targets", "snapshot", "timestamp", "owner", "build"] + extraKeys {
             let signer = try SoftwareSigner(generating: .ed25519, description: name)
             let file = directory + "/keys/\(name).pem"
             try AtomicFile.write(Array(try signer.privateKeyPEM(encryptedWith: nil).utf8), to: file, mode: 0o600)
@@ -103,7 +109,7 @@ public struct ReleaseBuilder {
             algorithms: {allowed: [ed25519]}
             functionaries:
             \(steps.map { "  \($0): [\"\(functionary($0))\"]" }.joined(separator: "\n"))
-            hardware_classes: {board-a: {description: the board the release is for}}
+            hardware_classes: {\(hardwareClasses.map { "\($0): {description: a board}" }.joined(separator: ", "))}
             \(policyExtra)
             """
         let pipelineText = """
@@ -113,7 +119,7 @@ public struct ReleaseBuilder {
             output: \(directory)/OUT
             release:
               image: \(versions[bases])
-              name: fw.bin
+              name: \(targetName)
               version: 1.\(bases).0
               version_number: \(bases + 1)
               hardware: [board-a]

@@ -58,6 +58,7 @@ public struct DeltaStep: PipelineStep {
             try FileIO.makeDirectories(out + "/build/deltas")
             let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
             for d in deltas {
+                try FileIO.makeDirectories((out + "/" + d.file as NSString).deletingLastPathComponent)
                 let old = try FileIO.read(d.base.image, limit: Delta.maxInputSize)
                 try AtomicFile.write(try Delta.create(old: old, new: new,
                                                             progress: LabelledProgress("delta \(d.base.version) → \(spec.version)", context.options.progress)), to: out + "/" + d.file)
@@ -204,21 +205,64 @@ public struct SignStep: PipelineStep {
             all += try refs.map { try context.signer($0) }
             context.result.signers[role.rawValue] = refs
         }
+        let (topLevel, delegated) = try Self.delegate(desired, &context)
         let prepared: RepositoryStore.PreparedRelease
         if store.isInitialized {
-            prepared = try store.prepare(targets: desired, signers: all, expiry: policy.expiryPolicy, now: context.options.now)
+            prepared = try store.prepare(targets: topLevel, delegated: delegated, signers: all, expiry: policy.expiryPolicy, now: context.options.now)
         } else {
             // A first release: the policy compiles into 1.root.json, signed with the root keys.
             var roleSigners = [TopLevelRole: [any Signer]]()
             for role in TopLevelRole.allCases { roleSigners[role] = try policy.roles[role].keys.map { try context.signer($0) } }
             let roles = policy.roles.map { role, r in RoleAssignment(keys: (roleSigners[role] ?? []).map(\.publicKey), threshold: r.threshold) }
             context.result.signers["root"] = policy.roles.root.keys
-            prepared = try store.prepareInitial(roles: roles, signers: (roleSigners[.root] ?? []) + all, targets: desired,
+            prepared = try store.prepareInitial(roles: roles, signers: (roleSigners[.root] ?? []) + all, targets: topLevel, delegated: delegated,
                                                 expiry: policy.expiryPolicy, now: context.options.now).1
         }
         try store.commit(prepared)
         context.set(ReleaseArtefacts.signedMetadata, prepared)
         return "signed and wrote targets v\(prepared.targetsVersion), snapshot v\(prepared.snapshotVersion), timestamp v\(prepared.timestampVersion)"
+    }
+}
+
+extension SignStep {
+    /// The policy's product-line delegations as TUF delegated roles (terminating, by path).
+    static func delegatedRoles(_ policy: Policy, keys: (String) throws -> PublicKey) throws -> (roles: [DelegatedRole], keys: [String: TUFKey]) {
+        var all = [String: TUFKey](), roles = [DelegatedRole]()
+        for d in policy.delegations {
+            let tufKeys = try d.keys.map { TUFKey(try keys($0)) }
+            for k in tufKeys { all[k.keyid] = k }
+            roles.append(DelegatedRole(name: d.name, keys: RoleKeys(keyids: tufKeys.map(\.keyid), threshold: d.threshold), terminating: true, paths: d.paths))
+        }
+        return (roles, all)
+    }
+
+    /// Splits `desired` by the policy's delegations (TUF spec §4.5, Docs/policy.md): each target
+    /// goes to the first delegated role whose paths match it, signed by that team's keys with the
+    /// next version of the role; the rest stay in the top-level targets, which names the roles
+    /// in its `delegations`. Without delegations, `desired` as it is.
+    static func delegate(_ desired: Targets, _ context: inout StepContext) throws -> (Targets, [(name: String, metadata: Metadata<Targets>)]) {
+        let policy = context.policy
+        guard !policy.delegations.isEmpty else { return (desired, []) }
+        var signers = [String: [any Signer]]()
+        for d in policy.delegations { signers[d.name] = try d.keys.map { try context.signer($0) } }
+        let (roles, keys) = try delegatedRoles(policy) { ref in try context.signer(ref).publicKey }
+        var top = desired
+        top.targets = [:]
+        top.delegations = Delegations(keys: keys, roles: roles)
+        var byRole = [String: [String: TargetFile]]()
+        for (name, t) in desired.targets {
+            if let role = roles.first(where: { $0.mayList(name) }) { byRole[role.name, default: [:]][name] = t } else { top.targets[name] = t }
+        }
+        let previous = (try? context.release.repository.current().snapshot.signed.meta) ?? [:]
+        let expires = context.options.now.addingTimeInterval(policy.expiryPolicy.targets)
+        var out = [(name: String, metadata: Metadata<Targets>)]()
+        for role in roles {
+            var md = Metadata(signed: Targets(common: CommonFields(version: (previous["\(role.name).json"]?.version ?? 0) + 1, expires: expires),
+                                              targets: byRole[role.name] ?? [:]))
+            try md.sign(with: signers[role.name] ?? [], role: role.keys, roleName: role.name)
+            out.append((role.name, md))
+        }
+        return (top, out)
     }
 }
 

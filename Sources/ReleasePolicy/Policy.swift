@@ -60,6 +60,27 @@ public struct Policy: Sendable {
     public var officers: [String: String] = [:]
     /// Which targets must be encrypted, and for whom (`encryption`); nil: encryption is optional.
     public var encryption: EncryptionRule?
+    /// Product lines whose targets a team signs with its own keys (`delegations`), in file order.
+    public var delegations: [Delegation] = []
+
+    /// One `delegations.<name>` entry: a TUF delegated targets role (TUF spec §4.5) for one
+    /// product line. The top-level targets role delegates `paths` to `keys` with `threshold`;
+    /// the role signs only targets for `hardware`, so the team of one board cannot sign images
+    /// for another.
+    public struct Delegation: Sendable, Hashable {
+        /// The role's name (its metadata is `V.NAME.json`).
+        public var name: String
+        /// Target path patterns it may sign for (`*` within one path segment).
+        public var paths: [String]
+        /// The hardware classes its targets may be for.
+        public var hardware: [String]
+        /// Its keys: `pkcs11:` URIs or key files.
+        public var keys: [String]
+        /// Signatures it needs.
+        public var threshold: Int
+        /// The line of the entry, for messages.
+        public var line: Int
+    }
 
     /// The `encryption` section: a release whose targets of these kinds are not encrypted for
     /// every one of these recipients stops before anything is signed.
@@ -122,7 +143,7 @@ public struct Policy: Sendable {
         }
         let doc = try YAMLValue.document(text, file: path)
         let top = try doc.mapping(allowed: ["schema", "name", "owner", "roles", "algorithms", "max_key_age_days", "functionaries",
-                                            "hardware_classes", "rollback", "priority_classes", "ceremonies", "encryption"])
+                                            "hardware_classes", "rollback", "priority_classes", "ceremonies", "encryption", "delegations"])
         let schema = try top.required("schema", in: doc).int()
         guard schema == Policy.schemaVersion else {
             throw FirmchainError(.pipelineUnknownSchema, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(Policy.schemaVersion))", path: path)
@@ -214,6 +235,23 @@ public struct Policy: Sendable {
             guard !recipients.isEmpty else { throw recipientsNode.fail("name at least one recipient") }
             guard Set(recipients).count == recipients.count else { throw recipientsNode.fail("a recipient is listed twice") }
             encryption = EncryptionRule(kinds: Set(kinds), recipients: recipients, line: e.line)
+        }
+        if let d = top["delegations"] {
+            for (name, v) in try d.dictionary() {
+                let m = try v.mapping(allowed: ["paths", "hardware", "keys", "threshold"])
+                guard name.range(of: "^[a-z0-9][a-z0-9-]{0,63}$", options: .regularExpression) != nil,
+                      TopLevelRole(rawValue: name) == nil else {
+                    throw v.fail("a delegated role's name is 1-64 lower-case letters, digits and dashes, and not a top-level role's")
+                }
+                let paths = try m.required("paths", in: v).strings()
+                guard !paths.isEmpty, paths.allSatisfy({ !$0.isEmpty && !$0.hasPrefix("/") }) else { throw v.fail("paths: name at least one relative pattern") }
+                let hardware = try m.required("hardware", in: v).strings()
+                for hw in hardware where hardwareClasses[hw] == nil { throw v.fail("hardware: \(hw) is not a hardware class of this policy") }
+                let keys = try keyRefs(try m.required("keys", in: v))
+                guard !keys.isEmpty else { throw v.fail("keys: name at least one key") }
+                let threshold = Int(try m["threshold"]?.int(in: 1...Int64(keys.count)) ?? 1)
+                delegations.append(Delegation(name: name, paths: paths, hardware: hardware, keys: keys, threshold: threshold, line: v.line))
+            }
         }
         if let p = top["priority_classes"] {
             priorityClasses = try p.sequence().map { try $0.oneOf(FirmwareInfo.Priority.self, FirmwareInfo.Priority.allCases) }

@@ -129,7 +129,8 @@ public struct RepositoryStore: Sendable {
     /// (`targets`' entries, or none), snapshot and timestamp. `commit` writes the root last: it
     /// marks the repository as created, so a run killed before it leaves nothing a client
     /// can load and can simply be re-run.
-    public func prepareInitial(roles: RoleTable<RoleAssignment>, signers: [any Signer], targets: Targets?, expiry: ExpiryPolicy,
+    public func prepareInitial(roles: RoleTable<RoleAssignment>, signers: [any Signer], targets: Targets?,
+                               delegated: [(name: String, metadata: Metadata<Targets>)] = [], expiry: ExpiryPolicy,
                                now: Date) throws -> (Metadata<Root>, PreparedRelease) {
         guard !isInitialized else {
             throw FirmchainError(.repoAlreadyInitialized, "a repository already exists here; roots change only by rotation", path: metadataPath("1.root.json"))
@@ -152,7 +153,7 @@ public struct RepositoryStore: Sendable {
         // Sign everything before writing anything, so a missing key leaves no half repository.
         let first = Targets(common: CommonFields(version: 1, expires: now.addingTimeInterval(expiry.targets)), targets: targets?.targets ?? [:],
                             delegations: targets?.delegations, unrecognized: targets?.unrecognized ?? [:])
-        let files = try signedRelease(root: root.signed, targets: first, previous: nil, signers: signers, expiry: expiry, now: now)
+        let files = try signedRelease(root: root.signed, targets: first, delegated: delegated, previous: nil, signers: signers, expiry: expiry, now: now)
         return (root, PreparedRelease(files: files + [("1.root.json", root.fileBytes())], targetsVersion: 1, snapshotVersion: 1, timestampVersion: 1))
     }
 
@@ -220,12 +221,18 @@ public struct RepositoryStore: Sendable {
     /// Signs new targets (`targets`, or the staged draft), a snapshot over it and a timestamp
     /// over that, each with its version bumped and a fresh expiry. Writes nothing.
     /// With `root`, the roles are signed as that root lists them (a rotation about to publish it).
-    public func prepare(targets: Targets? = nil, root: Root? = nil, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> PreparedRelease {
+    ///
+    /// `delegated` are delegated targets roles already signed by their own keys (their
+    /// delegator, `targets`, names them in its `delegations`): they are written before the
+    /// snapshot, which lists each.
+    public func prepare(targets: Targets? = nil, root: Root? = nil, delegated: [(name: String, metadata: Metadata<Targets>)] = [],
+                        signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> PreparedRelease {
         let cur = try current()
         var t = try targets ?? stagedTargets()
         t.common.version = cur.targets.signed.version + 1
         t.common.expires = now.addingTimeInterval(expiry.targets)
-        let files = try signedRelease(root: root ?? cur.root.signed, targets: t, previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
+        let files = try signedRelease(root: root ?? cur.root.signed, targets: t, delegated: delegated,
+                                      previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
                                       signers: signers, expiry: expiry, now: now)
         return PreparedRelease(files: files, targetsVersion: t.common.version, snapshotVersion: cur.snapshot.signed.version + 1,
                                timestampVersion: cur.timestamp.signed.version + 1)
@@ -315,21 +322,25 @@ public struct RepositoryStore: Sendable {
     public var isInitialized: Bool { FileIO.exists(metadataPath("1.root.json")) }
 
     /// Signs targets, then a snapshot over it, then a timestamp over that; writes nothing.
-    private func signedRelease(root: Root, targets: Targets, previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
+    private func signedRelease(root: Root, targets: Targets, delegated: [(name: String, metadata: Metadata<Targets>)] = [],
+                               previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
                                expiry: ExpiryPolicy, now: Date) throws -> [(name: String, bytes: [UInt8])] {
         var t = Metadata(signed: targets)
         try t.sign(with: signers, role: root.roles.targets, roleName: "targets")
         let tBytes = t.fileBytes()
         let snapVersion = (previous?.snapshot ?? 0) + 1
+        var meta = ["targets.json": MetaFile(version: targets.common.version)]
+        for d in delegated { meta["\(d.name).json"] = MetaFile(version: d.metadata.signed.version) }
         var s = Metadata(signed: Snapshot(common: CommonFields(version: snapVersion, expires: now.addingTimeInterval(expiry.snapshot)),
-                                          meta: ["targets.json": MetaFile(version: targets.common.version)]))
+                                          meta: meta))
         try s.sign(with: signers, role: root.roles.snapshot, roleName: "snapshot")
         let sBytes = s.fileBytes()
         let digests = DigestCalculator.bytes(sBytes, algorithms: [.sha256])
         var ts = Metadata(signed: Timestamp(common: CommonFields(version: (previous?.timestamp ?? 0) + 1, expires: now.addingTimeInterval(expiry.timestamp)),
                                             snapshot: MetaFile(version: snapVersion, length: Int64(sBytes.count), hashes: ["sha256": digests.sha256!])))
         try ts.sign(with: signers, role: root.roles.timestamp, roleName: "timestamp")
-        return [("\(targets.common.version).targets.json", tBytes), ("\(snapVersion).snapshot.json", sBytes), ("timestamp.json", ts.fileBytes())]
+        return delegated.map { ("\($0.metadata.signed.version).\($0.name).json", $0.metadata.fileBytes()) }
+            + [("\(targets.common.version).targets.json", tBytes), ("\(snapVersion).snapshot.json", sBytes), ("timestamp.json", ts.fileBytes())]
     }
 
     private func write(_ files: [(name: String, bytes: [UInt8])]) throws {
