@@ -57,7 +57,7 @@ struct DecryptCommand: FirmchainCommand {
             throw e.about(structurePath)
         }
         output.emit(
-            text: "wrote \(out): \(result.plaintext.length) bytes, sha256 \(result.plaintext.sha256) (tag verified; recipient \(result.recipientAlgorithm)\(result.recipientKeyID.map { " kid " + $0 } ?? ""))",
+            text: "wrote \(out): \(result.plaintext.length) bytes, sha256 \(result.plaintext.sha256 ?? "-") (tag verified; recipient \(result.recipientAlgorithm)\(result.recipientKeyID.map { " kid " + $0 } ?? ""))",
             json: .object([
                 "path": .string(out), "plaintext": result.plaintext.json, "content_algorithm": .string(result.contentAlgorithm.rawValue),
                 "recipient": .object(["key_id": result.recipientKeyID.map { .string($0) } ?? .null,

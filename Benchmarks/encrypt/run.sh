@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# make bench-encrypt: `firmchain encrypt` on a sparse file (4 GiB by default), for peak memory
+# and throughput, next to `openssl speed -evp aes-256-gcm` measured in the same run.
+#
+#   firmchain encrypt   the whole command as a user runs it: read the plaintext in 1 MiB chunks,
+#                       AES-256-GCM through OpenSSL EVP, SHA-256 of plaintext and ciphertext, write
+#                       the ciphertext to a temporary file, fsync, rename (reader, encryption and
+#                       writer on three threads); wrap the key for one P-256 recipient and one
+#                       group key. Wall time and peak RSS per round (GNU time: the child's maxrss).
+#   ... --no-digests    the same without the two SHA-256 passes (what a pipeline runner that hashes
+#                       materials and products itself asks for): the streaming AES-GCM path alone.
+#   firmchain decrypt   the same file back, tag checked before the rename (reported, no target).
+#   openssl speed       `openssl speed -evp aes-256-gcm -bytes 16384` (its largest default block)
+#                       and `-bytes 1048576` (Firmchain's chunk): AES-GCM in memory, one thread,
+#                       no I/O and no hashing: the ceiling.
+# Targets (issue 20): peak RSS < 64 MiB; encrypt throughput >= 0.85x openssl speed.
+#
+# Environment: SIZE_GIB (4), ROUNDS (3; medians are reported), FIRMCHAIN (.build/release/firmchain),
+# OUT (default /dev/shm/firmchain-bench-encrypt: tmpfs, so the disk does not set the figure; it
+# needs 2 x SIZE_GIB of free memory. Point OUT at a disk directory for the disk-bound figure).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+FIRMCHAIN=${FIRMCHAIN:-$ROOT/.build/release/firmchain}
+SIZE_GIB=${SIZE_GIB:-4}
+ROUNDS=${ROUNDS:-3}
+OUT=${OUT:-/dev/shm/firmchain-bench-encrypt}
+for tool in openssl /usr/bin/time python3; do
+  command -v $tool >/dev/null || { echo "bench-encrypt: $tool is missing; run make setup" >&2; exit 1; }
+done
+[ -x "$FIRMCHAIN" ] || { echo "bench-encrypt: $FIRMCHAIN not built (swift build -c release)" >&2; exit 1; }
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+trap 'rm -rf "$OUT"' EXIT
+BYTES=$((SIZE_GIB * 1024 * 1024 * 1024))
+truncate -s "$BYTES" "$OUT/plain.bin"
+openssl ecparam -name prime256v1 -genkey -noout -out "$OUT/device.key" 2>/dev/null
+openssl pkey -in "$OUT/device.key" -pubout -out "$OUT/device.pub" 2>/dev/null
+openssl rand 32 > "$OUT/fleet.kek"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# openssl speed, bytes per second (-mr: "+F:n:aes-256-gcm:B/s").
+speed() { openssl speed -mr -evp aes-256-gcm -bytes "$1" -seconds 3 2>/dev/null | awk -F: '/^\+F:/ {print $4}'; }
+
+enc_s=(); enc_rss=(); nod_s=(); nod_rss=(); dec_s=(); dec_rss=(); sp16=(); sp1m=()
+echo "bench-encrypt: $SIZE_GIB GiB sparse file, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$ROUNDS"); do
+  sp16+=("$(speed 16384)")
+  sp1m+=("$(speed 1048576)")
+  rm -f "$OUT/cipher.bin" "$OUT/cipher.bin.cose" "$OUT/back.bin"
+  /usr/bin/time -f '%e %M' -o "$OUT/time.enc" "$FIRMCHAIN" encrypt --in "$OUT/plain.bin" --out "$OUT/cipher.bin" \
+      --recipient "$OUT/device.pub" --recipient "kek:$OUT/fleet.kek" >/dev/null
+  read -r s kb < "$OUT/time.enc"; enc_s+=("$s"); enc_rss+=("$kb")
+  /usr/bin/time -f '%e %M' -o "$OUT/time.nod" "$FIRMCHAIN" encrypt --no-digests --in "$OUT/plain.bin" --out "$OUT/cipher2.bin" \
+      --recipient "$OUT/device.pub" --recipient "kek:$OUT/fleet.kek" >/dev/null
+  read -r s kb < "$OUT/time.nod"; nod_s+=("$s"); nod_rss+=("$kb")
+  rm -f "$OUT/cipher2.bin" "$OUT/cipher2.bin.cose"
+  /usr/bin/time -f '%e %M' -o "$OUT/time.dec" "$FIRMCHAIN" decrypt --in "$OUT/cipher.bin" --key "$OUT/device.key" --out "$OUT/back.bin" >/dev/null
+  read -r s kb < "$OUT/time.dec"; dec_s+=("$s"); dec_rss+=("$kb")
+  [ "$(stat -c %s "$OUT/back.bin")" = "$BYTES" ] || { echo "bench-encrypt: decrypted length differs" >&2; exit 1; }
+  printf '  round %d: encrypt %.2f s (%d KiB peak), --no-digests %.2f s (%d KiB), decrypt %.2f s (%d KiB), openssl speed 16 KiB %.0f MB/s, 1 MiB %.0f MB/s\n' \
+      "$r" "${enc_s[-1]}" "${enc_rss[-1]}" "${nod_s[-1]}" "${nod_rss[-1]}" "${dec_s[-1]}" "${dec_rss[-1]}" \
+      "$(echo "${sp16[-1]} / 1e6" | bc -l)" "$(echo "${sp1m[-1]} / 1e6" | bc -l)"
+done
+rm -f "$OUT/back.bin"
+
+E=$(printf '%s\n' "${enc_s[@]}" | median); D=$(printf '%s\n' "${dec_s[@]}" | median); N=$(printf '%s\n' "${nod_s[@]}" | median)
+ER=$(printf '%s\n' "${enc_rss[@]}" "${nod_rss[@]}" | sort -g | tail -1); DR=$(printf '%s\n' "${dec_rss[@]}" | sort -g | tail -1)
+S16=$(printf '%s\n' "${sp16[@]}" | median); S1M=$(printf '%s\n' "${sp1m[@]}" | median)
+python3 - "$BYTES" "$E" "$D" "$ER" "$DR" "$S16" "$S1M" "$N" <<'PY'
+import sys
+n, e, d, er, dr, s16, s1m, nd = (float(x) for x in sys.argv[1:])
+enc, dec, nod = n / e / 1e6, n / d / 1e6, n / nd / 1e6
+print(f"median encrypt {e:.2f} s = {enc:.0f} MB/s; --no-digests {nd:.2f} s = {nod:.0f} MB/s; peak RSS {er/1024:.1f} MiB (target < 64 MiB: {'met' if er < 64*1024 else 'NOT met'})")
+print(f"median decrypt {d:.2f} s = {dec:.0f} MB/s, peak RSS {dr/1024:.1f} MiB")
+print(f"openssl speed -evp aes-256-gcm: {s16/1e6:.0f} MB/s (16 KiB blocks), {s1m/1e6:.0f} MB/s (1 MiB blocks)")
+for name, v in (("encrypt", enc), ("encrypt --no-digests", nod)):
+    ratio = v / (s16 / 1e6)
+    print(f"{name} / openssl speed (16 KiB) = {ratio:.2f}x (target >= 0.85x: {'met' if ratio >= 0.85 else 'NOT met'})")
+PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
