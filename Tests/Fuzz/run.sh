@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the BSDIFF40 reader fuzz target with libFuzzer + ASan and runs it.
+# Builds the fuzz targets with libFuzzer + ASan and runs each for SECONDS: the CBOR / COSE_Encrypt
+# reader (fuzz-cose) and the BSDIFF40 reader (fuzz-bspatch).
 #
 #   Tests/Fuzz/run.sh [SECONDS]      (make fuzz; default 60 s)
 #
@@ -17,6 +18,18 @@ SAN=(-sanitize=fuzzer,address -parse-as-library -Onone -gline-tables-only)
 swiftc "${SAN[@]}" -emit-module -emit-object -module-name FirmchainCore \
   -emit-module-path "$BUILD/FirmchainCore.swiftmodule" -o "$BUILD/FirmchainCore.o" \
   Sources/FirmchainCore/FirmchainError.swift
+# The CBOR reader and the COSE_Encrypt parser (Encryption's pure files; nothing of OpenSSL).
+swiftc "${SAN[@]}" -emit-module -wmo -module-name Encryption -I "$BUILD" \
+  -emit-module-path "$BUILD/Encryption.swiftmodule" -emit-object -o "$BUILD/Encryption.o" \
+  Sources/Encryption/CBOR.swift Sources/Encryption/COSEEncrypt.swift Sources/Encryption/Algorithms.swift Sources/Encryption/EncryptionError.swift
+swiftc "${SAN[@]}" -I "$BUILD" -module-name COSEFuzz \
+  Tests/Fuzz/COSEFuzz.swift "$BUILD/Encryption.o" "$BUILD/FirmchainCore.o" -o "$BUILD/fuzz-cose"
+mkdir -p "$OUT/corpus-cose"
+
+echo "fuzz: running fuzz-cose for ${SECONDS_TO_RUN}s (seeds: Tests/Fuzz/seeds-cose)"
+"$BUILD/fuzz-cose" -max_total_time="$SECONDS_TO_RUN" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
+  -artifact_prefix="$OUT/findings/cose-" -print_final_stats=1 "$OUT/corpus-cose" Tests/Fuzz/seeds-cose
+
 # The Delta reader, patcher and bzip2 glue (Delta.swift, the file-level facade, is left out).
 swiftc "${SAN[@]}" -emit-module -wmo -module-name Delta -I "$BUILD" -I Sources/CBZip2 \
   -emit-module-path "$BUILD/Delta.swiftmodule" -emit-object -o "$BUILD/Delta.o" \
