@@ -162,8 +162,11 @@ public struct Encryptor: Sendable {
         let digests = try EncryptPipeline(chunkSize: options.chunkSize)
             .run(source: source, gcm: gcm, sink: writer, digests: options.digests, progress: options.progress)
         let structureBytes = structure.encoded
+        // The structure's temporary file first, so a failure there leaves no ciphertext either.
+        let structureWriter = try AtomicFileWriter(path: structurePath)
+        try structureWriter.write(structureBytes)
         try writer.commit()
-        try AtomicFile.write(structureBytes, to: structurePath)
+        try structureWriter.commit()
         return EncryptionDescriptor(
             format: .cose, contentAlgorithm: alg,
             recipients: recipients.map { .init(keyID: Hex.encode($0.keyID), algorithm: $0.algorithm.description) },
