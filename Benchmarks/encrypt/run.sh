@@ -7,8 +7,7 @@
 #                       the ciphertext to a temporary file, fsync, rename (reader, encryption and
 #                       writer on three threads); wrap the key for one P-256 recipient and one
 #                       group key. Wall time and peak RSS per round (GNU time: the child's maxrss).
-#   ... --no-digests    the same without the two SHA-256 passes (what a pipeline runner that hashes
-#                       materials and products itself asks for): the streaming AES-GCM path alone.
+#                       Also its user and system CPU seconds, to show where the time goes.
 #   firmchain decrypt   the same file back, tag checked before the rename (reported, no target).
 #   openssl speed       `openssl speed -evp aes-256-gcm -bytes 16384` (its largest default block)
 #                       and `-bytes 1048576` (Firmchain's chunk): AES-GCM in memory, one thread,
@@ -47,45 +46,41 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # openssl speed, bytes per second (-mr: "+F:n:aes-256-gcm:B/s").
 speed() { openssl speed -mr -evp aes-256-gcm -bytes "$1" -seconds 3 2>/dev/null | awk -F: '/^\+F:/ {print $4}'; }
 
-enc_s=(); enc_rss=(); nod_s=(); nod_rss=(); dec_s=(); dec_rss=(); sp16=(); sp1m=(); dd_s=(); ossl_s=()
+enc_s=(); enc_rss=(); dec_s=(); dec_rss=(); sp16=(); sp1m=(); dd_s=(); ossl_s=()
 elapsed() { /usr/bin/time -f '%e' -o "$OUT/time.x" "$@" >/dev/null 2>&1; cat "$OUT/time.x"; }
 echo "bench-encrypt: $SIZE_GIB GiB sparse file, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   sp16+=("$(speed 16384)")
   sp1m+=("$(speed 1048576)")
   rm -f "$OUT/cipher.bin" "$OUT/cipher.bin.cose" "$OUT/back.bin"
-  /usr/bin/time -f '%e %M' -o "$OUT/time.enc" "$FIRMCHAIN" encrypt --in "$OUT/plain.bin" --out "$OUT/cipher.bin" \
+  /usr/bin/time -f '%e %M %U %S' -o "$OUT/time.enc" "$FIRMCHAIN" encrypt --in "$OUT/plain.bin" --out "$OUT/cipher.bin" \
       --recipient "$OUT/device.pub" --recipient "kek:$OUT/fleet.kek" >/dev/null
-  read -r s kb < "$OUT/time.enc"; enc_s+=("$s"); enc_rss+=("$kb")
-  /usr/bin/time -f '%e %M' -o "$OUT/time.nod" "$FIRMCHAIN" encrypt --no-digests --in "$OUT/plain.bin" --out "$OUT/cipher2.bin" \
-      --recipient "$OUT/device.pub" --recipient "kek:$OUT/fleet.kek" >/dev/null
-  read -r s kb < "$OUT/time.nod"; nod_s+=("$s"); nod_rss+=("$kb")
-  rm -f "$OUT/cipher2.bin" "$OUT/cipher2.bin.cose"
+  read -r s kb us ss < "$OUT/time.enc"; enc_s+=("$s"); enc_rss+=("$kb"); enc_cpu="$us user + $ss sys"
   dd_s+=("$(elapsed dd if="$OUT/plain.bin" of="$OUT/copy.bin" bs=1M conv=fsync)"); rm -f "$OUT/copy.bin"
   ossl_s+=("$(elapsed openssl enc -aes-256-ctr -K "$(printf '%064d' 0)" -iv "$(printf '%032d' 0)" -in "$OUT/plain.bin" -out "$OUT/copy.bin")")
   rm -f "$OUT/copy.bin"
   /usr/bin/time -f '%e %M' -o "$OUT/time.dec" "$FIRMCHAIN" decrypt --in "$OUT/cipher.bin" --key "$OUT/device.key" --out "$OUT/back.bin" >/dev/null
   read -r s kb < "$OUT/time.dec"; dec_s+=("$s"); dec_rss+=("$kb")
   [ "$(stat -c %s "$OUT/back.bin")" = "$BYTES" ] || { echo "bench-encrypt: decrypted length differs" >&2; exit 1; }
-  printf '  round %d: encrypt %.2f s (%d KiB peak), --no-digests %.2f s (%d KiB), decrypt %.2f s (%d KiB), dd %.2f s, openssl enc %.2f s, openssl speed 16 KiB %.0f MB/s, 1 MiB %.0f MB/s\n' \
-      "$r" "${enc_s[-1]}" "${enc_rss[-1]}" "${nod_s[-1]}" "${nod_rss[-1]}" "${dec_s[-1]}" "${dec_rss[-1]}" "${dd_s[-1]}" "${ossl_s[-1]}" \
+  printf '  round %d: encrypt %.2f s (%d KiB peak; CPU %s s), decrypt %.2f s (%d KiB), dd %.2f s, openssl enc %.2f s, openssl speed 16 KiB %.0f MB/s, 1 MiB %.0f MB/s\n' \
+      "$r" "${enc_s[-1]}" "${enc_rss[-1]}" "$enc_cpu" "${dec_s[-1]}" "${dec_rss[-1]}" "${dd_s[-1]}" "${ossl_s[-1]}" \
       "$(awk -v v="${sp16[-1]}" 'BEGIN {print v / 1e6}')" "$(awk -v v="${sp1m[-1]}" 'BEGIN {print v / 1e6}')"
 done
 rm -f "$OUT/back.bin"
 
-E=$(printf '%s\n' "${enc_s[@]}" | median); D=$(printf '%s\n' "${dec_s[@]}" | median); N=$(printf '%s\n' "${nod_s[@]}" | median)
-ER=$(printf '%s\n' "${enc_rss[@]}" "${nod_rss[@]}" | sort -g | tail -1); DR=$(printf '%s\n' "${dec_rss[@]}" | sort -g | tail -1)
+E=$(printf '%s\n' "${enc_s[@]}" | median); D=$(printf '%s\n' "${dec_s[@]}" | median)
+ER=$(printf '%s\n' "${enc_rss[@]}" | sort -g | tail -1); DR=$(printf '%s\n' "${dec_rss[@]}" | sort -g | tail -1)
 S16=$(printf '%s\n' "${sp16[@]}" | median); S1M=$(printf '%s\n' "${sp1m[@]}" | median)
 DD=$(printf '%s\n' "${dd_s[@]}" | median); OS=$(printf '%s\n' "${ossl_s[@]}" | median)
-python3 - "$BYTES" "$E" "$D" "$ER" "$DR" "$S16" "$S1M" "$N" "$DD" "$OS" <<'PY'
+python3 - "$BYTES" "$E" "$D" "$ER" "$DR" "$S16" "$S1M" "$DD" "$OS" <<'PY'
 import sys
-n, e, d, er, dr, s16, s1m, nd, dd, os_ = (float(x) for x in sys.argv[1:])
+n, e, d, er, dr, s16, s1m, dd, os_ = (float(x) for x in sys.argv[1:])
 print(f"median dd bs=1M copy {dd:.2f} s = {n/dd/1e6:.0f} MB/s (the I/O ceiling); openssl enc -aes-256-ctr {os_:.2f} s = {n/os_/1e6:.0f} MB/s")
-enc, dec, nod = n / e / 1e6, n / d / 1e6, n / nd / 1e6
-print(f"median encrypt {e:.2f} s = {enc:.0f} MB/s; --no-digests {nd:.2f} s = {nod:.0f} MB/s; peak RSS {er/1024:.1f} MiB (target < 64 MiB: {'met' if er < 64*1024 else 'NOT met'})")
+enc, dec = n / e / 1e6, n / d / 1e6
+print(f"median encrypt {e:.2f} s = {enc:.0f} MB/s; peak RSS {er/1024:.1f} MiB (target < 64 MiB: {'met' if er < 64*1024 else 'NOT met'})")
 print(f"median decrypt {d:.2f} s = {dec:.0f} MB/s, peak RSS {dr/1024:.1f} MiB")
 print(f"openssl speed -evp aes-256-gcm: {s16/1e6:.0f} MB/s (16 KiB blocks), {s1m/1e6:.0f} MB/s (1 MiB blocks)")
-for name, v in (("encrypt", enc), ("encrypt --no-digests", nod)):
+for name, v in (("encrypt", enc),):
     ratio = v / (s16 / 1e6)
     print(f"{name} / openssl speed (16 KiB) = {ratio:.2f}x (target >= 0.85x: {'met' if ratio >= 0.85 else 'NOT met'}); / dd copy = {v / (n/dd/1e6):.2f}x")
 PY

@@ -68,7 +68,7 @@ public enum CMSExport {
                 return .init(keyID: Hex.encode(r.subjectKeyIdentifier ?? Array(SHA256.hash(data: r.spkiDER))),
                              algorithm: key.keyType == .rsa ? "RSA-OAEP-SHA256" : "ECDH-SHA256-KDF+A256KW")
             },
-            plaintext: FileDigest(sha256: plainDigest.sha256, length: plainDigest.length),
-            ciphertext: FileDigest(sha256: outDigest.sha256, length: outDigest.length), structure: nil)
+            plaintext: FileDigest(sha256: plainDigest.sha256 ?? "", length: plainDigest.length),
+            ciphertext: FileDigest(sha256: outDigest.sha256 ?? "", length: outDigest.length), structure: nil)
     }
 }

@@ -30,7 +30,7 @@ public enum Decryptor {
     /// Decrypts the payload whose structure is `structure` (the bytes of `NAME.cose`, or a
     /// COSE_Encrypt with its ciphertext attached) and whose ciphertext ‖ tag is the file at
     /// `ciphertextPath` (nil when attached), writing the plaintext to `outputPath`. With
-    /// `expectedPlaintext` (a manifest's length and SHA-256), a plaintext that differs is refused
+    /// `expectedPlaintext` (a manifest's length and SHA-256), a plaintext that differs in either is refused
     /// with `encryption.plaintext-mismatch` before anything appears at `outputPath`.
     public static func decrypt(structure bytes: [UInt8], ciphertext ciphertextPath: String?, key: DecryptionKey,
                                to outputPath: String, expectedPlaintext: FileDigest? = nil,
@@ -54,10 +54,10 @@ public enum Decryptor {
         }
         if let expected = expectedPlaintext {
             let got = digests.plaintext
-            guard got.length == expected.length, expected.sha256 == nil || expected.sha256?.lowercased() == got.sha256 else {
+            guard got.length == expected.length, expected.sha256.lowercased() == got.sha256 else {
                 writer.abort()
                 throw FirmchainError(.encryptionPlaintextMismatch,
-                                     "the decrypted plaintext (\(got.length) bytes, sha256 \(got.sha256 ?? "-")) is not the expected one (\(expected.length) bytes, sha256 \(expected.sha256 ?? "-")); nothing was written",
+                                     "the decrypted plaintext (\(got.length) bytes, sha256 \(got.sha256)) is not the expected one (\(expected.length) bytes, sha256 \(expected.sha256)); nothing was written",
                                      path: outputPath)
             }
         }

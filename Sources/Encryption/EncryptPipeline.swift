@@ -40,8 +40,8 @@ final class EncryptPipeline: @unchecked Sendable {
 
     private var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
 
-    /// Runs the pipeline over `source` into `sink`; returns the digests (nil when `digests` is off).
-    func run(source: FileByteSource, gcm: StreamingGCM, sink: AtomicFileWriter, digests: Bool,
+    /// Runs the pipeline over `source` into `sink`; returns the digests of both sides.
+    func run(source: FileByteSource, gcm: StreamingGCM, sink: AtomicFileWriter,
              progress: ProgressReporter) throws -> (plaintext: FileDigest, ciphertext: FileDigest) {
         let group = DispatchGroup()
         let total = source.length
@@ -58,7 +58,7 @@ final class EncryptPipeline: @unchecked Sendable {
                 do {
                     let n = try source.read(into: buffers[slot])
                     if n == 0 { full.put(.end); return }
-                    if digests { plainHash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n])) }
+                    plainHash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n]))
                     readBytes += Int64(n)
                     full.put(.chunk(slot: slot, count: n))
                 } catch {
@@ -74,7 +74,7 @@ final class EncryptPipeline: @unchecked Sendable {
             while case .chunk(let slot, let n) = sealed.take() {
                 if !isCancelled {
                     let chunk = UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n])
-                    if digests { cipherHash.update(bufferPointer: chunk) }
+                    cipherHash.update(bufferPointer: chunk)
                     do {
                         try sink.write(chunk.bindMemory(to: UInt8.self))
                         written += Int64(n)
@@ -105,10 +105,10 @@ final class EncryptPipeline: @unchecked Sendable {
         if let firstError { throw firstError }
         guard encrypted == readBytes else { throw FirmchainError(.internal, "the encryption pipeline lost a chunk") }
         let tag = try gcm.finishEncrypting()
-        if digests { cipherHash.update(data: tag) }
+        cipherHash.update(data: tag)
         try sink.write(tag)
-        return (FileDigest(sha256: digests ? Hex.encode(Array(plainHash.finalize())) : nil, length: encrypted),
-                FileDigest(sha256: digests ? Hex.encode(Array(cipherHash.finalize())) : nil, length: encrypted + 16))
+        return (FileDigest(sha256: Hex.encode(Array(plainHash.finalize())), length: encrypted),
+                FileDigest(sha256: Hex.encode(Array(cipherHash.finalize())), length: encrypted + 16))
     }
 }
 

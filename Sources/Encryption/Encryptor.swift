@@ -13,22 +13,17 @@ public enum EncryptionFormat: String, Sendable, CaseIterable, Hashable {
 
 /// The SHA-256 and length of one file.
 public struct FileDigest: Sendable, Hashable {
-    /// Lower-case hex SHA-256; nil when the encryption was asked not to hash
-    /// (`EncryptionOptions.digests` off: a pipeline runner that hashes products itself).
-    public let sha256: String?
+    /// Lower-case hex SHA-256.
+    public let sha256: String
     /// Length in bytes.
     public let length: Int64
     /// A digest value.
-    public init(sha256: String?, length: Int64) {
+    public init(sha256: String, length: Int64) {
         self.sha256 = sha256
         self.length = length
     }
-    /// `{"length": …, "sha256": …}` (no `sha256` when not computed).
-    public var json: JSONValue {
-        var o: [String: JSONValue] = ["length": .int(Int(length))]
-        if let sha256 { o["sha256"] = .string(sha256) }
-        return .object(o)
-    }
+    /// `{"length": …, "sha256": …}`.
+    public var json: JSONValue { .object(["sha256": .string(sha256), "length": .int(Int(length))]) }
 }
 
 /// What an encryption produced, for a manifest to record: the format, the algorithms and
@@ -93,18 +88,12 @@ public struct EncryptionOptions: Sendable {
     public var chunkSize: Int
     /// A progress reporter (phase `encrypting` / `decrypting`).
     public var progress: ProgressReporter
-    /// Whether encryption computes the SHA-256 of the plaintext and the ciphertext (default on).
-    /// A pipeline runner that hashes materials and products anyway may turn it off: two SHA-256
-    /// passes cost several times the AES-GCM (Benchmarks/encrypt/RESULTS.md). Lengths are always set.
-    public var digests: Bool
 
-    /// Defaults: AES-256-GCM, 1 MiB chunks, no progress, digests on.
-    public init(contentAlgorithm: ContentAlgorithm = .a256gcm, chunkSize: Int = 1 << 20, progress: ProgressReporter = SilentProgress(),
-                digests: Bool = true) {
+    /// Defaults: AES-256-GCM, 1 MiB chunks, no progress.
+    public init(contentAlgorithm: ContentAlgorithm = .a256gcm, chunkSize: Int = 1 << 20, progress: ProgressReporter = SilentProgress()) {
         self.contentAlgorithm = contentAlgorithm
         self.chunkSize = max(4096, chunkSize)
         self.progress = progress
-        self.digests = digests
     }
 }
 
@@ -160,7 +149,7 @@ public struct Encryptor: Sendable {
         let writer = try AtomicFileWriter(path: ciphertextPath)
         let gcm = try StreamingGCM(encrypting: true, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
         let digests = try EncryptPipeline(chunkSize: options.chunkSize)
-            .run(source: source, gcm: gcm, sink: writer, digests: options.digests, progress: options.progress)
+            .run(source: source, gcm: gcm, sink: writer, progress: options.progress)
         let structureBytes = structure.encoded
         // The structure's temporary file first, so a failure there leaves no ciphertext either.
         let structureWriter = try AtomicFileWriter(path: structurePath)

@@ -98,22 +98,6 @@ struct COSEEncryptTests {
         #expect(try FileIO.read(f.outputPath) == f.plaintext)
     }
 
-    @Test("with digests off the lengths are still reported, no SHA-256 is claimed, and the payload decrypts")
-    func digestsOff() throws {
-        let dir = try TemporaryDirectory("firmchain-enc")
-        var rng = SeededGenerator(seed: 3)
-        let plain = rng.bytes(700_001)
-        try AtomicFile.write(plain, to: dir.file("p"))
-        let kek = try KeyEncryptionKey(bytes: rng.bytes(32), keyID: [9])
-        let d = try Encryptor(recipients: [.keyEncryptionKey(kek)], options: EncryptionOptions(chunkSize: 4096, digests: false))
-            .encrypt(file: dir.file("p"), into: dir.path, name: "c")
-        #expect(d.plaintext == FileDigest(sha256: nil, length: 700_001))
-        #expect(d.ciphertext.length == 700_017 && d.ciphertext.sha256 == nil)
-        #expect(d.json["plaintext"]?["sha256"] == nil)
-        let r = try Decryptor.decrypt(structure: FileIO.read(dir.file("c.cose")), ciphertext: dir.file("c"), key: .keyEncryptionKey(kek), to: dir.file("o"))
-        #expect(r.plaintext.sha256 == DigestCalculator.sha256Hex(plain))
-    }
-
     @Test("a recipient added later opens the same ciphertext, which is not rewritten")
     func addRecipientLater() throws {
         let f = try EncryptedFixture()

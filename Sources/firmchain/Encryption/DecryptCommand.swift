@@ -44,7 +44,7 @@ struct DecryptCommand: FirmchainCommand {
 
     func validate() throws {
         if let h = expectSha256, h.count != 64 || Hex.decode(h) == nil { throw ValidationError("--expect-sha256 takes 64 hex digits") }
-        if expectSha256 != nil && expectLength == nil { throw ValidationError("--expect-sha256 needs --expect-length too (both are in the manifest)") }
+        if (expectSha256 == nil) != (expectLength == nil) { throw ValidationError("--expect-sha256 and --expect-length go together (both are in the manifest)") }
     }
 
     func run() throws {
@@ -63,13 +63,13 @@ struct DecryptCommand: FirmchainCommand {
         let result: DecryptionResult
         do {
             result = try Decryptor.decrypt(structure: structure, ciphertext: ciphertextPath, key: key, to: out,
-                                           expectedPlaintext: expectLength.map { FileDigest(sha256: expectSha256, length: $0) },
+                                           expectedPlaintext: expectLength.flatMap { n in expectSha256.map { FileDigest(sha256: $0, length: n) } },
                                            options: EncryptionOptions(progress: progress))
         } catch let e as FirmchainError where e.path == nil {
             throw e.about(structurePath)
         }
         output.emit(
-            text: "wrote \(out): \(result.plaintext.length) bytes, sha256 \(result.plaintext.sha256 ?? "-") (tag verified; recipient \(result.recipientAlgorithm)\(result.recipientKeyID.map { " kid " + $0 } ?? ""))",
+            text: "wrote \(out): \(result.plaintext.length) bytes, sha256 \(result.plaintext.sha256) (tag verified; recipient \(result.recipientAlgorithm)\(result.recipientKeyID.map { " kid " + $0 } ?? ""))",
             json: .object([
                 "path": .string(out), "plaintext": result.plaintext.json, "content_algorithm": .string(result.contentAlgorithm.rawValue),
                 "recipient": .object(["key_id": result.recipientKeyID.map { .string($0) } ?? .null,

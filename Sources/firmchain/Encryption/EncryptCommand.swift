@@ -44,9 +44,6 @@ struct EncryptCommand: FirmchainCommand {
     @Option(name: .long, help: "Key wrap for P-256 recipients: A256KW or A128KW.")
     var keyWrap: KeyWrapAlgorithm = .a256kw
 
-    @Flag(name: .long, help: "Do not compute the SHA-256 of plaintext and ciphertext (a caller that hashes them itself).")
-    var noDigests = false
-
     @Option(name: .long, help: ArgumentHelp("Add the recipients to this encrypted payload (its structure is PAYLOAD.cose).", valueName: "PAYLOAD"))
     var addTo: String?
 
@@ -78,7 +75,7 @@ struct EncryptCommand: FirmchainCommand {
             return
         }
         let recipients = try self.recipients.map { try RecipientSpec.recipient($0, keyWrap: keyWrap, options: options) }
-        let encryptionOptions = EncryptionOptions(contentAlgorithm: contentAlgorithm, progress: progress, digests: !noDigests)
+        let encryptionOptions = EncryptionOptions(contentAlgorithm: contentAlgorithm, progress: progress)
         let descriptor: EncryptionDescriptor
         let written: String
         if let addTo, let key {
@@ -102,7 +99,7 @@ struct EncryptCommand: FirmchainCommand {
         var doc = descriptor.json.objectValue ?? [:]
         doc["paths"] = .array(written.components(separatedBy: " and ").map { .string($0) })
         output.emit(
-            text: "wrote \(written): \(descriptor.contentAlgorithm.rawValue), \(descriptor.recipients.count) recipient(s) (\(descriptor.recipients.map(\.algorithm).joined(separator: ", "))), plaintext sha256 \(descriptor.plaintext.sha256 ?? "not computed (--no-digests)")",
+            text: "wrote \(written): \(descriptor.contentAlgorithm.rawValue), \(descriptor.recipients.count) recipient(s) (\(descriptor.recipients.map(\.algorithm).joined(separator: ", "))), plaintext sha256 \(descriptor.plaintext.sha256)",
             json: .object(doc))
     }
 }
