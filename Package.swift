@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Custody", targets: ["Custody"]),
         .library(name: "KeyLifecycle", targets: ["KeyLifecycle"]),
         .library(name: "Encryption", targets: ["Encryption"]),
+        .library(name: "Verification", targets: ["Verification"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -106,7 +107,7 @@ let package = Package(
         // link, and compiles the in-toto layout from the pipeline's own steps.
         .target(
             name: "Pipeline",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy", "Encryption",
                            .product(name: "Yams", package: "Yams")]
         ),
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
@@ -117,20 +118,32 @@ let package = Package(
             name: "Custody",
             dependencies: ["FirmchainCore", "Signing"]
         ),
+        // Verification: `ReleaseVerifier`, the one check of a whole release against trust given
+        // from outside it (trusted root, owner keys, policy, previous state), composing the TUF,
+        // revocation and custody verifiers with the release-level checks (unlisted files,
+        // firmware fields, deltas reproduced, custody products, policy) into one report.
+        .target(
+            name: "Verification",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release", "ReleasePolicy", "Delta", "Encryption"]
+        ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.
         .executableTarget(
             name: "firmchain",
             dependencies: [
                 "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody", "Release", "ReleasePolicy",
-                "KeyLifecycle", "Encryption", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KeyLifecycle", "Encryption", "Verification", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "Encryption", "TestSupport"]),
         .testTarget(name: "KeyLifecycleTests", dependencies: ["KeyLifecycle", "Pipeline", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "Encryption", "Delta", "TestSupport"]),
+        // VerificationTests: the release verifier on releases built by the real pipeline runner, and
+        // the tamper suite (hundreds of mutations, each refused with its expected check id).
+        .testTarget(name: "VerificationTests", dependencies: ["Verification", "Pipeline", "ReleasePolicy", "Release", "Repository", "Custody",
+                                                              "Delta", "Encryption", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "Signing", "FirmchainCore", "TestSupport"]),
         // A child process for the kill-during-atomic-write test.
         .executableTarget(name: "atomic-write-probe", dependencies: ["FirmchainCore"], path: "Tests/AtomicWriteProbe"),

@@ -178,8 +178,12 @@ public struct CustodyVerifier: Sendable {
                             continue
                         }
                         links[insp.name] = InTotoLink(name: insp.name, materials: files, products: files)
-                        if let f = ArtifactRuleEngine.check(insp.expectedMaterials, item: insp.name, side: .materials, links: links) { inspFailures.append(f.description) }
-                        if let f = ArtifactRuleEngine.check(insp.expectedProducts, item: insp.name, side: .products, links: links) { inspFailures.append(f.description) }
+                        let order = layout.steps.map(\.name)
+                        if let f = ArtifactRuleEngine.check(insp.expectedMaterials, item: insp.name, side: .materials, links: links) {
+                            inspFailures += Self.inPlainWords(f, present: files, chain: chain, order: order)
+                        } else if let f = ArtifactRuleEngine.check(insp.expectedProducts, item: insp.name, side: .products, links: links) {
+                            inspFailures += Self.inPlainWords(f, present: files, chain: chain, order: order)
+                        }
                     }
                 } catch {
                     inspFailures.append("\(error)")
@@ -207,6 +211,31 @@ public struct CustodyVerifier: Sendable {
         checks.append(checkProvenance(files, ring: ring, chain: chain))
         report.report.checks = checks
         return report
+    }
+
+    /// A delivered-files failure as a person reads it (issue #18 item 13): one line per file,
+    /// `modified: PATH (expected sha256 …, found …; as STEP produced it)`, `extra: PATH (no step
+    /// produced it; sha256 …)` or `missing: PATH (…)`, then the in-toto rule that failed.
+    static func inPlainWords(_ f: RuleFailure, present: [String: ArtifactDigests], chain: [String: InTotoLink], order: [String]) -> [String] {
+        let short: (String?) -> String = { $0.map { String($0.prefix(16)) + "…" } ?? "none" }
+        var lines = [String]()
+        for path in f.artifacts.prefix(20) {
+            if case .require = f.rule {
+                lines.append("missing: \(path) (the layout requires it)")
+                continue
+            }
+            let found = present[path]?["sha256"]
+            if let step = order.reversed().first(where: { chain[$0]?.products[path] != nil }), let expected = chain[step]?.products[path]?["sha256"] {
+                lines.append(expected == found
+                    ? "not allowed here: \(path) (sha256 \(short(found)), as \(step) produced it)"
+                    : "modified: \(path) (expected sha256 \(short(expected)) as \(step) produced it, found \(short(found)))")
+            } else {
+                lines.append("extra: \(path) (no step produced it; sha256 \(short(found)))")
+            }
+        }
+        if f.artifacts.count > 20 { lines.append("… and \(f.artifacts.count - 20) more") }
+        lines.append("(in-toto rule: \(f.description))")
+        return lines
     }
 
     private func checkProvenance(_ files: any ReleaseFiles, ring: KeyRing, chain: [String: InTotoLink]) -> Check {

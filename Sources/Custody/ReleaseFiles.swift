@@ -16,6 +16,10 @@ public protocol ReleaseFiles: Sendable {
     func scan() throws -> [String: ArtifactDigests]
     /// The ledger checks over `custody/ledger.jsonl` and its checkpoint file.
     func verifyLedger(ring: KeyRing) throws -> LedgerVerification
+    /// Every entry below the directory `path` that is not a directory (regular files, and also
+    /// symbolic links and special files, which are listed and never followed), as paths
+    /// relative to `OUT`, sorted. Empty when `path` does not exist.
+    func entries(under path: String) -> [String]
 }
 
 /// A release directory on disk.
@@ -46,6 +50,20 @@ public struct DiskReleaseFiles: ReleaseFiles {
 
     /// The ledger read under its shared lock.
     public func verifyLedger(ring: KeyRing) throws -> LedgerVerification { try CustodyStore(out: out).ledger.verify(ring: ring) }
+
+    /// Walks `OUT/path` without following symbolic links.
+    public func entries(under path: String) -> [String] {
+        var found = [String]()
+        func walk(_ rel: String) {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: out + "/" + rel)) ?? [] {
+                let child = rel + "/" + name
+                let type = (try? FileManager.default.attributesOfItem(atPath: out + "/" + child))?[.type] as? FileAttributeType
+                if type == .typeDirectory { walk(child) } else { found.append(child) }
+            }
+        }
+        walk(path)
+        return found.sorted()
+    }
 }
 
 /// A release directory held in memory: every file by its path relative to `OUT`.
@@ -92,6 +110,12 @@ public struct InMemoryReleaseFiles: ReleaseFiles {
             out[path] = ["sha256": DigestCalculator.sha256Hex(bytes)]
         }
         return out
+    }
+
+    /// The held files whose path lies below `path`.
+    public func entries(under path: String) -> [String] {
+        let prefix = path.isEmpty ? "" : path + "/"
+        return files.keys.filter { $0.hasPrefix(prefix) }.sorted()
     }
 
     /// The ledger checks over the held bytes.

@@ -79,6 +79,53 @@ public enum FileIO {
         }
     }
 
+    /// What a directory entry is, read without following a symbolic link.
+    public enum EntryKind: Sendable, Hashable {
+        /// A regular file.
+        case regular
+        /// A symbolic link (never followed).
+        case symbolicLink
+        /// A FIFO, socket or device.
+        case other
+    }
+
+    /// Every entry below `directory` that is not a directory, as paths relative to it with their
+    /// kind, sorted by path. Symbolic links are reported, never followed (a link to a directory
+    /// is not descended into), so a planted link cannot point the walk outside `directory`.
+    /// At most `limit` entries are listed. A missing `directory` has no entries.
+    ///
+    /// - Throws: `io.failed` when a directory cannot be listed; `io.too-large` past `limit`.
+    public static func entries(under directory: String, limit: Int = 1 << 20) throws -> [(path: String, kind: EntryKind)] {
+        var out = [(path: String, kind: EntryKind)]()
+        var st = stat()
+        guard lstat(directory, &st) == 0 else { return [] }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return [("", (st.st_mode & S_IFMT) == S_IFLNK ? .symbolicLink : .other)] }
+        var stack = [""]
+        while let rel = stack.popLast() {
+            let dir = rel.isEmpty ? directory : directory + "/" + rel
+            guard let d = opendir(dir) else { throw ioError(dir, "cannot list the directory") }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                let childRel = rel.isEmpty ? name : rel + "/" + name
+                guard lstat(directory + "/" + childRel, &st) == 0 else { continue }  // removed meanwhile
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: stack.append(childRel)
+                case S_IFREG: out.append((childRel, .regular))
+                case S_IFLNK: out.append((childRel, .symbolicLink))
+                default: out.append((childRel, .other))
+                }
+                guard out.count <= limit else {
+                    throw FirmchainError(.ioTooLarge, "holds more than \(limit) files", path: directory)
+                }
+            }
+        }
+        return out.sorted { $0.path < $1.path }
+    }
+
     static func openError(_ path: String) -> FirmchainError {
         let e = errno
         if e == ENOENT || e == ENOTDIR {

@@ -39,14 +39,19 @@ public struct RotationRequest: Sendable {
     /// When given, the removed keys stay in the role until this time (an overlap window), so
     /// devices that have not updated keep verifying; a window-close ceremony removes them.
     public var overlapUntil: Date?
+    /// A renewal: the next root keeps every key and threshold and only gets a new expiry (an
+    /// expiring or expired root is replaced before clients refuse it).
+    public var renew: Bool
 
     /// A request from its parts.
-    public init(role: TopLevelRole, add: [PublicKey] = [], remove: [String] = [], threshold: Int? = nil, overlapUntil: Date? = nil) {
+    public init(role: TopLevelRole, add: [PublicKey] = [], remove: [String] = [], threshold: Int? = nil, overlapUntil: Date? = nil,
+                renew: Bool = false) {
         self.role = role
         self.add = add
         self.remove = remove
         self.threshold = threshold
         self.overlapUntil = overlapUntil
+        self.renew = renew
     }
 }
 
@@ -139,7 +144,10 @@ public enum KeyCeremony {
             changes.append("\(request.role.rawValue) threshold \(role.threshold) -> \(t)")
             role.threshold = t
         }
-        guard !changes.isEmpty else { throw refused("the rotation changes nothing: give --add, --remove or --threshold") }
+        if request.renew {
+            changes.append("renew the root: it expires \(UTCTimestamp.string(from: next.expires)) (root v\(current.signed.version) expires \(UTCTimestamp.string(from: current.signed.expires)))")
+        }
+        guard !changes.isEmpty else { throw refused("the rotation changes nothing: give --add, --remove, --threshold or --renew") }
         next.roles[request.role] = role
         return try finish(kind: .rotation, role: request.role, base: base, current: current.signed, next: next, changes: changes,
                           revocations: nil, rules: rules, expiry: expiry, now: now)

@@ -69,6 +69,10 @@ public struct PipelineRunner: Sendable {
         self.policy = policy
     }
 
+    /// Files `repo refresh` re-signs between runs (the timestamp, newer snapshots): delivered
+    /// without a step's link, their bytes bound by TUF's signatures instead.
+    public static let refreshable = ["repository/metadata/timestamp.json", "repository/metadata/*.snapshot.json"]
+
     /// The layout's custody policy compiled from the pipeline's steps: each step's functionary
     /// keys and flows, the delivered files, expiry from the root role's window.
     public static func custodyPolicy(steps: [any PipelineStep], functionaries: [String: [PublicKey]], thresholds: [String: Int] = [:],
@@ -86,8 +90,11 @@ public struct PipelineRunner: Sendable {
             for r in flows.requires where !required.contains(r) { required.append(r) }
             earlier.append((name, step.reads, step.writes))
         }
-        // A later step is the final word on the files it delivers: its rules come first.
-        return CustodyPolicy(steps: compiled, delivered: delivered.reversed().flatMap { $0 }, required: required, expires: expires,
+        // A later step is the final word on the files it delivers: its rules come first. The
+        // timestamp and snapshot `repo refresh` re-signs between runs are left to TUF's own
+        // signatures (the refresh is a ledger entry), so custody still verifies after one.
+        return CustodyPolicy(steps: compiled, delivered: delivered.reversed().flatMap { $0 }, required: required,
+                             unchecked: ["custody/*", "report/*"] + refreshable, expires: expires,
                              readme: "Firmchain release chain (Docs/custody.md): \(compiled.map(\.name).joined(separator: ", ")).")
     }
 
@@ -114,6 +121,10 @@ public struct PipelineRunner: Sendable {
                 try policy.check(key: try Signers.publicKey(of: reference, options: options.signerOptions), reference: reference)
             }
         }
+        if let rule = policy.encryption, !spec.steps.contains(where: { $0.step.writes.contains(ReleaseArtefacts.encryptedPayloads.kind) }) {
+            throw violation("the policy \(policy.path) (line \(rule.line)) requires \(rule.kinds.map(\.rawValue).sorted().joined(separator: " and ")) targets to be encrypted, and the pipeline has no encrypt step")
+        }
+        for planned in spec.steps { try planned.step.check(policy: policy, options: options) }
     }
 
     /// Runs every step in order.
@@ -224,6 +235,12 @@ public struct PipelineRunner: Sendable {
         guard let root = v.repository.root, let targets = v.repository.targets else {
             throw FirmchainError(.pipelineReleaseUnverified, "the published release could not be read to its targets", path: store.directory + "/repository")
         }
+        // Clients refuse everything under an expired root, and this run cannot make a new one.
+        if root.expires <= options.now {
+            throw FirmchainError(.pipelineRootExpired,
+                                 "root v\(root.version) expired at \(UTCTimestamp.string(from: root.expires)); renew it by a root ceremony first: `firmchain keys rotate --repo \(spec.output) --role root --renew --out renew-root.json`, `firmchain keys approve renew-root.json --key KEY` by the root officers, then `firmchain keys apply renew-root.json --repo \(spec.output) --key …` (Docs/keys.md)",
+                                 path: store.directory + "/repository/metadata/\(root.version).root.json")
+        }
         for role in TopLevelRole.allCases {
             let expected = Set(try policy.roles[role].keys.map { try Signers.publicKey(of: $0, options: options.signerOptions).keyid })
             guard Set(root.roles[role].keyids) == expected else {
@@ -231,6 +248,16 @@ public struct PipelineRunner: Sendable {
                                      "root v\(root.version) of the published release names other \(role.rawValue) keys than the policy \(policy.path): it is not the release this policy made (or its root was replaced); refusing to extend it",
                                      path: store.directory + "/repository")
             }
+        }
+        // Nothing beside what the verified metadata and the policy account for: a file planted in
+        // repository/ or keys/ would otherwise become a product of the next signed link.
+        let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
+        let planted = try release.unaccountedFiles(verified: v, ownerKeys: owners)
+        if !planted.isEmpty {
+            let shown = planted.prefix(5).map(\.description).joined(separator: "; ")
+            throw FirmchainError(.pipelineReleaseUnverified,
+                                 "the published release holds \(planted.count) file(s) its signed metadata and policy do not account for: \(shown)\(planted.count > 5 ? "; …" : ""); refusing to sign on top of them — remove them or restore the release from the last good copy",
+                                 path: store.directory)
         }
         let expiry = policy.expiryPolicy
         let due = [(v.repository.trusted?.timestamp?.signed.expires, expiry.timestamp), (v.repository.trusted?.snapshot?.signed.expires, expiry.snapshot),

@@ -112,16 +112,19 @@ public struct PipelineSpec: Sendable {
             guard let type = registry.type(kindName) else {
                 throw opts.fail("unknown step \"\(kindName)\" (steps: \(registry.names.joined(separator: ", ")))")
             }
-            var options = [String: String]()
+            var options = [String: String](), lists = [String: [String]]()
             if case .mapping = opts.node {
-                for (k, v) in try opts.mapping(allowed: type.optionKeys) { options[k] = try v.string() }
+                for (k, v) in try opts.mapping(allowed: type.optionKeys) {
+                    if case .sequence = v.node { lists[k] = try v.strings() } else { options[k] = try v.string() }
+                }
             } else if case .scalar(let sc) = opts.node, sc.string.isEmpty || sc.string == "~" || sc.string == "null" {
                 // `- publish:` with no options
             } else {
                 throw opts.fail("step options must be a mapping")
             }
             guard !steps.contains(where: { $0.name == kindName }) else { throw s.fail("step \(kindName) is declared twice") }
-            steps.append(PlannedStep(step: try type.init(options: StepOptions(options, file: path, line: s.line)), line: s.line))
+            steps.append(PlannedStep(step: try type.init(options: StepOptions(options, lists: lists, file: path, line: s.line, baseDirectory: baseDirectory)),
+                                     line: s.line))
         }
         guard !steps.isEmpty else { throw stepsNode.fail("a pipeline needs at least one step") }
         try Self.checkOrder(steps, path: path)

@@ -56,6 +56,10 @@ public enum ReleaseArtefacts {
     public static let bases = Artefact<[InputFile]>(.init("bases", patterns: ["\(Self.inputs)/*"], external: true))
     /// BSDIFF40 patches in `build/deltas`.
     public static let deltas = Artefact<[BuiltDelta]>(.init("deltas", patterns: ["build/deltas/*"], directories: ["build/deltas"], fresh: true))
+    /// Encrypted payloads (ciphertext ‖ tag and the COSE structure) of the image and the deltas,
+    /// in `build/encrypted`.
+    public static let encryptedPayloads = Artefact<[EncryptedPayload]>(
+        .init("encrypted payloads", patterns: ["build/encrypted/*"], directories: ["build/encrypted"], fresh: true))
     /// The targets the release puts into the repository (copies in `repository/targets`).
     public static let stagedTargets = Artefact<Targets>(.init("staged targets", patterns: ["repository/targets/*", ".staging/*"],
                                                                directories: ["repository/targets"]))
@@ -92,6 +96,19 @@ public struct BuiltDelta: Sendable, Hashable {
     public var baseSHA256: String
     /// The patch, relative to `OUT`.
     public var file: String
+}
+
+/// A payload the encrypt step encrypted: which target it becomes, its ciphertext file and the
+/// encryption fields the manifest records for it.
+public struct EncryptedPayload: Sendable, Hashable {
+    /// The target name it is released under (the image's, or a delta's `deltas/…`).
+    public var target: String
+    /// The ciphertext ‖ tag, relative to `OUT`.
+    public var ciphertext: String
+    /// The COSE structure, relative to `OUT`.
+    public var structure: String
+    /// What `custom.firmware.encryption` records: the plaintext's digest and the descriptor.
+    public var info: FirmwareInfo.EncryptionInfo
 }
 
 /// What a step hashes as a material or product: a path in `OUT` (a directory stands for every
@@ -181,6 +198,9 @@ public protocol PipelineStep: Sendable {
     func flows(_ chain: ChainView) -> StepFlows
     /// Does the work; returns one line saying what it did.
     func run(_ context: inout StepContext) throws -> String
+    /// Checks what the step can check against `policy` before the run writes anything (the
+    /// keys and files it will need, what the policy requires of it); `plan` and `run` call it.
+    func check(policy: Policy, options: RunOptions) throws
 }
 
 extension PipelineStep {
@@ -188,6 +208,8 @@ extension PipelineStep {
     public static var optionKeys: Set<String> { [] }
     /// Steps do not change the published release unless they say so.
     public var commitsRelease: Bool { false }
+    /// Nothing to check by default.
+    public func check(policy: Policy, options: RunOptions) throws {}
 
     /// The kind's name.
     public var name: String { Self.kind }
@@ -210,16 +232,27 @@ extension PipelineStep {
 
 /// The options of one step in a pipeline file, read once and checked.
 public struct StepOptions: Sendable {
-    /// Option values by key (scalars only).
+    /// Option values by key (scalars).
     public let values: [String: String]
+    /// Options whose value is a list of scalars (`recipients: [a, b]`).
+    public let lists: [String: [String]]
     /// The pipeline file and the step's line, for messages.
     public let file: String, line: Int
+    /// The directory relative paths in the pipeline file are taken from.
+    public let baseDirectory: String
 
     /// Options from their parts.
-    public init(_ values: [String: String] = [:], file: String = "", line: Int = 0) {
+    public init(_ values: [String: String] = [:], lists: [String: [String]] = [:], file: String = "", line: Int = 0, baseDirectory: String = ".") {
         self.values = values
+        self.lists = lists
         self.file = file
         self.line = line
+        self.baseDirectory = baseDirectory
+    }
+
+    /// `path` as the pipeline file means it: absolute, or relative to `baseDirectory`.
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") || baseDirectory == "." ? path : "\(baseDirectory)/\(path)"
     }
 
     /// One of `choices` for `key`, or `fallback` when the key is absent.
@@ -244,7 +277,7 @@ public struct StepRegistry: Sendable {
     public init(_ types: [any PipelineStep.Type] = []) { for t in types { register(t) } }
 
     /// The standard release chain: delta, manifest, sign, publish.
-    public static let standard = StepRegistry([DeltaStep.self, ManifestStep.self, SignStep.self, PublishStep.self])
+    public static let standard = StepRegistry([DeltaStep.self, EncryptStep.self, ManifestStep.self, SignStep.self, PublishStep.self])
 
     /// Adds a kind of step (replacing one of the same name).
     public mutating func register(_ type: any PipelineStep.Type) {
@@ -367,6 +400,19 @@ public struct StepContext {
         try policy.check(key: s.publicKey, reference: reference)
         signers[reference] = s
         return s
+    }
+
+    /// Whether the link of `step` recorded in `OUT` — signed by this run's functionary of the
+    /// step, so an unsigned or foreign link cannot vouch for planted files — names exactly
+    /// `materials` and lists every file of `products` with the digest it has now: the step's
+    /// work is then already done and need not be redone (a content-addressed step).
+    public mutating func recordedLinkHolds(step: String, materials: [String: ArtifactDigests], products: [String]) throws -> Bool {
+        let key = try functionary(step).publicKey
+        let ring = KeyRing(trusting: [key], for: [.functionary(step)])
+        guard let recorded = release.custody.links().links.map(\.link).first(where: {
+            $0.link.name == step && $0.envelope.verify(ring: ring, role: .functionary(step), at: options.now).isMet
+        })?.link, recorded.materials == materials, products.allSatisfy({ FileIO.exists(spec.output + "/" + $0) }) else { return false }
+        return try Artifacts.hash(products, in: spec.output) == recorded.products.filter { products.contains($0.key) }
     }
 
     /// The first functionary key the policy names for `step`, opened.

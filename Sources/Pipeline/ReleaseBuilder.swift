@@ -29,6 +29,10 @@ public struct ReleaseBuilder {
     public var registry = StepRegistry.standard
     /// Lay the images out as a build tree does, `1.0.0/Image`, `1.1.0/Image`, … (one basename for all).
     public var buildTreeLayout = false
+    /// Options of steps by kind, as YAML flow mappings (`["encrypt": "{recipients: [k.pub.pem]}"]`).
+    public var stepOptions: [String: String] = [:]
+    /// More top-level sections of the policy, as YAML text (`encryption: …`).
+    public var policyExtra = ""
 
     /// A builder writing under `directory`, at `now`.
     public init(directory: String, now: Date = Date()) {
@@ -100,6 +104,7 @@ public struct ReleaseBuilder {
             functionaries:
             \(steps.map { "  \($0): [\"\(functionary($0))\"]" }.joined(separator: "\n"))
             hardware_classes: {board-a: {description: the board the release is for}}
+            \(policyExtra)
             """
         let pipelineText = """
             schema: 1
@@ -114,7 +119,7 @@ public struct ReleaseBuilder {
               hardware: [board-a]
             \(bases == 0 ? "" : "  bases:\n" + versions.dropLast().enumerated().map { "    - {image: \($0.element), version: 1.\($0.offset).0}" }.joined(separator: "\n"))
             steps:
-            \(steps.map { "  - \($0):" }.joined(separator: "\n"))
+            \(steps.map { "  - \($0):" + (stepOptions[$0].map { " " + $0 } ?? "") }.joined(separator: "\n"))
             """
         try AtomicFile.write(Array(policyText.utf8), to: policyFile)
         try AtomicFile.write(Array(pipelineText.utf8), to: pipelineFile)

@@ -53,17 +53,7 @@ public struct DeltaStep: PipelineStep {
             deltas.append(BuiltDelta(base: base, baseSHA256: d["sha256"] ?? "", file: Self.patchName(spec, base)))
         }
         let names = deltas.map(\.file)
-        // Reuse only what this step's own functionary signed: an unsigned or foreign link in
-        // OUT could otherwise vouch for a planted patch.
-        let functionaryKey = try context.functionary(Self.kind).publicKey
-        let ring = KeyRing(trusting: [functionaryKey], for: [.functionary(Self.kind)])
-        let recorded = context.release.custody.links().links.map(\.link).first {
-            $0.link.name == Self.kind && $0.envelope.verify(ring: ring, role: .functionary(Self.kind), at: context.options.now).isMet
-        }?.link
-        var reusable = false
-        if let recorded, recorded.materials == materials, try names.allSatisfy({ FileIO.exists(out + "/" + $0) }) {
-            reusable = try Artifacts.hash(names, in: out) == recorded.products.filter { names.contains($0.key) }
-        }
+        let reusable = try context.recordedLinkHolds(step: Self.kind, materials: materials, products: names)
         if !reusable {
             try FileIO.makeDirectories(out + "/build/deltas")
             let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
@@ -87,8 +77,10 @@ public struct ManifestStep: PipelineStep {
     /// The manifest step takes no options.
     public init(options: StepOptions) throws {}
 
-    /// The deltas, when an earlier step made them, and the new image, which it needs.
-    public var reads: [ArtefactUse] { [.optional(ReleaseArtefacts.deltas.kind), .required(ReleaseArtefacts.image.kind)] }
+    /// The deltas and the encrypted payloads, when earlier steps made them, and the new image, which it needs.
+    public var reads: [ArtefactUse] {
+        [.optional(ReleaseArtefacts.deltas.kind), .optional(ReleaseArtefacts.encryptedPayloads.kind), .required(ReleaseArtefacts.image.kind)]
+    }
     /// The staged targets: the image and every delta as TUF targets, copied into `repository/targets`.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.stagedTargets.kind] }
 
@@ -108,19 +100,29 @@ public struct ManifestStep: PipelineStep {
         let published = context.published
         var targets = published ?? Targets(common: CommonFields(version: 1, expires: context.options.now), targets: [:])
         // The rollback rule (`checkRollback`) was checked by the runner before the first write.
-        var image = try store.storeTargetFile(spec.image, name: spec.targetName, progress: context.options.progress)
+        // Encrypted payloads, when an encrypt step made them, are released under the targets' names.
+        let encrypted = Dictionary((context.optionalValue(ReleaseArtefacts.encryptedPayloads) ?? []).map { ($0.target, $0) }) { a, _ in a }
+        let input = try context.value(ReleaseArtefacts.image)
+        let plainDigests = try context.digests(of: input)
+        let plainImage = (sha256: plainDigests["sha256"] ?? "", length: try FileIO.size(input.path))
+        let sealedImage = encrypted[spec.targetName]
+        var image = try store.storeTargetFile(sealedImage.map { spec.output + "/" + $0.ciphertext } ?? spec.image, name: spec.targetName,
+                                             progress: context.options.progress)
         image.custom = [FirmwareInfo.customKey: FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber,
-                                                              hardwareIDs: spec.hardwareIDs, kind: .full, priority: spec.priority).json]
+                                                              hardwareIDs: spec.hardwareIDs, kind: .full, encryption: sealedImage?.info,
+                                                              priority: spec.priority).json]
         targets.targets[spec.targetName] = image
         let imageHash = image.hashes["sha256"] ?? ""
         context.result.targets.append(.init(name: spec.targetName, kind: .full, length: image.length, sha256: imageHash, baseVersion: nil, ratio: nil))
         for d in context.optionalValue(ReleaseArtefacts.deltas) ?? [] {
-            let name = "deltas/\(spec.targetName).from-\(d.base.version).bsdiff"
-            var entry = try store.storeTargetFile(spec.output + "/" + d.file, name: name)
+            let name = Self.deltaTargetName(spec, d)
+            let sealed = encrypted[name]
+            var entry = try store.storeTargetFile(spec.output + "/" + (sealed?.ciphertext ?? d.file), name: name)
+            // The delta's result is the plaintext image a device rebuilds, encrypted or not.
             let info = FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber, hardwareIDs: spec.hardwareIDs, kind: .delta,
                                     delta: .init(baseName: basename(d.base.image), baseVersion: d.base.version, baseSHA256: d.baseSHA256,
-                                                 resultName: spec.targetName, resultSHA256: imageHash, resultLength: image.length),
-                                    priority: spec.priority)
+                                                 resultName: spec.targetName, resultSHA256: plainImage.sha256, resultLength: plainImage.length),
+                                    encryption: sealed?.info, priority: spec.priority)
             entry.custom = [FirmwareInfo.customKey: info.json]
             targets.targets[name] = entry
             context.result.targets.append(.init(name: name, kind: .delta, length: entry.length, sha256: entry.hashes["sha256"] ?? "",
@@ -131,8 +133,14 @@ public struct ManifestStep: PipelineStep {
         return same ? "\(context.result.targets.count) target(s) described, as published" : "\(context.result.targets.count) target(s) described"
     }
 
+    /// The target name of delta `d`: `deltas/<target>.from-<base version>.bsdiff`.
+    static func deltaTargetName(_ spec: PipelineSpec, _ d: BuiltDelta) -> String {
+        "deltas/\(spec.targetName).from-\(d.base.version).bsdiff"
+    }
+
     /// The rollback rule: a release's version number must exceed every published one, unless
-    /// it is exactly the release already published (a re-run).
+    /// it is exactly the release already published (a re-run). An encrypted target is compared
+    /// by its plaintext digest (its ciphertext differs each time it is encrypted).
     static func checkRollback(_ published: Targets, imageSHA256: String, spec: PipelineSpec, policy: Policy) throws {
         for (name, t) in published.targets {
             guard let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full else { continue }
@@ -142,7 +150,7 @@ public struct ManifestStep: PipelineStep {
                                      "version_number \(spec.versionNumber) does not exceed \(fw.versionNumber) of the published \(name) (rollback rule \(policy.rollback.rawValue))",
                                      path: spec.path)
             }
-            if sameRelease, t.hashes["sha256"] != imageSHA256 {
+            if sameRelease, (fw.encryption?.plaintextSHA256 ?? t.hashes["sha256"]) != imageSHA256 {
                 throw FirmchainError(.policyViolation,
                                      "\(name) version_number \(fw.versionNumber) is already published with other content; a new image needs a new version_number",
                                      path: spec.path)

@@ -143,3 +143,49 @@ extension ReleaseDirectory {
         return ReleaseRepositoryVerification(repository: full, revocations: revocations, revocationList: list)
     }
 }
+
+extension ReleaseDirectory {
+    /// The files under `repository/` and `keys/` that a verified release does not account for
+    /// (issue #18 item 1): what `RepositoryInventory` finds under the repository, and under
+    /// `keys/` anything but
+    /// - `owner[-N].pub.pem` holding one of `ownerKeys` (the owners trusted from outside),
+    /// - `ROLE[-N].pub.pem` holding a key that some root of the verified chain names for ROLE,
+    /// - `revocations.json` (checked by `keys.revocations` in `verified`).
+    ///
+    /// `verified` must be a passed `verifyRepository` of this release.
+    public func unaccountedFiles(verified: ReleaseRepositoryVerification, ownerKeys: [PublicKey]) throws -> [RepositoryInventory.Unaccounted] {
+        var out = try RepositoryInventory.unaccounted(in: repository, verified: verified.repository, revocations: verified.revocations)
+        let roots = RepositoryInventory.chainOfRoots(repository, newest: verified.repository.root?.version ?? 0)
+        let owners = Set(ownerKeys.map { TUFKey($0).keyid })
+        for (name, kind) in try FileIO.entries(under: keysDirectory) {
+            let rel = "keys/" + name
+            guard kind == .regular else { out.append(.init(path: rel, why: kind == .symbolicLink ? "a symbolic link" : "not a regular file")); continue }
+            if name == "revocations.json" { continue }
+            guard let (who, _) = Self.parseKeyFileName(name) else { out.append(.init(path: rel, why: "not a key file name of a release")); continue }
+            guard let key = try? PublicKey(pem: String(decoding: FileIO.read(keysDirectory + "/" + name, limit: 64 << 10), as: UTF8.self)) else {
+                out.append(.init(path: rel, why: "not a public key")); continue
+            }
+            let id = TUFKey(key).keyid
+            if who == "owner" {
+                if !owners.contains(id) { out.append(.init(path: rel, why: "key \(id.prefix(8)) is not an owner key of the policy")) }
+            } else if let role = TopLevelRole(rawValue: who), !roots.contains(where: { $0.roles[role].keyids.contains(id) }) {
+                out.append(.init(path: rel, why: "key \(id.prefix(8)) is not a \(who) key of any root"))
+            }
+        }
+        return out.sorted { $0.path < $1.path }
+    }
+
+    /// `owner.pub.pem` → ("owner", 1), `targets-3.pub.pem` → ("targets", 3); nil for any other name.
+    static func parseKeyFileName(_ name: String) -> (String, Int)? {
+        guard name.hasSuffix(".pub.pem") else { return nil }
+        let stem = String(name.dropLast(".pub.pem".count))
+        let who: String, index: Int
+        if let dash = stem.lastIndex(of: "-"), let n = Int(stem[stem.index(after: dash)...]), n >= 2, String(n) == stem[stem.index(after: dash)...] {
+            who = String(stem[..<dash]); index = n
+        } else {
+            who = stem; index = 1
+        }
+        guard who == "owner" || TopLevelRole(rawValue: who) != nil else { return nil }
+        return (who, index)
+    }
+}

@@ -58,6 +58,27 @@ public struct Policy: Sendable {
     /// The officers whose approvals count toward `ceremonyApprovals`, by name (`ceremonies.officers`:
     /// key references); empty: every key with a say counts.
     public var officers: [String: String] = [:]
+    /// Which targets must be encrypted, and for whom (`encryption`); nil: encryption is optional.
+    public var encryption: EncryptionRule?
+
+    /// The `encryption` section: a release whose targets of these kinds are not encrypted for
+    /// every one of these recipients stops before anything is signed.
+    public struct EncryptionRule: Sendable, Hashable {
+        /// The target kinds that must be encrypted (`targets`: `full`, `delta`).
+        public var kinds: Set<FirmwareInfo.Kind>
+        /// The recipients each of them must be encrypted for (`recipients`): a P-256 public key
+        /// (PEM file or `pkcs11:` URI) or `kek:NAME`, a pre-shared group key by its key id.
+        public var recipients: [String]
+        /// The line of `encryption`, for messages.
+        public var line: Int
+
+        /// A rule from its parts.
+        public init(kinds: Set<FirmwareInfo.Kind>, recipients: [String], line: Int = 0) {
+            self.kinds = kinds
+            self.recipients = recipients
+            self.line = line
+        }
+    }
 
     /// The expiry windows as the repository takes them.
     public var expiryPolicy: ExpiryPolicy {
@@ -101,7 +122,7 @@ public struct Policy: Sendable {
         }
         let doc = try YAMLValue.document(text, file: path)
         let top = try doc.mapping(allowed: ["schema", "name", "owner", "roles", "algorithms", "max_key_age_days", "functionaries",
-                                            "hardware_classes", "rollback", "priority_classes", "ceremonies"])
+                                            "hardware_classes", "rollback", "priority_classes", "ceremonies", "encryption"])
         let schema = try top.required("schema", in: doc).int()
         guard schema == Policy.schemaVersion else {
             throw FirmchainError(.pipelineUnknownSchema, "line \(top["schema"]!.line): schema \(schema) is not supported (this Firmchain reads \(Policy.schemaVersion))", path: path)
@@ -176,6 +197,23 @@ public struct Policy: Sendable {
                     officers[name] = try keyRef(ref)
                 }
             }
+        }
+        if let e = top["encryption"] {
+            let m = try e.mapping(allowed: ["targets", "recipients"])
+            let kinds = try m.required("targets", in: e).sequence().map { try $0.oneOf(FirmwareInfo.Kind.self, FirmwareInfo.Kind.allCases) }
+            let recipientsNode = try m.required("recipients", in: e)
+            let recipients = try recipientsNode.sequence().map { item -> String in
+                let s = try item.string()
+                if s.hasPrefix("kek:") {
+                    guard s.count > 4 else { throw item.fail("kek: names a group key by its key id (kek:fleet-eu)") }
+                    return s
+                }
+                return try keyRef(item)
+            }
+            guard !kinds.isEmpty else { throw m["targets"]!.fail("name the target kinds that must be encrypted (full, delta)") }
+            guard !recipients.isEmpty else { throw recipientsNode.fail("name at least one recipient") }
+            guard Set(recipients).count == recipients.count else { throw recipientsNode.fail("a recipient is listed twice") }
+            encryption = EncryptionRule(kinds: Set(kinds), recipients: recipients, line: e.line)
         }
         if let p = top["priority_classes"] {
             priorityClasses = try p.sequence().map { try $0.oneOf(FirmwareInfo.Priority.self, FirmwareInfo.Priority.allCases) }

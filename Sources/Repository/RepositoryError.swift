@@ -25,11 +25,14 @@ extension ErrorCode {
     public static let repoBadFirmwareFields = ErrorCode("repo.bad-firmware-fields", .usage)
     /// A file changed while it was being added.
     public static let repoTargetChanged = ErrorCode("repo.target-changed", .io)
+    /// The release a command would re-sign does not verify (or holds files its metadata does not
+    /// account for): nothing is signed on top of it.
+    public static let repoUnverified = ErrorCode("repo.unverified", .verificationFailed)
 
     /// Every code `Repository` declares.
     public static let repositoryCodes: [ErrorCode] = [
         repoNotInitialized, repoAlreadyInitialized, repoRoleWithoutKeys, repoBadThreshold, repoBadTargetName,
-        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoUnsupportedHash, repoTargetChanged, repoBadFirmwareFields,
+        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoUnsupportedHash, repoTargetChanged, repoBadFirmwareFields, repoUnverified,
     ]
 }
 

@@ -158,7 +158,12 @@ public struct RepositoryStore: Sendable {
 
     /// Copies `file` into the targets directory as `<sha256>.<name>` and stages its entry
     /// (length, sha256 and sha512, `custom`) for the next publish. Returns the entry.
-    public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress()) throws -> TargetFile {
+    ///
+    /// `admit` sees the staged targets under the release's lock, before anything is written, and
+    /// throws to refuse (the rollback rule): a check made before taking the lock could be
+    /// overtaken by a concurrent writer.
+    public func addTarget(file: String, name: String, custom: JSONValue?, progress: ProgressReporter = SilentProgress(),
+                          admit: (Targets) throws -> Void = { _ in }) throws -> TargetFile {
         // Read, change and write the staged targets under the release's lock: concurrent
         // writers queue instead of losing each other's targets.
         guard isInitialized else {
@@ -167,6 +172,7 @@ public struct RepositoryStore: Sendable {
         let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
         defer { lock.unlock() }
         var staged = try stagedTargets()
+        try admit(staged)
         var entry = try storeTargetFile(file, name: name, progress: progress)
         entry.custom = custom
         staged.targets[name] = entry
@@ -245,6 +251,55 @@ public struct RepositoryStore: Sendable {
         let release = try prepare(signers: signers, expiry: expiry, now: now)
         try commit(release)
         return (release.targetsVersion, release.snapshotVersion, release.timestampVersion)
+    }
+
+    /// What `refresh` wrote.
+    public struct Refreshed: Sendable {
+        /// The new snapshot version, when the snapshot was refreshed.
+        public var snapshot: Int64?
+        /// The new timestamp version.
+        public var timestamp: Int64
+        /// The files written, in order (relative to the metadata directory).
+        public var files: [(name: String, sha256: String)]
+    }
+
+    /// Re-signs the timestamp — and, for `.snapshot`, the snapshot first — with its version
+    /// bumped and a fresh expiry, and changes nothing else (tuftool's `update` for the online
+    /// roles): a release stays fresh with only the online keys, between releases. The snapshot
+    /// keeps the roles it lists; the timestamp points at the snapshot as it then is.
+    /// The caller verified the repository first; this takes the release's lock.
+    ///
+    /// - Throws: `repo.threshold-not-met` when `signers` do not meet a role's threshold;
+    ///   `repo.bad-threshold` for a role other than timestamp or snapshot.
+    public func refresh(_ role: TopLevelRole, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Refreshed {
+        guard role == .timestamp || role == .snapshot else {
+            throw FirmchainError(.repoBadThreshold, "only the timestamp and snapshot roles are refreshed; targets changes by a release and root by a ceremony")
+        }
+        let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
+        defer { lock.unlock() }
+        let cur = try current()
+        let root = cur.root.signed
+        var files = [(name: String, bytes: [UInt8])]()
+        var snapshotFile = (version: cur.snapshot.signed.version, bytes: cur.snapshot.fileBytes())
+        if role == .snapshot {
+            var s = cur.snapshot
+            s.signed.common.version += 1
+            s.signed.common.expires = now.addingTimeInterval(expiry.snapshot)
+            try s.sign(with: signers, role: root.roles.snapshot, roleName: "snapshot")
+            snapshotFile = (s.signed.version, s.fileBytes())
+            files.append(("\(s.signed.version).snapshot.json", snapshotFile.bytes))
+        } else if let bytes = try? FileIO.read(metadataPath("\(snapshotFile.version).snapshot.json"), limit: Self.metadataLimit) {
+            snapshotFile.bytes = bytes  // the timestamp lists the file as served
+        }
+        let digests = DigestCalculator.bytes(snapshotFile.bytes, algorithms: [.sha256])
+        var ts = Metadata(signed: Timestamp(common: CommonFields(version: cur.timestamp.signed.version + 1, expires: now.addingTimeInterval(expiry.timestamp)),
+                                            snapshot: MetaFile(version: snapshotFile.version, length: Int64(snapshotFile.bytes.count),
+                                                               hashes: ["sha256": digests.sha256!])))
+        try ts.sign(with: signers, role: root.roles.timestamp, roleName: "timestamp")
+        files.append(("timestamp.json", ts.fileBytes()))
+        try write(files)
+        return Refreshed(snapshot: role == .snapshot ? snapshotFile.version : nil, timestamp: ts.signed.version,
+                         files: files.map { ($0.name, DigestCalculator.sha256Hex($0.bytes)) })
     }
 
     /// Whether a repository exists here (its `1.root.json` is written last by `initialize`).

@@ -19,6 +19,8 @@ struct InTotoInteropTests {
         let inTotoError: String
         let failedCheck: String
         var verificationKey: (@Sendable (ReleaseFixture) throws -> String)? = nil
+        /// What the failed check's details must say in plain words (modified / extra / missing).
+        var plainWords: String? = nil
         let apply: @Sendable (ReleaseFixture, String) throws -> Void
     }
 
@@ -37,18 +39,18 @@ struct InTotoInteropTests {
 
     static let cases: [Tamper] = [
         Tamper(name: "a modified delivered file", inTotoError: "RuleVerificationError",
-               failedCheck: "custody.inspections") { _, release in
+               failedCheck: "custody.inspections", plainWords: "modified: repository/targets/") { _, release in
             let path = try targetFile(release, suffix: ".fw-1.1.0.bin")
             var bytes = try FileIO.read(path)
             bytes[77] ^= 0x01
             try Data(bytes).write(to: URL(fileURLWithPath: path))
         },
         Tamper(name: "an extra file", inTotoError: "RuleVerificationError",
-               failedCheck: "custody.inspections") { _, release in
+               failedCheck: "custody.inspections", plainWords: "extra: repository/targets/extra.bin (no step produced it") { _, release in
             try Data("not from any step".utf8).write(to: URL(fileURLWithPath: release + "/repository/targets/extra.bin"))
         },
         Tamper(name: "a required file removed (timestamp.json)", inTotoError: "RuleVerificationError",
-               failedCheck: "custody.inspections") { _, release in
+               failedCheck: "custody.inspections", plainWords: "missing: repository/metadata/timestamp.json") { _, release in
             try FileManager.default.removeItem(atPath: release + "/repository/metadata/timestamp.json")
         },
         Tamper(name: "a product swapped between steps (manifest read another delta than delta wrote)", inTotoError: "RuleVerificationError",
@@ -120,6 +122,10 @@ struct InTotoInteropTests {
             #expect(DocumentedChecks.undocumented(ours.checks.map(\.id)).isEmpty, "ids missing from Docs/verify.md")
             #expect(ours.checks.contains { $0.id == t.failedCheck && $0.status == .failed },
                     "\(t.name): expected the check '\(t.failedCheck)' to fail; got \(ours.checks.filter { $0.status != .passed }.map { "\($0.id): \($0.status)" })")
+            if let words = t.plainWords {
+                let details = ours.checks.filter { $0.id == t.failedCheck }.flatMap(\.details)
+                #expect(details.contains { $0.hasPrefix(words) }, "\(t.name): the details say \(details), not '\(words)…'")
+            }
         }
     }
 

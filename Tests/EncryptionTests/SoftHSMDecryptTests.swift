@@ -67,4 +67,23 @@ struct SoftHSMDecryptTests {
         #expect(!wrongPIN.err.contains("wrong-pin"))
         #expect(k.outputDirectoryIsEmpty)
     }
+
+    @Test("firmchain keys generate --usage key-agreement makes a token key that decrypts and cannot sign; a signing key cannot decrypt")
+    func generatedKeyAgreementKey() throws {
+        let t = try SoftHSMToken(label: "generated-kek")
+        let k = try CLIKeys()
+        expectOK(try runProcess(TestEnv.firmchain, ["keys", "generate", "--token", "pkcs11:token=\(t.label)", "--type", "ecdsa-p256",
+                                                    "--usage", "key-agreement", "--label", "hw-class"], environment: t.environment))
+        let uri = "pkcs11:token=\(t.label);object=hw-class"
+        expectOK(try runProcess(TestEnv.firmchain, ["encrypt", "--in", k.path("fw.bin"), "--out", k.path("fw.enc"), "--recipient", uri],
+                                environment: t.environment))
+        expectOK(try runProcess(TestEnv.firmchain, ["decrypt", "--in", k.path("fw.enc"), "--key", uri, "--out", k.path("out/fw.bin")],
+                                environment: t.environment))
+        #expect(try FileIO.read(k.path("out/fw.bin")) == k.plaintext)
+        let sign = try runProcess(TestEnv.firmchain, ["sign", "--key", uri, "--in", k.path("fw.bin"), "--out", k.path("fw.sig")], environment: t.environment)
+        #expect(sign.status != 0 && !FileIO.exists(k.path("fw.sig")), "a key-agreement key signed: \(sign.err)")
+        let refused = try runProcess(TestEnv.firmchain, ["keys", "generate", "--token", "pkcs11:token=\(t.label)", "--type", "ed25519",
+                                                         "--usage", "key-agreement", "--label", "x"], environment: t.environment)
+        #expect(refused.status == 64 && refused.err.contains("--usage key-agreement"), "\(refused.err)")
+    }
 }

@@ -93,6 +93,26 @@ struct RotationCase: Sendable, CustomStringConvertible {
 private let force = KeyRules(allowUnrecoverableRoot: true)
 
 let rotationCases: [RotationCase] = [
+    RotationCase(description: "a 2-of-3 root renewal keeps every key, extends the expiry and verifies after the old root expired", rootKeys: 3, threshold: 2, run: { f in
+        let old = try Metadata<Root>(bytes: try f.base()).signed
+        f.now = old.expires.addingTimeInterval(3600)  // the root has expired: its renewal is still a ceremony
+        var p = try f.rotate(RotationRequest(role: .root, renew: true))
+        try f.approve(&p, ["r1", "r2"])
+        _ = try f.apply(p)
+        let new = try Metadata<Root>(bytes: try f.base()).signed
+        // Timestamp and snapshot expired too (a pipeline run re-signs them); the root chain verifies.
+        let roots = try f.verifies().report.checks.filter { $0.id.hasPrefix("repo.root") }
+        guard new.roles == old.roles, new.expires > f.now, new.version == old.version + 1, !roots.isEmpty,
+              roots.allSatisfy({ $0.status == .passed }) else { throw TestSetupError("the renewed root is not what was asked: \(roots)") }
+    }, expect: .published),
+    RotationCase(description: "a root renewal approved by one officer of a 2-of-3 root is refused", rootKeys: 3, threshold: 2, run: { f in
+        var p = try f.rotate(RotationRequest(role: .root, renew: true))
+        try f.approve(&p, ["r1"])
+        _ = try f.apply(p)
+    }, expect: .refused(.keysApprovalsMissing)),
+    RotationCase(description: "a rotation that changes nothing and renews nothing is refused", rootKeys: 3, threshold: 2, run: { f in
+        _ = try f.rotate(RotationRequest(role: .root))
+    }, expect: .refused(.keysRefusedChange)),
     RotationCase(description: "1-of-1 root rotation fails when not signed by the old key", rootKeys: 1, threshold: 1, run: { f in
         var p = try f.rotate(RotationRequest(role: .root, add: [f.pub("r2")], remove: [f.id("r1")]), rules: force)
         try f.approve(&p, ["r2"])

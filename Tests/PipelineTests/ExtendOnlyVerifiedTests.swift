@@ -84,6 +84,84 @@ struct ExtendOnlyVerifiedTests {
         #expect(custody.report.passed, "\(custody.report.failures.map(\.id))")
     }
 
+    /// Releases the next version (1.3.0, version number 4) of `b` with a new image, through the runner.
+    static func releaseNext(_ b: ReleaseBuilder.Built) throws -> PipelineResult {
+        var pipeline = String(decoding: try FileIO.read(b.pipeline), as: UTF8.self)
+        let image = try #require(pipeline.split(separator: "\n").first { $0.contains("image: ") && !$0.contains("{") })
+            .replacingOccurrences(of: "image: ", with: "").trimmingCharacters(in: .whitespaces)
+        let next = image + ".next"
+        try AtomicFile.write(Array("release 1.3.0".utf8) + (try FileIO.read(image)), to: next)
+        pipeline = pipeline.replacingOccurrences(of: "image: \(image)\n", with: "image: \(next)\n")
+            .replacingOccurrences(of: "version: 1.2.0\n", with: "version: 1.3.0\n")
+            .replacingOccurrences(of: "version_number: 3", with: "version_number: 4")
+        try AtomicFile.write(Array(pipeline.utf8), to: b.pipeline)
+        return try rerun(b)
+    }
+
+    @Test("a file planted in repository/targets that no signed target lists is refused, naming it (issue 18, item 1)",
+          arguments: ["evil.bin", "deltas/0000.fw.bin.from-0.9.0.bsdiff", "extra-dir/readme.txt"])
+    func plantedUnlistedTarget(_ name: String) throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-unlisted").path).build()
+        let path = b.release.repository.targetsDirectory + "/" + name
+        try FileIO.makeDirectories((path as NSString).deletingLastPathComponent)
+        try AtomicFile.write(Array("planted".utf8), to: path)
+        try Self.expectRefused(b, mentioning: "repository/targets/\(name) (no trusted target lists it)")
+    }
+
+    @Test("a symbolic link planted in repository/targets is refused, even one pointing at a real copy")
+    func plantedSymlink() throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-link").path).build()
+        let targets = b.release.repository.targetsDirectory
+        let copy = try #require(try FileManager.default.contentsOfDirectory(atPath: targets).first { $0.hasSuffix(".fw.bin") })
+        try FileManager.default.createSymbolicLink(atPath: targets + "/link.fw.bin", withDestinationPath: targets + "/" + copy)
+        try Self.expectRefused(b, mentioning: "repository/targets/link.fw.bin (a symbolic link)")
+    }
+
+    @Test("a public key planted in keys/ is refused: an unknown name, and a known name holding a stranger's key",
+          arguments: ["attacker.pub.pem", "targets-2.pub.pem", "owner-2.pub.pem"])
+    func plantedKey(_ name: String) throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-key").path).build()
+        let stranger = try SoftwareSigner(generating: .ed25519, description: "stranger")
+        try AtomicFile.write(Array(stranger.publicKey.pem.utf8), to: b.release.keysDirectory + "/" + name)
+        try Self.expectRefused(b, mentioning: "keys/\(name)")
+    }
+
+    @Test("a metadata file planted beside the signed ones is refused: an unknown role, a future version, a future root",
+          arguments: ["9.targets.json", "1.evil.json", "5.root.json", "notes.txt"])
+    func plantedMetadata(_ name: String) throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-meta").path).build()
+        let metadata = b.release.repository.metadataDirectory
+        try AtomicFile.write(try FileIO.read(metadata + "/1.targets.json"), to: metadata + "/" + name)
+        try Self.expectRefused(b, mentioning: "repository/metadata/\(name)")
+    }
+
+    @Test("after a second release the earlier metadata versions are history the next run accepts, and a forged earlier version is refused")
+    func historicMetadata() throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-history").path).build()
+        let second = try Self.releaseNext(b)
+        #expect(second.changed && second.targetsVersion == 2, "\(second.steps)")
+        #expect(!(try Self.rerun(b)).changed, "a re-run accepts the history and changes nothing")
+        // 1.targets.json is history now: edit it so that its signature no longer covers it.
+        let path = b.release.repository.metadataDirectory + "/1.targets.json"
+        var md = try Metadata<Targets>(bytes: try FileIO.read(path))
+        md.signed.targets["evil.bin"] = TargetFile(length: 4, hashes: ["sha256": String(repeating: "ab", count: 32)])
+        try AtomicFile.write(md.fileBytes(), to: path)
+        try Self.expectRefused(b, mentioning: "repository/metadata/1.targets.json (an earlier targets version that no trusted targets keys signed)")
+    }
+
+    @Test("after a second release an earlier release's image copy whose bytes were replaced is refused")
+    func historicCopyReplaced() throws {
+        let b = try ReleaseBuilder(directory: try TemporaryDirectory("extend-history-copy").path).build()
+        let firstImage = try #require(b.result.targets.first { $0.kind == .full })
+        _ = try Self.releaseNext(b)
+        let copy = b.release.repository.targetPath(name: firstImage.name, hash: firstImage.sha256)
+        var bytes = try FileIO.read(copy)
+        bytes[bytes.count / 2] ^= 0x01
+        try AtomicFile.write(bytes, to: copy)
+        let shown = String(copy.dropFirst(b.release.path.count + 1))
+        try Self.expectRefused(b, mentioning: "\(shown) (a copy of an earlier release's target whose length or hashes differ from its listing)")
+    }
+
     @Test("a step after a step that commits the release is refused when the pipeline is loaded")
     func nothingAfterCommit() throws {
         #expect {

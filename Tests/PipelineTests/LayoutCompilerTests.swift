@@ -35,7 +35,8 @@ struct LayoutCompilerTests {
         #expect(delivered.name == "delivered")
         #expect(delivered.expectedMaterials == [.require("repository/metadata/timestamp.json"), m("repository/*", .products, "publish"),
                                                 m("keys/*", .products, "publish"), m("build/deltas/*", .products, "delta"),
-                                                .allow("custody/*"), .allow("report/*"), .disallow("*")])
+                                                .allow("custody/*"), .allow("report/*"), .allow("repository/metadata/timestamp.json"),
+                                                .allow("repository/metadata/*.snapshot.json"), .disallow("*")])
         #expect(try InTotoLayout(json: layout.json) == layout)
     }
 

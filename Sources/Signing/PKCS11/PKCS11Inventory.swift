@@ -86,12 +86,25 @@ public enum PKCS11Inventory {
         }
     }
 
+    /// What a generated private key may do: one purpose per key.
+    public enum Usage: String, Sendable, CaseIterable {
+        /// Sign only (CKA_SIGN): TUF, in-toto, ledger and export signatures.
+        case sign
+        /// ECDH key agreement only (CKA_DERIVE, P-256): a device or hardware-class key that
+        /// decrypts payloads (`firmchain decrypt --key pkcs11:…`).
+        case keyAgreement = "key-agreement"
+    }
+
     /// Generates a key pair of `type` (RSA: 3072 bits) inside the token the URI names. The
-    /// private key is private, sensitive, non-extractable and may only sign (no decrypt,
-    /// unwrap or derive; the public key verifies only); CKA_ID is 16
-    /// random bytes. Refuses (`signing.key-exists`) when a private key with `label` exists.
-    public static func generate(in uri: PKCS11URI, type: KeyType, label: String, options: SignerOptions) throws -> PKCS11GeneratedKey {
+    /// private key is private, sensitive, non-extractable and does one thing: sign (`.sign`, no
+    /// decrypt, unwrap or derive; the public key verifies only) or ECDH key agreement
+    /// (`.keyAgreement`, P-256 only, no signing); CKA_ID is 16 random bytes. Refuses
+    /// (`signing.key-exists`) when a private key with `label` exists.
+    public static func generate(in uri: PKCS11URI, type: KeyType, label: String, usage: Usage = .sign, options: SignerOptions) throws -> PKCS11GeneratedKey {
         guard !label.isEmpty else { throw FirmchainError.keyUnsupported(uri.description, "the key label must not be empty") }
+        guard usage == .sign || type == .ecdsaP256 else {
+            throw FirmchainError.keyUnsupported(uri.description, "a key-agreement key is P-256 (ecdsa-p256), not \(type.rawValue)")
+        }
         let resolved = try PKCS11TokenResolver.resolve(uri, options: options)
         let pool = try PKCS11SessionPool(functions: resolved.functions, token: resolved.info, readWrite: true, uri: uri.description)
         try pool.login(pin: try PKCS11TokenResolver.pin(for: uri, token: resolved.info, options: options), uri: uri.description)
@@ -107,14 +120,14 @@ public enum PKCS11Inventory {
             }
             var pub: [PKCS11Attribute] = [
                 PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aPrivate, bool: false),
-                PKCS11Attribute(CK.aVerify, bool: true), PKCS11Attribute(CK.aEncrypt, bool: false), PKCS11Attribute(CK.aWrap, bool: false),
+                PKCS11Attribute(CK.aVerify, bool: usage == .sign), PKCS11Attribute(CK.aEncrypt, bool: false), PKCS11Attribute(CK.aWrap, bool: false),
                 PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
             ]
             let priv: [PKCS11Attribute] = [
                 PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aPrivate, bool: true),
                 PKCS11Attribute(CK.aSensitive, bool: true), PKCS11Attribute(CK.aExtractable, bool: false),
-                PKCS11Attribute(CK.aSign, bool: true), PKCS11Attribute(CK.aDecrypt, bool: false), PKCS11Attribute(CK.aUnwrap, bool: false),
-                PKCS11Attribute(CK.aDerive, bool: false), PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
+                PKCS11Attribute(CK.aSign, bool: usage == .sign), PKCS11Attribute(CK.aDecrypt, bool: false), PKCS11Attribute(CK.aUnwrap, bool: false),
+                PKCS11Attribute(CK.aDerive, bool: usage == .keyAgreement), PKCS11Attribute(CK.aLabel, string: label), PKCS11Attribute(CK.aID, bytes: id),
             ]
             let mechanism: PKCS11Mechanism
             switch type {

@@ -100,6 +100,7 @@ extension KeysCommand {
                 Example:
                   firmchain keys rotate --repo OUT --role root --add keys/officer-c.pub.pem --remove 1a2b3c… --threshold 2 --out rotate-root.json
                   firmchain keys rotate --repo OUT --role targets --add 'pkcs11:token=release;object=targets-2' --remove keys/targets.pub.pem --overlap-days 30 --out t.json
+                  firmchain keys rotate --repo OUT --role root --renew --expires-in 365 --out renew-root.json
                 """
         )
         @OptionGroup var global: GlobalOptions
@@ -111,11 +112,12 @@ extension KeysCommand {
         @Option(help: "The role's new threshold.") var threshold: Int?
         @Option(help: ArgumentHelp("Keep the removed keys in the role for this many days (an overlap window).", valueName: "DAYS")) var overlapDays: Int?
         @Flag(help: "Propose removing every key whose overlap window has ended (in --role, or in every role).") var closeWindows = false
+        @Flag(help: "Propose the next root with a new expiry (--expires-in) and, unless other options change them, the same keys.") var renew = false
 
         func validate() throws {
             if closeWindows {
-                guard add.isEmpty, remove.isEmpty, threshold == nil, overlapDays == nil else {
-                    throw ValidationError("--close-windows takes no --add, --remove, --threshold or --overlap-days")
+                guard add.isEmpty, remove.isEmpty, threshold == nil, overlapDays == nil, !renew else {
+                    throw ValidationError("--close-windows takes no --add, --remove, --threshold, --overlap-days or --renew")
                 }
             } else if role == nil {
                 throw ValidationError("--role is required (root, targets, snapshot or timestamp)")
@@ -137,7 +139,7 @@ extension KeysCommand {
                     return try publicKeyArgument(r, access: access).keyid
                 }
                 let request = RotationRequest(role: role!, add: adds, remove: removes, threshold: threshold,
-                                              overlapUntil: overlapDays.map { now.addingTimeInterval(TimeInterval($0) * 86_400) })
+                                              overlapUntil: overlapDays.map { now.addingTimeInterval(TimeInterval($0) * 86_400) }, renew: renew)
                 result = try KeyCeremony.proposeRotation(base: base, request: request, rules: rules, expiry: proposal.expiry, now: now)
             }
             try proposal.finish(result.proposal, warnings: result.warnings, release: release, now: now, output: output)

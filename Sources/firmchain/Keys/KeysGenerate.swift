@@ -4,6 +4,8 @@ import FirmchainCore
 import Foundation
 import Signing
 
+extension PKCS11Inventory.Usage: ExpressibleByArgument {}
+
 extension KeysCommand {
     struct Generate: FirmchainCommand {
         static let configuration = CommandConfiguration(
@@ -17,6 +19,7 @@ extension KeysCommand {
                 Example:
                   firmchain keys generate --token 'pkcs11:token=release' --type ecdsa-p256 --label targets --public-out keys/targets.pub.pem
                   firmchain keys generate --type ed25519 --out dev.key.pem --public-out dev.pub.pem
+                  firmchain keys generate --token 'pkcs11:token=fleet' --type ecdsa-p256 --usage key-agreement --label hw-class-a
                 """
         )
 
@@ -32,6 +35,9 @@ extension KeysCommand {
         @Option(name: .long, help: ArgumentHelp("The key label (CKA_LABEL) inside the token.", valueName: "L"))
         var label: String?
 
+        @Option(name: .long, help: "What a token key may do: sign (default) or key-agreement (P-256, decrypts payloads).")
+        var usage: PKCS11Inventory.Usage = .sign
+
         @Option(name: .long, help: ArgumentHelp("Write a software key to this PEM file instead of using a token.", valueName: "KEY.pem"))
         var out: String?
 
@@ -46,6 +52,9 @@ extension KeysCommand {
         func validate() throws {
             if (token == nil) == (out == nil) { throw ValidationError("give exactly one of --token URI or --out KEY.pem") }
             if token != nil, (label ?? "").isEmpty { throw ValidationError("--label is required with --token") }
+            if usage == .keyAgreement, token == nil || type != .ecdsaP256 {
+                throw ValidationError("--usage key-agreement makes a P-256 key in a token: give --token and --type ecdsa-p256")
+            }
         }
 
         func run() throws {
@@ -60,7 +69,7 @@ extension KeysCommand {
             let publicKey: PublicKey
             let keyName: String
             if let token {
-                let key = try PKCS11Inventory.generate(in: try PKCS11URI(parsing: token), type: type.keyType, label: label!, options: options)
+                let key = try PKCS11Inventory.generate(in: try PKCS11URI(parsing: token), type: type.keyType, label: label!, usage: usage, options: options)
                 publicKey = key.publicKey
                 keyName = key.uri.description
                 doc = ["uri": .string(key.uri.description)]

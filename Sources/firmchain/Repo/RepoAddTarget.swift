@@ -52,16 +52,16 @@ extension RepoCommand {
             try RepositoryStore.validateTargetName(targetName)
             let store = RepositoryStore(directory: out)
             // No rollback: a full image's version number is not below one already in the
-            // repository for the same hardware.
-            if info.kind == .full, store.isInitialized {
-                for (other, t) in try store.stagedTargets().targets where other != targetName {
+            // repository for the same hardware — checked under the release's lock.
+            let entry = try store.addTarget(file: file, name: targetName, custom: [FirmwareInfo.customKey: info.json], progress: progress) { staged in
+                guard info.kind == .full else { return }
+                for (other, t) in staged.targets where other != targetName {
                     if let fw = try FirmwareInfo(custom: t.custom), fw.kind == .full, fw.versionNumber > versionNumber,
                        !Set(fw.hardwareIDs).isDisjoint(with: info.hardwareIDs) {
                         throw FirmchainError(.policyViolation, "version_number \(versionNumber) does not exceed \(fw.versionNumber) of \(other) already in the repository (rollback)", path: out)
                     }
                 }
             }
-            let entry = try store.addTarget(file: file, name: targetName, custom: [FirmwareInfo.customKey: info.json], progress: progress)
             output.emit(text: "staged \(targetName) (\(entry.length) bytes, sha256 \(entry.hashes["sha256"]!)); run `firmchain repo publish` to sign it",
                         json: ["name": .string(targetName), "length": .int(entry.length), "hashes": .object(entry.hashes.mapValues { .string($0) })])
         }

@@ -21,7 +21,7 @@ struct RepoCommand: ParsableCommand {
               firmchain repo publish --out OUT --key keys/targets.pem --key keys/snapshot.pem --key keys/timestamp.pem
               firmchain repo show --out OUT
             """,
-        subcommands: [Init.self, AddTarget.self, Publish.self, Show.self]
+        subcommands: [Init.self, AddTarget.self, Publish.self, Refresh.self, Show.self]
     )
 
     /// Expiry windows, shared by the commands that sign.
