@@ -29,9 +29,12 @@ public enum Decryptor {
 
     /// Decrypts the payload whose structure is `structure` (the bytes of `NAME.cose`, or a
     /// COSE_Encrypt with its ciphertext attached) and whose ciphertext ‖ tag is the file at
-    /// `ciphertextPath` (nil when attached), writing the plaintext to `outputPath`.
+    /// `ciphertextPath` (nil when attached), writing the plaintext to `outputPath`. With
+    /// `expectedPlaintext` (a manifest's length and SHA-256), a plaintext that differs in either is refused
+    /// with `encryption.plaintext-mismatch` before anything appears at `outputPath`.
     public static func decrypt(structure bytes: [UInt8], ciphertext ciphertextPath: String?, key: DecryptionKey,
-                               to outputPath: String, options: EncryptionOptions = EncryptionOptions()) throws -> DecryptionResult {
+                               to outputPath: String, expectedPlaintext: FileDigest? = nil,
+                               options: EncryptionOptions = EncryptionOptions()) throws -> DecryptionResult {
         let structure = try COSEEncrypt(decoding: bytes, limits: CBORLimits(maxStringLength: maxAttachedCiphertextLength))
         let (cek, recipient) = try KeyWrapping.unwrap(structure, with: key)
         let secret = cek.withUnsafeBytes { Secret(bytes: $0) }
@@ -48,6 +51,15 @@ public enum Decryptor {
             }
             digests = try decryptStream(FileByteSource(path: ciphertextPath), key: secret, structure: structure, sink: writer,
                                         path: ciphertextPath, options: options)
+        }
+        if let expected = expectedPlaintext {
+            let got = digests.plaintext
+            guard got.length == expected.length, expected.sha256.lowercased() == got.sha256 else {
+                writer.abort()
+                throw FirmchainError(.encryptionPlaintextMismatch,
+                                     "the decrypted plaintext (\(got.length) bytes, sha256 \(got.sha256)) is not the expected one (\(expected.length) bytes, sha256 \(expected.sha256)); nothing was written",
+                                     path: outputPath)
+            }
         }
         try writer.commit()
         return DecryptionResult(plaintext: digests.plaintext, recipientKeyID: recipient.keyID.map { Hex.encode($0) },

@@ -19,6 +19,8 @@ extension ErrorCode {
     public static let encryptionKEKMalformed = ErrorCode("encryption.kek-malformed", .malformedInput)
     /// The AES-GCM tag does not verify: the ciphertext, tag or header was changed; nothing was written.
     public static let encryptionAuthenticationFailed = ErrorCode("encryption.authentication-failed", .verificationFailed)
+    /// The decrypted plaintext is not the one the caller expected (the manifest's digest or length); nothing was written.
+    public static let encryptionPlaintextMismatch = ErrorCode("encryption.plaintext-mismatch", .verificationFailed)
     /// The plaintext is larger than AES-GCM allows under one key and IV (2^36 - 32 bytes).
     public static let encryptionTooLarge = ErrorCode("encryption.too-large", .malformedInput)
     /// A CMS export was asked for recipients OpenSSL cannot serve (a certificate that is not P-256 or RSA).
@@ -30,6 +32,6 @@ extension ErrorCode {
     public static let encryptionCodes: [ErrorCode] = [
         encryptionCBORMalformed, encryptionCOSEMalformed, encryptionAlgorithmUnsupported, encryptionTruncated,
         encryptionNoRecipient, encryptionRecipientUnsupported, encryptionKEKMalformed, encryptionAuthenticationFailed,
-        encryptionTooLarge, encryptionCMSRecipientUnsupported, encryptionBackendFailed,
+        encryptionPlaintextMismatch, encryptionTooLarge, encryptionCMSRecipientUnsupported, encryptionBackendFailed,
     ]
 }

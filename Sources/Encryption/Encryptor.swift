@@ -102,8 +102,9 @@ public struct EncryptionOptions: Sendable {
 ///
 /// 1. draw a random content key (CEK) and 12-byte IV;
 /// 2. wrap the CEK for each recipient (ECDH-ES + HKDF + AES-KW, or AES-KW);
-/// 3. stream the plaintext through AES-GCM in `chunkSize` pieces, hashing plaintext and
-///    ciphertext on the way, into a temporary file beside the output;
+/// 3. stream the plaintext through AES-GCM in `chunkSize` pieces (reading, encrypting and writing
+///    on three threads, `EncryptPipeline`), hashing plaintext and ciphertext on the way, into a
+///    temporary file beside the output;
 /// 4. append the tag, then rename the ciphertext and write the structure, both atomically.
 public struct Encryptor: Sendable {
     /// The recipients, in order.
@@ -146,11 +147,15 @@ public struct Encryptor: Sendable {
 
         let key = cek.withUnsafeBytes { Secret(bytes: $0) }
         let writer = try AtomicFileWriter(path: ciphertextPath)
-        let digests = try Self.stream(source, key: key, structure: structure, encrypting: true, sink: writer,
-                                      chunkSize: options.chunkSize, progress: options.progress)
+        let gcm = try StreamingGCM(encrypting: true, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
+        let digests = try EncryptPipeline(chunkSize: options.chunkSize)
+            .run(source: source, gcm: gcm, sink: writer, progress: options.progress)
         let structureBytes = structure.encoded
+        // The structure's temporary file first, so a failure there leaves no ciphertext either.
+        let structureWriter = try AtomicFileWriter(path: structurePath)
+        try structureWriter.write(structureBytes)
         try writer.commit()
-        try AtomicFile.write(structureBytes, to: structurePath)
+        try structureWriter.commit()
         return EncryptionDescriptor(
             format: .cose, contentAlgorithm: alg,
             recipients: recipients.map { .init(keyID: Hex.encode($0.keyID), algorithm: $0.algorithm.description) },
@@ -182,35 +187,5 @@ public struct Encryptor: Sendable {
             recipients: updated.recipients.map { .init(keyID: $0.keyID.map { Hex.encode($0) } ?? "", algorithm: $0.algorithm.description) },
             plaintext: digests.plaintext, ciphertext: digests.ciphertext,
             structure: FileDigest(sha256: DigestCalculator.sha256Hex(bytes), length: Int64(bytes.count)))
-    }
-
-    /// Streams `source` through AES-GCM into `sink` (encryption appends the tag), hashing both
-    /// sides. Buffers: two of `chunkSize` bytes, reused for the whole file.
-    static func stream(_ source: some ByteSource, key: Secret, structure: COSEEncrypt, encrypting: Bool,
-                       sink: AtomicFileWriter, chunkSize: Int, progress: ProgressReporter) throws -> (plaintext: FileDigest, ciphertext: FileDigest) {
-        var source = source
-        let gcm = try StreamingGCM(encrypting: encrypting, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
-        var plainHash = SHA256(), cipherHash = SHA256()
-        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
-        defer { input.deallocate(); output.deallocate() }
-        var done: Int64 = 0
-        while true {
-            let n = try source.read(into: input)
-            if n == 0 { break }
-            let inChunk = UnsafeRawBufferPointer(rebasing: input[0..<n])
-            let outChunk = UnsafeMutableRawBufferPointer(rebasing: output[0..<n])
-            try gcm.update(inChunk, into: outChunk)
-            plainHash.update(bufferPointer: inChunk)
-            cipherHash.update(bufferPointer: UnsafeRawBufferPointer(outChunk))
-            try sink.write(UnsafeRawBufferPointer(outChunk).bindMemory(to: UInt8.self))
-            done += Int64(n)
-            progress.report(phase: "encrypting", completed: done, total: source.length)
-        }
-        let tag = try gcm.finishEncrypting()
-        cipherHash.update(data: tag)
-        try sink.write(tag)
-        return (FileDigest(sha256: Hex.encode(Array(plainHash.finalize())), length: done),
-                FileDigest(sha256: Hex.encode(Array(cipherHash.finalize())), length: done + 16))
     }
 }

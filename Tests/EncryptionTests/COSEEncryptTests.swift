@@ -236,6 +236,23 @@ struct COSEEncryptTests {
         #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "")")
     }
 
+    @Test("an encryption that cannot finish leaves neither ciphertext nor structure behind")
+    func failedEncryptionLeavesNothing() throws {
+        let dir = try TemporaryDirectory("firmchain-enc")
+        try AtomicFile.write([UInt8](repeating: 1, count: 5000), to: dir.file("p"))
+        let kek = try KeyEncryptionKey(bytes: [UInt8](repeating: 2, count: 32), keyID: [1])
+        let encryptor = try Encryptor(recipients: [.keyEncryptionKey(kek)])
+        // The structure's directory does not exist: the ciphertext was complete but must not stay.
+        let e1 = #expect(throws: FirmchainError.self) {
+            try encryptor.encrypt(file: dir.file("p"), ciphertextTo: dir.file("c"), structureTo: dir.file("missing/c.cose"))
+        }
+        #expect(e1?.code == .ioCannotCreate)
+        // A missing plaintext.
+        let e2 = #expect(throws: FirmchainError.self) { try encryptor.encrypt(file: dir.file("absent"), into: dir.path) }
+        #expect(e2?.code == .ioNotFound)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["p"])
+    }
+
     @Test("key-encryption key files: raw bytes or hex, the kid from the file name; anything else refused")
     func kekFiles() throws {
         let dir = try TemporaryDirectory("firmchain-kek")

@@ -202,3 +202,20 @@ struct EncryptionCommandLineTests {
         #expect(k.outputDirectoryIsEmpty)
     }
 }
+
+extension EncryptionCommandLineTests {
+    @Test("decrypt --expect-length/--expect-sha256 releases the plaintext only when it is the manifest's")
+    func expectedPlaintext() throws {
+        let k = try CLIKeys()
+        expectOK(try k.firmchain(["encrypt", "--in", k.path("fw.bin"), "--out", k.path("fw.enc"), "--recipient", k.path("a.pub")]))
+        let digest = DigestCalculator.sha256Hex(k.plaintext)
+        let wrong = try k.firmchain(["decrypt", "--in", k.path("fw.enc"), "--key", k.path("a.key"), "--out", k.path("out/fw.bin"),
+                                     "--expect-length", "\(k.plaintext.count)", "--expect-sha256", String(repeating: "0", count: 64)])
+        #expect(wrong.status == 1)
+        #expect(wrong.err.contains("[encryption.plaintext-mismatch]"))
+        #expect(k.outputDirectoryIsEmpty)
+        expectOK(try k.firmchain(["decrypt", "--in", k.path("fw.enc"), "--key", k.path("a.key"), "--out", k.path("out/fw.bin"),
+                                  "--expect-length", "\(k.plaintext.count)", "--expect-sha256", digest.uppercased()]))
+        #expect(try FileIO.read(k.path("out/fw.bin")) == k.plaintext)
+    }
+}

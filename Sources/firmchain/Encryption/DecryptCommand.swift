@@ -11,7 +11,7 @@ struct DecryptCommand: FirmchainCommand {
         discussion: """
             IN is the ciphertext and IN.cose its structure (or --cose PATH); when no structure file exists, IN is a COSE_Encrypt with the ciphertext attached. The key is a PEM P-256 private key, a pkcs11: URI (ECDH inside the token) or kek:FILE.
 
-            The plaintext goes to a temporary file beside OUT (mode 0600) and is renamed to OUT only after the AES-GCM tag verifies; on any failure nothing is left at OUT. A changed ciphertext, tag or header exits 1 (encryption.authentication-failed); a key that is not a recipient exits 3 (encryption.no-matching-recipient).
+            The plaintext goes to a temporary file beside OUT (mode 0600) and is renamed to OUT only after the AES-GCM tag verifies (and, with --expect-length/--expect-sha256, only when the plaintext is the manifest's); on any failure nothing is left at OUT. A changed ciphertext, tag or header exits 1 (encryption.authentication-failed); a key that is not a recipient exits 3 (encryption.no-matching-recipient).
 
             The token PIN comes from FIRMCHAIN_PKCS11_PIN, the URI's pin-source, or a prompt on a terminal.
 
@@ -36,6 +36,17 @@ struct DecryptCommand: FirmchainCommand {
     @Option(name: .long, help: ArgumentHelp("Where to write the plaintext (only once the tag verifies).", valueName: "FILE"))
     var out: String
 
+    @Option(name: .long, help: ArgumentHelp("Refuse the plaintext unless its SHA-256 is this (e.g. the manifest's).", valueName: "HEX"))
+    var expectSha256: String?
+
+    @Option(name: .long, help: ArgumentHelp("Refuse the plaintext unless it has this many bytes.", valueName: "N"))
+    var expectLength: Int64?
+
+    func validate() throws {
+        if let h = expectSha256, h.count != 64 || Hex.decode(h) == nil { throw ValidationError("--expect-sha256 takes 64 hex digits") }
+        if (expectSha256 == nil) != (expectLength == nil) { throw ValidationError("--expect-sha256 and --expect-length go together (both are in the manifest)") }
+    }
+
     func run() throws {
         let structurePath: String
         let ciphertextPath: String?
@@ -52,6 +63,7 @@ struct DecryptCommand: FirmchainCommand {
         let result: DecryptionResult
         do {
             result = try Decryptor.decrypt(structure: structure, ciphertext: ciphertextPath, key: key, to: out,
+                                           expectedPlaintext: expectLength.flatMap { n in expectSha256.map { FileDigest(sha256: $0, length: n) } },
                                            options: EncryptionOptions(progress: progress))
         } catch let e as FirmchainError where e.path == nil {
             throw e.about(structurePath)
