@@ -1,0 +1,90 @@
+import ArgumentParser
+import Export
+import FirmchainCore
+import Foundation
+import Release
+import Signing
+
+/// `firmchain export`: distributor containers (Mender, SWUpdate, RAUC) from a verified release.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a verified release target as a Mender artifact, a SWUpdate .swu or a RAUC bundle.",
+        discussion: "The release is verified from --trusted-root first; only bytes its signed metadata vouches for are packed. See Docs/exports.md.",
+        subcommands: [Mender.self]
+    )
+}
+
+/// What every export takes: the release, the trust, the target, the key, the output.
+struct ExportSourceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The release directory.", valueName: "OUT")) var release: String
+    @Option(help: ArgumentHelp("The root to trust, kept outside the release (default: the release's own 1.root.json, which proves only that it agrees with itself).", valueName: "ROOT.json"))
+    var trustedRoot: String?
+    @Option(help: ArgumentHelp("The target's name in the release.", valueName: "NAME")) var target: String
+    @Option(help: ArgumentHelp("The signing key: a pkcs11: URI or a PEM key file.", valueName: "URI|FILE")) var key: String
+    @Option(help: ArgumentHelp("The reference time for metadata expiry (YYYY-MM-DDTHH:MM:SSZ; default: now).", valueName: "TIME")) var at: String?
+    @Option(help: ArgumentHelp("Where to write the container.", valueName: "FILE")) var out: String
+
+    /// The verified target.
+    func loadTarget() throws -> ReleaseTarget {
+        let dir = ReleaseDirectory(release)
+        let rootPath = trustedRoot ?? dir.repository.metadataDirectory + "/1.root.json"
+        let root = try FileIO.read(rootPath, limit: 1 << 24)
+        var now = Date()
+        if let at {
+            guard let d = UTCTimestamp.date(from: at) else { throw ValidationError("--at is not YYYY-MM-DDTHH:MM:SSZ") }
+            now = d
+        }
+        return try ReleaseTarget.load(release: dir, name: target, trustedRoot: root, now: now)
+    }
+}
+
+extension ExportCommand {
+    struct Mender: FirmchainCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mender",
+            abstract: "A Mender artifact (format v3) signed by --key (ECDSA P-256 as raw r‖s, or RSA PKCS#1 v1.5).",
+            discussion: """
+                Example:
+                  firmchain export mender --release OUT --trusted-root trusted/1.root.json --target fw.bin \\
+                    --key 'pkcs11:token=release;object=mender' --device-type board-a --artifact-name fw-1.2.0 --out fw.mender
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var access: KeyAccessOptions
+        @OptionGroup var source: ExportSourceOptions
+
+        @Option(help: ArgumentHelp("A device type the artifact installs on (repeat for more).", valueName: "TYPE")) var deviceType: [String] = []
+        @Option(help: ArgumentHelp("The artifact name (artifact_provides.artifact_name).", valueName: "NAME")) var artifactName: String
+        @Option(help: ArgumentHelp("The payload type (default rootfs-image; a module name for a delta).", valueName: "TYPE")) var payloadType = "rootfs-image"
+        @Option(help: ArgumentHelp("An extra artifact_provides entry KEY:VALUE (repeat for more).", valueName: "KEY:VALUE")) var provides: [String] = []
+        @Option(help: ArgumentHelp("An artifact_depends entry KEY:VALUE (repeat for more), e.g. a delta's base checksum.", valueName: "KEY:VALUE")) var depends: [String] = []
+
+        func validate() throws {
+            if deviceType.isEmpty { throw ValidationError("give at least one --device-type") }
+        }
+
+        func run() throws {
+            let target = try source.loadTarget()
+            let signer = try Signers.open(source.key, options: access.signerOptions())
+            let options = MenderArtifact.Options(deviceTypes: deviceType, artifactName: artifactName, payloadType: payloadType,
+                                                 provides: try pairs(provides, "--provides"), depends: try pairs(depends, "--depends"))
+            let bytes = try MenderArtifact.build(target: target, options: options, signer: signer)
+            try AtomicFile.write(bytes, to: source.out)
+            output.emit(text: "wrote \(source.out): Mender artifact v3, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
+                        json: .object(["path": .string(source.out), "format": .string("mender"), "target": .string(target.name),
+                                       "sha256": .string(target.sha256)]))
+        }
+    }
+}
+
+/// `KEY:VALUE` options into a dictionary.
+func pairs(_ items: [String], _ option: String) throws -> [String: String] {
+    var out = [String: String]()
+    for item in items {
+        guard let colon = item.firstIndex(of: ":"), colon != item.startIndex else { throw ValidationError("\(option) takes KEY:VALUE, not '\(item)'") }
+        out[String(item[..<colon])] = String(item[item.index(after: colon)...])
+    }
+    return out
+}
