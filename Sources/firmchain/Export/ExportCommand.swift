@@ -11,7 +11,7 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a verified release target as a Mender artifact, a SWUpdate .swu or a RAUC bundle.",
         discussion: "The release is verified from --trusted-root first; only bytes its signed metadata vouches for are packed. See Docs/exports.md.",
-        subcommands: [Mender.self]
+        subcommands: [Mender.self, SWU.self]
     )
 }
 
@@ -74,6 +74,64 @@ extension ExportCommand {
             try AtomicFile.write(bytes, to: source.out)
             output.emit(text: "wrote \(source.out): Mender artifact v3, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
                         json: .object(["path": .string(source.out), "format": .string("mender"), "target": .string(target.name),
+                                       "sha256": .string(target.sha256)]))
+        }
+    }
+}
+
+/// The certificate side of a CMS-signed export (SWUpdate, RAUC).
+struct ExportCMSOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The signing certificate for --key (PEM; see `firmchain keys certify`).", valueName: "CERT.pem")) var cert: String
+    @Option(help: ArgumentHelp("An intermediate certificate to carry in the signature (repeat for more).", valueName: "CA.pem")) var chain: [String] = []
+    @Option(help: ArgumentHelp("The CMS signing-time (YYYY-MM-DDTHH:MM:SSZ; default: SOURCE_DATE_EPOCH when set, else now). Fix it for byte-identical exports.", valueName: "TIME"))
+    var signingTime: String?
+
+    func certificate() throws -> String { String(decoding: try FileIO.read(cert, limit: 1 << 20), as: UTF8.self) }
+    func chainCertificates() throws -> [String] { try chain.map { String(decoding: try FileIO.read($0, limit: 1 << 20), as: UTF8.self) } }
+    func time() throws -> Date {
+        if let signingTime {
+            guard let d = UTCTimestamp.date(from: signingTime) else { throw ValidationError("--signing-time is not YYYY-MM-DDTHH:MM:SSZ") }
+            return d
+        }
+        if let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let seconds = Int(epoch) {
+            return Date(timeIntervalSince1970: TimeInterval(seconds))
+        }
+        return Date()
+    }
+}
+
+extension ExportCommand {
+    struct SWU: FirmchainCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "swu",
+            abstract: "A SWUpdate .swu: cpio newc, sw-description and its detached CMS signature first, then the image.",
+            discussion: """
+                Example:
+                  firmchain export swu --release OUT --trusted-root trusted/1.root.json --target fw.bin \
+                    --key 'pkcs11:token=release;object=swu' --cert swu.pem --hardware board-a:1.0 --version 1.2.0 --out fw.swu
+                  swupdate -c -i fw.swu -k ca.pem -H board-a:1.0
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var access: KeyAccessOptions
+        @OptionGroup var source: ExportSourceOptions
+        @OptionGroup var cms: ExportCMSOptions
+
+        @Option(help: ArgumentHelp("A board and revision the image is for (repeat for more).", valueName: "BOARD:REV")) var hardware: [String] = []
+        @Option(help: ArgumentHelp("software.version in sw-description.", valueName: "VERSION")) var version: String
+        @Option(help: ArgumentHelp("The device the raw image is written to.", valueName: "PATH")) var device = "/dev/update"
+        @Option(help: ArgumentHelp("The SWUpdate handler for the image.", valueName: "TYPE")) var imageType = "raw"
+
+        func run() throws {
+            let target = try source.loadTarget()
+            let signer = try Signers.open(source.key, options: access.signerOptions())
+            let options = SWUpdatePackage.Options(version: version, hardware: hardware, device: device, imageType: imageType,
+                                                  certificate: try cms.certificate(), chain: try cms.chainCertificates(), signingTime: try cms.time())
+            let bytes = try SWUpdatePackage.build(target: target, options: options, signer: signer)
+            try AtomicFile.write(bytes, to: source.out)
+            output.emit(text: "wrote \(source.out): SWUpdate .swu, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
+                        json: .object(["path": .string(source.out), "format": .string("swu"), "target": .string(target.name),
                                        "sha256": .string(target.sha256)]))
         }
     }
