@@ -11,7 +11,7 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a verified release target as a Mender artifact, a SWUpdate .swu or a RAUC bundle.",
         discussion: "The release is verified from --trusted-root first; only bytes its signed metadata vouches for are packed. See Docs/exports.md.",
-        subcommands: [Mender.self, SWU.self]
+        subcommands: [Mender.self, SWU.self, RAUC.self]
     )
 }
 
@@ -132,6 +132,48 @@ extension ExportCommand {
             try AtomicFile.write(bytes, to: source.out)
             output.emit(text: "wrote \(source.out): SWUpdate .swu, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
                         json: .object(["path": .string(source.out), "format": .string("swu"), "target": .string(target.name),
+                                       "sha256": .string(target.sha256)]))
+        }
+    }
+}
+
+extension RAUCBundle.Format: ExpressibleByArgument {}
+
+extension ExportCommand {
+    struct RAUC: FirmchainCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rauc",
+            abstract: "A RAUC bundle (verity or plain): squashfs by mksquashfs, dm-verity tree by Firmchain, CMS signature.",
+            discussion: """
+                Example:
+                  firmchain export rauc --release OUT --trusted-root trusted/1.root.json --target fw.bin \
+                    --key 'pkcs11:token=release;object=rauc' --cert rauc.pem --compatible board-a --version 1.2.0 --out fw.raucb
+                  rauc info --keyring ca.pem fw.raucb
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var access: KeyAccessOptions
+        @OptionGroup var source: ExportSourceOptions
+        @OptionGroup var cms: ExportCMSOptions
+
+        @Option(help: ArgumentHelp("[update] compatible: the system's compatible string.", valueName: "NAME")) var compatible: String
+        @Option(help: ArgumentHelp("[update] version.", valueName: "VERSION")) var version: String
+        @Option(help: ArgumentHelp("The slot class the image installs to.", valueName: "CLASS")) var slotClass = "rootfs"
+        @Option(help: "Bundle format: verity (default) or plain.") var format: RAUCBundle.Format = .verity
+
+        func run() throws {
+            let target = try source.loadTarget()
+            let signer = try Signers.open(source.key, options: access.signerOptions())
+            let options = RAUCBundle.Options(compatible: compatible, version: version, slotClass: slotClass, format: format,
+                                             certificate: try cms.certificate(), chain: try cms.chainCertificates(), signingTime: try cms.time())
+            let work = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
+                                                   appropriateFor: URL(fileURLWithPath: source.out).deletingLastPathComponent(), create: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            let bytes = try RAUCBundle.build(target: target, options: options, signer: signer, workDirectory: work.path)
+            try AtomicFile.write(bytes, to: source.out)
+            output.emit(text: "wrote \(source.out): RAUC \(format.rawValue) bundle, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
+                        json: .object(["path": .string(source.out), "format": .string("rauc-\(format.rawValue)"), "target": .string(target.name),
                                        "sha256": .string(target.sha256)]))
         }
     }
