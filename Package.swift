@@ -168,7 +168,8 @@ let package = Package(
         // ExportTests: containers checked by the stock validators (mender-artifact, swupdate, rauc)
         // and CMS/certificates by openssl, with software keys and SoftHSM keys.
         .testTarget(name: "ExportTests", dependencies: ["Export", "Pipeline", "Release", "Repository", "Signing", "FirmchainCore", "TestSupport",
-                                                        .product(name: "X509", package: "swift-certificates")]),
+                                                        .product(name: "X509", package: "swift-certificates"),
+                                                        .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "SuffixArrayTests", dependencies: ["SuffixArray", "TestSupport"]),
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).

@@ -102,9 +102,13 @@ struct SWUpdateTests {
         let r = try runProcess(TestEnv.firmchain, ["export", "swu", "--release", f.built.release.path, "--trusted-root", root,
                                                    "--at", UTCTimestamp.string(from: f.now), "--target", "fw.bin", "--key", keyFile,
                                                    "--cert", cert, "--hardware", "board-a:1.0", "--version", "1.2.0", "--device", "/dev/null",
-                                                   "--out", out])
+                                                   "--descriptors", "--provider", "Example", "--out", out])
         #expect(r.status == 0, "\(r.err)")
         let v = try check(try FileIO.read(out), name: "cli-check")
         #expect(v.status == 0, "\(v.out)\(v.err)")
+        // The descriptors beside it name the .swu's own size.
+        let manifest = try JSONReader().parse(try FileIO.read(out + ".importmanifest.json"), path: "manifest")
+        #expect(manifest["files"]?.arrayValue?.first?["sizeInBytes"]?.int64Value == Int64(try FileIO.read(out).count))
+        #expect(FileIO.exists(out + ".hawkbit.json") && FileIO.exists(out + ".aws-job.json"))
     }
 }

@@ -55,6 +55,7 @@ extension ExportCommand {
         @OptionGroup var access: KeyAccessOptions
         @OptionGroup var source: ExportSourceOptions
 
+        @OptionGroup var service: ExportDescriptorOptions
         @Option(help: ArgumentHelp("A device type the artifact installs on (repeat for more).", valueName: "TYPE")) var deviceType: [String] = []
         @Option(help: ArgumentHelp("The artifact name (artifact_provides.artifact_name).", valueName: "NAME")) var artifactName: String
         @Option(help: ArgumentHelp("The payload type (default rootfs-image; a module name for a delta).", valueName: "TYPE")) var payloadType = "rootfs-image"
@@ -72,10 +73,40 @@ extension ExportCommand {
                                                  provides: try pairs(provides, "--provides"), depends: try pairs(depends, "--depends"))
             let bytes = try MenderArtifact.build(target: target, options: options, signer: signer)
             try AtomicFile.write(bytes, to: source.out)
+            _ = try service.write(beside: source.out, bytes: bytes, container: .mender, target: target, version: artifactName)
             output.emit(text: "wrote \(source.out): Mender artifact v3, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
                         json: .object(["path": .string(source.out), "format": .string("mender"), "target": .string(target.name),
                                        "sha256": .string(target.sha256)]))
         }
+    }
+}
+
+/// The service descriptors written beside a container (`--descriptors`).
+struct ExportDescriptorOptions: ParsableArguments {
+    @Flag(help: "Also write FILE.hawkbit.json, FILE.aws-job.json and (for .swu) FILE.importmanifest.json.") var descriptors = false
+    @Option(help: ArgumentHelp("The provider / vendor named in the descriptors.", valueName: "NAME")) var provider = "firmchain"
+    @Option(help: ArgumentHelp("The update name in the descriptors (default: the target's file name).", valueName: "NAME")) var updateName: String?
+    @Option(help: ArgumentHelp("The update version in the descriptors (default: --version, or the artifact name).", valueName: "VERSION")) var updateVersion: String?
+    @Option(help: ArgumentHelp("An ADU compatibility property (repeat; default manufacturer=PROVIDER, model=NAME).", valueName: "KEY:VALUE")) var compatibility: [String] = []
+    @Option(help: ArgumentHelp("The S3 https URL the AWS IoT job fetches (presigned by the service).", valueName: "URL")) var objectURL: String?
+
+    /// Writes the descriptors for the container at `path`; returns the paths written.
+    func write(beside path: String, bytes: [UInt8], container: ServiceDescriptors.Container, target: ReleaseTarget, version: String) throws -> [String] {
+        guard descriptors else { return [] }
+        let name = updateName ?? target.fileName.replacingOccurrences(of: "_", with: "-")
+        var compat = try pairs(compatibility, "--compatibility")
+        if compat.isEmpty { compat = ["manufacturer": provider, "model": name] }
+        let docs = try ServiceDescriptors.make(fileName: (path as NSString).lastPathComponent, bytes: bytes, container: container,
+                                               options: .init(provider: provider, name: name, version: updateVersion ?? version,
+                                                              compatibility: compat, objectURL: objectURL, created: Date()))
+        let suffixes = ["hawkbit": ".hawkbit.json", "aws-job": ".aws-job.json", "adu-import-manifest": ".importmanifest.json"]
+        var written = [String]()
+        for (key, doc) in docs.sorted(by: { $0.key < $1.key }) {
+            let file = path + (suffixes[key] ?? ".\(key).json")
+            try AtomicFile.write(doc, to: file)
+            written.append(file)
+        }
+        return written
     }
 }
 
@@ -118,6 +149,7 @@ extension ExportCommand {
         @OptionGroup var source: ExportSourceOptions
         @OptionGroup var cms: ExportCMSOptions
 
+        @OptionGroup var service: ExportDescriptorOptions
         @Option(help: ArgumentHelp("A board and revision the image is for (repeat for more).", valueName: "BOARD:REV")) var hardware: [String] = []
         @Option(help: ArgumentHelp("software.version in sw-description.", valueName: "VERSION")) var version: String
         @Option(help: ArgumentHelp("The device the raw image is written to.", valueName: "PATH")) var device = "/dev/update"
@@ -130,6 +162,7 @@ extension ExportCommand {
                                                   certificate: try cms.certificate(), chain: try cms.chainCertificates(), signingTime: try cms.time())
             let bytes = try SWUpdatePackage.build(target: target, options: options, signer: signer)
             try AtomicFile.write(bytes, to: source.out)
+            _ = try service.write(beside: source.out, bytes: bytes, container: .swu, target: target, version: version)
             output.emit(text: "wrote \(source.out): SWUpdate .swu, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
                         json: .object(["path": .string(source.out), "format": .string("swu"), "target": .string(target.name),
                                        "sha256": .string(target.sha256)]))
@@ -157,6 +190,7 @@ extension ExportCommand {
         @OptionGroup var source: ExportSourceOptions
         @OptionGroup var cms: ExportCMSOptions
 
+        @OptionGroup var service: ExportDescriptorOptions
         @Option(help: ArgumentHelp("[update] compatible: the system's compatible string.", valueName: "NAME")) var compatible: String
         @Option(help: ArgumentHelp("[update] version.", valueName: "VERSION")) var version: String
         @Option(help: ArgumentHelp("The slot class the image installs to.", valueName: "CLASS")) var slotClass = "rootfs"
@@ -172,6 +206,7 @@ extension ExportCommand {
             defer { try? FileManager.default.removeItem(at: work) }
             let bytes = try RAUCBundle.build(target: target, options: options, signer: signer, workDirectory: work.path)
             try AtomicFile.write(bytes, to: source.out)
+            _ = try service.write(beside: source.out, bytes: bytes, container: .rauc, target: target, version: version)
             output.emit(text: "wrote \(source.out): RAUC \(format.rawValue) bundle, \(target.name) (\(target.file.length) bytes, sha256 \(target.sha256))",
                         json: .object(["path": .string(source.out), "format": .string("rauc-\(format.rawValue)"), "target": .string(target.name),
                                        "sha256": .string(target.sha256)]))
