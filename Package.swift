@@ -110,7 +110,7 @@ let package = Package(
         // link, and compiles the in-toto layout from the pipeline's own steps.
         .target(
             name: "Pipeline",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy", "Encryption",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy", "Encryption", "Export",
                            .product(name: "Yams", package: "Yams")]
         ),
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
@@ -127,7 +127,7 @@ let package = Package(
         // firmware fields, deltas reproduced, custody products, policy) into one report.
         .target(
             name: "Verification",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release", "ReleasePolicy", "Delta", "Encryption"]
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release", "ReleasePolicy", "Delta", "Encryption", "Export"]
         ),
         // Export: distributor containers from a verified release — Mender artifact v3, SWUpdate
         // .swu and RAUC bundles — with CMS SignedData and X.509 certificates built by
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "Signing", "FirmchainCore", "TestSupport"]),
         // ExportTests: containers checked by the stock validators (mender-artifact, swupdate, rauc)
         // and CMS/certificates by openssl, with software keys and SoftHSM keys.
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Pipeline", "Release", "Repository", "Signing", "FirmchainCore", "TestSupport",
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Verification", "Pipeline", "Release", "Repository", "Signing", "FirmchainCore", "TestSupport",
                                                         .product(name: "X509", package: "swift-certificates"),
                                                         .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
