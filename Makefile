@@ -25,7 +25,7 @@ help:
 	@echo "make demo    build and run the example release end to end"
 	@echo "make test    run every test, interop tests included"
 	@echo "make setup   install missing Debian packages and the Python venv (idempotent)"
-	@echo "make bench-delta | bench-sa | bench-sign | fuzz   long runs, not part of make test"
+	@echo "make bench-delta | bench-sa | bench-sign | fuzz   long runs, not part of make test (fuzz: FUZZ_SECONDS per target)"
 
 ## setup: idempotent; installs only what is missing.
 setup: apt venv
@@ -70,10 +70,12 @@ bench-sa:
 	$(MAKE) apt EXTRA_APT="$(BENCH_APT)"
 	$(CORPUS_FETCH) $(CORPUS)
 	Benchmarks/suffix-array/run.sh $(SA_FILES)
-## fuzz: libFuzzer + ASan on the BSDIFF40 patch reader (FUZZ_SECONDS, default 60).
+## fuzz: libFuzzer + ASan on every parser of untrusted bytes, FUZZ_SECONDS each (default 60;
+## FUZZ_TARGETS to pick some; Docs/fuzzing.md).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 fuzz:
-	Tests/Fuzz/run.sh $(FUZZ_SECONDS)
+	Tests/Fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench-sign: setup
 	$(SWIFT) build -c release

@@ -178,6 +178,14 @@ let package = Package(
         // scan-bench: times the suffix sort and the alignment scan of a pair apart (Benchmarks/delta).
         .executableTarget(
             name: "scan-bench", dependencies: ["Delta", "SuffixArray"], path: "Benchmarks/delta/ScanDriver"),
+        // firmchain-fuzz: one fuzz target per parser of untrusted bytes (Docs/fuzzing.md). Built with
+        // `--sanitize fuzzer,address -Xswiftc -DFUZZING` by `make fuzz` it is a libFuzzer binary; built here
+        // it replays files through a target (seeds and findings as regression inputs).
+        .executableTarget(
+            name: "firmchain-fuzz",
+            dependencies: ["FirmchainCore", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "Pipeline", "Encryption",
+                           "Verification"],
+            path: "Tests/Fuzz/Targets"),
         // bz2-bench: times BSDIFF40.write on a diff-like block serially and on all cores, and
         // checks the patches are byte-identical (Benchmarks/bzip2/SwiftDriver).
         .executableTarget(name: "bz2-bench", dependencies: ["Delta"], path: "Benchmarks/bzip2/SwiftDriver"),

@@ -135,17 +135,20 @@ public struct PipelineRunner: Sendable {
         try check(options)
         let release = ReleaseDirectory(spec.output)
         try FileIO.makeDirectories(spec.output)
-        // One run at a time per release; then clear what killed runs' atomic writers left, or
+        // One writer at a time per release (a second run waits for the first, then finds the
+        // release as the first left it); then clear what killed runs' atomic writers left, or
         // in-toto's inspection would find files no step produced.
-        let lock = try DirectoryLock(spec.output)
+        let lock = try DirectoryLock(spec.output, waitSeconds: RepositoryStore.writerWaitSeconds)
         defer { lock.unlock() }
         AtomicFile.removeStaleTemporaries(under: spec.output)
+        // The repository first: it refuses a tampered release from its metadata alone, before the
+        // custody check hashes every file in OUT.
+        let verified = try verifiedPublished(release, options)
         var custodyComplete = false
         if FileIO.exists(release.custody.layoutPath) {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
         }
-        let verified = try verifiedPublished(release, options)
         var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: verified?.targets,
                                   custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
         try preflight(&context)

@@ -154,25 +154,65 @@ extension ReleaseDirectory {
     ///
     /// `verified` must be a passed `verifyRepository` of this release.
     public func unaccountedFiles(verified: ReleaseRepositoryVerification, ownerKeys: [PublicKey]) throws -> [RepositoryInventory.Unaccounted] {
-        var out = try RepositoryInventory.unaccounted(in: repository, verified: verified.repository, revocations: verified.revocations)
+        let out = try RepositoryInventory.unaccounted(in: repository, verified: verified.repository, revocations: verified.revocations)
         let roots = RepositoryInventory.chainOfRoots(repository, newest: verified.repository.root?.version ?? 0)
-        let owners = Set(ownerKeys.map { TUFKey($0).keyid })
-        for (name, kind) in try FileIO.entries(under: keysDirectory) {
-            let rel = "keys/" + name
-            guard kind == .regular else { out.append(.init(path: rel, why: kind == .symbolicLink ? "a symbolic link" : "not a regular file")); continue }
+        let keys = try FileIO.entries(under: keysDirectory).map { entry -> KeyFile in
+            KeyFile(path: "keys/" + entry.path, kind: entry.kind,
+                    bytes: entry.kind == .regular ? (try? FileIO.read(keysDirectory + "/" + entry.path, limit: KeyFile.limit)) : nil)
+        }
+        return (out + Self.unaccountedKeyFiles(keys, ownerKeyIDs: Set(ownerKeys.map { TUFKey($0).keyid }), roots: roots)).sorted { $0.path < $1.path }
+    }
+
+    /// One entry of `keys/` as `unaccountedKeyFiles` judges it.
+    public struct KeyFile: Sendable {
+        /// The path relative to `OUT` (`keys/owner.pub.pem`).
+        public var path: String
+        /// What the entry is.
+        public var kind: FileIO.EntryKind
+        /// Its bytes (at most `limit`), nil when it could not be read.
+        public var bytes: [UInt8]?
+        /// The largest key file read.
+        public static let limit = 64 << 10
+
+        /// An entry from its parts.
+        public init(path: String, kind: FileIO.EntryKind = .regular, bytes: [UInt8]?) {
+            self.path = path
+            self.kind = kind
+            self.bytes = bytes
+        }
+    }
+
+    /// The entries of `keys/` a release does not account for — the one rule the pipeline's
+    /// pre-flight and the release verifier (`release.keys`) share: `revocations.json` (checked by
+    /// `keys.revocations`); `owner[-N].pub.pem` holding one of `ownerKeyIDs` (the owners trusted
+    /// from outside); `ROLE[-N].pub.pem` holding a key that one of `roots` names for ROLE (a
+    /// rotated-out key's file may stay: it is public, and trust comes from the root); a key of
+    /// `functionaryKeyIDs`; nothing else — no other name, no link, no private key.
+    public static func unaccountedKeyFiles(_ files: [KeyFile], ownerKeyIDs: Set<String>, roots: [Root],
+                                           functionaryKeyIDs: Set<String> = []) -> [RepositoryInventory.Unaccounted] {
+        var out = [RepositoryInventory.Unaccounted]()
+        for f in files {
+            let name = String(f.path.dropFirst("keys/".count))
+            guard f.kind == .regular else { out.append(.init(path: f.path, why: f.kind == .symbolicLink ? "a symbolic link" : "not a regular file")); continue }
             if name == "revocations.json" { continue }
-            guard let (who, _) = Self.parseKeyFileName(name) else { out.append(.init(path: rel, why: "not a key file name of a release")); continue }
-            guard let key = try? PublicKey(pem: String(decoding: FileIO.read(keysDirectory + "/" + name, limit: 64 << 10), as: UTF8.self)) else {
-                out.append(.init(path: rel, why: "not a public key")); continue
+            guard let (who, _) = parseKeyFileName(name) ?? (name.hasSuffix(".pub.pem") && !name.contains("/") ? ("", 0) : nil) else {
+                out.append(.init(path: f.path, why: "not a key file name of a release")); continue
+            }
+            guard let bytes = f.bytes, let key = try? PublicKey(pem: String(decoding: bytes, as: UTF8.self)) else {
+                out.append(.init(path: f.path, why: "not a public key")); continue
             }
             let id = TUFKey(key).keyid
             if who == "owner" {
-                if !owners.contains(id) { out.append(.init(path: rel, why: "key \(id.prefix(8)) is not an owner key of the policy")) }
-            } else if let role = TopLevelRole(rawValue: who), !roots.contains(where: { $0.roles[role].keyids.contains(id) }) {
-                out.append(.init(path: rel, why: "key \(id.prefix(8)) is not a \(who) key of any root"))
+                if !ownerKeyIDs.contains(id) { out.append(.init(path: f.path, why: "key \(id.prefix(8)) is not an owner key given from outside")) }
+            } else if let role = TopLevelRole(rawValue: who) {
+                if !roots.contains(where: { $0.roles[role].keyids.contains(id) }) {
+                    out.append(.init(path: f.path, why: "key \(id.prefix(8)) is not a \(who) key of any trusted root"))
+                }
+            } else if !functionaryKeyIDs.contains(id) {
+                out.append(.init(path: f.path, why: "key \(id.prefix(8)) is neither an owner, a role key nor a functionary of the layout"))
             }
         }
-        return out.sorted { $0.path < $1.path }
+        return out
     }
 
     /// `owner.pub.pem` → ("owner", 1), `targets-3.pub.pem` → ("targets", 3); nil for any other name.

@@ -166,7 +166,8 @@ public enum RepositoryInventory {
         chainOfRoots(DiskListing(store.directory), newest: newest)
     }
 
-    static func chainOfRoots(_ files: any Listing, newest: Int64) -> [Root] {
+    /// The same, over any listing of the release directory.
+    public static func chainOfRoots(_ files: any Listing, newest: Int64) -> [Root] {
         guard newest >= 1 else { return [] }
         return (1...newest).compactMap { n in
             (try? files.read("repository/metadata/\(n).root.json", limit: RepositoryStore.metadataLimit))

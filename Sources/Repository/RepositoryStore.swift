@@ -267,16 +267,23 @@ public struct RepositoryStore: Sendable {
     /// bumped and a fresh expiry, and changes nothing else (tuftool's `update` for the online
     /// roles): a release stays fresh with only the online keys, between releases. The snapshot
     /// keeps the roles it lists; the timestamp points at the snapshot as it then is.
-    /// The caller verified the repository first; this takes the release's lock.
+    /// It takes the release's lock, clears what killed writers left, and runs `admit` (the
+    /// caller's verification of the release it extends) under the lock before it writes, so no
+    /// other writer can change the release between the check and the write; `record` (the
+    /// caller's custody entry for it) runs under the lock after the write.
     ///
-    /// - Throws: `repo.threshold-not-met` when `signers` do not meet a role's threshold;
-    ///   `repo.bad-threshold` for a role other than timestamp or snapshot.
-    public func refresh(_ role: TopLevelRole, signers: [any Signer], expiry: ExpiryPolicy, now: Date) throws -> Refreshed {
+    /// - Throws: what `admit` throws; `repo.threshold-not-met` when `signers` do not meet a
+    ///   role's threshold; `repo.bad-threshold` for a role other than timestamp or snapshot.
+    public func refresh(_ role: TopLevelRole, signers: [any Signer], expiry: ExpiryPolicy, now: Date,
+                        admit: () throws -> Void = {}, record: (Refreshed) throws -> Void = { _ in }) throws -> Refreshed {
         guard role == .timestamp || role == .snapshot else {
             throw FirmchainError(.repoBadThreshold, "only the timestamp and snapshot roles are refreshed; targets changes by a release and root by a ceremony")
         }
         let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
         defer { lock.unlock() }
+        // Only the repository's: custody writers hold the ledger's lock, not this one.
+        AtomicFile.removeStaleTemporaries(under: directory + "/repository")
+        try admit()
         let cur = try current()
         let root = cur.root.signed
         var files = [(name: String, bytes: [UInt8])]()
@@ -298,8 +305,10 @@ public struct RepositoryStore: Sendable {
         try ts.sign(with: signers, role: root.roles.timestamp, roleName: "timestamp")
         files.append(("timestamp.json", ts.fileBytes()))
         try write(files)
-        return Refreshed(snapshot: role == .snapshot ? snapshotFile.version : nil, timestamp: ts.signed.version,
-                         files: files.map { ($0.name, DigestCalculator.sha256Hex($0.bytes)) })
+        let refreshed = Refreshed(snapshot: role == .snapshot ? snapshotFile.version : nil, timestamp: ts.signed.version,
+                                  files: files.map { ($0.name, DigestCalculator.sha256Hex($0.bytes)) })
+        try record(refreshed)
+        return refreshed
     }
 
     /// Whether a repository exists here (its `1.root.json` is written last by `initialize`).

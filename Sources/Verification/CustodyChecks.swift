@@ -1,6 +1,7 @@
 import Custody
 import FirmchainCore
 import Foundation
+import Release
 import Repository
 import Signing
 
@@ -107,7 +108,13 @@ struct CustodyChecks {
     /// a signed checkpoint (`custody.ledger.coverage` and `custody.ledger.tail` only warn).
     private func ledgerSealed() -> Check {
         let id = "custody.ledger.sealed", title = "the ledger's tail is covered by a signed checkpoint"
-        guard let ledger = custody.ledger else { return Check(id, .failed, title, subject: "custody/ledger.jsonl", details: ["the ledger could not be read"]) }
+        guard let ledger = custody.ledger else {
+            // The custody verifier stops before the ledger when the layout is not trusted (and
+            // that check has failed); otherwise the ledger could not be read.
+            let stopped = custody.report.checks.contains { $0.id == "custody.remaining" }
+            return Check(id, stopped ? .skipped : .failed, title, subject: "custody/ledger.jsonl",
+                         details: [stopped ? "the layout is not trusted, so neither are the checkpoint keys" : "the ledger could not be read"])
+        }
         var failures = [String]()
         for c in ledger.checks where ["custody.ledger.coverage", "custody.ledger.tail"].contains(c.id) && c.status != .passed {
             failures += c.details.isEmpty ? [c.reason] : c.details
@@ -117,40 +124,21 @@ struct CustodyChecks {
                      subject: "custody/ledger.jsonl")
     }
 
-    /// The release's own key files (`keys/`) agree with the trust given: the owner keys are
-    /// exactly those given, every role key is one the trusted root gives that role, and no
-    /// other file (a private key least of all) is there.
+    /// The release's own key files (`keys/`) agree with the trust given
+    /// (`ReleaseDirectory.unaccountedKeyFiles`, the rule the pipeline applies too): owner keys
+    /// are among those given and every given one has its file, every role key is one a trusted
+    /// root gives that role, and no other file (a private key least of all) is there.
     private func keys() -> Check {
-        let id = "release.keys", title = "keys/ holds the owner keys given and the trusted root's role keys, and nothing else"
-        var failures = [String]()
+        let id = "release.keys", title = "keys/ holds the owner keys given and the trusted roots' role keys, and nothing else"
         let given = Set(trust.ownerKeys.map(\.keyid))
-        var owners = Set<String>()
-        let root = repository?.root
-        for path in files.entries(under: "keys") where path != "keys/revocations.json" {
-            let name = String(path.dropFirst("keys/".count))
-            guard name.hasSuffix(".pub.pem"), !name.contains("/") else { failures.append("\(path): not a public key file of a release"); continue }
-            let key: PublicKey
-            do {
-                guard let bytes = try files.read(path, limit: 1 << 16) else { failures.append("\(path): cannot be read"); continue }
-                key = try PublicKey(pem: String(decoding: bytes, as: UTF8.self))
-            } catch {
-                failures.append("\(path): \(error)")
-                continue
-            }
-            let stem = String(name.dropLast(".pub.pem".count))
-            let base = stem.split(separator: "-").first.map(String.init) ?? stem
-            if base == "owner" {
-                owners.insert(key.keyid)
-                if !given.contains(key.keyid) { failures.append("\(path): key \(key.keyid.prefix(8)) is not an owner key given from outside") }
-            } else if let role = TopLevelRole(rawValue: base) {
-                guard let root else { continue }
-                if !root.roles[role].keyids.contains(key.keyid) {
-                    failures.append("\(path): key \(key.keyid.prefix(8)) is not a \(role.rawValue) key of the trusted root v\(root.version)")
-                }
-            } else if !(custody.layout?.layout.keys.keys.contains(key.keyid) ?? false) {
-                failures.append("\(path): key \(key.keyid.prefix(8)) is neither an owner, a role key nor a functionary of the layout")
-            }
+        let entries = files.entries(under: "keys").map { path in
+            ReleaseDirectory.KeyFile(path: path, bytes: (try? files.read(path, limit: ReleaseDirectory.KeyFile.limit)) ?? nil)
         }
+        let roots = RepositoryInventory.chainOfRoots(ReleaseFilesSource(files: files), newest: repository?.root?.version ?? 0)
+        var failures = ReleaseDirectory.unaccountedKeyFiles(entries, ownerKeyIDs: given, roots: roots,
+                                                            functionaryKeyIDs: Set(custody.layout?.layout.keys.keys.map { $0 } ?? []))
+            .map(\.description)
+        let owners = Set(entries.filter { $0.path.hasPrefix("keys/owner") }.compactMap { $0.bytes.flatMap { try? PublicKey(pem: String(decoding: $0, as: UTF8.self)) }?.keyid })
         for missing in given.subtracting(owners).sorted() { failures.append("keys/: no owner key file for the given key \(missing.prefix(8))") }
         return .from(id, title, failures: failures, subject: "keys")
     }

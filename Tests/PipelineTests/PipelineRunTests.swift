@@ -210,8 +210,15 @@ struct DemoReleaseTests {
         // repository layout with its own token labelled as the policy expects.
         let dir = try TemporaryDirectory("demo-release")
         let token = try SoftHSMToken(label: "firmchain-demo")
-        try token.generate("ed25519", label: "root")
+        for label in ["root", "root-2", "root-3"] { try token.generate("ed25519", label: label) }
         for label in ["targets", "snapshot", "timestamp", "owner", "build"] { try token.generate("ecdsa-p256", label: label) }
+        for label in ["hw-class-a", "hw-class-b"] {
+            let r = try runProcess(TestEnv.firmchain, ["keys", "generate", "--token", "pkcs11:token=firmchain-demo", "--type", "ecdsa-p256",
+                                                       "--usage", "key-agreement", "--label", label], environment: token.environment)
+            try #require(r.status == 0, "\(r.err)")
+        }
+        try FileManager.default.createDirectory(atPath: dir.file(".firmchain/demo/keys"), withIntermediateDirectories: true)
+        try AtomicFile.write((0..<32).map { _ in UInt8.random(in: 0...255) }, to: dir.file(".firmchain/demo/keys/fleet-acme.kek"), mode: 0o600)
         for sub in ["Pipelines", "Policies"] {
             try FileManager.default.createDirectory(atPath: dir.file(sub), withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: TestEnv.packageRoot.appendingPathComponent("\(sub)/release.yml").path, toPath: dir.file("\(sub)/release.yml"))
@@ -229,6 +236,15 @@ struct DemoReleaseTests {
         let answer = try JSONReader().parse(Array(client.out.split(separator: "\n").last.map { Array($0.utf8) } ?? []))
         #expect(answer["ok"] == true, "\(client.out)")
         #expect(answer["targets"]?.objectValue?.count == 3)
+        // Every target is ciphertext: hardware class A decrypts the image through the token.
+        let image = try #require(answer["targets"]?["fw-1.2.0.bin"])
+        let descriptor = try #require(image["custom"]?["firmware"]?["encryption"]?["descriptor"], "the image is released encrypted")
+        try AtomicFile.write(try #require(descriptor["cose"]?.stringValue.flatMap { Base64.decode($0) }), to: downloads.file("fw.cose"))
+        let decrypt = try runProcess(TestEnv.firmchain, ["decrypt", "--in", try #require(image["path"]?.stringValue), "--cose", downloads.file("fw.cose"),
+                                                         "--key", "pkcs11:token=firmchain-demo;object=hw-class-a", "--out", downloads.file("fw.plain")],
+                                     environment: token.environment)
+        #expect(decrypt.status == 0, "\(decrypt.err)")
+        #expect(try FileIO.read(downloads.file("fw.plain")) == (try FileIO.read(dir.file(".firmchain/demo/images/fw-1.2.0.bin"))))
 
         let tool = URL(fileURLWithPath: TestEnv.python).deletingLastPathComponent().appendingPathComponent("in-toto-verify").path
         let inToto = try runProcess(tool, ["--layout", "custody/root.layout", "--link-dir", "custody", "--verification-keys", "keys/owner.pub.pem"],

@@ -13,11 +13,13 @@ struct PolicyFileTests {
     func examplesParse() throws {
         let policy = try Policy(contentsOf: root + "/Policies/release.yml")
         #expect(policy.roles.timestamp.expiry == 86_400)
-        #expect(policy.roles.root.threshold == 1)
+        #expect(policy.roles.root.threshold == 2 && policy.roles.root.keys.count == 3, "a 2-of-3 root")
+        #expect(policy.encryption?.kinds == [.full, .delta] && policy.encryption?.recipients.count == 3)
         #expect(policy.hardwareClasses.keys.contains("acme-gw-v2"))
         #expect(policy.rollback == .strictlyIncreasing)
         let pipeline = try PipelineSpec(contentsOf: root + "/Pipelines/release.yml", baseDirectory: root)
-        #expect(pipeline.steps.map(\.name) == ["delta", "manifest", "sign", "publish"])
+        #expect(pipeline.steps.map(\.name) == ["delta", "encrypt", "manifest", "sign", "publish"])
+        #expect((pipeline.steps[1].step as? EncryptStep)?.recipients.count == 3)
         #expect(pipeline.bases.map(\.version) == ["1.0.0", "1.1.0"])
         #expect(pipeline.versionNumber == 10200)
         #expect((pipeline.steps[0].step as? DeltaStep)?.format == .bsdiff40)
@@ -34,17 +36,17 @@ struct PolicyFileTests {
 
     static let cases: [Case] = [
         Case(name: "wrong type", edit: { $0.replacingOccurrences(of: "threshold: 1\n    expiry_days: 90", with: "threshold: two\n    expiry_days: 90") },
-             line: 17, mentions: "roles.targets.threshold: expected a whole number"),
+             line: 19, mentions: "roles.targets.threshold: expected a whole number"),
         Case(name: "unknown key", edit: { $0.replacingOccurrences(of: "max_key_age_days: 365", with: "max_key_age_dayz: 365") },
-             line: 32, mentions: "max_key_age_dayz: unknown key"),
+             line: 34, mentions: "max_key_age_dayz: unknown key"),
         Case(name: "missing key", edit: { $0.replacingOccurrences(of: "    threshold: 1\n    expiry_hours: 24", with: "    threshold: 1") },
-             line: 24, mentions: "roles.timestamp: give exactly one of expiry_days or expiry_hours"),
+             line: 26, mentions: "roles.timestamp: give exactly one of expiry_days or expiry_hours"),
         Case(name: "bad YAML", edit: { $0.replacingOccurrences(of: "name: acme-gateway-release", with: "name: [unclosed") },
              line: 7, mentions: "not valid YAML"),
-        Case(name: "threshold above the key count", edit: { $0.replacingOccurrences(of: "threshold: 1\n    expiry_days: 365", with: "threshold: 3\n    expiry_days: 365") },
-             line: 13, mentions: "must be between 1 and 1"),
+        Case(name: "threshold above the key count", edit: { $0.replacingOccurrences(of: "threshold: 2\n    expiry_days: 365", with: "threshold: 4\n    expiry_days: 365") },
+             line: 15, mentions: "must be between 1 and 3"),
         Case(name: "unknown algorithm", edit: { $0.replacingOccurrences(of: "allowed: [ecdsa-p256-sha256,", with: "allowed: [dsa-sha1,") },
-             line: 29, mentions: "\"dsa-sha1\" is not one of"),
+             line: 31, mentions: "\"dsa-sha1\" is not one of"),
         Case(name: "unknown schema", edit: { $0.replacingOccurrences(of: "schema: 1", with: "schema: 9") },
              line: 4, mentions: "schema 9 is not supported"),
     ]
@@ -75,7 +77,7 @@ struct PolicyFileTests {
             _ = try Policy(yaml: evil, path: "p.yml")
         } throws: { e in
             let e = e as? FirmchainError
-            return e?.code == .policyViolation && e?.reason.hasPrefix("line 16: roles.targets.keys[0]: the key URI names module-path=/tmp/evil.so") == true
+            return e?.code == .policyViolation && e?.reason.hasPrefix("line 18: roles.targets.keys[0]: the key URI names module-path=/tmp/evil.so") == true
         }
         #expect(try Policy(yaml: evil, path: "p.yml", allowedModules: ["/tmp/evil.so"]).roles.targets.keys.count == 1, "an allow-listed module is accepted")
         let malformed = text.replacingOccurrences(of: "\"pkcs11:token=firmchain-demo;object=owner\"", with: "\"pkcs11:token=%zz\"")

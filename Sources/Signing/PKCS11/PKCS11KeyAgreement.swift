@@ -21,23 +21,11 @@ public final class PKCS11KeyAgreement: KeyAgreement, @unchecked Sendable {
 
     /// Opens the private key a parsed URI names.
     public init(uri: PKCS11URI, options: SignerOptions) throws {
-        var uri = uri
-        if let t = uri.type, t != .privateKey {
-            throw FirmchainError.keyNotFound(uri.description, "type=\(t.rawValue) names an object that cannot agree keys; use type=private or leave type out")
-        }
-        uri.type = .privateKey
-        let resolved = try PKCS11TokenResolver.resolve(uri, options: options)
-        let description = uri.description
-        pool = try PKCS11SessionPool(functions: resolved.functions, token: resolved.info, readWrite: false, uri: description)
-        let pin = try PKCS11TokenResolver.pin(for: uri, token: resolved.info, options: options)
-        try pool.login(pin: pin, uri: description)
-        let found = try pool.withSession { s in try PKCS11Keys.find(uri, session: s, functions: resolved.functions) }
-        guard let key = found.first else { throw FirmchainError.keyNotFound(description) }
-        guard found.count == 1 else { throw FirmchainError.keyAmbiguous(description, count: found.count) }
-        keyHandle = key
-        publicKey = try pool.withSession { s in
-            try PKCS11Keys.publicKey(ofPrivate: key, session: s, functions: resolved.functions, uri: description)
-        }
+        let opened = try PKCS11PrivateKey.open(uri, options: options, purpose: "agree keys")
+        pool = opened.pool
+        keyHandle = opened.handle
+        publicKey = opened.publicKey
+        let description = opened.description
         guard publicKey.keyType == .ecdsaP256 else {
             throw FirmchainError.keyUnsupported(description, "key agreement needs a P-256 key, not \(publicKey.keyType.rawValue)")
         }

@@ -34,23 +34,11 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
 
     /// Opens the private key a parsed URI names (see `init(uri:options:)`).
     public init(uri: PKCS11URI, options: SignerOptions) throws {
-        var uri = uri
-        if let t = uri.type, t != .privateKey {
-            throw FirmchainError.keyNotFound(uri.description, "type=\(t.rawValue) names an object that cannot sign; use type=private or leave type out")
-        }
-        uri.type = .privateKey
-        let resolved = try PKCS11TokenResolver.resolve(uri, options: options)
-        let description = uri.description
-        pool = try PKCS11SessionPool(functions: resolved.functions, token: resolved.info, readWrite: false, uri: description)
-        let pin = try PKCS11TokenResolver.pin(for: uri, token: resolved.info, options: options)
-        try pool.login(pin: pin, uri: description)
-        let found = try pool.withSession { s in try PKCS11Keys.find(uri, session: s, functions: resolved.functions) }
-        guard let key = found.first else { throw FirmchainError.keyNotFound(description) }
-        guard found.count == 1 else { throw FirmchainError.keyAmbiguous(description, count: found.count) }
-        keyHandle = key
-        publicKey = try pool.withSession { s in
-            try PKCS11Keys.publicKey(ofPrivate: key, session: s, functions: resolved.functions, uri: description)
-        }
+        let opened = try PKCS11PrivateKey.open(uri, options: options, purpose: "sign")
+        pool = opened.pool
+        keyHandle = opened.handle
+        publicKey = opened.publicKey
+        let description = opened.description
         if publicKey.keyType == .rsa, let bits = publicKey.rsaBits, bits < 3072 {
             throw FirmchainError.keyUnsupported(description, "RSA keys must have at least 3072 bits for signing; this one has \(bits)")
         }
@@ -158,5 +146,38 @@ enum PKCS11Keys {
             return key
         }
         return try PublicKey(ecParams: ecParams, point: ecPoint)
+    }
+}
+
+/// One private key opened in its token: the session pool (logged in), the key's handle and its
+/// public key. What `PKCS11Signer` and `PKCS11KeyAgreement` share.
+struct PKCS11PrivateKey {
+    let pool: PKCS11SessionPool
+    let handle: UInt
+    let publicKey: PublicKey
+    /// The key URI without PIN.
+    let description: String
+
+    /// Resolves the token `uri` names, logs in once (URI `pin-source`, or `options.pin`) and finds
+    /// exactly one private key; `purpose` ("sign", "agree keys") names what a URI of another
+    /// object type could not do.
+    static func open(_ uri: PKCS11URI, options: SignerOptions, purpose: String) throws -> PKCS11PrivateKey {
+        var uri = uri
+        if let t = uri.type, t != .privateKey {
+            throw FirmchainError.keyNotFound(uri.description, "type=\(t.rawValue) names an object that cannot \(purpose); use type=private or leave type out")
+        }
+        uri.type = .privateKey
+        let resolved = try PKCS11TokenResolver.resolve(uri, options: options)
+        let description = uri.description
+        let pool = try PKCS11SessionPool(functions: resolved.functions, token: resolved.info, readWrite: false, uri: description)
+        let pin = try PKCS11TokenResolver.pin(for: uri, token: resolved.info, options: options)
+        try pool.login(pin: pin, uri: description)
+        let found = try pool.withSession { s in try PKCS11Keys.find(uri, session: s, functions: resolved.functions) }
+        guard let key = found.first else { throw FirmchainError.keyNotFound(description) }
+        guard found.count == 1 else { throw FirmchainError.keyAmbiguous(description, count: found.count) }
+        let publicKey = try pool.withSession { s in
+            try PKCS11Keys.publicKey(ofPrivate: key, session: s, functions: resolved.functions, uri: description)
+        }
+        return PKCS11PrivateKey(pool: pool, handle: key, publicKey: publicKey, description: description)
     }
 }

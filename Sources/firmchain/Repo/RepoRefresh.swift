@@ -46,45 +46,51 @@ extension RepoCommand {
             guard store.isInitialized else {
                 throw FirmchainError(.repoNotInitialized, "no 1.root.json: run `firmchain repo init` first", path: store.metadataDirectory)
             }
-            // Extend only what verifies: the chain from the trusted root, every signature and copy,
-            // and nothing planted beside them. Expiry alone is what this command repairs.
-            let rootPath = trustedRoot ?? store.metadataDirectory + "/1.root.json"
-            let v = try release.verifyRepository(trustedRoot: try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit),
-                                                 trustedRootPath: rootPath, now: now, expiredIsWarning: true)
-            if let f = v.report.failures.first {
-                throw FirmchainError(.repoUnverified, "the release does not verify (\(f.id)\(f.subject.map { " \($0)" } ?? ""): \(f.reason)); refusing to re-sign it",
-                                     path: out)
-            }
-            let planted = try RepositoryInventory.unaccounted(in: store, verified: v.repository, revocations: v.revocations)
-            if !planted.isEmpty {
-                throw FirmchainError(.repoUnverified, "the repository holds \(planted.count) file(s) its metadata does not account for: \(planted.prefix(5).map(\.description).joined(separator: "; ")); refusing to re-sign it",
-                                     path: out)
-            }
-            if let root = v.repository.root, root.expires <= now {
-                throw FirmchainError(.repoUnverified, "root v\(root.version) expired at \(UTCTimestamp.string(from: root.expires)): a refresh cannot help; renew the root by a ceremony (`firmchain keys rotate --repo \(out) --role root --renew`, Docs/keys.md)",
-                                     path: out)
-            }
             let signers = try key.map { try Signers.open($0, options: keyAccess.signerOptions()) }
-            let r = try store.refresh(role, signers: signers, expiry: expiry.policy, now: now)
-
-            // Custody: who refreshed what, and a checkpoint over it when that key may sign one.
+            // Extend only what verifies — the chain from the trusted root, every signature and copy,
+            // nothing planted beside them — checked under the release's lock, right before the
+            // write. Expiry alone is what this command repairs.
+            let rootPath = trustedRoot ?? store.metadataDirectory + "/1.root.json"
+            let trusted = try FileIO.read(rootPath, limit: RepositoryStore.metadataLimit)
+            var verified: ReleaseRepositoryVerification?
             var recorded = "no custody/ledger.jsonl: not recorded"
-            if FileIO.exists(release.custody.ledger.path) {
-                let timestampIDs = Set(v.repository.root?.roles.timestamp.keyids ?? [])
-                let actor = signers.first { timestampIDs.contains($0.publicKey.keyid) }
-                _ = try release.custody.ledger.append(
-                    LedgerRecord(action: "repo.refresh", actor: actor?.publicKey.keyid ?? "",
-                                 subjects: r.files.map { LedgerSubject(name: "repository/metadata/\($0.name)", sha256: $0.sha256) },
-                                 details: ["role": .string(role.rawValue), "timestamp_version": .int(r.timestamp)]
-                                     .merging(r.snapshot.map { ["snapshot_version": .int($0)] } ?? [:]) { a, _ in a }),
-                    now: now)
-                if let actor, (try? release.custody.requireKeyInLayout(actor.publicKey)) != nil {
-                    _ = try release.custody.ledger.checkpoint(signer: actor, now: now)
-                    recorded = "recorded in the ledger with a checkpoint by \(actor.publicKey.keyid.prefix(8))"
-                } else {
-                    recorded = "recorded in the ledger (no checkpoint: the timestamp key is not in custody/root.layout; the next pipeline run covers it)"
+            let r = try store.refresh(role, signers: signers, expiry: expiry.policy, now: now, admit: {
+                let v = try release.verifyRepository(trustedRoot: trusted, trustedRootPath: rootPath, now: now, expiredIsWarning: true)
+                if let f = v.report.failures.first {
+                    throw FirmchainError(.repoUnverified, "the release does not verify (\(f.id)\(f.subject.map { " \($0)" } ?? ""): \(f.reason)); refusing to re-sign it",
+                                         path: out)
                 }
-            }
+                let planted = try RepositoryInventory.unaccounted(in: store, verified: v.repository, revocations: v.revocations)
+                if !planted.isEmpty {
+                    throw FirmchainError(.repoUnverified, "the repository holds \(planted.count) file(s) its metadata does not account for: \(planted.prefix(5).map(\.description).joined(separator: "; ")); refusing to re-sign it",
+                                         path: out)
+                }
+                if let root = v.repository.root, root.expires <= now {
+                    throw FirmchainError(.repoUnverified, "root v\(root.version) expired at \(UTCTimestamp.string(from: root.expires)): a refresh cannot help; renew the root by a ceremony (`firmchain keys rotate --repo \(out) --role root --renew`, Docs/keys.md)",
+                                         path: out)
+                }
+                verified = v
+            }, record: { r in
+                guard let v = verified else { throw FirmchainError(.internal, "the release was not verified before the refresh", path: out) }
+
+                // Custody, still under the lock: who refreshed what, and a checkpoint over it when that key may sign one.
+                if FileIO.exists(release.custody.ledger.path) {
+                    let timestampIDs = Set(v.repository.root?.roles.timestamp.keyids ?? [])
+                    let actor = signers.first { timestampIDs.contains($0.publicKey.keyid) }
+                    _ = try release.custody.ledger.append(
+                        LedgerRecord(action: "repo.refresh", actor: actor?.publicKey.keyid ?? "",
+                                     subjects: r.files.map { LedgerSubject(name: "repository/metadata/\($0.name)", sha256: $0.sha256) },
+                                     details: ["role": .string(role.rawValue), "timestamp_version": .int(r.timestamp)]
+                                         .merging(r.snapshot.map { ["snapshot_version": .int($0)] } ?? [:]) { a, _ in a }),
+                        now: now)
+                    if let actor, (try? release.custody.requireKeyInLayout(actor.publicKey)) != nil {
+                        _ = try release.custody.ledger.checkpoint(signer: actor, now: now)
+                        recorded = "recorded in the ledger with a checkpoint by \(actor.publicKey.keyid.prefix(8))"
+                    } else {
+                        recorded = "recorded in the ledger (no checkpoint: the timestamp key is not in custody/root.layout; the next pipeline run covers it)"
+                    }
+                }
+            })
             output.emit(text: (r.snapshot.map { "refreshed snapshot v\($0), " } ?? "refreshed ") + "timestamp v\(r.timestamp); \(recorded)",
                         json: ["timestamp": .int(r.timestamp), "snapshot": r.snapshot.map { .int($0) } ?? .null,
                                "files": .array(r.files.map { .object(["name": .string($0.name), "sha256": .string($0.sha256)]) })])
