@@ -21,12 +21,15 @@ let package = Package(
         .library(name: "KeyLifecycle", targets: ["KeyLifecycle"]),
         .library(name: "Encryption", targets: ["Encryption"]),
         .library(name: "Verification", targets: ["Verification"]),
+        .library(name: "Export", targets: ["Export"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // FirmchainCore: what every other part stands on — the error type and exit-code classes,
@@ -107,7 +110,7 @@ let package = Package(
         // link, and compiles the in-toto layout from the pipeline's own steps.
         .target(
             name: "Pipeline",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy", "Encryption",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy", "Encryption", "Export",
                            .product(name: "Yams", package: "Yams")]
         ),
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
@@ -124,7 +127,18 @@ let package = Package(
         // firmware fields, deltas reproduced, custody products, policy) into one report.
         .target(
             name: "Verification",
-            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release", "ReleasePolicy", "Delta", "Encryption"]
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Custody", "Release", "ReleasePolicy", "Delta", "Encryption", "Export"]
+        ),
+        // Export: distributor containers from a verified release — Mender artifact v3, SWUpdate
+        // .swu and RAUC bundles — with CMS SignedData and X.509 certificates built by
+        // swift-certificates around signatures made by any `Signer` (the HSM signs; the envelope
+        // is built here), deterministic tar/cpio writers and the dm-verity hash tree.
+        .target(
+            name: "Export",
+            dependencies: ["FirmchainCore", "Signing", "Repository", "Release",
+                           .product(name: "X509", package: "swift-certificates"),
+                           .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         // The command-line frontend: argument parsing, output (human or --json), exit codes,
         // logging and terminal progress. All logic lives in the libraries above.
@@ -132,12 +146,12 @@ let package = Package(
             name: "firmchain",
             dependencies: [
                 "FirmchainCore", "Delta", "SuffixArray", "Signing", "Repository", "Pipeline", "Custody", "Release", "ReleasePolicy",
-                "KeyLifecycle", "Encryption", "Verification", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KeyLifecycle", "Encryption", "Verification", "Export", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
-        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "Encryption", "TestSupport"]),
+        .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "Export", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "Encryption", "TestSupport"]),
         .testTarget(name: "KeyLifecycleTests", dependencies: ["KeyLifecycle", "Pipeline", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "Encryption", "Delta", "TestSupport"]),
         // VerificationTests: the release verifier on releases built by the real pipeline runner, and
@@ -151,6 +165,11 @@ let package = Package(
         // openssl; the PKCS#11 error paths SoftHSM cannot produce go through a fake function layer.
         // EncryptionTests: CBOR and COSE against pycose, CMS against openssl cms, SoftHSM ECDH.
         .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "Signing", "FirmchainCore", "TestSupport"]),
+        // ExportTests: containers checked by the stock validators (mender-artifact, swupdate, rauc)
+        // and CMS/certificates by openssl, with software keys and SoftHSM keys.
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Verification", "Pipeline", "Release", "Repository", "Signing", "FirmchainCore", "TestSupport",
+                                                        .product(name: "X509", package: "swift-certificates"),
+                                                        .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
         .testTarget(name: "SuffixArrayTests", dependencies: ["SuffixArray", "TestSupport"]),
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).

@@ -277,7 +277,7 @@ public struct StepRegistry: Sendable {
     public init(_ types: [any PipelineStep.Type] = []) { for t in types { register(t) } }
 
     /// The standard release chain: delta, manifest, sign, publish.
-    public static let standard = StepRegistry([DeltaStep.self, EncryptStep.self, ManifestStep.self, SignStep.self, PublishStep.self])
+    public static let standard = StepRegistry([DeltaStep.self, EncryptStep.self, ManifestStep.self, SignStep.self, PublishStep.self, ExportStep.self])
 
     /// Adds a kind of step (replacing one of the same name).
     public mutating func register(_ type: any PipelineStep.Type) {

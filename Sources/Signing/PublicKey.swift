@@ -159,7 +159,8 @@ public struct PublicKey: Sendable, Hashable {
                 : try? P384.Signing.ECDSASignature(derRepresentation: signature)
             return sig.map { key.isValidSignature($0, for: message) } ?? false
         case .rsa(let key):
-            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: message, padding: .PSS)
+            let padding: _RSA.Signing.Padding = algorithm == .rsaPKCS1v15SHA256 ? .insecurePKCS1v1_5 : .PSS
+            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: message, padding: padding)
         case .ed25519(let key):
             return key.isValidSignature(signature, for: message)
         case .none:

@@ -10,6 +10,9 @@ public enum SignatureAlgorithm: String, Sendable, CaseIterable, Hashable {
     case rsaPSSSHA256 = "rsa-pss-sha256"
     /// Ed25519 (RFC 8032 §5.1) over the whole message; TUF `ed25519`.
     case ed25519 = "ed25519"
+    /// RSASSA-PKCS1-v1_5 (RFC 8017 §8.2) with SHA-256; securesystemslib `rsa-pkcs1v15-sha256`.
+    /// Deterministic, and what Mender artifacts and most CMS verifiers expect of RSA keys.
+    case rsaPKCS1v15SHA256 = "rsa-pkcs1v15-sha256"
 
     /// The securesystemslib / TUF signature scheme name.
     public var tufScheme: String {
@@ -18,6 +21,7 @@ public enum SignatureAlgorithm: String, Sendable, CaseIterable, Hashable {
         case .ecdsaP384SHA384: return "ecdsa-sha2-nistp384"
         case .rsaPSSSHA256: return "rsassa-pss-sha256"
         case .ed25519: return "ed25519"
+        case .rsaPKCS1v15SHA256: return "rsa-pkcs1v15-sha256"
         }
     }
 }
@@ -38,7 +42,7 @@ public enum KeyType: String, Sendable, CaseIterable, Hashable {
         switch self {
         case .ecdsaP256: return [.ecdsaP256SHA256]
         case .ecdsaP384: return [.ecdsaP384SHA384]
-        case .rsa: return [.rsaPSSSHA256]
+        case .rsa: return [.rsaPSSSHA256, .rsaPKCS1v15SHA256]
         case .ed25519: return [.ed25519]
         }
     }

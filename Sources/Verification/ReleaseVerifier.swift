@@ -65,7 +65,8 @@ public struct ReleaseVerification: Sendable {
 ///    (`release.targets.hardware`); no downgrade below the last released version number
 ///    (`release.targets.rollback`);
 /// 5. every delta applied to its named base reproduces its stated target (`release.delta`);
-/// 6. encrypted payloads (`release.encryption`);
+/// 6. encrypted payloads (`release.encryption`); distributor containers in `exports/` carry
+///    released targets (`release.exports`, only when there are exports);
 /// 7. custody: `custody.*` of `CustodyVerifier` with the owner keys given, then exactly the
 ///    links the layout names (`custody.links.exact`), products equal to the released targets
 ///    (`custody.products`), provenance present for every target (`custody.provenance.present`),
@@ -130,6 +131,7 @@ public struct ReleaseVerifier: Sendable {
         let targetChecks = TargetChecks(files: files, repository: repository, trust: trust, baseImages: baseImages)
         if trustedTargets {
             report.checks += targetChecks.all()
+            if let exports = ExportChecks(files: files, repository: repository).check() { report.checks.append(exports) }
         } else {
             report.skip(TargetChecks.ids, because: "the repository did not verify, so its targets are not trusted")
         }

@@ -20,7 +20,7 @@ struct Firmchain: ParsableCommand {
               firmchain repo show --out OUT
             """,
         version: FirmchainCore.Firmchain.version,
-        subcommands: [HashCommand.self, JSONCommand.self, DeltaCommand.self, KeysCommand.self, SignCommand.self, EncryptCommand.self, DecryptCommand.self, RepoCommand.self, PipelineCommand.self, CustodyCommand.self, VerifyCommand.self]
+        subcommands: [HashCommand.self, JSONCommand.self, DeltaCommand.self, KeysCommand.self, SignCommand.self, EncryptCommand.self, DecryptCommand.self, RepoCommand.self, PipelineCommand.self, CustodyCommand.self, VerifyCommand.self, ExportCommand.self]
     )
 
     /// Lets `--json` and `--verbose` stand before the subcommand name too.

@@ -2,6 +2,7 @@ import Custody
 import Delta
 import Encryption
 import KeyLifecycle
+import Export
 import FirmchainCore
 import Foundation
 import ReleasePolicy
@@ -16,7 +17,7 @@ struct DocumentationTests {
     /// Every code each module declares, through the module's own list.
     static let declared: [ErrorCode] = ErrorCode.coreCodes + ErrorCode.suffixArrayCodes + ErrorCode.deltaCodes
         + ErrorCode.signingCodes + ErrorCode.repositoryCodes + ErrorCode.custodyCodes + ErrorCode.pipelineCodes + ErrorCode.keyLifecycleCodes
-        + ErrorCode.encryptionCodes
+        + ErrorCode.encryptionCodes + ErrorCode.exportCodes
 
     @Test("every declared error code is documented in Docs/exit-codes.md with its own exit number")
     func errorCodesDocumented() throws {

@@ -34,6 +34,7 @@ enum OpenSSL {
         case .rsaPSSSHA256:
             args = ["dgst", "-sha256", "-verify", publicKey, "-sigopt", "rsa_padding_mode:pss",
                     "-sigopt", "rsa_pss_saltlen:-2", "-signature", signature, data]
+        case .rsaPKCS1v15SHA256: args = ["dgst", "-sha256", "-verify", publicKey, "-signature", signature, data]
         case .ed25519: args = ["pkeyutl", "-verify", "-pubin", "-inkey", publicKey, "-rawin", "-in", data, "-sigfile", signature]
         }
         let r = try runProcess("openssl", args)

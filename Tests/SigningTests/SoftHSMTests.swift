@@ -17,7 +17,8 @@ struct SoftHSMTests {
         for key in token.keys {
             let signer = try Signers.open(key.uri, options: token.options)
             #expect(signer.publicKey.keyType == key.type, "\(key)")
-            #expect(signer.supportedAlgorithms == [key.type.defaultAlgorithm])
+            #expect(signer.supportedAlgorithms == key.type.supportedAlgorithms)
+            #expect(signer.supportedAlgorithms.first == key.type.defaultAlgorithm)
             if key.type == .rsa { #expect(signer.publicKey.rsaBits == 3072) }
             // The public key read without login (public object) equals the one behind the signer.
             #expect(try Signers.publicKey(of: key.uri, options: SignerOptions()) == signer.publicKey, "\(key)")
@@ -207,6 +208,24 @@ struct SecureSystemsLibTests {
             try AtomicFile.write(Array(Hex.encode(try s.sign(message)).utf8), to: dir.file("sig"))
             let r = try runProcess(TestEnv.python, [dir.file("v.py"), pk.tufKeyType, pk.tufScheme, dir.file("pub"), dir.file("sig"), dir.file("data")])
             #expect(r.status == 0 && r.out.contains("verified"), "\(s.keyDescription) \(pk.tufScheme): \(r.err)")
+        }
+    }
+}
+
+@Suite("RSA PKCS#1 v1.5 signatures (Mender, CMS) from software and token keys")
+struct RSAPKCS1v15Tests {
+    @Test("a software RSA key and a SoftHSM RSA key sign rsa-pkcs1v15-sha256 that openssl dgst verifies, deterministically")
+    func pkcs1v15() throws {
+        let token = try SoftHSMFixture.get()
+        let dir = try TemporaryDirectory()
+        let tokenKey = try #require(token.keys.first { $0.type == .rsa && $0.maker == "firmchain" })
+        let signers: [any Signer] = [try SoftwareSigner(generating: .rsa), try Signers.open(tokenKey.uri, options: token.options)]
+        for (i, signer) in signers.enumerated() {
+            let message = Array("pkcs1 v1.5".utf8)
+            let a = try signer.sign(message, algorithm: .rsaPKCS1v15SHA256)
+            #expect(try signer.sign(message, algorithm: .rsaPKCS1v15SHA256) == a, "PKCS#1 v1.5 is deterministic")
+            #expect(try OpenSSL.verify(a, over: message, publicKeyPEM: signer.publicKey.pem, algorithm: .rsaPKCS1v15SHA256, in: dir, name: "p\(i)"))
+            #expect(!signer.publicKey.isValidSignature(a, for: message, algorithm: .rsaPSSSHA256))
         }
     }
 }

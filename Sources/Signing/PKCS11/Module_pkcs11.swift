@@ -177,6 +177,7 @@ final class PKCS11Module: PKCS11Functions, @unchecked Sendable {
             case .rsaKeyPairGen: type = CKM_RSA_PKCS_KEY_PAIR_GEN
             case .ecEdwardsKeyPairGen: type = CKM_EC_EDWARDS_KEY_PAIR_GEN
             case .sha256RSAPSS: type = CKM_SHA256_RSA_PKCS_PSS
+            case .sha256RSAPKCS: type = CKM_SHA256_RSA_PKCS
             }
             var m = CK_MECHANISM(mechanism: type, pParameter: nil, ulParameterLen: 0)
             return try body(&m)

@@ -110,6 +110,8 @@ enum PKCS11Mechanism: Sendable {
     case ecdsa
     /// CKM_SHA256_RSA_PKCS_PSS with {CKM_SHA256, CKG_MGF1_SHA256, sLen 32}.
     case sha256RSAPSS
+    /// CKM_SHA256_RSA_PKCS (RSASSA-PKCS1-v1_5 with SHA-256).
+    case sha256RSAPKCS
     /// CKM_EDDSA without parameters (pure Ed25519).
     case eddsa
     /// CKM_EC_KEY_PAIR_GEN.
@@ -124,6 +126,7 @@ enum PKCS11Mechanism: Sendable {
         switch self {
         case .ecdsa: return "CKM_ECDSA"
         case .sha256RSAPSS: return "CKM_SHA256_RSA_PKCS_PSS"
+        case .sha256RSAPKCS: return "CKM_SHA256_RSA_PKCS"
         case .eddsa: return "CKM_EDDSA"
         case .ecKeyPairGen: return "CKM_EC_KEY_PAIR_GEN"
         case .rsaKeyPairGen: return "CKM_RSA_PKCS_KEY_PAIR_GEN"

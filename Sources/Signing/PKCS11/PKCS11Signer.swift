@@ -55,6 +55,7 @@ public final class PKCS11Signer: Signer, @unchecked Sendable {
         case .ecdsaP256SHA256: mechanism = .ecdsa; input = Array(SHA256.hash(data: message))
         case .ecdsaP384SHA384: mechanism = .ecdsa; input = Array(SHA384.hash(data: message))
         case .rsaPSSSHA256: mechanism = .sha256RSAPSS; input = message
+        case .rsaPKCS1v15SHA256: mechanism = .sha256RSAPKCS; input = message
         case .ed25519: mechanism = .eddsa; input = message
         }
         var signature: [UInt8]

@@ -105,7 +105,9 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
             switch key {
             case .p256(let k): signature = Array(try k.signature(for: message).derRepresentation)
             case .p384(let k): signature = Array(try k.signature(for: message).derRepresentation)
-            case .rsa(let k): signature = Array(try k.signature(for: message, padding: .PSS).rawRepresentation)
+            case .rsa(let k):
+                let padding: _RSA.Signing.Padding = algorithm == .rsaPKCS1v15SHA256 ? .insecurePKCS1v1_5 : .PSS
+                signature = Array(try k.signature(for: message, padding: padding).rawRepresentation)
             case .ed25519(let k): signature = Array(try k.signature(for: message))
             }
         } catch {

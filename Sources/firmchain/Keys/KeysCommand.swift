@@ -9,7 +9,7 @@ struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Generate, list and export signing keys (pkcs11: URIs or PEM files).",
-        subcommands: [Generate.self, List.self, ExportPublic.self, Rotate.self, Revoke.self, Show.self, Approve.self, Apply.self, Status.self]
+        subcommands: [Generate.self, List.self, ExportPublic.self, Certify.self, Rotate.self, Revoke.self, Show.self, Approve.self, Apply.self, Status.self]
     )
 
     /// The `--type` values: a key type and, for RSA, its size.
