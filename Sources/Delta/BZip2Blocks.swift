@@ -53,18 +53,53 @@ enum BZip2Blocks {
     /// block, and its bytes equal that block of the serial stream (CRC included, since
     /// `add_pair_to_block` updates the CRC only for bytes that enter the block).
     static func blockStarts(_ input: UnsafeBufferPointer<UInt8>) -> [Int] {
+        blocks(input).map(\.start)
+    }
+
+    /// One block of `blocks(_:)`: where it starts, and how much of it lies in long runs of one
+    /// byte value.
+    struct Block: Equatable {
+        /// Offset of the block's first input byte.
+        var start: Int
+        /// Sum over the maximal runs of equal bytes in the block (the part inside it) of
+        /// (length / 255)^2: the first run-length stage turns a run into a repeating 5-byte
+        /// pattern of length / 255 periods, whose rotations libbz2's main sort compares the
+        /// whole pattern long (see `fallbackRunWeight`).
+        var runWeight: Int
+    }
+
+    /// A block whose `runWeight` is at least this (one run of about 480 kB, or several long
+    /// runs adding up to as much in squares) is sorted by libbz2's fallback sort from the
+    /// start (workFactor 1): its main sort would spend its whole work budget on the runs'
+    /// periodic patterns and then fall back anyway. libbz2 writes the same bytes with either
+    /// sort (bzip2 manual, `BZ2_bzCompressInit`); only the time differs. Measured per block
+    /// (CPU seconds, main then fallback): L1's diff blocks with weights 6.6e6-2.0e7 0.18-0.26 s
+    /// against 0.13-0.16 s; X1's (3.1e7-8.9e9) 0.20-0.27 against 0.14-0.19; T1's 5.2e6 0.165
+    /// against 0.123; under the threshold M1's 1.45e6 0.079 against 0.166 and W2's 9.4e5 0.10
+    /// against 0.19 (the main sort wins where it finishes). One 400 kB zero run inside ordinary
+    /// diff bytes still sorted in 0.08 s, 500 kB took 0.17-0.20 s.
+    static let fallbackRunWeight = (480_000 / 255) * (480_000 / 255)
+
+    /// `blockStarts(_:)` with each block's `Block.runWeight`.
+    static func blocks(_ input: UnsafeBufferPointer<UInt8>) -> [Block] {
         guard !input.isEmpty else { return [] }
-        var starts = [0]
-        if input.count < alwaysOneBlock { return starts }
+        var out = [Block]()
         // Invariants before byte i: `filled` = bytes the current block holds (flushed runs
         // only); the pending run is `runLength` (1...255) copies of `input[i - 1]`, i.e.
         // input[i - runLength ..< i]; everything before it since the block start is flushed.
+        // `same` (>= runLength) counts the whole run of input[i - 1] ending at i, across the
+        // 255-byte cuts; `weight` is the current block's run weight without that run.
         var filled = 0
         var runLength = 1
+        var same = 1
+        var weight = 0
+        var blockStart = 0
         var previous = input[0]
         var i = 1
         let n = input.count
         let raw = UnsafeRawPointer(input.baseAddress!)
+        let oneBlock = n < alwaysOneBlock
+        @inline(__always) func square(_ length: Int) -> Int { (length / 255) * (length / 255) }
         while i < n {
             // Eight bytes, each different from the one before it (most of a diff block that is
             // not a run): the first flushes the pending run, the other seven flush runs of one
@@ -75,19 +110,32 @@ enum BZip2Blocks {
                 let x = w ^ (w << 8 | UInt64(previous))  // byte k: input[i+k] ^ input[i+k-1]
                 if (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 == 0 {
                     filled &+= (runLength < 4 ? runLength : 5) &+ 7
+                    if same >= 255 { weight &+= square(min(same, i - blockStart)) }
+                    same = 1
                     previous = UInt8(truncatingIfNeeded: w >> 56)
                     runLength = 1
                     i &+= 8
                     continue
                 }
             }
-            if filled >= blockCapacity {
-                starts.append(i - runLength)
+            if filled >= blockCapacity && !oneBlock {
+                // The block closes before the pending run, which opens the next one.
+                let next = i - runLength
+                if same > runLength { weight += square(min(same - runLength, next - blockStart)) }
+                out.append(Block(start: blockStart, runWeight: weight))
+                blockStart = next
+                weight = 0
                 filled = 0
             }
             let b = input[i]
             if b != previous || runLength == 255 {
                 filled += runLength < 4 ? runLength : 5
+                if b != previous {
+                    if same >= 255 { weight += square(min(same, i - blockStart)) }
+                    same = 1
+                } else {
+                    same += 1
+                }
                 previous = b
                 runLength = 1
                 i += 1
@@ -99,9 +147,12 @@ enum BZip2Blocks {
             let stop = min(n, i + (255 - runLength))
             while j < stop && input[j] == b { j += 1 }
             runLength += j - i
+            same += j - i
             i = j
         }
-        return starts
+        if same >= 255 { weight += square(min(same, n - blockStart)) }
+        out.append(Block(start: blockStart, runWeight: weight))
+        return out
     }
 
     // MARK: CRC

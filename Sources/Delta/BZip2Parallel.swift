@@ -16,8 +16,11 @@ extension BZip2 {
     /// threads that share one work list over the blocks of all inputs.
     ///
     /// Steps:
-    /// 1. For each input, `BZip2Blocks.blockStarts` finds the blocks libbz2 would make. An input
-    ///    of one block (or every input, when `concurrency` is 1) is one job: `compress(_:)` as is.
+    /// 1. For each input, `BZip2Blocks.blocks` finds the blocks libbz2 would make. An input
+    ///    of one block (or every input, when `concurrency` is 1 and no block needs the fallback
+    ///    sort, see below) is one job: `compress(_:)` as is. A block (or single-block input)
+    ///    whose long runs would exhaust libbz2's main sort (`BZip2Blocks.fallbackRunWeight`) is
+    ///    compressed with work factor 1, which goes to the fallback sort at once: same bytes.
     /// 2. Otherwise each block's slice is a job: `compressSingleBlock` compresses it alone, and
     ///    libbz2 itself confirms the slice filled exactly one block.
     /// 3. Finished jobs are taken in order; `BZip2StreamSplicer` joins each input's blocks bit
@@ -35,19 +38,24 @@ extension BZip2 {
         precondition(concurrency >= 1, "concurrency must be at least 1")
         var jobs = [CompressionJob]()
         for (k, input) in inputs.enumerated() {
-            let starts = concurrency > 1 ? BZip2Blocks.blockStarts(input) : []
-            guard starts.count > 1 else {
-                jobs.append(CompressionJob(input: k, range: 0..<input.count, kind: .whole))
+            let blocks = BZip2Blocks.blocks(input)
+            // A block of long runs goes straight to the fallback sort (same bytes, less time).
+            func factor(_ b: BZip2Blocks.Block) -> Int32 { b.runWeight >= BZip2Blocks.fallbackRunWeight ? 1 : 0 }
+            guard blocks.count > 1 && (concurrency > 1 || blocks.contains { factor($0) != 0 }) else {
+                jobs.append(CompressionJob(input: k, range: 0..<input.count, kind: .whole, workFactor: blocks.first.map(factor) ?? 0))
                 continue
             }
-            for (b, start) in starts.enumerated() {
-                let end = b + 1 < starts.count ? starts[b + 1] : input.count
-                jobs.append(CompressionJob(input: k, range: start..<end, kind: b + 1 < starts.count ? .block : .lastBlock))
+            for (b, block) in blocks.enumerated() {
+                let end = b + 1 < blocks.count ? blocks[b + 1].start : input.count
+                jobs.append(CompressionJob(input: k, range: block.start..<end, kind: b + 1 < blocks.count ? .block : .lastBlock,
+                                           workFactor: factor(block)))
             }
         }
         if jobs.count == inputs.count {
             // Nothing to split: one serial stream per input, as many at once as allowed.
-            if concurrency == 1 || inputs.count == 1 { return try inputs.map { try compress($0) } }
+            if concurrency == 1 || inputs.count == 1 {
+                return try jobs.map { try compress(inputs[$0.input], workFactor: $0.workFactor) }
+            }
         }
         let scheduler = CompressionScheduler(inputs: inputs, jobs: jobs, window: 2 * concurrency)
         DispatchQueue.concurrentPerform(iterations: min(concurrency, jobs.count)) { _ in scheduler.work() }
@@ -72,6 +80,8 @@ struct CompressionJob {
     let range: Range<Int>
     /// Whole input or block.
     let kind: Kind
+    /// libbz2's work factor for it (0: the default; 1: the fallback sort at once).
+    var workFactor: Int32 = 0
 }
 
 /// Hands out `CompressionJob`s in order to worker threads and takes their results in order,
@@ -150,8 +160,8 @@ final class CompressionScheduler: @unchecked Sendable {
     private func run(_ job: CompressionJob) throws -> [UInt8]? {
         let slice = UnsafeBufferPointer(rebasing: inputs[job.input][job.range])
         switch job.kind {
-        case .whole: return try BZip2.compress(slice)
-        case .block, .lastBlock: return try BZip2.compressSingleBlock(slice)
+        case .whole: return try BZip2.compress(slice, workFactor: job.workFactor)
+        case .block, .lastBlock: return try BZip2.compressSingleBlock(slice, workFactor: job.workFactor)
         }
     }
 

@@ -7,10 +7,12 @@ enum BZip2 {
     /// One complete bzip2 stream of `input`: blockSize100k 9, verbosity 0, workFactor 0 (the
     /// parameters of bsdiff 4.3 and bsdiff4, so equal input gives equal bytes). One thread;
     /// `compress(_:concurrency:)` gives the same bytes on several.
-    static func compress(_ input: UnsafeBufferPointer<UInt8>) throws -> [UInt8] {
+    /// `workFactor` 1 goes straight to libbz2's fallback sort; the bytes are the same for
+    /// every work factor (see `BZip2Blocks.fallbackRunWeight`).
+    static func compress(_ input: UnsafeBufferPointer<UInt8>, workFactor: Int32 = 0) throws -> [UInt8] {
         // Start small (delta blocks compress well) and grow by half as needed, so memory
         // follows the compressed size rather than the input size.
-        try run(input, initialCapacity: input.count / 8 + 4096, singleBlock: false)!
+        try run(input, initialCapacity: input.count / 8 + 4096, singleBlock: false, workFactor: workFactor)!
     }
 
     /// The bzip2 stream libbz2 makes of `input` (same parameters as `compress(_:)`) if that
@@ -23,19 +25,22 @@ enum BZip2 {
     /// always longer than one byte). Input left over at that point did not fit in the first block.
     ///
     /// - Precondition: `0 < input.count < 2^30` (one `avail_in`).
-    static func compressSingleBlock(_ input: UnsafeBufferPointer<UInt8>) throws -> [UInt8]? {
+    static func compressSingleBlock(_ input: UnsafeBufferPointer<UInt8>, workFactor: Int32 = 0) throws -> [UInt8]? {
         precondition(input.count > 0 && input.count < 1 << 30)
         // One block compresses to at most about 1% more than the 900 kB it holds, plus 600
         // bytes (bzip2 manual §3.3); start there and let the loop grow it if ever needed.
-        return try run(input, initialCapacity: min(input.count + input.count / 100 + 600, 1 << 20), singleBlock: true)
+        return try run(input, initialCapacity: min(input.count + input.count / 100 + 600, 1 << 20), singleBlock: true,
+                       workFactor: workFactor)
     }
 
     /// Drives one libbz2 compression of `input` to the end of the stream. With `singleBlock`,
     /// the first call may write one byte only and the result is nil when input is left after
     /// it (see `compressSingleBlock`).
-    private static func run(_ input: UnsafeBufferPointer<UInt8>, initialCapacity: Int, singleBlock: Bool) throws -> [UInt8]? {
+    private static func run(_ input: UnsafeBufferPointer<UInt8>, initialCapacity: Int, singleBlock: Bool,
+                            workFactor: Int32) throws -> [UInt8]? {
+        precondition(workFactor >= 0 && workFactor <= 250)
         var strm = bz_stream()
-        guard BZ2_bzCompressInit(&strm, 9, 0, 0) == BZ_OK else {
+        guard BZ2_bzCompressInit(&strm, 9, 0, workFactor) == BZ_OK else {
             throw FirmchainError(.deltaCompressionFailed, "BZ2_bzCompressInit failed")
         }
         defer { BZ2_bzCompressEnd(&strm) }

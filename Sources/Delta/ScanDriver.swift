@@ -158,9 +158,10 @@ final class ScanPlan: @unchecked Sendable {
         condition.broadcast()
     }
 
-    /// Queues the speculative bridges that may be needed: after piece `i` once pieces `i` and
-    /// `i + 1` have both finished (a bridge started earlier would often overtake piece `i + 1`
-    /// and scan its part again, not meeting its states), and only where no bridge from an
+    /// Queues the speculative bridges that may be needed: after piece `i` once piece `i` has
+    /// finished and piece `i + 1` has started (it is then ahead of the bridge, publishing the
+    /// states the bridge looks for; waiting for it to finish put L1's relocation-table bridge,
+    /// 2.5 MiB of one sequential scan, after the slowest piece of the table), and only where no bridge from an
     /// earlier piece still runs or stopped past piece `i`'s start (L1's relocation table
     /// spans three boundaries: the bridge into it crosses all three, and bridges from the
     /// pieces inside it would scan the rest of it again). None where the chain has passed or
@@ -176,7 +177,7 @@ final class ScanPlan: @unchecked Sendable {
                 i = max(i + 1, j)  // the boundaries it crossed need no bridge
                 continue
             }
-            if i > chain.piece, let r = slots[i], r.kept > 0, slots[i + 1] != nil {
+            if i > chain.piece, let r = slots[i], r.kept > 0, i + 1 < nextPiece {
                 bridgeAfter[i] = bridge(from: r.final, syncFrom: i + 1, limited: true)
                 queue.append(bridgeAfter[i]!)
                 return
@@ -264,12 +265,21 @@ struct ScanDriver {
         var active = [(piece: Int, scanner: Scanner)]()
         var requested = [(lane: Int, first: Int, count: Int, stride: Int)]()
         var rounds = 0
+        var isolated = false
+        let isolateAfter = 128 << 10
         while true {
             // A queued bridge or a piece into every free lane; with none left, wait for one.
             // With lanes running, a free lane asks again only every 64th round: the plan's
             // lock, taken at every round by both threads, cost more than the tail it fills.
             rounds &+= 1
-            if active.isEmpty || (active.count < lanes && rounds & 63 == 0) {
+            // A bridge that has scanned far without meeting a piece (L1's relocation table)
+            // is the scan's critical path: this thread takes no new job until it is done, so
+            // that its other lanes drain and it runs alone, at a whole core's speed, while the
+            // other threads take the pieces.
+            if rounds & 63 == 0 {
+                isolated = active.contains { !plan.isPiece($0.piece) && $0.scanner.distance >= isolateAfter }
+            }
+            if active.isEmpty || (active.count < lanes && rounds & 63 == 0 && !isolated) {
                 while active.count < lanes, let (k, job) = plan.take(wait: active.isEmpty) {
                     active.append((k, Scanner(finder: finder, job: job,
                                               options: options, lookAhead: lookAhead, cache: freeCaches.removeLast())))

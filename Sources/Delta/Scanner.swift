@@ -117,6 +117,9 @@ struct Scanner {
         }
     }
 
+    /// How far the scan has come from its initial state, in bytes of new.
+    var distance: Int { start + scan - initial.scan }
+
     /// The loop's state now, in absolute offsets (meaningful at the top of the outer loop).
     var state: ScanState {
         ScanState(scan: start + scan, len: len, pos: pos, lastscan: start + lastscan, lastpos: lastpos,

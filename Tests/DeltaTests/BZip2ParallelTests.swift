@@ -99,6 +99,20 @@ enum StreamInputs {
         return out
     }
 
+    /// The real S1 diff block with zero runs of 600 kB, 2 MB and 300 kB between copies of it (as
+    /// where a kernel's unchanged regions meet): blocks heavy enough for the fallback sort
+    /// (`BZip2Blocks.fallbackRunWeight`) next to ordinary ones.
+    static func diffWithLongRuns() throws -> [UInt8] {
+        let diff = try kernelDiffBlock(blocks: 1)
+        let three = diff + diff + diff  // more than a block's worth of ordinary diff bytes
+        var out = three
+        for run in [600_000, 2_000_000, 300_000] {
+            out += repeatElement(0, count: run)
+            out += three
+        }
+        return out
+    }
+
     static let all: [StreamInput] = [
         StreamInput(name: "empty", blocks: 0...0) { [] },
         StreamInput(name: "one byte", blocks: 1...1) { [0x42] },
@@ -120,6 +134,9 @@ enum StreamInputs {
         StreamInput(name: "mixed random, zero runs, short runs and text", blocks: 2...40) { mixed(12_000_000, seed: 11) },
         StreamInput(name: "real kernel modules, concatenated", blocks: 2...2) { try kernelModules() },
         StreamInput(name: "a real diff block (S1 kernel module), repeated over 3 blocks", blocks: 3...3) { try kernelDiffBlock(blocks: 3) },
+        StreamInput(name: "a real diff block with zero runs of 600 kB, 2 MB and 300 kB (fallback-sort blocks)", blocks: 2...12) {
+            try diffWithLongRuns()
+        },
     ]
 
     /// A few of `all`, for the slower oracle tests.
@@ -208,6 +225,45 @@ struct BZip2ParallelTests {
             let parallel = try withBuffers(inputs) { try BZip2.compress($0, concurrency: threads) }
             #expect(parallel.count == serial.count)
             for (k, (p, s)) in zip(parallel, serial).enumerated() { #expect(Mismatch(p, s) == nil, "input \(k), \(threads) threads") }
+        }
+    }
+
+    @Test("each block's run weight sums (run length / 255)^2 over the runs inside it, as a plain count over its slice does",
+          arguments: StreamInputs.named("one byte", "random, the first size with a third", "96 MiB", "zeros, the first",
+                                        "runs of 255", "mixed", "a real diff block"))
+    func runWeights(_ c: StreamInput) throws {
+        let bytes = try input(c)
+        bytes.withUnsafeBufferPointer { b in
+            let blocks = BZip2Blocks.blocks(b)
+            #expect(blocks.map(\.start) == BZip2Blocks.blockStarts(b))
+            let expected = blocks.indices.map { k -> Int in
+                let end = k + 1 < blocks.count ? blocks[k + 1].start : b.count
+                var weight = 0, i = blocks[k].start
+                while i < end {
+                    var j = i + 1
+                    while j < end && b[j] == b[i] { j += 1 }
+                    weight += ((j - i) / 255) * ((j - i) / 255)
+                    i = j
+                }
+                return weight
+            }
+            #expect(blocks.map(\.runWeight) == expected, "\(c.name)")
+        }
+    }
+
+    @Test("blocks of long zero runs take the fallback sort and the stream is still libbz2's serial one, on 1 and 2 threads")
+    func fallbackSortBlocks() throws {
+        let bytes = try StreamInputs.diffWithLongRuns()
+        try bytes.withUnsafeBufferPointer { b in
+            let weights = BZip2Blocks.blocks(b).map(\.runWeight)
+            #expect(weights.contains { $0 >= BZip2Blocks.fallbackRunWeight }, "\(weights)")
+            #expect(weights.contains { $0 < BZip2Blocks.fallbackRunWeight }, "\(weights)")
+            let serial = try BZip2.compress(b)
+            for threads in [1, 2] {
+                #expect(Mismatch(try BZip2.compress(b, concurrency: threads), serial) == nil, "\(threads) threads")
+            }
+            // libbz2's promise that the work factor never changes the bytes, on a whole heavy block.
+            #expect(Mismatch(try BZip2.compress(b, workFactor: 1), serial) == nil)
         }
     }
 
