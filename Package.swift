@@ -111,7 +111,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: ["FirmchainCore", "Signing", "Repository", "Delta", "Custody", "Release", "ReleasePolicy", "Encryption", "Export",
-                           .product(name: "Yams", package: "Yams")]
+                           "Verification", .product(name: "Yams", package: "Yams")]
         ),
         // Custody: chain-of-custody evidence — in-toto links in DSSE envelopes signed through
         // `Signer`, the owner-signed layout compiled from a custody policy, SLSA Provenance v1

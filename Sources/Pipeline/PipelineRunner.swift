@@ -102,7 +102,7 @@ public struct PipelineRunner: Sendable {
     /// for every step, hardware classes and priority are the policy's, and every key the
     /// release signs with satisfies it (public keys only: no login is needed to refuse a key).
     public func check(_ options: RunOptions) throws {
-        for planned in spec.steps where policy.functionaries[planned.name]?.isEmpty ?? true {
+        for planned in spec.steps where planned.step.recordsCustody && policy.functionaries[planned.name]?.isEmpty ?? true {
             throw FirmchainError(.policyViolation, "the policy names no functionary for the \(planned.name) step (pipeline line \(planned.line))", path: policy.path)
         }
         let names = Set(spec.steps.map(\.name))
@@ -181,7 +181,7 @@ public struct PipelineRunner: Sendable {
 
         var pending = [InTotoLink]()
         var decided = false
-        for planned in spec.steps {
+        for planned in spec.steps where planned.step.recordsCustody {
             let step = planned.step
             if step.commitsRelease && !decided {
                 decided = true
@@ -203,7 +203,8 @@ public struct PipelineRunner: Sendable {
         }
         if !decided { try decide(&context, pending: &pending) }
         // Provenance and the checkpoint close the run in the name of the step that committed it.
-        if context.result.changed, let last = spec.steps.last(where: { $0.step.commitsRelease }) ?? spec.steps.last {
+        if context.result.changed, let last = spec.steps.last(where: { $0.step.commitsRelease && $0.step.recordsCustody })
+            ?? spec.steps.last(where: { $0.step.recordsCustody }) {
             let signer = try context.functionary(last.name)
             try release.appendProvenance(
                 targets: context.result.targets.map { LedgerSubject(name: $0.name, sha256: $0.sha256) },
@@ -213,6 +214,13 @@ public struct PipelineRunner: Sendable {
                 signer: signer, now: options.now)
             try release.custody.ledger.checkpoint(signer: signer, now: options.now)
         }
+        // Gates last, over the release as clients and auditors will find it.
+        for planned in spec.steps where !planned.step.recordsCustody {
+            options.onStep(planned.name, "started")
+            let summary = try planned.step.run(&context)
+            context.result.steps.append((planned.name, summary))
+            options.onStep(planned.name, summary)
+        }
         return context.result
     }
 
@@ -221,7 +229,7 @@ public struct PipelineRunner: Sendable {
     /// written) and passes the policy, and the release's version does not roll back the
     /// published one.
     private func preflight(_ context: inout StepContext) throws {
-        for planned in spec.steps { _ = try context.functionary(planned.name) }
+        for planned in spec.steps where planned.step.recordsCustody { _ = try context.functionary(planned.name) }
         for reference in policy.ownerKeys { _ = try context.signer(reference) }
         let roles: [TopLevelRole] = context.published == nil ? TopLevelRole.allCases : [.targets, .snapshot, .timestamp]
         for role in roles { for reference in policy.roles[role].keys { _ = try context.signer(reference) } }
@@ -314,8 +322,8 @@ public struct PipelineRunner: Sendable {
         context.result.changed = desired?.targets != context.published?.targets || !context.custodyComplete || context.refreshDue
         guard context.result.changed else { return }
         var functionaries = [String: [PublicKey]]()
-        for planned in spec.steps { functionaries[planned.name] = [try context.functionary(planned.name).publicKey] }
-        let custody = try Self.custodyPolicy(steps: spec.steps.map(\.step), functionaries: functionaries,
+        for planned in spec.steps where planned.step.recordsCustody { functionaries[planned.name] = [try context.functionary(planned.name).publicKey] }
+        let custody = try Self.custodyPolicy(steps: spec.steps.map(\.step).filter(\.recordsCustody), functionaries: functionaries,
                                              expires: context.options.now.addingTimeInterval(policy.roles.root.expiry))
         let owners = try policy.ownerKeys.map { try context.signer($0) }
         try context.release.writeLayout(custody, owners: owners, now: context.options.now)

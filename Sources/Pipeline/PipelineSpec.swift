@@ -140,7 +140,7 @@ public struct PipelineSpec: Sendable {
         for planned in steps {
             // After a step that commits the release only such steps may follow: a step that ran
             // on an unchanged release would write files no link records.
-            if let c = committer, !planned.step.commitsRelease {
+            if let c = committer, !planned.step.commitsRelease, planned.step.recordsCustody {
                 throw FirmchainError(.pipelineBadValue,
                                      "line \(planned.line): step \(planned.name) cannot follow \(c.name), which commits the release (put it before \(c.name))",
                                      path: path)

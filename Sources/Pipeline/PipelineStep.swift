@@ -201,6 +201,11 @@ public protocol PipelineStep: Sendable {
     /// Checks what the step can check against `policy` before the run writes anything (the
     /// keys and files it will need, what the policy requires of it); `plan` and `run` call it.
     func check(policy: Policy, options: RunOptions) throws
+    /// False for a gate that checks the finished release and changes nothing (`verify`): it
+    /// gets no link and no place in the layout, needs no functionary, may stand after the steps
+    /// that commit the release, and runs after the runner closed custody (provenance and the
+    /// ledger checkpoint), on every run.
+    var recordsCustody: Bool { get }
 }
 
 extension PipelineStep {
@@ -210,6 +215,8 @@ extension PipelineStep {
     public var commitsRelease: Bool { false }
     /// Nothing to check by default.
     public func check(policy: Policy, options: RunOptions) throws {}
+    /// Steps record custody unless they say otherwise.
+    public var recordsCustody: Bool { true }
 
     /// The kind's name.
     public var name: String { Self.kind }
@@ -277,7 +284,7 @@ public struct StepRegistry: Sendable {
     public init(_ types: [any PipelineStep.Type] = []) { for t in types { register(t) } }
 
     /// The standard release chain: delta, manifest, sign, publish.
-    public static let standard = StepRegistry([DeltaStep.self, EncryptStep.self, ManifestStep.self, SignStep.self, PublishStep.self, ExportStep.self])
+    public static let standard = StepRegistry([DeltaStep.self, EncryptStep.self, ManifestStep.self, SignStep.self, PublishStep.self, VerifyStep.self, ExportStep.self])
 
     /// Adds a kind of step (replacing one of the same name).
     public mutating func register(_ type: any PipelineStep.Type) {
