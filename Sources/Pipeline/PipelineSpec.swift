@@ -137,7 +137,15 @@ public struct PipelineSpec: Sendable {
     static func checkOrder(_ steps: [PlannedStep], path: String) throws {
         var made = Set<ArtefactKind>()
         var committer: PlannedStep?
+        var gate: PlannedStep?
         for planned in steps {
+            // Gates check the finished release and run last: nothing may follow one.
+            if let g = gate, planned.step.recordsCustody {
+                throw FirmchainError(.pipelineBadValue,
+                                     "line \(planned.line): step \(planned.name) cannot follow \(g.name), which checks the finished release (put \(g.name) last)",
+                                     path: path)
+            }
+            if !planned.step.recordsCustody { gate = planned }
             // After a step that commits the release only such steps may follow: a step that ran
             // on an unchanged release would write files no link records.
             if let c = committer, !planned.step.commitsRelease, planned.step.recordsCustody {

@@ -73,3 +73,26 @@ struct VerifyStepTests {
         } throws: { e in (e as? FirmchainError)?.reason.contains("lies inside the release") == true }
     }
 }
+
+@Suite("A gate step stands last")
+struct GateOrderTests {
+    @Test("a step after verify is refused when the pipeline is loaded, naming the line")
+    func nothingAfterAGate() throws {
+        #expect {
+            try PipelineSpec(yaml: """
+                schema: 1
+                name: t
+                policy: p.yml
+                output: out
+                release: {image: fw.bin, version: "1", version_number: 1, hardware: [hw]}
+                steps:
+                  - manifest:
+                  - sign:
+                  - verify: {trusted_root: t/1.root.json, owner_keys: [t/owner.pub.pem]}
+                  - publish:
+                """, path: "gate.yml")
+        } throws: { e in
+            (e as? FirmchainError)?.reason.contains("line 10: step publish cannot follow verify") == true
+        }
+    }
+}
