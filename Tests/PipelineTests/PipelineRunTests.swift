@@ -250,5 +250,17 @@ struct DemoReleaseTests {
         let inToto = try runProcess(tool, ["--layout", "custody/root.layout", "--link-dir", "custody", "--verification-keys", "keys/owner.pub.pem"],
                                     currentDirectory: out)
         #expect(inToto.status == 0, "\(inToto.err.suffix(800))")
+        try? FileManager.default.removeItem(atPath: out + "/delivered.link")
+
+        // The third checker on the same release: firmchain verify, with the first root and the
+        // owner key kept outside it and the example policy, passes every check (--strict).
+        try FileManager.default.copyItem(atPath: out + "/repository/metadata/1.root.json", toPath: dir.file("trusted-1.root.json"))
+        let owner = try runProcess(TestEnv.firmchain, ["keys", "export-public", "--key", "pkcs11:token=firmchain-demo;object=owner", "--out", dir.file("owner.pub.pem")],
+                                   environment: token.environment)
+        try #require(owner.status == 0, "\(owner.err)")
+        let verify = try runProcess(TestEnv.firmchain, ["verify", "--release", out, "--trusted-root", dir.file("trusted-1.root.json"),
+                                                        "--owner-key", dir.file("owner.pub.pem"), "--policy", "Policies/release.yml", "--strict"],
+                                    environment: token.environment, currentDirectory: dir.path)
+        #expect(verify.status == 0, "firmchain verify refused the example release: \(verify.out.suffix(1200)) \(verify.err)")
     }
 }
