@@ -67,6 +67,22 @@ public struct ReleaseBuilder {
         /// `CustodyVerifier.verify(files:)` and `RepositoryVerifier(source: InMemorySource(release:))`,
         /// hundreds of times, without touching the disk.
         public func inMemory() throws -> InMemoryReleaseFiles { try InMemoryReleaseFiles(copying: release.path) }
+
+        /// Edits the pipeline to release the next version of a built release (1.3.0, version number
+        /// 4, a new image beside the old one, `steps` appended as YAML lines), for tests that extend
+        /// a release. Runs nothing.
+        public func prepareNextVersion(appending steps: String = "") throws {
+            var pipeline = String(decoding: try FileIO.read(self.pipeline), as: UTF8.self)
+            guard let line = pipeline.split(separator: "\n").first(where: { $0.contains("image: ") && !$0.contains("{") }) else {
+                throw FirmchainError(.internal, "the pipeline names no release image", path: self.pipeline)
+            }
+            let image = line.replacingOccurrences(of: "image: ", with: "").trimmingCharacters(in: .whitespaces)
+            try AtomicFile.write(Array("release 1.3.0".utf8) + (try FileIO.read(image)), to: image + ".next")
+            pipeline = pipeline.replacingOccurrences(of: "image: \(image)\n", with: "image: \(image).next\n")
+                .replacingOccurrences(of: "version: 1.2.0\n", with: "version: 1.3.0\n")
+                .replacingOccurrences(of: "version_number: 3", with: "version_number: 4") + steps
+            try AtomicFile.write(Array(pipeline.utf8), to: self.pipeline)
+        }
     }
 
     /// Makes the keys, images, policy and pipeline, runs the pipeline, and returns the release.

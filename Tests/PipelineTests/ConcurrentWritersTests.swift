@@ -30,13 +30,7 @@ struct ConcurrentWritersTests {
     @Test("eight pipeline runs of the next version at once: one makes it, the others find it made; targets v2, one set of links, a whole ledger")
     func pipelineRuns() throws {
         let b = try ReleaseBuilder(directory: try TemporaryDirectory("concurrent-runs").path, now: Date().addingTimeInterval(-60)).build()
-        var pipeline = String(decoding: try FileIO.read(b.pipeline), as: UTF8.self)
-        let image = try #require(pipeline.split(separator: "\n").first { $0.contains("image: ") && !$0.contains("{") })
-            .replacingOccurrences(of: "image: ", with: "").trimmingCharacters(in: .whitespaces)
-        try AtomicFile.write(Array("1.3.0".utf8) + (try FileIO.read(image)), to: image + ".next")
-        pipeline = pipeline.replacingOccurrences(of: "image: \(image)\n", with: "image: \(image).next\n")
-            .replacingOccurrences(of: "version: 1.2.0\n", with: "version: 1.3.0\n").replacingOccurrences(of: "version_number: 3", with: "version_number: 4")
-        try AtomicFile.write(Array(pipeline.utf8), to: b.pipeline)
+        try b.prepareNextVersion()
 
         let results = try Self.together(Array(repeating: ["pipeline", "run", b.pipeline], count: 8))
         #expect(results.allSatisfy { $0.status == 0 }, "every run succeeds: \(results.map { "\($0.status) \($0.err.prefix(200))" })")

@@ -86,15 +86,7 @@ struct ExtendOnlyVerifiedTests {
 
     /// Releases the next version (1.3.0, version number 4) of `b` with a new image, through the runner.
     static func releaseNext(_ b: ReleaseBuilder.Built) throws -> PipelineResult {
-        var pipeline = String(decoding: try FileIO.read(b.pipeline), as: UTF8.self)
-        let image = try #require(pipeline.split(separator: "\n").first { $0.contains("image: ") && !$0.contains("{") })
-            .replacingOccurrences(of: "image: ", with: "").trimmingCharacters(in: .whitespaces)
-        let next = image + ".next"
-        try AtomicFile.write(Array("release 1.3.0".utf8) + (try FileIO.read(image)), to: next)
-        pipeline = pipeline.replacingOccurrences(of: "image: \(image)\n", with: "image: \(next)\n")
-            .replacingOccurrences(of: "version: 1.2.0\n", with: "version: 1.3.0\n")
-            .replacingOccurrences(of: "version_number: 3", with: "version_number: 4")
-        try AtomicFile.write(Array(pipeline.utf8), to: b.pipeline)
+        try b.prepareNextVersion()
         return try rerun(b)
     }
 

@@ -21,14 +21,8 @@ struct VerifyStepTests {
         try FileIO.makeDirectories(trust)
         try FileManager.default.copyItem(atPath: b.release.repository.metadataDirectory + "/1.root.json", toPath: trust + "/1.root.json")
         try AtomicFile.write(Array((owner ?? b.ownerKey.pem).utf8), to: trust + "/owner.pub.pem")
-        var pipeline = String(decoding: try FileIO.read(b.pipeline), as: UTF8.self)
-        let image = try #require(pipeline.split(separator: "\n").first { $0.contains("image: ") && !$0.contains("{") })
-            .replacingOccurrences(of: "image: ", with: "").trimmingCharacters(in: .whitespaces)
-        try AtomicFile.write(Array("1.3.0".utf8) + (try FileIO.read(image)), to: image + ".next")
-        pipeline = pipeline.replacingOccurrences(of: "image: \(image)\n", with: "image: \(image).next\n")
-            .replacingOccurrences(of: "version: 1.2.0\n", with: "version: 1.3.0\n").replacingOccurrences(of: "version_number: 3", with: "version_number: 4")
-            + "\n  - verify: {trusted_root: \(trust)/1.root.json, owner_keys: [\(trust)/owner.pub.pem], state: \(trust)/state.json}\n"
-        try AtomicFile.write(Array(pipeline.utf8), to: b.pipeline)
+        try b.prepareNextVersion(appending:
+            "\n  - verify: {trusted_root: \(trust)/1.root.json, owner_keys: [\(trust)/owner.pub.pem], state: \(trust)/state.json}\n")
         return (b, trust)
     }
 
