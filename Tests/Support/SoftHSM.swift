@@ -43,6 +43,23 @@ public final class SoftHSMToken: @unchecked Sendable {
         guard r.status == 0 else { throw TestSetupError("softhsm2-util --init-token \(label) failed: \(r.err)") }
     }
 
+    /// SoftHSM's file store rewrites `token.object` and `generation` in place at every login
+    /// (measured: their mtimes change at each `pkcs11-tool --login`), so a process SIGKILLed during
+    /// a login can leave the token unreadable ("no token matches the URI"). That is SoftHSM's own
+    /// store, not the code under test: kill tests save the files before a kill and put them back after.
+    public func saveTokenFiles() throws -> String {
+        let saved = directory.file("tokens.saved")
+        try? FileManager.default.removeItem(atPath: saved)
+        try FileManager.default.copyItem(atPath: directory.file("tokens"), toPath: saved)
+        return saved
+    }
+
+    /// Puts back the files `saveTokenFiles()` saved (the keys do not change while a pipeline signs).
+    public func restoreTokenFiles(from saved: String) throws {
+        try FileManager.default.removeItem(atPath: directory.file("tokens"))
+        try FileManager.default.copyItem(atPath: saved, toPath: directory.file("tokens"))
+    }
+
     /// The RFC 7512 URI of the key labelled `object` in this token.
     public func uri(_ object: String) -> String { "pkcs11:token=\(label);object=\(object)" }
 
