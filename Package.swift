@@ -38,8 +38,12 @@ let package = Package(
         // protocol. Time comes in as one `now: Date` per run, passed down by the command line.
         .target(
             name: "FirmchainCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CSystem", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // CSystem: the one Linux system call Swift's Glibc module lacks (renameat2 with
+        // RENAME_EXCHANGE), so a staged release replaces the published one in one step; only
+        // FirmchainCore's DirectoryStage_system.swift imports it.
+        .target(name: "CSystem"),
         // SuffixArray: suffix-array construction over bytes (SA-IS, pure Swift, 32-bit indices)
         // and its linear-time checker. The hot core of delta generation; no I/O, no C.
         .target(name: "SuffixArray", dependencies: ["FirmchainCore"]),
