@@ -21,6 +21,21 @@ struct CommandLineTests {
         }
     }
 
+    @Test("shell completions as the README shows them: a script for bash, zsh and fish that knows the commands (issue 18, item 14)", arguments: ["bash", "zsh", "fish"])
+    func completions(_ shell: String) throws {
+        let readme = try String(contentsOf: TestEnv.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains("firmchain --generate-completion-script \(shell)"))
+        let r = try runProcess(TestEnv.firmchain, ["--generate-completion-script", shell])
+        #expect(r.status == 0, "\(r.err)")
+        for word in ["pipeline", "add-target", "expect-sha256"] { #expect(r.out.contains(word), "the \(shell) script lacks \(word)") }
+        if shell == "bash", TestEnv.hasTool("bash") {
+            let dir = try TemporaryDirectory()
+            let script = dir.file("firmchain.bash")
+            try AtomicFile.write(Array(r.out.utf8), to: script)
+            #expect(try runProcess("bash", ["-n", script]).status == 0, "bash cannot parse the script")
+        }
+    }
+
     @Test("errors are one line naming the file, with the documented exit code, and JSON with --json")
     func errors() throws {
         let missing = try runProcess(TestEnv.firmchain, ["hash", "/nonexistent/fw.bin"])
