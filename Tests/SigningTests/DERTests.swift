@@ -1,6 +1,7 @@
 import FirmchainCore
 import Testing
 import TestSupport
+import SwiftASN1
 @testable import Signing
 
 /// The DER pieces: ECDSA signature conversion, SPKI reading and PEM, on random and hostile input.
@@ -33,9 +34,14 @@ struct DERTests {
     }
 
     @Test("an integer longer than the curve's scalar is refused")
-    func oversized() {
+    func oversized() throws {
         let big = [UInt8](repeating: 0x11, count: 33)
-        let der = DERWriter.sequence([DERWriter.unsignedInteger(big), DERWriter.unsignedInteger([1])])
+        let der = try DER.Serializer.bytes { s in
+            try s.sequence { s in
+                try s.unsignedInteger(big)
+                try s.unsignedInteger([1])
+            }
+        }
         #expect(ECDSASignatureCoding.raw(fromDER: der, scalarLength: 32) == nil)
     }
 
