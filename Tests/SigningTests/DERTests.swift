@@ -109,6 +109,21 @@ struct DERTests {
         }
     }
 
+    @Test("an RSA SPKI whose AlgorithmIdentifier NULL runs past its SEQUENCE is refused, as openssl refuses it")
+    func parametersPastTheirSequence() throws {
+        let dir = try TemporaryDirectory()
+        try OpenSSL.run(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", dir.file("k.pem")])
+        try OpenSSL.run(["pkey", "-in", dir.file("k.pem"), "-pubout", "-outform", "DER", "-out", dir.file("pub.der")])
+        var der = try FileIO.read(dir.file("pub.der"))
+        #expect(try PublicKey(spkiDER: der).rsaBits == 2048)
+        // 30 82 01 22 | 30 0d 06 09 <rsaEncryption> 05 00 | 03 82 01 0f …: NULL's length 0 → 1.
+        try #require(Array(der[4..<6]) == [0x30, 0x0D] && Array(der[17..<19]) == [0x05, 0x00])
+        der[18] = 0x01
+        expectSigningError("signing.key-file-malformed") { _ = try PublicKey(spkiDER: der) }
+        try AtomicFile.write(der, to: dir.file("bad.der"))
+        #expect(try runProcess("openssl", ["pkey", "-pubin", "-inform", "DER", "-in", dir.file("bad.der")]).status != 0)
+    }
+
     /// `depth` SEQUENCEs, each holding the next, around a NULL.
     static func nested(_ depth: Int) -> [UInt8] {
         var d: [UInt8] = [0x05, 0x00]
