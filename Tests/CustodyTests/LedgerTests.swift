@@ -133,6 +133,32 @@ struct LedgerTests {
         }
     }
 
+    @Test("a checkpoint file that holds no checkpoint entry fails custody.ledger.anchor naming the file, and the next checkpoint replaces it")
+    func unreadableCheckpointFile() throws {
+        let f = try LedgerFixture()
+        for i in 1...3 { try f.ledger.append(f.record(i), now: f.t0) }
+        try f.ledger.checkpoint(signer: f.key, now: f.t0)
+        try AtomicFile.write(Array("{\"seq\": \"three\"}\n".utf8), to: f.ledger.checkpointPath)
+        let v = try f.verify()
+        let anchor = try #require(v.checks.first { $0.id == "custody.ledger.anchor" })
+        #expect(anchor.status == .failed && anchor.details.contains { $0.hasPrefix("\(f.ledger.checkpointPath): the ledger checkpoint cannot be read") },
+                "\(anchor.details)")
+        try f.ledger.checkpoint(signer: f.key, now: f.t0)
+        #expect(try f.verify().holds)
+    }
+
+    @Test("an entry over 1 MiB is refused with custody.ledger-entry-too-large naming the ledger, and nothing is appended")
+    func entryTooLarge() throws {
+        let f = try LedgerFixture()
+        try f.ledger.append(f.record(1), now: f.t0)
+        let before = try FileIO.read(f.ledger.path)
+        let huge = LedgerRecord(action: "test.step", actor: f.actor, details: ["notes": .string(String(repeating: "x", count: Ledger.lineLimit))])
+        let error = #expect(throws: FirmchainError.self) { try f.ledger.append([f.record(2), huge], now: f.t0) }
+        #expect(error?.code == .custodyLedgerEntryTooLarge && error?.path == f.ledger.path && error?.reason.contains("exceeds 1048576") == true,
+                "\(String(describing: error))")
+        #expect(try FileIO.read(f.ledger.path) == before, "neither entry of the refused append was written")
+    }
+
     @Test("a checkpoint signed by a key that is not trusted fails")
     func untrustedCheckpoint() throws {
         let f = try LedgerFixture()
