@@ -72,8 +72,8 @@ struct DocumentationTests {
         var unnamed = [String]()
         for code in Self.declared {
             let name = try #require(swiftNames[code.id], "\(code.id) has no `static let … = ErrorCode(…)` declaration")
-            // The id not inside a longer id, or `.name` not inside a longer identifier.
-            let byID = try NSRegularExpression(pattern: "(?<![a-z0-9.-])" + NSRegularExpression.escapedPattern(for: code.id) + "(?![a-z0-9-])")
+            // The id not inside a longer id or word, or `.name` not inside a longer identifier.
+            let byID = try NSRegularExpression(pattern: "(?<![A-Za-z0-9_.-])" + NSRegularExpression.escapedPattern(for: code.id) + "(?![A-Za-z0-9_-])")
             let byName = try NSRegularExpression(pattern: "\\." + NSRegularExpression.escapedPattern(for: name) + "(?![A-Za-z0-9_])")
             let named = tests.contains { t in
                 let range = NSRange(t.startIndex..., in: t)
