@@ -159,6 +159,36 @@ struct LedgerTests {
         #expect(try FileIO.read(f.ledger.path) == before, "neither entry of the refused append was written")
     }
 
+    @Test("an append cut short by the file size limit (as by a full disk) is io.write-failed and undone: the ledger keeps its bytes")
+    func shortAppendUndone() throws {
+        let dir = try TemporaryDirectory("firmchain-ledger-full")
+        try #require(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", dir.file("k.pem")]).status == 0)
+        try AtomicFile.write(Array("firmware".utf8), to: dir.file("fw.bin"))
+        let ledger = dir.file("OUT/custody/ledger.jsonl")
+        func sign(_ n: Int, limitBlocks: Int? = nil) throws -> ProcessResult {
+            let args = ["sign", "--key", dir.file("k.pem"), "--in", dir.file("fw.bin"), "--out", dir.file("fw.sig\(n)"), "--custody", dir.file("OUT")]
+                + (n == 1 ? ["--new-ledger"] : [])
+            guard let limitBlocks else { return try runProcess(TestEnv.firmchain, args) }
+            // RLIMIT_FSIZE in 512-byte blocks; SIGXFSZ ignored by the shell stays ignored across exec.
+            return try runProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f \(limitBlocks); exec \"$0\" \"$@\"", TestEnv.firmchain] + args)
+        }
+        try #require(try sign(1).status == 0)
+        let entry = try FileIO.size(ledger)
+        // Grow the ledger until the next entry would cross a 512-byte boundary, so the write is partly done when it fails.
+        var n = 1
+        while (try FileIO.size(ledger)) / 512 == (try FileIO.size(ledger) + entry - 1) / 512, n < 20 {
+            n += 1
+            try #require(try sign(n).status == 0)
+        }
+        let before = try FileIO.read(ledger)
+        let r = try sign(n + 1, limitBlocks: before.count / 512 + 1)
+        #expect(r.status == 74 && r.err == "firmchain: error: \(ledger): cannot append to the ledger: File too large [io.write-failed]\n", "\(r.err)")
+        #expect(try FileIO.read(ledger) == before, "the partly written entry was cut off again")
+        #expect(try Ledger(path: ledger).entries().count == n)
+        #expect(try sign(n + 2).status == 0, "the next append, with room, goes on from the same chain")
+        #expect(try Ledger(path: ledger).entries().map(\.seq) == Array(1...Int64(n + 1)))
+    }
+
     @Test("a checkpoint signed by a key that is not trusted fails")
     func untrustedCheckpoint() throws {
         let f = try LedgerFixture()
