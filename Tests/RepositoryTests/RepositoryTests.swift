@@ -201,6 +201,18 @@ struct RepositoryTests {
         #expect(!store.isInitialized && store.latestRootVersion() == 0)
     }
 
+    @Test("only timestamp and snapshot are refreshed: asking for targets or root is usage.invalid, not a threshold error, and nothing is signed",
+          arguments: [TopLevelRole.targets, .root])
+    func refreshOtherRoles(_ role: TopLevelRole) throws {
+        let fx = try RepositoryFixture()
+        let before = try TestEnv.fileDigests(under: fx.store.metadataDirectory)
+        let error = #expect(throws: FirmchainError.self) {
+            try fx.store.refresh(role, signers: Array(fx.signers.values), expiry: ExpiryPolicy(), now: fx.now)
+        }
+        #expect(error?.code == .usageInvalid && error?.reason.hasPrefix("only the timestamp and snapshot roles are refreshed") == true, "\(String(describing: error))")
+        #expect(try TestEnv.fileDigests(under: fx.store.metadataDirectory) == before)
+    }
+
     @Test("a repository without 1.root.json is repo.not-initialized naming the metadata directory")
     func notInitialized() throws {
         let dir = try TemporaryDirectory("firmchain-repo-empty")
