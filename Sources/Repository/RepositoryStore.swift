@@ -280,11 +280,11 @@ public struct RepositoryStore: Sendable {
     /// caller's custody entry for it) runs under the lock after the write.
     ///
     /// - Throws: what `admit` throws; `repo.threshold-not-met` when `signers` do not meet a
-    ///   role's threshold; `repo.bad-threshold` for a role other than timestamp or snapshot.
+    ///   role's threshold; `usage.invalid` for a role other than timestamp or snapshot.
     public func refresh(_ role: TopLevelRole, signers: [any Signer], expiry: ExpiryPolicy, now: Date,
                         admit: () throws -> Void = {}, record: (Refreshed) throws -> Void = { _ in }) throws -> Refreshed {
         guard role == .timestamp || role == .snapshot else {
-            throw FirmchainError(.repoBadThreshold, "only the timestamp and snapshot roles are refreshed; targets changes by a release and root by a ceremony")
+            throw FirmchainError(.usageInvalid, "only the timestamp and snapshot roles are refreshed; targets changes by a release and root by a ceremony")
         }
         let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
         defer { lock.unlock() }
