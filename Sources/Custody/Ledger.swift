@@ -180,19 +180,26 @@ public struct Ledger: Sendable {
 
     // MARK: the locked file
 
+    /// Runs `body` holding the exclusive lock of the file now at `path`. A `pipeline run` may put
+    /// a whole new release (with its own copy of the ledger) in place while this process waits
+    /// for the lock: then the file it opened is no longer the ledger, and it opens the new one.
     private func withLockedFile<T>(_ body: (LockedFile) throws -> T) throws -> T {
-        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw FirmchainError(.ioCannotCreate, "cannot open the ledger: \(String(cString: strerror(errno)))", path: path)
-        }
-        defer { close(fd) }  // closing releases the lock
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else {
-                throw FirmchainError(.ioFailed, "cannot lock the ledger: \(String(cString: strerror(errno)))", path: path)
+        while true {
+            let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw FirmchainError(.ioCannotCreate, "cannot open the ledger: \(String(cString: strerror(errno)))", path: path)
             }
+            defer { close(fd) }  // closing releases the lock
+            while flock(fd, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    throw FirmchainError(.ioFailed, "cannot lock the ledger: \(String(cString: strerror(errno)))", path: path)
+                }
+            }
+            var held = stat(), now = stat()
+            guard fstat(fd, &held) == 0, stat(path, &now) == 0, held.st_dev == now.st_dev, held.st_ino == now.st_ino else { continue }
+            let file = try LockedFile(fd: fd, path: path)
+            return try body(file)
         }
-        let file = try LockedFile(fd: fd, path: path)
-        return try body(file)
     }
 }
 

@@ -43,7 +43,10 @@ public struct DiskReleaseFiles: ReleaseFiles {
         for part in path.split(separator: "/") {
             walked += "/" + part
             var st = stat()
-            guard lstat(walked, &st) == 0 else { return nil }
+            guard lstat(walked, &st) == 0 else {
+                if errno == ENOENT || errno == ENOTDIR { return nil }
+                throw FirmchainError(errno == EACCES ? .ioPermissionDenied : .ioFailed, "cannot be read: \(String(cString: strerror(errno)))", path: walked)
+            }
             if (st.st_mode & S_IFMT) == S_IFLNK {
                 throw FirmchainError(.ioNotAFile, "is a symbolic link inside the release; a release holds only regular files, and a verifier never follows a link out of it",
                                      path: walked)

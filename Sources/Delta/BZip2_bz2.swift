@@ -102,8 +102,9 @@ final class BZip2Reader {
         stream = .allocate(capacity: 1)
         stream.initialize(to: bz_stream())
         buffer = .allocate(capacity: 1 << 16)
+        // On failure deinit still runs (every property is set): BZ2_bzDecompressEnd refuses a
+        // stream that was never set up, and frees nothing twice.
         guard BZ2_bzDecompressInit(stream, 0, 0) == BZ_OK else {
-            stream.deallocate(); buffer.deallocate()
             throw FirmchainError(.deltaCompressionFailed, "BZ2_bzDecompressInit failed for the \(what) block")
         }
         stream.pointee.next_in = input.count > 0

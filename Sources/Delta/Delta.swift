@@ -93,17 +93,66 @@ public enum Delta {
         }
     }
 
-    /// Reads `oldPath` and `patchPath`, applies the patch and writes `outPath` atomically: on
-    /// any error nothing appears at `outPath` (an existing file there is left untouched).
-    /// Errors about the patch name `patchPath`.
+    /// What a streamed application made: the new file's length and sha256.
+    public struct Applied: Sendable, Equatable {
+        /// N, the new file's length.
+        public var length: Int
+        /// sha256 hex of the new file.
+        public var sha256: String
+    }
+
+    /// The length and sha256 of what `patch` makes from `old`, never holding the new file (a
+    /// verifier checking a delta against its manifest).
+    public static func digestOfApplying(old: [UInt8], patch: [UInt8], limits: DeltaApplyLimits = DeltaApplyLimits()) throws -> Applied {
+        var hash = DigestCalculator.Streaming()
+        let n = try old.withUnsafeBufferPointer { o in
+            try patch.withUnsafeBufferPointer { p in try Patcher.apply(old: o, patch: p, maxNewSize: limits.maxNewSize) { hash.update($0) } }
+        }
+        return Applied(length: n, sha256: hash.sha256Hex())
+    }
+
+    /// Reads `oldPath` and `patchPath`, applies the patch and streams the new file to a temporary
+    /// file beside `outPath`, hashed as it is written; renames it into place only when the whole
+    /// patch checked out and the result has `expectedLength` and `expectedSHA256` (when given,
+    /// from the manifest). On any error nothing appears at `outPath` (an existing file there is
+    /// left untouched). Memory: old + patch + one chunk, whatever size the patch declares.
+    ///
+    /// - Throws: the patch's `delta.*` code naming `patchPath`; `delta.result-mismatch` when the
+    ///   result is not the expected one; `io.*` for the files.
     @discardableResult
-    public static func applyFile(oldPath: String, patchPath: String, outPath: String,
-                                 limits: DeltaApplyLimits = DeltaApplyLimits()) throws -> [UInt8] {
+    public static func applyFile(oldPath: String, patchPath: String, outPath: String, limits: DeltaApplyLimits = DeltaApplyLimits(),
+                                 expectedLength: Int? = nil, expectedSHA256: String? = nil) throws -> Applied {
         let old = try FileIO.read(oldPath, limit: limits.maxInputSize)
         let patch = try FileIO.read(patchPath, limit: limits.maxInputSize)
-        let new: [UInt8]
-        do { new = try apply(old: old, patch: patch, limits: limits) } catch let e as FirmchainError { throw e.about(patchPath) }
-        try AtomicFile.write(new, to: outPath)
-        return new
+        let writer = try AtomicFileWriter(path: outPath)
+        var hash = DigestCalculator.Streaming()
+        let length: Int
+        do {
+            // A known length bounds the output before the patch can make the tool write it.
+            let bound = min(limits.maxNewSize, expectedLength ?? limits.maxNewSize)
+            length = try old.withUnsafeBufferPointer { o in
+                try patch.withUnsafeBufferPointer { p in
+                    try Patcher.apply(old: o, patch: p, maxNewSize: bound) { chunk in
+                        hash.update(chunk)
+                        try writer.write(chunk)
+                    }
+                }
+            }
+        } catch let e as FirmchainError {
+            writer.abort()
+            throw e.category == .malformedInput ? e.about(patchPath) : e
+        }
+        let sha256 = hash.sha256Hex()
+        if let n = expectedLength, length != n {
+            writer.abort()
+            throw FirmchainError(.deltaResultMismatch, "the patch reproduces \(length) bytes, not the expected \(n); nothing was written", path: patchPath)
+        }
+        if let h = expectedSHA256, sha256 != h.lowercased() {
+            writer.abort()
+            throw FirmchainError(.deltaResultMismatch, "the patch reproduces a file whose sha256 is not the expected one (wrong base or tampered patch); nothing was written",
+                                 path: patchPath)
+        }
+        try writer.commit()
+        return Applied(length: length, sha256: sha256)
     }
 }

@@ -15,7 +15,8 @@ import FirmchainCore
 /// 3. the diff block is one bzip2 stream filling exactly Y bytes, the extra block one stream
 ///    running exactly to the end of the patch; each decodes to at most N bytes;
 /// 4. the control block is one stream filling exactly X bytes, decoding to a multiple of 24
-///    bytes, at most 24 x (N + 1024) (one triple per output byte plus 1024 empty ones);
+///    bytes, at most 24 x (N + 1024) (one triple per output byte plus 1024 empty ones), with
+///    at most 1024 triples that produce nothing;
 /// 5. per triple: 0 <= add, copy <= 2^31 - 1, the output cursor stays <= N, diff and extra hold
 ///    the bytes it needs;
 /// 6. after all triples the output cursor equals N and diff and extra are used exactly.
@@ -56,6 +57,9 @@ public enum Patcher {
         guard x <= available, y <= available - x else {
             throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes but its header declares blocks of \(x) and \(y) bytes")
         }
+        guard patch.count <= Int(UInt32.max) else {
+            throw FirmchainError(.deltaTooLarge, "is \(patch.count) bytes; a patch is read up to 4 GiB")
+        }
         let newSize = Int(n), cStart = BSDIFF40.headerSize, dStart = cStart + Int(x), eStart = dStart + Int(y)
         let block = { (r: Range<Int>) in UnsafeBufferPointer(rebasing: patch[r]) }
         // 3, 4. One decoder per block, each bounded by what the block may hold.
@@ -71,7 +75,7 @@ public enum Patcher {
             filled = 0
         }
         let oldSize = Int64(old.count)
-        var newpos: Int64 = 0, oldpos: Int64 = 0, index = 0
+        var newpos: Int64 = 0, oldpos: Int64 = 0, index = 0, empty = 0
         var triple = [UInt8](repeating: 0, count: 24)
         while true {
             let got = try triple.withUnsafeMutableBufferPointer { try control.read(into: $0.baseAddress!, count: 24) }
@@ -89,6 +93,14 @@ public enum Patcher {
             }
             guard add <= n - newpos, copy <= n - newpos - add else {
                 throw FirmchainError(.deltaBadControl, "control triple \(index) writes past the declared output size \(n)")
+            }
+            // Rule 4's 1024 triples that produce nothing, counted: more would cost decoding and
+            // loop turns out of all proportion to the output.
+            if add == 0 && copy == 0 {
+                empty += 1
+                guard empty <= 1024 else {
+                    throw FirmchainError(.deltaBadControl, "has more than 1024 control triples that produce nothing")
+                }
             }
             if add > 0 {
                 guard oldpos >= 0, oldpos <= oldSize, add <= oldSize - oldpos else {

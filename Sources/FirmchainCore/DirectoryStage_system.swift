@@ -1,4 +1,4 @@
-import CSystem
+internal import CSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +26,10 @@ public final class DirectoryStage {
     public let path: String
     private let guarded: [(relative: String, state: FileState?)]
     private var finished = false
+    /// Held from just before the exchange until the stage is released: the new directory is
+    /// locked the moment it takes the target's place, so no other writer gets in before this run
+    /// has finished (removing the previous directory, its after-commit writes).
+    private var newDirectoryLock: DirectoryLock?
 
     private struct FileState: Equatable {
         var device: UInt64, inode: UInt64, size: Int64, modified: Int, modifiedNanos: Int
@@ -33,7 +37,7 @@ public final class DirectoryStage {
 
     /// Where the staged copy of `target` lives.
     public static func stagePath(of target: String) -> String {
-        let url = URL(fileURLWithPath: target).standardizedFileURL
+        let url = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath()
         return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".firmchain-next"
     }
 
@@ -41,8 +45,8 @@ public final class DirectoryStage {
     /// the previous directory a run swapped out and was killed before removing.
     public static func removeLeftovers(of target: String) throws {
         let stale = stagePath(of: target)
-        guard FileIO.exists(stale) else { return }
         try removeTree(stale)
+        try removeTree(stale + "-probe")
     }
 
     /// Copies `target` (which must exist and be a directory of regular files and directories)
@@ -55,7 +59,8 @@ public final class DirectoryStage {
     ///   point (nothing can be exchanged across file systems); `io.not-a-file` for a symbolic
     ///   link or special file inside `target`.
     public init(replacing target: String, shareable: (String) -> Bool, guarded: [String] = []) throws {
-        let target = URL(fileURLWithPath: target).standardizedFileURL.path
+        // A symbolic link to the release directory: stage beside, and replace, the directory itself.
+        let target = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath().path
         self.target = target
         path = Self.stagePath(of: target)
         var top = stat(), parent = stat()
@@ -68,6 +73,7 @@ public final class DirectoryStage {
                                  path: target)
         }
         try Self.removeLeftovers(of: target)
+        try Self.probeExchange(beside: target)
         // Before the copy: an append that lands while copying then shows at commit.
         self.guarded = guarded.map { ($0, Self.state(of: target + "/" + $0)) }
         do {
@@ -103,6 +109,7 @@ public final class DirectoryStage {
                                      path: live)
             }
         }
+        newDirectoryLock = try DirectoryLock(path)
         guard firmchain_exchange_paths(path, target) == 0 else {
             let reason = errno == EINVAL || errno == ENOSYS ? "this file system cannot exchange two directories in one step"
                 : String(cString: strerror(errno))
@@ -118,7 +125,33 @@ public final class DirectoryStage {
         try? Self.removeTree(path)
     }
 
-    deinit { discard() }
+    /// Lets go of the new directory's lock taken at `commit()` (the caller's last write is
+    /// done), and discards an uncommitted stage.
+    public func release() {
+        discard()
+        newDirectoryLock?.unlock()
+        newDirectoryLock = nil
+    }
+
+    deinit { release() }
+
+    /// Exchanges two empty directories beside `target` once, so that a file system that cannot
+    /// exchange is found before a run signs anything, not at its commit.
+    private static func probeExchange(beside target: String) throws {
+        let a = stagePath(of: target), b = a + "-probe"
+        try? removeTree(b)
+        guard mkdir(a, 0o700) == 0 else {
+            throw FirmchainError(.ioCannotCreate, "cannot stage the release beside it (its parent must be writable): \(String(cString: strerror(errno)))", path: a)
+        }
+        defer { rmdir(a); rmdir(b) }
+        guard mkdir(b, 0o700) == 0 else {
+            throw FirmchainError(.ioCannotCreate, "cannot stage the release beside it: \(String(cString: strerror(errno)))", path: b)
+        }
+        guard firmchain_exchange_paths(a, b) == 0 else {
+            throw FirmchainError(.ioCannotCreate, "this file system cannot exchange two directories in one step (renameat2 RENAME_EXCHANGE: \(String(cString: strerror(errno)))), which a run needs to publish a release all at once; nothing was written",
+                                 path: target)
+        }
+    }
 
     private static func state(of path: String) -> FileState? {
         var st = stat()
@@ -163,9 +196,11 @@ public final class DirectoryStage {
         let input = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard input >= 0 else { throw FirmchainError(.ioFailed, "cannot read while staging the release: \(String(cString: strerror(errno)))", path: from) }
         defer { close(input) }
-        let output = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        let output = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw FirmchainError(.ioCannotCreate, "cannot stage the release: \(String(cString: strerror(errno)))", path: to) }
         defer { close(output) }
+        // The published file's own mode, whatever the umask (a web server may read as another user).
+        guard fchmod(output, mode) == 0 else { throw FirmchainError(.ioCannotCreate, "cannot stage the release: \(String(cString: strerror(errno)))", path: to) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress!, $0.count) }

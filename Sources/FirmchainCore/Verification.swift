@@ -132,19 +132,20 @@ public struct VerificationReport: Sendable, Hashable {
     /// The report for a person: where trust came from, one numbered line per check with its
     /// id and reason (details indented below), and a closing verdict naming what was verified.
     public func text(verdict: String? = nil) -> String {
-        var lines = trust.map { "trust: \($0)" }
+        // Reasons and subjects quote the release (file names, hardware ids): one line each, as shown.
+        var lines = trust.map { "trust: \(DisplayText.oneLine($0))" }
         let width = checks.map(\.id.count).max() ?? 0
         let mark: [CheckStatus: String] = [.passed: "ok  ", .failed: "FAIL", .warning: "warn", .skipped: "skip"]
         for (i, c) in checks.enumerated() {
             let number = String(repeating: " ", count: max(0, String(checks.count).count - String(i + 1).count)) + "\(i + 1)"
-            let subject = c.subject.map { " (\($0))" } ?? ""
-            lines.append("\(number). [\(mark[c.status]!)] \(c.id.padding(toLength: width, withPad: " ", startingAt: 0))  \(c.reason)\(subject)")
-            for d in c.details { lines.append("      \(d)") }
+            let subject = c.subject.map { " (\(DisplayText.oneLine($0)))" } ?? ""
+            lines.append("\(number). [\(mark[c.status]!)] \(c.id.padding(toLength: width, withPad: " ", startingAt: 0))  \(DisplayText.oneLine(c.reason))\(subject)")
+            for d in c.details { lines.append("      \(DisplayText.oneLine(d))") }
         }
         let n = Dictionary(grouping: checks, by: \.status).mapValues(\.count)
         let tally = "\(n[.passed] ?? 0) passed, \(n[.failed] ?? 0) failed, \(n[.warning] ?? 0) warning(s), \(n[.skipped] ?? 0) skipped"
         let outcome = passed ? (anchored ? "verified" : "agrees with itself (no trust anchor was given: not verified)") : "FAILED verification"
-        lines.append("\(verdict ?? subject) \(outcome): \(tally)")
+        lines.append("\(DisplayText.oneLine(verdict ?? subject)) \(outcome): \(tally)")
         return lines.joined(separator: "\n")
     }
 }

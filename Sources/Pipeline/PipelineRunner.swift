@@ -180,6 +180,7 @@ public struct PipelineRunner: Sendable {
         // whole run (gates included) succeeded: a run killed or refused at any point leaves the
         // last good release exactly as it was, TUF and custody alike.
         let stage = try DirectoryStage(replacing: spec.output, shareable: Self.writtenOnce, guarded: [Self.sharedLedger])
+        defer { stage.release() }
         let release = ReleaseDirectory(stage.path)
         var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: verified?.targets,
                                   custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
@@ -233,10 +234,12 @@ public struct PipelineRunner: Sendable {
         return context.result
     }
 
-    /// Files of a release that are written once and only ever replaced by rename (released
-    /// targets, exports): a stage shares them by hard link instead of copying them.
+    /// Files of a release that are only ever replaced by rename, never rewritten in place
+    /// (released targets, deltas and ciphertexts under build/, exports): a stage shares them by
+    /// hard link instead of copying them. Everything else (metadata, custody, the ledger that is
+    /// appended to in place) is copied.
     static func writtenOnce(_ relative: String) -> Bool {
-        relative.hasPrefix("repository/targets/") || relative.hasPrefix("exports/")
+        ["repository/targets/", "build/", "exports/"].contains { relative.hasPrefix($0) }
     }
 
     /// The ledger other commands (`custody record`) may append to under its own lock while a

@@ -203,11 +203,11 @@ extension FirmwareInfo {
     /// - Throws: `repo.bad-firmware-fields` naming the field.
     public func validate() throws {
         func bad(_ what: String) -> FirmchainError { FirmchainError(.repoBadFirmwareFields, what) }
-        func printable(_ s: String) -> Bool { !s.isEmpty && s.utf8.count <= 256 && !s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }
-        guard printable(version) else { throw bad("the version \"\(version)\" must be 1-256 characters of printable text") }
+        func printable(_ s: String) -> Bool { DisplayText.isPrintable(s) }
+        guard printable(version) else { throw bad("the version \"\(DisplayText.oneLine(version))\" must be 1-256 bytes of printable text (no control or format characters)") }
         guard versionNumber >= 1 else { throw bad("version_number \(versionNumber) must be at least 1") }
         guard !hardwareIDs.isEmpty else { throw bad("name at least one hardware id") }
-        for id in hardwareIDs where !printable(id) { throw bad("the hardware id \"\(id)\" must be 1-256 characters of printable text") }
+        for id in hardwareIDs where !printable(id) { throw bad("the hardware id \"\(DisplayText.oneLine(id))\" must be 1-256 bytes of printable text (no control or format characters)") }
         guard Set(hardwareIDs).count == hardwareIDs.count else { throw bad("a hardware id is listed twice") }
         switch (kind, delta) {
         case (.full, .some): throw bad("a full image has no delta fields (--base and --result are for --kind delta)")

@@ -368,9 +368,10 @@ public struct RepositoryStore: Sendable {
         try w.commit()
     }
 
-    /// The longest part of a target name, in UTF-8 bytes: its copy is stored as `<sha256>.<part>`,
-    /// which must fit the 255 bytes of a file name.
-    public static let maxTargetNamePart = 255 - 65
+    /// The longest last part of a target name, in UTF-8 bytes: its copies are stored as
+    /// `<sha256>.<part>` and `<sha512>.<part>`, written through a temporary
+    /// `.<sha512>.<part>.tmp-XXXXXX`, which must fit the 255 bytes of a file name.
+    public static let maxTargetNamePart = 255 - 129 - 12
 
     /// Target names are relative paths without `.`/`..` segments or empty parts, so a target can
     /// never be written outside the targets directory; without `%`, `?` or `#`, which a client
@@ -378,13 +379,13 @@ public struct RepositoryStore: Sendable {
     /// a fragment and so fetch another file; and with parts short enough to be stored.
     public static func validateTargetName(_ name: String) throws {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        let shown = name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined()
+        let shown = DisplayText.oneLine(name)
         guard !name.isEmpty, name.utf8.count <= 1024, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
-              !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || "\\%?#".unicodeScalars.contains($0) }) else {
-            throw FirmchainError(.repoBadTargetName, "target name \"\(shown)\" must be a relative path without . or .. parts, control characters, or any of \\ % ? #")
+              !name.unicodeScalars.contains(where: { DisplayText.isUnsafe($0) || "\\%?#".unicodeScalars.contains($0) }) else {
+            throw FirmchainError(.repoBadTargetName, "target name \"\(shown)\" must be a relative path without . or .. parts, control or format characters, or any of \\ % ? #")
         }
-        guard parts.allSatisfy({ $0.utf8.count <= maxTargetNamePart }) else {
-            throw FirmchainError(.repoBadTargetName, "target name \"\(shown.prefix(64))…\" has a part longer than \(maxTargetNamePart) bytes (its copy is stored as <sha256>.<part>)")
+        guard parts.dropLast().allSatisfy({ $0.utf8.count <= 255 }), (parts.last?.utf8.count ?? 0) <= maxTargetNamePart else {
+            throw FirmchainError(.repoBadTargetName, "target name \"\(shown.prefix(64))…\" is too long: its last part may have \(maxTargetNamePart) bytes (its copies are stored as <sha512>.<part>), a directory part 255")
         }
     }
 }

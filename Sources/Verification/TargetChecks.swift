@@ -129,13 +129,13 @@ struct TargetChecks {
                 guard let patch = try files.read("repository/targets/" + InMemorySource.targetKey(name: t.name, hash: sha), limit: Self.patchLimit) else {
                     return Check(id, .failed, "the copy under \(sha.prefix(16))… is missing", subject: t.name)
                 }
-                let out = try Delta.apply(old: base, patch: patch, limits: DeltaApplyLimits(maxNewSize: Int(d.resultLength)))
-                let got = DigestCalculator.sha256Hex(out)
-                guard Int64(out.count) == d.resultLength, got == d.resultSHA256 else {
-                    return Check(id, .failed, "applied to \(d.baseName) \(d.baseVersion) it makes \(out.count) bytes with sha256 \(got.prefix(16))…, not the \(d.resultLength) bytes with sha256 \(d.resultSHA256.prefix(16))… of \(d.resultName)",
+                let out = try Delta.digestOfApplying(old: base, patch: patch, limits: DeltaApplyLimits(maxNewSize: Int(d.resultLength)))
+                let got = out.sha256
+                guard Int64(out.length) == d.resultLength, got == d.resultSHA256 else {
+                    return Check(id, .failed, "applied to \(d.baseName) \(d.baseVersion) it makes \(out.length) bytes with sha256 \(got.prefix(16))…, not the \(d.resultLength) bytes with sha256 \(d.resultSHA256.prefix(16))… of \(d.resultName)",
                                  subject: t.name)
                 }
-                return Check(id, .passed, "applied to \(d.baseName) \(d.baseVersion) it reproduces \(d.resultName) (\(out.count) bytes, sha256 \(got.prefix(16))…)", subject: t.name)
+                return Check(id, .passed, "applied to \(d.baseName) \(d.baseVersion) it reproduces \(d.resultName) (\(out.length) bytes, sha256 \(got.prefix(16))…)", subject: t.name)
             } catch {
                 return Check(id, .failed, "cannot be applied to \(d.baseName) \(d.baseVersion): \(error)", subject: t.name)
             }

@@ -67,6 +67,9 @@ struct CustodyCommandLineTests {
         let r = try runProcess(TestEnv.firmchain, ["custody", "verify", copy, "--owner-key", fixture.out + "/keys/owner.pub.pem"])
         #expect(r.status == 1, "\(r.out)\(r.err)")
         #expect(r.out.contains("\(link): skipped, it cannot be read (is a symbolic link inside the release"), "\(r.out)")
+        let whole = try runProcess(TestEnv.firmchain, ["verify", "--release", copy, "--trusted-root", fixture.out + "/repository/metadata/1.root.json",
+                                                       "--owner-key", fixture.out + "/keys/owner.pub.pem"])
+        #expect(whole.status == 1 && whole.out.contains("[FAIL] custody.links"), "firmchain verify: \(whole.out)\(whole.err)")
     }
 
     @Test("custody verify without custody evidence exits 66 with custody.no-evidence")

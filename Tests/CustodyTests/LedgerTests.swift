@@ -46,6 +46,30 @@ private func status(_ v: LedgerVerification, _ id: String) -> CheckStatus? {
 
 @Suite("The ledger is append-only, hash-chained, locked and crash-safe")
 struct LedgerTests {
+    @Test("an append waiting for the lock while the ledger file is replaced (a staged release put in place) goes to the new file, not the gone one")
+    func waiterFollowsReplacedFile() throws {
+        let f = try LedgerFixture()
+        try f.ledger.append(f.record(1), now: f.t0)
+        // Hold the lock as a pipeline run does while it exchanges the release directory.
+        let held = open(f.ledger.path, O_RDONLY | O_CLOEXEC)
+        #expect(held >= 0 && flock(held, LOCK_EX) == 0)
+        final class Done: @unchecked Sendable { let signal = DispatchSemaphore(value: 0); var error: (any Error)? }
+        let done = Done()
+        let ledger = f.ledger, record = f.record(2), t0 = f.t0
+        Thread {
+            do { try ledger.append(record, now: t0.addingTimeInterval(1)) } catch { done.error = error }
+            done.signal.signal()
+        }.start()
+        usleep(200_000)
+        // The staged copy of the ledger takes the path's place; the lock on the old file is let go.
+        try FileManager.default.copyItem(atPath: f.ledger.path, toPath: f.dir.file("staged.jsonl"))
+        #expect(rename(f.dir.file("staged.jsonl"), f.ledger.path) == 0)
+        close(held)
+        #expect(done.signal.wait(timeout: .now() + 20) == .success)
+        #expect(done.error == nil)
+        #expect(try f.ledger.entries().map(\.seq) == [1, 2], "the waiting append landed in the ledger now at the path")
+    }
+
     @Test("appends assign consecutive sequence numbers and chain each entry to the line before")
     func appendChains() throws {
         let f = try LedgerFixture()

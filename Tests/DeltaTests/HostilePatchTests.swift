@@ -112,6 +112,9 @@ struct HostilePatchTests {
         Crafted(name: "N larger than the data can produce", expected: ErrorCode.deltaSizeMismatch.id) {
             try craftPatch(triples: [(4, 0, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 1_000_000)
         },
+        Crafted(name: "1025 control triples that produce nothing", expected: ErrorCode.deltaBadControl.id) {
+            try craftPatch(triples: [(4, 0, 0)] + Array(repeating: (0, 0, 0), count: 1025), diff: [0, 0, 0, 0], extra: [], newSize: 4)
+        },
         Crafted(name: "negative add length", expected: ErrorCode.deltaBadControl.id) {
             try craftPatch(triples: [(-4, 8, 0)], diff: [0, 0, 0, 0], extra: [], newSize: 4)
         },

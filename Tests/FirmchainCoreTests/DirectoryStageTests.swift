@@ -46,6 +46,20 @@ struct DirectoryStageTests {
         #expect(!FileIO.exists(DirectoryStage.stagePath(of: out)), "the previous directory is removed after the exchange")
     }
 
+    @Test("a release directory reached through a symbolic link is staged beside the directory itself, and the link still points at the new release")
+    func symlinkedTarget() throws {
+        let tmp = try TemporaryDirectory()
+        let real = try makeRelease(in: tmp)
+        let link = tmp.file("current")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        let stage = try DirectoryStage(replacing: link, shareable: targets)
+        #expect(stage.path == DirectoryStage.stagePath(of: real))
+        try AtomicFile.write(Array("{\"version\":2}".utf8), to: stage.path + "/repository/timestamp.json")
+        try stage.commit()
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == real)
+        #expect(try contents(real)["repository/timestamp.json"] == "{\"version\":2}")
+    }
+
     @Test("a discarded stage, or one dropped by a failed run, leaves the directory exactly as it was")
     func discardLeavesTarget() throws {
         let tmp = try TemporaryDirectory()
@@ -124,6 +138,9 @@ struct DirectoryStageTests {
         #expect(try runProcess("flock", ["-n", out, "true"]).status != 0, "the run holds the lock while it stages")
         try stage.commit()
         lock.unlock()
+        // The new directory stays locked by the stage until the run lets go of it.
+        #expect(waiter.acquired.wait(timeout: .now() + 0.3) == .timedOut, "a waiter got in before the run had finished")
+        stage.release()
         #expect(waiter.acquired.wait(timeout: .now() + 20) == .success)
         #expect(waiter.error == nil)
         // flock(1) on the directory now at `out` must find it locked by the waiter.

@@ -12,6 +12,7 @@ snapshot, targets), then downloads and verifies every TARGET (all targets when n
 named). Prints one JSON line: {"ok": true, "targets": {...}} or {"ok": false, "error": ...}
 and exits 0 / 1. A local fetcher maps URLs to files: no network.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -60,7 +61,10 @@ def main():
             info = updater.get_targetinfo(name)
             if info is None:
                 raise RuntimeError(f"target {name} not in metadata")
-            path = updater.download_target(info, os.path.join(download_dir, name.replace("/", "_")))
+            local = name.replace("/", "_")
+            if len(local.encode()) > 200:  # a long target name: the local file gets a short one
+                local = hashlib.sha256(name.encode()).hexdigest()
+            path = updater.download_target(info, os.path.join(download_dir, local))
             out[name] = {"path": path, "length": info.length, "custom": info.custom}
         print(json.dumps({"ok": True, "targets": out, "root_version": updater._trusted_set.root.version}))
         return 0

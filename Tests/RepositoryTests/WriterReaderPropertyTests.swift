@@ -60,7 +60,12 @@ struct WriterReaderPropertyTests {
         var rng = SeededGenerator(seed: 918)
         var accepted = 0, refused = 0
         for round in 0..<60 {
-            let x = Inputs.generate(&rng)
+            var x = Inputs.generate(&rng)
+            // The first rounds try the name-length edges for certain: the longest last part, one
+            // byte more, a 255-byte directory part, two-byte characters up to the limit.
+            let edges = [String(repeating: "n", count: RepositoryStore.maxTargetNamePart), String(repeating: "n", count: RepositoryStore.maxTargetNamePart + 1),
+                         String(repeating: "d", count: 255) + "/fw.bin", String(repeating: "é", count: RepositoryStore.maxTargetNamePart / 2)]
+            if round < edges.count { x.name = edges[round] }
             let out = tmp.file("OUT-\(round)")
             var steps = [(String, [String])]()
             steps.append(("repo init", ["repo", "init", "--out", out, "--root-key", keys["root"]!, "--targets-key", keys["targets"]!,

@@ -52,41 +52,15 @@ extension DeltaCommand {
 
         func run() throws {
             let start = DispatchTime.now().uptimeNanoseconds
-            let oldBytes = try FileIO.read(old, limit: Int(Int32.max))
-            let patchBytes = try FileIO.read(patch, limit: Int(Int32.max))
-            // The output streams to a temporary file beside --out, hashed as it is written, and is
-            // renamed into place only when the patch checked out and the result is the expected one.
-            // A known length bounds the output before the patch can make the tool write it.
-            let writer = try AtomicFileWriter(path: out)
-            var hash = DigestCalculator.Streaming()
-            let length: Int
-            do {
-                length = try oldBytes.withUnsafeBufferPointer { o in
-                    try patchBytes.withUnsafeBufferPointer { p in
-                        try Patcher.apply(old: o, patch: p, maxNewSize: min(maxOutput, expectLength ?? maxOutput)) { chunk in
-                            hash.update(chunk)
-                            try writer.write(chunk)
-                        }
-                    }
-                }
-            } catch let e as FirmchainError { writer.abort(); throw e.code.id.hasPrefix("io.") ? e : e.about(patch) }
-            let sha256 = hash.sha256Hex()
-            if let n = expectLength, length != n {
-                writer.abort()
-                throw FirmchainError(.deltaResultMismatch, "the patch reproduces \(length) bytes, not the expected \(n); nothing was written", path: patch)
-            }
-            if let h = expectSha256, sha256 != h.lowercased() {
-                writer.abort()
-                throw FirmchainError(.deltaResultMismatch, "the patch reproduces a file whose sha256 is not the expected one (wrong base or tampered patch); nothing was written",
-                                     path: patch)
-            }
-            try writer.commit()
+            let applied = try Delta.applyFile(oldPath: old, patchPath: patch, outPath: out, limits: DeltaApplyLimits(maxNewSize: maxOutput),
+                                              expectedLength: expectLength, expectedSHA256: expectSha256)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let described = { (path: String) in (path, Int(try FileIO.size(path)), try DigestCalculator.file(path).sha256 ?? "") }
+            let patchFile = try described(patch), oldFile = try described(old)
             output.emit(
-                text: "wrote \(out): \(length) bytes from a \(patchBytes.count)-byte patch in \(String(format: "%.2f", seconds)) s",
-                json: DeltaCommand.report(action: "apply", format: DeltaFormat.bsdiff40.rawValue,
-                                          old: (old, oldBytes.count, DigestCalculator.sha256Hex(oldBytes)), new: (out, length, sha256),
-                                          patch: (patch, patchBytes.count, DigestCalculator.sha256Hex(patchBytes)), seconds: seconds))
+                text: "wrote \(out): \(applied.length) bytes from a \(patchFile.1)-byte patch in \(String(format: "%.2f", seconds)) s",
+                json: DeltaCommand.report(action: "apply", format: DeltaFormat.bsdiff40.rawValue, old: oldFile,
+                                          new: (out, applied.length, applied.sha256), patch: patchFile, seconds: seconds))
         }
     }
 }
