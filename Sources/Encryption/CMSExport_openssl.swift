@@ -16,10 +16,14 @@ import Glibc
 /// `openssl cms -decrypt -inform DER -recip CERT -inkey KEY` opens it (which holds the whole
 /// message in memory, unlike the encryption).
 public enum CMSExport {
+    /// The smallest RSA modulus a CMS recipient may have (as for Firmchain's signing keys).
+    public static let minimumRSABits = 3072
+
     /// Encrypts the file at `plaintext` for `recipients` into `outputPath` (atomically).
     ///
     /// Errors: `encryption.cms-recipient-unsupported` (a certificate that is neither P-256 nor
-    /// RSA), `encryption.backend-failed`, and the I/O errors of reading and writing.
+    /// RSA of at least `minimumRSABits`), `io.write-failed` (a full disk), `encryption.backend-failed`,
+    /// and the I/O errors of reading and writing.
     public static func encrypt(file plaintext: String, recipients: [RecipientCertificate], to outputPath: String) throws -> EncryptionDescriptor {
         guard !recipients.isEmpty else { throw FirmchainError(.usageInvalid, "encryption needs at least one recipient") }
         let inFD = try FileIO.openRegular(plaintext)
@@ -28,8 +32,16 @@ public enum CMSExport {
         guard size <= Encryptor.maxPlaintextLength else {
             throw FirmchainError(.encryptionTooLarge, "is larger than AES-GCM allows under one key (2^36 - 32 bytes)", path: plaintext)
         }
+        // RSA recipients as strong as Firmchain's own RSA keys (Docs/encryption.md): a weaker key
+        // is refused up front, not by OpenSSL half way.
+        for (i, r) in recipients.enumerated() {
+            if let key = try? r.publicKey(), key.keyType == .rsa, let bits = key.rsaBits, bits < Self.minimumRSABits {
+                throw FirmchainError(.encryptionCMSRecipientUnsupported,
+                                     "recipient \(i + 1) is an RSA-\(bits) key; a CMS recipient's RSA key must have at least \(Self.minimumRSABits) bits")
+            }
+        }
         let writer = try AtomicFileWriter(path: outputPath)
-        var badIndex = 0
+        var badIndex = 0, writeErrno: Int32 = 0
         ERR_clear_error()
         let rc: Int32 = writer.withDescriptor { outFD in
             let ders = recipients.map(\.der)
@@ -43,7 +55,9 @@ public enum CMSExport {
             let lengths = ders.map(\.count)
             return constPointers.withUnsafeBufferPointer { cp in
                 lengths.withUnsafeBufferPointer { lp in
-                    fc_cms_encrypt(inFD, outFD, cp.baseAddress, lp.baseAddress, recipients.count, &badIndex)
+                    let rc = fc_cms_encrypt(inFD, outFD, cp.baseAddress, lp.baseAddress, recipients.count, &badIndex)
+                    writeErrno = errno
+                    return rc
                 }
             }
         }
@@ -54,6 +68,11 @@ public enum CMSExport {
             ERR_clear_error()
             throw FirmchainError(.encryptionCMSRecipientUnsupported,
                                  "recipient \(badIndex + 1) is not a certificate for a P-256 or RSA key (CMS recipients are EC P-256 or RSA)")
+        case _ where [ENOSPC, EFBIG, EDQUOT, EIO].contains(writeErrno):
+            // The disk, not OpenSSL: full, over a size limit or failing.
+            writer.abort()
+            ERR_clear_error()
+            throw FirmchainError(.ioWriteFailed, "cannot write the CMS message: \(String(cString: strerror(writeErrno)))", path: outputPath)
         default:
             writer.abort()
             throw FirmchainError(.encryptionBackendFailed, "OpenSSL could not write the CMS message: \(openSSLErrors())", path: outputPath)

@@ -65,9 +65,18 @@ struct SignCommand: FirmchainCommand {
                                                count: count - 1, threads: threads) ?? signature
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        try AtomicFile.write(signature, to: out)
-        try custody.record(.signed([LedgerSubject(name: input, sha256: DigestCalculator.sha256Hex(message))], by: signer.publicKey, purpose: "sign"),
-                           now: Date())
+        // The signature is written but not yet in place while its ledger entry is appended: when
+        // the ledger cannot take the entry, no signature appears either (nothing unrecorded).
+        let writer = try AtomicFileWriter(path: out)
+        try writer.write(signature)
+        do {
+            try custody.record(.signed([LedgerSubject(name: input, sha256: DigestCalculator.sha256Hex(message))], by: signer.publicKey, purpose: "sign"),
+                               now: Date())
+        } catch {
+            writer.abort()
+            throw error
+        }
+        try writer.commit()
 
         var doc: [String: JSONValue] = [
             "path": .string(out), "key": .string(signer.keyDescription), "algorithm": .string(algorithm.rawValue),

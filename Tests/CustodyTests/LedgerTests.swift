@@ -208,6 +208,7 @@ struct LedgerTests {
         let r = try sign(n + 1, limitBlocks: before.count / 512 + 1)
         #expect(r.status == 74 && r.err == "firmchain: error: \(ledger): cannot append to the ledger: File too large [io.write-failed]\n", "\(r.err)")
         #expect(try FileIO.read(ledger) == before, "the partly written entry was cut off again")
+        #expect(!FileIO.exists(dir.file("fw.sig\(n + 1)")), "no signature appears that the ledger does not record")
         #expect(try Ledger(path: ledger).entries().count == n)
         #expect(try sign(n + 2).status == 0, "the next append, with room, goes on from the same chain")
         #expect(try Ledger(path: ledger).entries().map(\.seq) == Array(1...Int64(n + 1)))

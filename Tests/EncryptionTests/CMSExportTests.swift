@@ -60,15 +60,25 @@ struct CMSExportTests {
         #expect(k.outputDirectoryIsEmpty)
     }
 
-    @Test("a CMS export OpenSSL cannot write (the output file hits its size limit) is encryption.backend-failed quoting OpenSSL, and nothing is left at --out")
-    func backendFails() throws {
+    @Test("a CMS export that hits a full disk (the output's size limit) is io.write-failed, exit 74, and nothing is left at --out")
+    func diskFull() throws {
         let k = try keys()
         // SIGXFSZ ignored by the shell stays ignored across exec: OpenSSL's write gets EFBIG.
         let r = try runProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"", TestEnv.firmchain, "encrypt", "--format", "cms",
                                            "--in", k.path("fw.bin"), "--out", k.path("out/fw.cms"), "--recipient", k.path("a.crt")])
-        #expect(r.status == 70, "\(r.err)")
-        #expect(r.err.hasPrefix("firmchain: error: \(k.path("out/fw.cms")): OpenSSL could not write the CMS message")
-                && r.err.hasSuffix(" [encryption.backend-failed]\n"), "\(r.err)")
+        #expect(r.status == 74, "\(r.err)")
+        #expect(r.err == "firmchain: error: \(k.path("out/fw.cms")): cannot write the CMS message: File too large [io.write-failed]\n", "\(r.err)")
+        #expect(k.outputDirectoryIsEmpty)
+    }
+
+    @Test("an RSA-2048 recipient certificate is refused before anything is written (CMS recipients' RSA keys have 3072 bits or more)")
+    func weakRSARecipient() throws {
+        let k = try keys()
+        expectOK(try runProcess("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", k.path("r2048.key"), "-subj", "/CN=weak",
+                                            "-days", "30", "-out", k.path("r2048.crt")]))
+        let r = try k.firmchain(["encrypt", "--format", "cms", "--in", k.path("fw.bin"), "--out", k.path("out/fw.cms"),
+                                 "--recipient", k.path("a.crt"), "--recipient", k.path("r2048.crt")])
+        #expect(r.status == 3 && r.err.contains("recipient 2 is an RSA-2048 key") && r.err.contains("[encryption.cms-recipient-unsupported]"), "\(r.err)")
         #expect(k.outputDirectoryIsEmpty)
     }
 

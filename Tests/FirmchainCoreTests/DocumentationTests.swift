@@ -54,6 +54,8 @@ struct DocumentationTests {
         .deltaCompressionFailed: "libbz2's init and compress calls fail only when malloc fails (BZ_MEM_ERROR) or on a programming error; "
             + "starving the process of memory makes Swift's own allocations trap first",
         .signingSoftwareFailed: "swift-crypto's signing calls fail only on an internal BoringSSL error, never for a key its parser accepted",
+        .encryptionBackendFailed: "OpenSSL's EVP and CMS calls, on recipients and sizes Firmchain checked first, fail only when memory runs out or on an "
+            + "OpenSSL bug; a full disk, the one outside cause a test could set up, is io.write-failed (CMSExportTests.diskFull)",
     ]
 
     @Test("every declared error code is asserted by name in some test: its id or its Swift name, in a test file other than this one")
