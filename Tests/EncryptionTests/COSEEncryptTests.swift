@@ -98,6 +98,29 @@ struct COSEEncryptTests {
         #expect(try FileIO.read(f.outputPath) == f.plaintext)
     }
 
+    @Test("decrypting in 4 KiB chunks, many hand-overs between the pipeline's threads, gives back the plaintext and the digests the encryption recorded; a flipped byte in a middle chunk still leaves nothing", arguments: [0, 4095, 4096, 4097, 200_000])
+    func smallChunks(length: Int) throws {
+        let f = try EncryptedFixture(length: length, chunkSize: 4096)
+        let options = EncryptionOptions(chunkSize: 4096)
+        func decrypt() throws -> DecryptionResult {
+            try Decryptor.decrypt(structure: FileIO.read(f.structurePath), ciphertext: f.ciphertextPath, key: .keyEncryptionKey(f.group),
+                                  to: f.outputPath, options: options)
+        }
+        let original = try FileIO.read(f.ciphertextPath)
+        var flipped = original
+        flipped[flipped.count / 2] ^= 0x80
+        try AtomicFile.write(flipped, to: f.ciphertextPath)
+        #expect(throws: FirmchainError.self) { try decrypt() }
+        #expect(f.outputDirectoryIsEmpty)
+
+        try AtomicFile.write(original, to: f.ciphertextPath)
+        let result = try decrypt()
+        #expect(try FileIO.read(f.outputPath) == f.plaintext)
+        #expect(result.plaintext == f.descriptor.plaintext)
+        #expect(f.descriptor.plaintext == FileDigest(sha256: DigestCalculator.sha256Hex(f.plaintext), length: Int64(length)))
+        #expect(f.descriptor.ciphertext == FileDigest(sha256: DigestCalculator.sha256Hex(original), length: Int64(length + 16)))
+    }
+
     @Test("a recipient added later opens the same ciphertext, which is not rewritten")
     func addRecipientLater() throws {
         let f = try EncryptedFixture()
