@@ -56,8 +56,9 @@ final class CipherPipeline: @unchecked Sendable {
     /// Runs the first `length` bytes of `source` through `gcm` into `sink` (or nowhere), reporting
     /// `phase` progress. `source` is left just after those bytes (a decryption then reads the
     /// tag from it). A source that ends early fails with `encryption.truncated` about `path`.
+    /// With `hashingInput` false the input's hash is left empty (its caller already has it).
     func run<Source: ByteSource>(source: inout Source, length: Int64, gcm: StreamingGCM, sink: AtomicFileWriter?,
-                                 phase: String, path: String?, progress: ProgressReporter) throws -> Hashes {
+                                 hashingInput: Bool = true, phase: String, path: String?, progress: ProgressReporter) throws -> Hashes {
         let group = DispatchGroup()
         // Each is used by one stage only; the queues' locks order every hand-over.
         nonisolated(unsafe) var reading = source
@@ -73,7 +74,7 @@ final class CipherPipeline: @unchecked Sendable {
                     let want = Int(min(Int64(chunkSize), length - readBytes))
                     let n = try reading.read(into: UnsafeMutableRawBufferPointer(rebasing: buffers[slot][0..<want]))
                     guard n > 0 else { throw FirmchainError(.encryptionTruncated, "the input ended early", path: path) }
-                    inputHash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n]))
+                    if hashingInput { inputHash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n])) }
                     readBytes += Int64(n)
                     full.put(.chunk(slot: slot, count: n))
                 } catch {

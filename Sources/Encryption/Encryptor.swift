@@ -132,7 +132,17 @@ public struct Encryptor: Sendable {
     /// Encrypts the file at `plaintext` into `ciphertextPath` (ciphertext ‖ tag) and the COSE
     /// structure with a nil ciphertext into `structurePath`. Nothing is visible at either path
     /// unless the whole encryption succeeded.
-    public func encrypt(file plaintext: String, ciphertextTo ciphertextPath: String, structureTo structurePath: String) throws -> EncryptionDescriptor {
+    ///
+    /// `plaintextSHA256` (lower-case hex) is for a caller that has just hashed the file, as a
+    /// pipeline runner hashes every material: the descriptor then records that digest and the
+    /// plaintext is not hashed a second time (SHA-256 is most of an encryption's CPU). The caller
+    /// vouches that the file has not changed since; without it the plaintext is hashed as it is
+    /// read.
+    public func encrypt(file plaintext: String, ciphertextTo ciphertextPath: String, structureTo structurePath: String,
+                        plaintextSHA256: String? = nil) throws -> EncryptionDescriptor {
+        if let given = plaintextSHA256, given.utf8.count != 64 || !given.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
+            throw FirmchainError(.usageInvalid, "the plaintext's SHA-256 must be 64 lower-case hex digits, not \"\(given)\"")
+        }
         var source = try FileByteSource(path: plaintext)
         let length = source.length
         guard length <= Self.maxPlaintextLength else {
@@ -150,7 +160,8 @@ public struct Encryptor: Sendable {
         let writer = try AtomicFileWriter(path: ciphertextPath)
         let gcm = try StreamingGCM(encrypting: true, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
         var hashes = try CipherPipeline(chunkSize: options.chunkSize)
-            .run(source: &source, length: length, gcm: gcm, sink: writer, phase: "encrypting", path: plaintext, progress: options.progress)
+            .run(source: &source, length: length, gcm: gcm, sink: writer, hashingInput: plaintextSHA256 == nil,
+                 phase: "encrypting", path: plaintext, progress: options.progress)
         let tag = try gcm.finishEncrypting()
         hashes.output.update(data: tag)
         try writer.write(tag)
@@ -163,7 +174,7 @@ public struct Encryptor: Sendable {
         return EncryptionDescriptor(
             format: .cose, contentAlgorithm: alg,
             recipients: recipients.map { .init(keyID: Hex.encode($0.keyID), algorithm: $0.algorithm.description) },
-            plaintext: FileDigest(sha256: Hex.encode(Array(hashes.input.finalize())), length: hashes.count),
+            plaintext: FileDigest(sha256: plaintextSHA256 ?? Hex.encode(Array(hashes.input.finalize())), length: hashes.count),
             ciphertext: FileDigest(sha256: Hex.encode(Array(hashes.output.finalize())), length: hashes.count + 16),
             structure: FileDigest(sha256: DigestCalculator.sha256Hex(structureBytes), length: Int64(structureBytes.count)))
     }

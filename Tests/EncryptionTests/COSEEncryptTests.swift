@@ -121,6 +121,31 @@ struct COSEEncryptTests {
         #expect(f.descriptor.ciphertext == FileDigest(sha256: DigestCalculator.sha256Hex(original), length: Int64(length + 16)))
     }
 
+    @Test("a plaintext digest the caller already has is recorded as given, without hashing again; one that is not 64 lower-case hex digits is refused and nothing is written")
+    func callerHashedPlaintext() throws {
+        let f = try EncryptedFixture()
+        let encryptor = try Encryptor(recipients: [.keyEncryptionKey(f.group)])
+        let digest = DigestCalculator.sha256Hex(f.plaintext)
+        try FileIO.makeDirectories(f.dir.file("given"))
+        let d = try encryptor.encrypt(file: f.dir.file("in/fw.bin"), ciphertextTo: f.dir.file("given/fw.bin"),
+                                      structureTo: f.dir.file("given/fw.bin.cose"), plaintextSHA256: digest)
+        #expect(d.plaintext == f.descriptor.plaintext)
+        #expect(d.ciphertext == FileDigest(sha256: DigestCalculator.sha256Hex(try FileIO.read(f.dir.file("given/fw.bin"))), length: Int64(f.plaintext.count + 16)))
+        let result = try Decryptor.decrypt(structure: FileIO.read(f.dir.file("given/fw.bin.cose")), ciphertext: f.dir.file("given/fw.bin"),
+                                           key: .keyEncryptionKey(f.group), to: f.outputPath)
+        #expect(try FileIO.read(f.outputPath) == f.plaintext)
+        #expect(result.plaintext.sha256 == digest)
+
+        for bad in [digest.uppercased(), String(digest.dropLast()), "sha256:" + digest.dropFirst(7)] {
+            let error = #expect(throws: FirmchainError.self) {
+                try encryptor.encrypt(file: f.dir.file("in/fw.bin"), ciphertextTo: f.dir.file("bad/fw.bin"),
+                                      structureTo: f.dir.file("bad/fw.bin.cose"), plaintextSHA256: bad)
+            }
+            #expect(error?.code == .usageInvalid)
+        }
+        #expect(!FileIO.exists(f.dir.file("bad")))
+    }
+
     @Test("a recipient added later opens the same ciphertext, which is not rewritten")
     func addRecipientLater() throws {
         let f = try EncryptedFixture()
