@@ -38,8 +38,12 @@ let package = Package(
         // protocol. Time comes in as one `now: Date` per run, passed down by the command line.
         .target(
             name: "FirmchainCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CSystem", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // CSystem: the one Linux system call Swift's Glibc module lacks (renameat2 with
+        // RENAME_EXCHANGE), so a staged release replaces the published one in one step; only
+        // FirmchainCore's DirectoryStage_system.swift imports it.
+        .target(name: "CSystem"),
         // SuffixArray: suffix-array construction over bytes (SA-IS, pure Swift, 32-bit indices)
         // and its linear-time checker. The hot core of delta generation; no I/O, no C.
         .target(name: "SuffixArray", dependencies: ["FirmchainCore"]),
@@ -60,13 +64,15 @@ let package = Package(
         ),
         // Signing: the `Signer` protocol, software keys (PEM, PKCS#8, encrypted PKCS#8) and
         // PKCS#11 keys named by RFC 7512 URIs. Returns raw signature bytes; envelopes
-        // (TUF, DSSE, COSE, CMS) are built elsewhere.
+        // (TUF, DSSE, COSE, CMS) are built elsewhere. Its DER (SPKI, PKCS#8, PBES2, ECDSA-Sig-Value,
+        // CKA_EC_PARAMS/CKA_EC_POINT) is read and written through swift-asn1.
         .target(
             name: "Signing",
             dependencies: [
                 "FirmchainCore", "CPKCS11",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
         // COpenSSL: the system OpenSSL 3 (libssl-dev) with a few C helpers for streaming AES-GCM
@@ -170,7 +176,8 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "Verification", "Pipeline", "Release", "Repository", "Signing", "FirmchainCore", "TestSupport",
                                                         .product(name: "X509", package: "swift-certificates"),
                                                         .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport"]),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "FirmchainCore", "TestSupport",
+                                                         .product(name: "SwiftASN1", package: "swift-asn1")]),
         .testTarget(name: "SuffixArrayTests", dependencies: ["SuffixArray", "TestSupport"]),
         // sa-bench: times SuffixArray.build on a file and checks the result (Benchmarks/suffix-array/run.sh).
         .executableTarget(

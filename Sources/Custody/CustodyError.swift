@@ -12,8 +12,6 @@ extension ErrorCode {
     public static let custodyMalformedMetadata = ErrorCode("custody.malformed-metadata", .malformedInput)
     /// A provenance envelope does not hold an in-toto Statement v1 with an SLSA Provenance v1 predicate.
     public static let custodyMalformedStatement = ErrorCode("custody.malformed-statement", .malformedInput)
-    /// `ledger.checkpoint.json` is not a ledger checkpoint entry.
-    public static let custodyMalformedCheckpoint = ErrorCode("custody.malformed-checkpoint", .malformedInput)
     /// The last whole line of the ledger cannot be read, so nothing is appended.
     public static let custodyLedgerCorrupt = ErrorCode("custody.ledger-corrupt", .verificationFailed)
     /// One ledger entry would exceed 1 MiB.
@@ -45,7 +43,7 @@ extension ErrorCode {
 
     /// Every code `Custody` declares.
     public static let custodyCodes: [ErrorCode] = [
-        custodyMalformedEnvelope, custodyMalformedMetadata, custodyMalformedStatement, custodyMalformedCheckpoint,
+        custodyMalformedEnvelope, custodyMalformedMetadata, custodyMalformedStatement,
         custodyLedgerCorrupt, custodyLedgerEntryTooLarge, custodyNoSigner, custodyBadStepName, custodyBadArtifactName,
         custodyBadThreshold, custodyMissingFunctionary, custodyStepFailed, custodyNoEvidence, custodyUnknownArtifact,
         custodyKeyNotInLayout, custodySecretInEnvironment, custodyUnverified,

@@ -113,8 +113,15 @@ public struct CustodyVerifier: Sendable {
             for keyid in step.pubkeys {
                 let file = InTotoLink.fileName(step: step.name, keyid: keyid)
                 let path = "custody/" + file
-                guard let bytes = try? files.read(path, limit: DSSEEnvelope.sizeLimit) else {
-                    if files.fileNames(in: "custody").contains(file) { usedFiles.insert(file); linkDetails.append("\(file): skipped, it cannot be read") }
+                let bytes: [UInt8]
+                do {
+                    guard let read = try files.read(path, limit: DSSEEnvelope.sizeLimit) else { continue }
+                    bytes = read
+                } catch {
+                    if files.fileNames(in: "custody").contains(file) {
+                        usedFiles.insert(file)
+                        linkDetails.append("\(file): skipped, it cannot be read (\((error as? FirmchainError)?.reason ?? "\(error)"))")
+                    }
                     continue
                 }
                 usedFiles.insert(file)

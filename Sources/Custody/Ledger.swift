@@ -167,11 +167,14 @@ public struct Ledger: Sendable {
         try parseCheckpoint(try FileIO.read(path, limit: lineLimit + 1), path: path)
     }
 
+    /// The checkpoint entry `file` holds. Never an error code of its own: verification reports
+    /// an unreadable checkpoint file as a failed `custody.ledger.anchor` check, and a writer
+    /// replaces it.
     static func parseCheckpoint(_ file: [UInt8], path: String) throws -> LedgerEntry {
         var bytes = file
         if bytes.last == 0x0A { bytes.removeLast() }
         do { return try LedgerEntry(line: bytes[...]) } catch {
-            throw FirmchainError(.custodyMalformedCheckpoint, "the ledger checkpoint cannot be read: \(error)", path: path)
+            throw LedgerLineError("\(path): the ledger checkpoint cannot be read: \(error)")
         }
     }
 

@@ -33,11 +33,23 @@ public struct DiskReleaseFiles: ReleaseFiles {
     /// The directory.
     public var location: String { out }
 
-    /// Reads `OUT/path` (regular files only, bounded).
+    /// Reads `OUT/path` (regular files only, bounded). A symbolic link anywhere on the way
+    /// inside `OUT` is refused, never followed: what it points at is not part of the release, and
+    /// can change under a verified one.
+    ///
+    /// - Throws: `io.not-a-file` naming the link.
     public func read(_ path: String, limit: Int) throws -> [UInt8]? {
-        let full = out + "/" + path
-        guard FileIO.exists(full) else { return nil }
-        return try FileIO.read(full, limit: limit)
+        var walked = out
+        for part in path.split(separator: "/") {
+            walked += "/" + part
+            var st = stat()
+            guard lstat(walked, &st) == 0 else { return nil }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                throw FirmchainError(.ioNotAFile, "is a symbolic link inside the release; a release holds only regular files, and a verifier never follows a link out of it",
+                                     path: walked)
+            }
+        }
+        return try FileIO.read(walked, limit: limit)
     }
 
     /// Lists `OUT/path`.

@@ -1,9 +1,9 @@
 import FirmchainCore
 import Foundation
 
-/// The BSDIFF40 patch format of bsdiff 4.3 (Docs/formats/BSDIFF40.md), as a writer and a bounds-checked
-/// reader. Alignment (which triples) and application (what they do to `old`) live elsewhere;
-/// this type only turns triples plus their diff/extra bytes into patch bytes and back.
+/// The BSDIFF40 patch format of bsdiff 4.3 (Docs/formats/BSDIFF40.md): its integers and its
+/// writer. Alignment (which triples) lives in `Alignment`; reading and applying an untrusted
+/// patch, with every rule of the format checked, in `Patcher`.
 public enum BSDIFF40 {
     /// The 8 magic bytes, ASCII `BSDIFF40`.
     public static let magic: [UInt8] = Array("BSDIFF40".utf8)
@@ -146,123 +146,5 @@ public enum BSDIFF40 {
     /// Where a run of triples starts: its first triple and the cursors before it.
     private struct Cursor {
         let triple: Int, newpos: Int, oldpos: Int, diff: Int, extra: Int
-    }
-
-    // MARK: Reader (§1, §5)
-
-    /// A patch whose header and blocks were read and bounds-checked, but not yet applied.
-    public struct Contents: Sendable {
-        /// N, the size of the output.
-        public let newSize: Int
-        /// The control triples in order (each already checked: lengths in range, output
-        /// never beyond N, cursors never overflow, lengths sum to N, blocks consumed exactly).
-        public let triples: [ControlTriple]
-        /// The decompressed diff block (length = sum of adds).
-        public let diff: [UInt8]
-        /// The decompressed extra block (length = sum of copies).
-        public let extra: [UInt8]
-    }
-
-    /// Reads and checks a patch, in the order of Docs/formats/BSDIFF40.md §1 and §5. The patch is untrusted:
-    /// every field is checked before use and memory grows only with real decompressed data.
-    ///
-    /// Rules enforced (stricter than either reference reader where they differ, so a patch
-    /// accepted here applies with both Debian bspatch and bsdiff4):
-    /// 1. at least 32 bytes; magic equals all 8 bytes `BSDIFF40`;
-    /// 2. X >= 0, Y >= 0, 0 <= N <= `maxNewSize`, 32 + X + Y <= patch length;
-    /// 3. the diff block is one bzip2 stream filling exactly Y bytes, the extra block one stream
-    ///    running exactly to the end of the patch; each decodes to at most N bytes, together to N;
-    /// 4. the control block is one stream filling exactly X bytes, decoding to a multiple of 24
-    ///    bytes, at most 24 x (N + 1024) (one triple per output byte plus 1024 empty ones);
-    /// 5. per triple: 0 <= add, copy <= 2^31 - 1, the output cursor stays <= N;
-    /// 6. after all triples the output cursor equals N and diff and extra are used exactly.
-    ///    Trailing triples that produce nothing are allowed (both readers accept them).
-    ///
-    /// Where the add step reads old bytes is checked by `Patcher`, which knows `old`.
-    public static func read(_ patch: UnsafeBufferPointer<UInt8>, maxNewSize: Int) throws -> Contents {
-        // 1. Header.
-        guard patch.count >= headerSize else {
-            throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes, shorter than the 32-byte BSDIFF40 header")
-        }
-        guard patch.prefix(8).elementsEqual(magic) else {
-            throw FirmchainError(.deltaBadMagic, "does not start with BSDIFF40 (not a bsdiff 4.x patch)")
-        }
-        let x = decodeInteger(patch, at: 8), y = decodeInteger(patch, at: 16), n = decodeInteger(patch, at: 24)
-        // 2. Sizes.
-        guard x >= 0, y >= 0, n >= 0 else {
-            throw FirmchainError(.deltaBadHeader, "has a negative size in its header (X=\(x), Y=\(y), N=\(n))")
-        }
-        guard n <= Int64(maxNewSize) else {
-            throw FirmchainError(.deltaTooLarge, "declares a \(n)-byte output, more than the limit of \(maxNewSize)")
-        }
-        let available = Int64(patch.count - headerSize)
-        guard x <= available, y <= available - x else {
-            throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes but its header declares blocks of \(x) and \(y) bytes")
-        }
-        let newSize = Int(n), xi = Int(x), yi = Int(y)
-        let cStart = headerSize, dStart = cStart + xi, eStart = dStart + yi
-
-        // 3. Diff and extra blocks first: real data that must add up to N, which then bounds
-        //    how much control data can be meaningful (memory follows the patch's real content).
-        let diff = try block(patch, dStart..<eStart, limit: newSize, what: "diff")
-        let extra = try block(patch, eStart..<patch.count, limit: newSize, what: "extra")
-        guard diff.count + extra.count == newSize else {
-            throw FirmchainError(.deltaBlockMismatch, "has \(diff.count) diff and \(extra.count) extra bytes, which cannot make the declared \(newSize) output bytes")
-        }
-        // 4. Control block: at most one triple per output byte, plus 1024 empty ones.
-        let maxControl = 24 * (newSize + 1024)
-        let control = try block(patch, cStart..<dStart, limit: maxControl, what: "control")
-        guard control.count % 24 == 0 else {
-            throw FirmchainError(.deltaBadControl, "has a control block of \(control.count) bytes, not a multiple of 24")
-        }
-
-        // 5. Triples.
-        var triples = [ControlTriple]()
-        triples.reserveCapacity(control.count / 24)
-        var newpos: Int64 = 0, addTotal: Int64 = 0, copyTotal: Int64 = 0
-        var k = 0
-        while k < control.count {
-            let t = ControlTriple(add: decodeInteger(control, at: k), copy: decodeInteger(control, at: k + 8),
-                                  seek: decodeInteger(control, at: k + 16))
-            let index = k / 24
-            guard t.add >= 0, t.copy >= 0 else {
-                throw FirmchainError(.deltaBadControl, "control triple \(index) has a negative length (\(t.add), \(t.copy))")
-            }
-            guard t.add <= maxTripleLength, t.copy <= maxTripleLength else {
-                throw FirmchainError(.deltaBadControl, "control triple \(index) moves more than 2^31 - 1 bytes")
-            }
-            guard t.add <= n - newpos, t.copy <= n - newpos - t.add else {
-                throw FirmchainError(.deltaBadControl, "control triple \(index) writes past the declared output size \(n)")
-            }
-            guard t.add <= Int64(diff.count) - addTotal, t.copy <= Int64(extra.count) - copyTotal else {
-                throw FirmchainError(.deltaBlockMismatch, "control triple \(index) needs more diff or extra bytes than the patch holds")
-            }
-            newpos += t.add + t.copy
-            addTotal += t.add
-            copyTotal += t.copy
-            triples.append(t)
-            k += 24
-        }
-        // 6. Totals.
-        guard newpos == n else {
-            throw FirmchainError(.deltaSizeMismatch, "control triples produce \(newpos) bytes, the header says \(n)")
-        }
-        guard addTotal == Int64(diff.count), copyTotal == Int64(extra.count) else {
-            throw FirmchainError(.deltaBlockMismatch, "leaves diff or extra bytes unused (\(diff.count - Int(addTotal)) diff, \(extra.count - Int(copyTotal)) extra)")
-        }
-        return Contents(newSize: newSize, triples: triples, diff: diff, extra: extra)
-    }
-
-    private static func block(_ patch: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, limit: Int,
-                              what: String) throws -> [UInt8] {
-        let slice = UnsafeBufferPointer(rebasing: patch[range])
-        let d = try BZip2.decompress(slice, limit: limit, what: what)
-        if d.consumed != slice.count {
-            if what == "extra" {
-                throw FirmchainError(.deltaTrailingData, "has \(slice.count - d.consumed) bytes after the extra block's bzip2 stream")
-            }
-            throw FirmchainError(.deltaCorruptBlock, "the \(what) block's bzip2 stream ends \(slice.count - d.consumed) bytes before the block does")
-        }
-        return d.bytes
     }
 }

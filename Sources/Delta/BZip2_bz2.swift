@@ -80,71 +80,89 @@ enum BZip2 {
         out.removeLast(out.count - produced)
         return out
     }
+}
 
-    /// The result of decoding one bzip2 stream from the front of a byte range.
-    struct Decoded {
-        /// The decompressed bytes.
-        var bytes: [UInt8]
-        /// How many input bytes the stream occupied.
-        var consumed: Int
+/// One bzip2 stream decoded on demand from the front of a byte range, at most `limit` bytes.
+/// libbz2's state points back at its `bz_stream`, so the stream lives at a fixed address.
+final class BZip2Reader {
+    let what: String
+    private let limit: Int
+    private let stream: UnsafeMutablePointer<bz_stream>
+    private let input: UnsafeBufferPointer<UInt8>
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private var start = 0, end = 0, produced = 0, ended = false
+
+    /// Bytes of the range after the stream's end (meaningful once the stream ended).
+    var unusedInput: Int { Int(stream.pointee.avail_in) }
+
+    init(_ input: UnsafeBufferPointer<UInt8>, limit: Int, what: String) throws {
+        self.input = input
+        self.limit = limit
+        self.what = what
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: bz_stream())
+        buffer = .allocate(capacity: 1 << 16)
+        guard BZ2_bzDecompressInit(stream, 0, 0) == BZ_OK else {
+            stream.deallocate(); buffer.deallocate()
+            throw FirmchainError(.deltaCompressionFailed, "BZ2_bzDecompressInit failed for the \(what) block")
+        }
+        stream.pointee.next_in = input.count > 0
+            ? UnsafeMutableRawPointer(mutating: input.baseAddress!).assumingMemoryBound(to: CChar.self) : nil
+        stream.pointee.avail_in = UInt32(input.count)
     }
 
-    /// Decodes exactly one bzip2 stream from the front of `input`, producing at most `limit`
-    /// bytes. Memory grows with the actual output, never with a size claimed by the patch.
-    ///
-    /// - Throws: `delta.patch-truncated` if the stream does not end inside `input`,
-    ///   `delta.corrupt-block` for invalid data or a CRC mismatch, `delta.block-mismatch`
-    ///   when the stream holds more than `limit` bytes (`what` names the block).
-    static func decompress(_ input: UnsafeBufferPointer<UInt8>, limit: Int, what: String) throws -> Decoded {
-        var strm = bz_stream()
-        guard BZ2_bzDecompressInit(&strm, 0, 0) == BZ_OK else {
-            throw FirmchainError(.deltaCompressionFailed, "BZ2_bzDecompressInit failed")
+    deinit {
+        BZ2_bzDecompressEnd(stream)
+        stream.deallocate()
+        buffer.deallocate()
+    }
+
+    /// Copies the next `count` bytes of the stream to `destination`; fewer only at its end.
+    func read(into destination: UnsafeMutablePointer<UInt8>, count: Int) throws -> Int {
+        var done = 0
+        while done < count {
+            if start == end {
+                if ended { break }
+                try refill()
+                continue
+            }
+            let take = min(count - done, end - start)
+            (destination + done).update(from: buffer.baseAddress! + start, count: take)
+            start += take; done += take
         }
-        defer { BZ2_bzDecompressEnd(&strm) }
-        var out = [UInt8](repeating: 0, count: min(limit, 1 << 16) + 1)
-        var produced = 0
-        var consumed = 0
-        while true {
-            let chunk = min(input.count - consumed, 1 << 30)
-            strm.next_in = chunk > 0
-                ? UnsafeMutableRawPointer(mutating: input.baseAddress! + consumed).assumingMemoryBound(to: CChar.self) : nil
-            strm.avail_in = UInt32(chunk)
-            if produced == out.count {
-                // Grow geometrically, but never past limit + 1 (one byte more proves "too much").
-                let cap = limit + 1
-                guard out.count < cap else {
-                    throw FirmchainError(.deltaBlockMismatch, "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
-                }
-                out.append(contentsOf: [UInt8](repeating: 0, count: min(out.count, cap - out.count)))
-            }
-            let rc: Int32 = out.withUnsafeMutableBufferPointer { ob in
-                strm.next_out = UnsafeMutableRawPointer(ob.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
-                strm.avail_out = UInt32(min(ob.count - produced, 1 << 30))
-                let before = strm.avail_out
-                let r = BZ2_bzDecompress(&strm)
-                produced += Int(before - strm.avail_out)
-                return r
-            }
-            consumed += chunk - Int(strm.avail_in)
-            if rc == BZ_STREAM_END { break }
-            switch rc {
-            case BZ_OK:
-                // No progress with all input used: the stream is cut short.
-                if consumed == input.count && produced < out.count {
-                    throw FirmchainError(.deltaPatchTruncated, "the \(what) block's bzip2 stream is cut short")
-                }
-            case BZ_DATA_ERROR, BZ_DATA_ERROR_MAGIC:
-                throw FirmchainError(.deltaCorruptBlock, "the \(what) block is not valid bzip2 data (error \(rc))")
-            case BZ_MEM_ERROR:
-                throw FirmchainError(.internal, "out of memory decoding the \(what) block")
-            default:
-                throw FirmchainError(.deltaCorruptBlock, "the \(what) block failed to decode (error \(rc))")
-            }
-        }
+        return done
+    }
+
+    /// Whether every byte of the stream was read (decoding on to its end if need be).
+    func isAtEnd() throws -> Bool {
+        while start == end && !ended { try refill() }
+        return start == end
+    }
+
+    private func refill() throws {
+        stream.pointee.next_out = UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+        stream.pointee.avail_out = UInt32(buffer.count)
+        let inputBefore = stream.pointee.avail_in
+        let rc = BZ2_bzDecompress(stream)
+        let n = buffer.count - Int(stream.pointee.avail_out)
+        start = 0; end = n; produced += n
         if produced > limit {
             throw FirmchainError(.deltaBlockMismatch, "the \(what) block decompresses to more than the \(limit) bytes the patch can use")
         }
-        out.removeLast(out.count - produced)
-        return Decoded(bytes: out, consumed: consumed)
+        switch rc {
+        case BZ_STREAM_END:
+            ended = true
+        case BZ_OK:
+            // No progress with all input used: the stream is cut short.
+            if n == 0 && stream.pointee.avail_in == 0 && inputBefore == 0 {
+                throw FirmchainError(.deltaPatchTruncated, "the \(what) block's bzip2 stream is cut short")
+            }
+        case BZ_DATA_ERROR, BZ_DATA_ERROR_MAGIC:
+            throw FirmchainError(.deltaCorruptBlock, "the \(what) block is not valid bzip2 data (error \(rc))")
+        case BZ_MEM_ERROR:
+            throw FirmchainError(.internal, "out of memory decoding the \(what) block")
+        default:
+            throw FirmchainError(.deltaCorruptBlock, "the \(what) block failed to decode (error \(rc))")
+        }
     }
 }

@@ -31,7 +31,7 @@ public struct DeltaApplyLimits: Sendable {
 }
 
 /// Creating and applying binary deltas: the suffix array (`SuffixArray`), bsdiff's alignment
-/// (`Alignment`), the BSDIFF40 format (`BSDIFF40`) and its application (`Patcher`).
+/// (`Alignment`), the BSDIFF40 format (`BSDIFF40`) and its checked, streaming application (`Patcher`).
 public enum Delta {
     /// Largest old or new input `create` accepts: 32-bit suffix-array indices, and Debian
     /// bspatch's 2^31 - 1 bytes per triple.
@@ -83,13 +83,14 @@ public enum Delta {
         }
     }
 
-    /// The new file made from `old` and an untrusted BSDIFF40 `patch` (see `BSDIFF40.read` for
-    /// the rules, `Patcher` for old-range handling). Memory: old + patch + at most
-    /// 2 x N for diff/extra + 24 x (N + 1024) for triples + N for output, with N <= `limits.maxNewSize`
-    /// and backed by real decompressed data.
+    /// The new file made from `old` and an untrusted BSDIFF40 `patch` (see `Patcher` for the
+    /// rules). Memory: old + patch + N for the output (N <= `limits.maxNewSize`, backed by real
+    /// decompressed data) + three bzip2 decoders; `Patcher.apply(old:patch:maxNewSize:write:)`
+    /// streams the output instead.
     public static func apply(old: [UInt8], patch: [UInt8], limits: DeltaApplyLimits = DeltaApplyLimits()) throws -> [UInt8] {
-        let contents = try patch.withUnsafeBufferPointer { try BSDIFF40.read($0, maxNewSize: limits.maxNewSize) }
-        return try old.withUnsafeBufferPointer { try Patcher.apply(old: $0, contents) }
+        try old.withUnsafeBufferPointer { o in
+            try patch.withUnsafeBufferPointer { p in try Patcher.apply(old: o, patch: p, maxNewSize: limits.maxNewSize) }
+        }
     }
 
     /// Reads `oldPath` and `patchPath`, applies the patch and writes `outPath` atomically: on

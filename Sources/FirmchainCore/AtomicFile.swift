@@ -153,19 +153,31 @@ public final class DirectoryLock {
     /// Takes the lock on `path` (which must exist). With `waitSeconds` 0 it fails at once when
     /// another process holds it; otherwise it waits up to that long (short writers such as
     /// `repo add-target` queue behind each other instead of losing each other's updates).
+    ///
+    /// A run that holds the lock may put a new directory in `path`'s place (`DirectoryStage`):
+    /// a waiter that then gets the lock of the directory it opened finds it is no longer the one
+    /// at `path`, and locks the new one instead.
     public init(_ path: String, waitSeconds: Int = 0) throws {
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FirmchainError(.ioCannotCreate, "cannot open the directory to lock it", path: path)
-        }
+        fd = -1
         var attempts = max(0, waitSeconds) * 50
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard attempts > 0 else {
-                close(fd)
-                throw FirmchainError(.ioLocked, "another Firmchain run is writing this directory; wait for it to finish", path: path)
+        while true {
+            fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw FirmchainError(.ioCannotCreate, "cannot open the directory to lock it", path: path)
             }
-            attempts -= 1
-            usleep(20_000)
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                guard attempts > 0 else {
+                    close(fd)
+                    fd = -1
+                    throw FirmchainError(.ioLocked, "another Firmchain run is writing this directory; wait for it to finish", path: path)
+                }
+                attempts -= 1
+                usleep(20_000)
+            }
+            var held = stat(), now = stat()
+            if fstat(fd, &held) == 0, stat(path, &now) == 0, held.st_dev == now.st_dev, held.st_ino == now.st_ino { return }
+            close(fd)
+            fd = -1
         }
     }
 

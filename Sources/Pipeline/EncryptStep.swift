@@ -88,7 +88,7 @@ public struct EncryptStep: PipelineStep {
     /// Encrypts the image and each delta (unless the recorded link shows the same payloads for
     /// the same recipients are already there) and hands the payloads on.
     public func run(_ context: inout StepContext) throws -> String {
-        let spec = context.spec, out = spec.output
+        let spec = context.spec, out = context.out
         let image = try context.value(ReleaseArtefacts.image)
         let deltas = context.optionalValue(ReleaseArtefacts.deltas) ?? []
         // Each plaintext with the name it has among this step's materials.

@@ -87,7 +87,7 @@ public struct ExportStep: PipelineStep {
     /// The released image's copy in `repository/targets`.
     public func materials(_ context: StepContext) throws -> [ArtefactPath] {
         let verified = try target(context)
-        return [.inRelease(String(context.release.repository.targetPath(name: verified.name, hash: verified.sha256).dropFirst(context.spec.output.count + 1)))]
+        return [.inRelease(String(context.release.repository.targetPath(name: verified.name, hash: verified.sha256).dropFirst(context.out.count + 1)))]
     }
 
     /// The container.
@@ -113,7 +113,7 @@ public struct ExportStep: PipelineStep {
             bytes = try SWUpdatePackage.build(target: target, options: .init(version: context.spec.version, hardware: [device], device: "/dev/update",
                                                                              certificate: certificate, signingTime: now), signer: signer)
         case .raucVerity, .raucPlain:
-            let work = context.spec.output + "/.export-work"
+            let work = context.out + "/.export-work"
             try? FileManager.default.removeItem(atPath: work)
             try FileIO.makeDirectories(work)
             defer { try? FileManager.default.removeItem(atPath: work) }
@@ -122,8 +122,8 @@ public struct ExportStep: PipelineStep {
                                                                         certificate: certificate, signingTime: now),
                                          signer: signer, workDirectory: work)
         }
-        let path = context.spec.output + "/" + containerName(context)
-        try FileIO.makeDirectories(context.spec.output + "/exports")
+        let path = context.out + "/" + containerName(context)
+        try FileIO.makeDirectories(context.out + "/exports")
         try AtomicFile.write(bytes, to: path)
         return "\(containerName(context)): \(format.rawValue) container of \(target.name) (\(bytes.count) bytes)"
     }

@@ -159,22 +159,28 @@ public struct PipelineRunner: Sendable {
     ///   policy; step errors as they come (earlier output stays as it was).
     public func run(_ options: RunOptions) throws -> PipelineResult {
         try check(options)
-        let release = ReleaseDirectory(spec.output)
+        let published = ReleaseDirectory(spec.output)
         try FileIO.makeDirectories(spec.output)
         // One writer at a time per release (a second run waits for the first, then finds the
-        // release as the first left it); then clear what killed runs' atomic writers left, or
+        // release as the first left it); then clear what killed runs' atomic writers and stages left, or
         // in-toto's inspection would find files no step produced.
         let lock = try DirectoryLock(spec.output, waitSeconds: RepositoryStore.writerWaitSeconds)
         defer { lock.unlock() }
         AtomicFile.removeStaleTemporaries(under: spec.output)
+        try DirectoryStage.removeLeftovers(of: spec.output)
         // The repository first: it refuses a tampered release from its metadata alone, before the
         // custody check hashes every file in OUT.
-        let verified = try verifiedPublished(release, options)
+        let verified = try verifiedPublished(published, options)
         var custodyComplete = false
-        if FileIO.exists(release.custody.layoutPath) {
+        if FileIO.exists(published.custody.layoutPath) {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
         }
+        // Every write goes to a copy of OUT beside it, which replaces OUT in one step once the
+        // whole run (gates included) succeeded: a run killed or refused at any point leaves the
+        // last good release exactly as it was, TUF and custody alike.
+        let stage = try DirectoryStage(replacing: spec.output, shareable: Self.writtenOnce, guarded: [Self.sharedLedger])
+        let release = ReleaseDirectory(stage.path)
         var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: verified?.targets,
                                   custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
         try preflight(&context)
@@ -214,15 +220,28 @@ public struct PipelineRunner: Sendable {
                 signer: signer, now: options.now)
             try release.custody.ledger.checkpoint(signer: signer, now: options.now)
         }
-        // Gates last, over the release as clients and auditors will find it.
+        // Gates last, over the staged release exactly as clients and auditors will find it: a
+        // release is published only after it verifies.
         for planned in spec.steps where !planned.step.recordsCustody {
             options.onStep(planned.name, "started")
             let summary = try planned.step.run(&context)
             context.result.steps.append((planned.name, summary))
             options.onStep(planned.name, summary)
         }
+        if context.result.changed { try stage.commit() } else { stage.discard() }
+        for action in context.afterCommit { try action() }
         return context.result
     }
+
+    /// Files of a release that are written once and only ever replaced by rename (released
+    /// targets, exports): a stage shares them by hard link instead of copying them.
+    static func writtenOnce(_ relative: String) -> Bool {
+        relative.hasPrefix("repository/targets/") || relative.hasPrefix("exports/")
+    }
+
+    /// The ledger other commands (`custody record`) may append to under its own lock while a
+    /// run stages the release: it must be unchanged when the stage replaces OUT.
+    static let sharedLedger = "custody/ledger.jsonl"
 
     /// Everything a run can refuse for, checked before its first write: every key it will sign
     /// with is opened now (a wrong or missing PIN stops the run here, not after the deltas were
@@ -345,7 +364,7 @@ public struct PipelineRunner: Sendable {
             case .external(let name, let path): out[name] = try context.digests(of: InputFile(path: path, name: name))
             }
         }
-        for (k, v) in try Artifacts.hash(inRelease.filter { FileIO.exists(spec.output + "/" + $0) }, in: spec.output) { out[k] = v }
+        for (k, v) in try Artifacts.hash(inRelease.filter { FileIO.exists(context.out + "/" + $0) }, in: context.out) { out[k] = v }
         return out
     }
 

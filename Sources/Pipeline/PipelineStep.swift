@@ -330,8 +330,14 @@ public struct StepContext {
     public let policy: Policy
     /// The run's options.
     public let options: RunOptions
-    /// `OUT`.
+    /// The release this run writes: a staged copy of `OUT` that replaces it in one step when
+    /// the run succeeds (`DirectoryStage`). Steps read and write here, never `spec.output`.
     public let release: ReleaseDirectory
+    /// The staged release's directory (`release.path`).
+    public var out: String { release.path }
+    /// Writes outside the release that must wait until the release is published (a verifier's
+    /// remembered versions): run after the stage replaced `OUT`.
+    public var afterCommit: [() throws -> Void] = []
     /// The targets published before this run (nil for a first release).
     public let published: Targets?
     /// Whether the custody evidence already in `OUT` verifies (false after a killed run).
@@ -418,8 +424,8 @@ public struct StepContext {
         let ring = KeyRing(trusting: [key], for: [.functionary(step)])
         guard let recorded = release.custody.links().links.map(\.link).first(where: {
             $0.link.name == step && $0.envelope.verify(ring: ring, role: .functionary(step), at: options.now).isMet
-        })?.link, recorded.materials == materials, products.allSatisfy({ FileIO.exists(spec.output + "/" + $0) }) else { return false }
-        return try Artifacts.hash(products, in: spec.output) == recorded.products.filter { products.contains($0.key) }
+        })?.link, recorded.materials == materials, products.allSatisfy({ FileIO.exists(out + "/" + $0) }) else { return false }
+        return try Artifacts.hash(products, in: out) == recorded.products.filter { products.contains($0.key) }
     }
 
     /// The first functionary key the policy names for `step`, opened.

@@ -42,7 +42,7 @@ public struct DeltaStep: PipelineStep {
     /// unless the recorded delta link names the same inputs and its patches are unchanged, and
     /// hands the deltas on.
     public func run(_ context: inout StepContext) throws -> String {
-        let spec = context.spec, out = spec.output
+        let spec = context.spec, out = context.out
         var materials = [String: ArtifactDigests]()
         let image = try context.value(ReleaseArtefacts.image)
         materials[image.name] = try context.digests(of: image)
@@ -107,7 +107,7 @@ public struct ManifestStep: PipelineStep {
         let plainDigests = try context.digests(of: input)
         let plainImage = (sha256: plainDigests["sha256"] ?? "", length: try FileIO.size(input.path))
         let sealedImage = encrypted[spec.targetName]
-        var image = try store.storeTargetFile(sealedImage.map { spec.output + "/" + $0.ciphertext } ?? spec.image, name: spec.targetName,
+        var image = try store.storeTargetFile(sealedImage.map { context.out + "/" + $0.ciphertext } ?? spec.image, name: spec.targetName,
                                              progress: context.options.progress)
         image.custom = [FirmwareInfo.customKey: FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber,
                                                               hardwareIDs: spec.hardwareIDs, kind: .full, encryption: sealedImage?.info,
@@ -118,7 +118,7 @@ public struct ManifestStep: PipelineStep {
         for d in context.optionalValue(ReleaseArtefacts.deltas) ?? [] {
             let name = Self.deltaTargetName(spec, d)
             let sealed = encrypted[name]
-            var entry = try store.storeTargetFile(spec.output + "/" + (sealed?.ciphertext ?? d.file), name: name)
+            var entry = try store.storeTargetFile(context.out + "/" + (sealed?.ciphertext ?? d.file), name: name)
             // The delta's result is the plaintext image a device rebuilds, encrypted or not.
             let info = FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber, hardwareIDs: spec.hardwareIDs, kind: .delta,
                                     delta: .init(baseName: basename(d.base.image), baseVersion: d.base.version, baseSHA256: d.baseSHA256,

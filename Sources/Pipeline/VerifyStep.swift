@@ -65,8 +65,8 @@ public struct VerifyStep: PipelineStep {
     /// Verifies the release; throws `pipeline.release-unverified` naming the first failed or
     /// warning check; writes the device state when it passed.
     public func run(_ context: inout StepContext) throws -> String {
-        let out = context.spec.output
-        let inside = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path.hasPrefix(URL(fileURLWithPath: out).standardizedFileURL.path + "/") }
+        let out = context.out, published = context.spec.output
+        let inside = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path.hasPrefix(URL(fileURLWithPath: published).standardizedFileURL.path + "/") }
         if let planted = ([trustedRoot] + ownerKeys).first(where: inside) {
             throw FirmchainError(.pipelineBadValue, "line \(line): verify: \(planted) lies inside the release; trust must come from outside it", path: file)
         }
@@ -79,9 +79,10 @@ public struct VerifyStep: PipelineStep {
             let bad = v.report.checks.first { $0.status == .failed } ?? v.report.checks.first { $0.status == .warning }
             throw FirmchainError(.pipelineReleaseUnverified,
                                  "the release does not verify against \(trustedRoot): \(bad.map { "\($0.id)\($0.subject.map { " \($0)" } ?? ""): \($0.reason)" } ?? "no check ran") (`firmchain verify` lists every check)",
-                                 path: out)
+                                 path: published)
         }
-        if let state, let remembered = v.state { try AtomicFile.write(remembered.fileBytes, to: state) }
+        // Remembered only once the release it saw is the published one.
+        if let state, let remembered = v.state { context.afterCommit.append { try AtomicFile.write(remembered.fileBytes, to: state) } }
         return "verified against \(trustedRoot) and \(owners.count) owner key(s): \(summary[.passed] ?? 0) passed, \(summary[.skipped] ?? 0) skipped"
     }
 }

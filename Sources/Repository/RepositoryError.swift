@@ -19,8 +19,6 @@ extension ErrorCode {
     public static let repoMalformedMetadata = ErrorCode("repo.malformed-metadata", .malformedInput)
     /// `custom.firmware.schema` is newer than this Firmchain.
     public static let repoUnknownFirmwareSchema = ErrorCode("repo.unknown-firmware-schema", .malformedInput)
-    /// A target lists a hash algorithm Firmchain cannot check.
-    public static let repoUnsupportedHash = ErrorCode("repo.unsupported-hash", .verificationFailed)
     /// Firmware fields a writer was given that no reader could trust (`FirmwareInfo.validate`).
     public static let repoBadFirmwareFields = ErrorCode("repo.bad-firmware-fields", .usage)
     /// A file changed while it was being added.
@@ -32,7 +30,7 @@ extension ErrorCode {
     /// Every code `Repository` declares.
     public static let repositoryCodes: [ErrorCode] = [
         repoNotInitialized, repoAlreadyInitialized, repoRoleWithoutKeys, repoBadThreshold, repoBadTargetName,
-        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoUnsupportedHash, repoTargetChanged, repoBadFirmwareFields, repoUnverified,
+        repoThresholdNotMet, repoMalformedMetadata, repoUnknownFirmwareSchema, repoTargetChanged, repoBadFirmwareFields, repoUnverified,
     ]
 }
 

@@ -280,11 +280,11 @@ public struct RepositoryStore: Sendable {
     /// caller's custody entry for it) runs under the lock after the write.
     ///
     /// - Throws: what `admit` throws; `repo.threshold-not-met` when `signers` do not meet a
-    ///   role's threshold; `repo.bad-threshold` for a role other than timestamp or snapshot.
+    ///   role's threshold; `usage.invalid` for a role other than timestamp or snapshot.
     public func refresh(_ role: TopLevelRole, signers: [any Signer], expiry: ExpiryPolicy, now: Date,
                         admit: () throws -> Void = {}, record: (Refreshed) throws -> Void = { _ in }) throws -> Refreshed {
         guard role == .timestamp || role == .snapshot else {
-            throw FirmchainError(.repoBadThreshold, "only the timestamp and snapshot roles are refreshed; targets changes by a release and root by a ceremony")
+            throw FirmchainError(.usageInvalid, "only the timestamp and snapshot roles are refreshed; targets changes by a release and root by a ceremony")
         }
         let lock = try DirectoryLock(directory, waitSeconds: Self.writerWaitSeconds)
         defer { lock.unlock() }
@@ -368,13 +368,23 @@ public struct RepositoryStore: Sendable {
         try w.commit()
     }
 
+    /// The longest part of a target name, in UTF-8 bytes: its copy is stored as `<sha256>.<part>`,
+    /// which must fit the 255 bytes of a file name.
+    public static let maxTargetNamePart = 255 - 65
+
     /// Target names are relative paths without `.`/`..` segments or empty parts, so a target can
-    /// never be written outside the targets directory.
+    /// never be written outside the targets directory; without `%`, `?` or `#`, which a client
+    /// fetching the target by URL (python-tuf, any HTTP server) would read as an escape, a query or
+    /// a fragment and so fetch another file; and with parts short enough to be stored.
     public static func validateTargetName(_ name: String) throws {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        let shown = name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined()
         guard !name.isEmpty, name.utf8.count <= 1024, !name.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
-              !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }) else {
-            throw FirmchainError(.repoBadTargetName, "target name \"\(name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined())\" must be a relative path without . or .. parts, backslashes or control characters")
+              !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || "\\%?#".unicodeScalars.contains($0) }) else {
+            throw FirmchainError(.repoBadTargetName, "target name \"\(shown)\" must be a relative path without . or .. parts, control characters, or any of \\ % ? #")
+        }
+        guard parts.allSatisfy({ $0.utf8.count <= maxTargetNamePart }) else {
+            throw FirmchainError(.repoBadTargetName, "target name \"\(shown.prefix(64))…\" has a part longer than \(maxTargetNamePart) bytes (its copy is stored as <sha256>.<part>)")
         }
     }
 }

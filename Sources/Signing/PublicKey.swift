@@ -1,6 +1,7 @@
 import Crypto
 import _CryptoExtras
 import FirmchainCore
+import SwiftASN1
 
 /// The public half of a signing key, held as its SubjectPublicKeyInfo (RFC 5280 §4.1.2.7).
 ///
@@ -48,26 +49,24 @@ public struct PublicKey: Sendable, Hashable {
 
     /// Reads a DER SubjectPublicKeyInfo. Accepts P-256, P-384, RSA (any size; signing
     /// refuses below 3072) and Ed25519 keys; throws `signing.key-unsupported` otherwise.
+    /// `spkiDER` is always re-encoded from the key, never the input's bytes.
     public init(spkiDER der: [UInt8]) throws {
-        guard let spki = DERReader.single(der[...], tag: DERTag.sequence) else {
-            throw FirmchainError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo")
-        }
-        var r = spki.children
-        guard let alg = r.next(tag: DERTag.sequence), let bits = r.next(tag: DERTag.bitString), r.isAtEnd,
-              bits.content.first == 0
-        else { throw FirmchainError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo") }
-        let key = Array(bits.content.dropFirst())
-        var a = alg.children
-        guard let oid = a.next(tag: DERTag.oid) else { throw FirmchainError.keyFileMalformed(nil, "SPKI without algorithm") }
-        switch Array(oid.encoded) {
+        let notSPKI = FirmchainError.keyFileMalformed(nil, "not a DER SubjectPublicKeyInfo")
+        guard var r = (try? DER.parse(der))?.children() else { throw notSPKI }
+        guard let alg = r.next(.sequence), let bitsNode = r.next(.bitString), r.isAtEnd,
+              let bits = try? ASN1BitString(derEncoded: bitsNode), bits.paddingBits == 0,
+              var a = alg.children()
+        else { throw notSPKI }
+        let key = Array(bits.bytes)
+        guard let oid = a.next(.objectIdentifier) else { throw FirmchainError.keyFileMalformed(nil, "SPKI without algorithm") }
+        switch OID.value(of: oid) {
         case OID.ecPublicKey:
-            guard let curve = a.next(tag: DERTag.oid) else { throw FirmchainError.keyFileMalformed(nil, "EC key without named curve") }
-            try self.init(ecParams: Array(curve.encoded), point: key)
+            guard let curve = a.next(.objectIdentifier) else { throw FirmchainError.keyFileMalformed(nil, "EC key without named curve") }
+            try self.init(ecParams: Array(curve.encodedBytes), point: key)
         case OID.rsaEncryption:
-            guard let pk = DERReader.single(key[...], tag: DERTag.sequence) else { throw FirmchainError.keyFileMalformed(nil, "bad RSAPublicKey") }
-            var p = pk.children
-            guard let n = p.next(tag: DERTag.integer), let e = p.next(tag: DERTag.integer), p.isAtEnd,
-                  let nm = DERReader.unsignedInteger(n.content), let em = DERReader.unsignedInteger(e.content)
+            // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1)
+            guard var p = (try? DER.parse(key))?.children(), let n = p.next(.integer), let e = p.next(.integer), p.isAtEnd,
+                  let nm = n.unsignedInteger, let em = e.unsignedInteger
             else { throw FirmchainError.keyFileMalformed(nil, "bad RSAPublicKey") }
             try self.init(rsaModulus: Array(nm), exponent: Array(em))
         case OID.ed25519:
@@ -88,17 +87,31 @@ public struct PublicKey: Sendable, Hashable {
     /// An EC key from DER named-curve parameters (as in CKA_EC_PARAMS) and the uncompressed
     /// point (SEC 1 §2.3.3), or an Ed25519 key when the parameters name Ed25519.
     init(ecParams: [UInt8], point: [UInt8]) throws {
+        let unsupported = FirmchainError.keyUnsupported(nil, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
+        guard let params = try? DER.parse(ecParams) else { throw unsupported }
+        if params.identifier == .printableString {
+            guard params.primitiveContent?.elementsEqual("edwards25519".utf8) == true else { throw unsupported }
+            try self.init(ed25519: point)
+            return
+        }
+        guard params.identifier == .objectIdentifier, let curve = OID.value(of: params) else { throw unsupported }
+        try self.init(namedCurve: curve, point: point)
+    }
+
+    /// An EC key on `curve` (P-256 or P-384) from its point, or an Ed25519 key when `curve` is
+    /// id-Ed25519 and `point` its 32 bytes.
+    init(namedCurve curve: ASN1ObjectIdentifier, point: [UInt8]) throws {
         let type: KeyType
-        switch ecParams {
+        switch curve {
         case OID.p256: type = .ecdsaP256
         case OID.p384: type = .ecdsaP384
-        case OID.ed25519, Self.edwards25519PrintableString:
+        case OID.ed25519:
             try self.init(ed25519: point)
             return
         default: throw FirmchainError.keyUnsupported(nil, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
         }
         // swift-crypto validates the point (rejects points not on the curve).
-        let spki = DERWriter.sequence([DERWriter.sequence([OID.ecPublicKey, ecParams]), DERWriter.bitString(point)])
+        let spki = try SPKI.encode(algorithm: OID.ecPublicKey, parameters: { try $0.serialize(curve) }, key: point)
         try self.init(spki: spki, keyType: type, rsaBits: nil, ed25519Raw: nil)
     }
 
@@ -122,23 +135,24 @@ public struct PublicKey: Sendable, Hashable {
         }
     }
 
-    /// `PrintableString "edwards25519"`, the older CKA_EC_PARAMS form some tokens use.
-    static let edwards25519PrintableString: [UInt8] = [0x13, 0x0C] + Array("edwards25519".utf8)
-
     /// An RSA key from its modulus and public exponent (big-endian magnitudes).
     init(rsaModulus n: [UInt8], exponent e: [UInt8]) throws {
         let n = Array(n.drop { $0 == 0 })
         guard !n.isEmpty, !e.isEmpty else { throw FirmchainError.keyFileMalformed(nil, "empty RSA modulus or exponent") }
-        let rsaKey = DERWriter.sequence([DERWriter.unsignedInteger(n), DERWriter.unsignedInteger(e)])
-        try self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.rsaEncryption, DERWriter.null]), DERWriter.bitString(rsaKey)]),
-                  keyType: .rsa, rsaBits: (n.count - 1) * 8 + (8 - n[0].leadingZeroBitCount), ed25519Raw: nil)
+        let rsaKey = try DER.Serializer.bytes { s in
+            try s.sequence { s in
+                try s.unsignedInteger(n)
+                try s.unsignedInteger(e)
+            }
+        }
+        try self.init(spki: try SPKI.encode(algorithm: OID.rsaEncryption, parameters: { try $0.serialize(ASN1Null()) }, key: rsaKey),
+                      keyType: .rsa, rsaBits: (n.count - 1) * 8 + (8 - n[0].leadingZeroBitCount), ed25519Raw: nil)
     }
 
     /// An Ed25519 key from its 32 raw bytes.
     public init(ed25519 raw: [UInt8]) throws {
         guard raw.count == 32 else { throw FirmchainError.keyFileMalformed(nil, "an Ed25519 public key has 32 bytes, not \(raw.count)") }
-        try self.init(spki: DERWriter.sequence([DERWriter.sequence([OID.ed25519]), DERWriter.bitString(raw)]),
-                  keyType: .ed25519, rsaBits: nil, ed25519Raw: raw)
+        try self.init(spki: try SPKI.encode(algorithm: OID.ed25519, key: raw), keyType: .ed25519, rsaBits: nil, ed25519Raw: raw)
     }
 
     /// Whether `signature` is a valid signature of `message` by this key under `algorithm`.

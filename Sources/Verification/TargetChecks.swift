@@ -129,8 +129,7 @@ struct TargetChecks {
                 guard let patch = try files.read("repository/targets/" + InMemorySource.targetKey(name: t.name, hash: sha), limit: Self.patchLimit) else {
                     return Check(id, .failed, "the copy under \(sha.prefix(16))… is missing", subject: t.name)
                 }
-                let contents = try patch.withUnsafeBufferPointer { try BSDIFF40.read($0, maxNewSize: Int(d.resultLength)) }
-                let out = try base.withUnsafeBufferPointer { try Patcher.apply(old: $0, contents) }
+                let out = try Delta.apply(old: base, patch: patch, limits: DeltaApplyLimits(maxNewSize: Int(d.resultLength)))
                 let got = DigestCalculator.sha256Hex(out)
                 guard Int64(out.count) == d.resultLength, got == d.resultSHA256 else {
                     return Check(id, .failed, "applied to \(d.baseName) \(d.baseVersion) it makes \(out.count) bytes with sha256 \(got.prefix(16))…, not the \(d.resultLength) bytes with sha256 \(d.resultSHA256.prefix(16))… of \(d.resultName)",

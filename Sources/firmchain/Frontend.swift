@@ -154,7 +154,23 @@ extension CommandLine {
             FileHandle.standardError.write(Data(JSONEncoding.standard(.object(doc), indent: 0) + [0x0A]))
         } else {
             let location = path.map { "\($0): " } ?? ""
-            FileHandle.standardError.write(Data("firmchain: error: \(location)\(reason) [\(code)]\n".utf8))
+            FileHandle.standardError.write(Data("firmchain: error: \(oneLine(location + reason)) [\(code)]\n".utf8))
         }
+    }
+
+    /// `text` with control and format characters (a newline, NUL, ESC, a right-to-left override)
+    /// written as `\u{…}`: a reason quotes untrusted input (a hardware id, a file name), and the
+    /// error must stay one line that a terminal shows as it is.
+    static func oneLine(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            switch u.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator:
+                out.append(contentsOf: "\\u{\(String(u.value, radix: 16))}".unicodeScalars)
+            default:
+                out.append(u)
+            }
+        }
+        return String(out)
     }
 }

@@ -55,6 +55,20 @@ struct CustodyCommandLineTests {
         }
     }
 
+    @Test("a link in custody/ replaced by a symbolic link to the same bytes outside the release is refused, naming the link (issue 18)")
+    func symlinkedLinkRefused() throws {
+        let fixture = try ReleaseFixture()
+        try fixture.build()
+        let copy = try fixture.copy()
+        let outside = try TemporaryDirectory()
+        let link = try #require(try FileManager.default.contentsOfDirectory(atPath: copy + "/custody").first { $0.hasSuffix(".link") })
+        try FileManager.default.moveItem(atPath: copy + "/custody/" + link, toPath: outside.file(link))
+        try FileManager.default.createSymbolicLink(atPath: copy + "/custody/" + link, withDestinationPath: outside.file(link))
+        let r = try runProcess(TestEnv.firmchain, ["custody", "verify", copy, "--owner-key", fixture.out + "/keys/owner.pub.pem"])
+        #expect(r.status == 1, "\(r.out)\(r.err)")
+        #expect(r.out.contains("\(link): skipped, it cannot be read (is a symbolic link inside the release"), "\(r.out)")
+    }
+
     @Test("custody verify without custody evidence exits 66 with custody.no-evidence")
     func verifyNothing() throws {
         let dir = try TemporaryDirectory()

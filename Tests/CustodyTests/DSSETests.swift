@@ -54,6 +54,55 @@ struct DSSETests {
         for bad in ["a", "ab=c", "ab c", "YQ==YQ==", "Y===", "YR==", "\u{e9}"] { #expect(Base64.decode(bad, lenient: true) == nil, "\(bad)") }
     }
 
+    @Test("a link file that is not a DSSE envelope is custody.malformed-envelope, one whose payload is no in-toto link custody.malformed-metadata; both name the file",
+          arguments: [
+              ("not JSON", "firmware", ErrorCode.custodyMalformedEnvelope, "invalid JSON"),
+              ("no payload", "{}", .custodyMalformedEnvelope, "payload"),
+              ("payload not base64", #"{"payload":"!!","payloadType":"application/vnd.in-toto+json","signatures":[]}"#, .custodyMalformedEnvelope, "not base64"),
+              ("another payload type", #"{"payload":"e30=","payloadType":"text/plain","signatures":[]}"#, .custodyMalformedEnvelope, "payload type \"text/plain\""),
+              ("payload not JSON", #"{"payload":"bm90IGpzb24=","payloadType":"application/vnd.in-toto+json","signatures":[]}"#, .custodyMalformedMetadata, "the payload is not JSON"),
+              ("a layout, not a link", #"{"payload":"eyJfdHlwZSI6ImxheW91dCJ9","payloadType":"application/vnd.in-toto+json","signatures":[]}"#, .custodyMalformedMetadata, "link._type is not \"link\""),
+          ])
+    func malformedLinkFiles(_ name: String, _ text: String, _ code: ErrorCode, _ mentions: String) throws {
+        let dir = try TemporaryDirectory("firmchain-dsse")
+        let path = dir.file("delta.0123abcd.link")
+        try AtomicFile.write(Array(text.utf8), to: path)
+        let error = #expect(throws: FirmchainError.self) { try SignedLink(file: path) }
+        #expect(error?.code == code && error?.path == path && error?.reason.contains(mentions) == true, "\(name): \(String(describing: error))")
+    }
+
+    @Test("an envelope or a layout to be signed with no key is custody.no-signer")
+    func noSigner() throws {
+        let error = #expect(throws: FirmchainError.self) {
+            try DSSEEnvelope.sign(payload: Array("{}".utf8), payloadType: DSSEEnvelope.inTotoPayloadType, signers: [])
+        }
+        #expect(error?.code == .custodyNoSigner && error?.category.exitCode == 64)
+        let key = try SoftwareSigner(generating: .ed25519).publicKey
+        let layout = try CustodyPolicy(steps: [.init(name: "build", functionaries: [key], materials: [], products: [])], delivered: [],
+                                       expires: Date(timeIntervalSince1970: 1_900_000_000)).layout()
+        #expect(throws: FirmchainError(.custodyNoSigner, "")) { try layout.signed(by: []) }
+    }
+
+    @Test("step names that cannot be file names, and a step declared twice, are custody.bad-step-name",
+          arguments: ["", ".hidden", "a/b", "../up", "sp ace", String(repeating: "s", count: 65), "delivered", "twice"])
+    func badStepNames(_ name: String) throws {
+        let key = try SoftwareSigner(generating: .ed25519).publicKey
+        let step = CustodyPolicy.Step(name: name == "twice" ? "build" : name, functionaries: [key], materials: [], products: [])
+        let policy = CustodyPolicy(steps: name == "twice" ? [step, step] : [step], delivered: [], expires: Date(timeIntervalSince1970: 1_900_000_000))
+        let error = #expect(throws: FirmchainError.self) { try policy.validate() }
+        #expect(error?.code == .custodyBadStepName, "\(name): \(String(describing: error))")
+        #expect(error?.reason.contains(["twice", "delivered"].contains(name) ? "declared twice or clashes" : "must be 1-64 letters") == true,
+                "\(String(describing: error))")
+    }
+
+    @Test("artefact names that are absolute, climb out, have empty parts or control characters are custody.bad-artifact-name",
+          arguments: ["", "/etc/passwd", "../fw.bin", "a/./b", "a//b", "a/", "fw\u{1B}[31m.bin"])
+    func badArtifactNames(_ name: String) throws {
+        let error = #expect(throws: FirmchainError.self) { try Artifacts.validateName(name) }
+        #expect(error?.code == .custodyBadArtifactName && error?.category.exitCode == 64, "\(name): \(String(describing: error))")
+        #expect(throws: Never.self) { try Artifacts.validateName("inputs/1.0.0/fw.bin") }
+    }
+
     @Test("hostile envelope and link files give a custody error, never a crash")
     func hostileInput() throws {
         let dir = try TemporaryDirectory("firmchain-dsse")

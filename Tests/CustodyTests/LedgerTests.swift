@@ -133,6 +133,62 @@ struct LedgerTests {
         }
     }
 
+    @Test("a checkpoint file that holds no checkpoint entry fails custody.ledger.anchor naming the file, and the next checkpoint replaces it")
+    func unreadableCheckpointFile() throws {
+        let f = try LedgerFixture()
+        for i in 1...3 { try f.ledger.append(f.record(i), now: f.t0) }
+        try f.ledger.checkpoint(signer: f.key, now: f.t0)
+        try AtomicFile.write(Array("{\"seq\": \"three\"}\n".utf8), to: f.ledger.checkpointPath)
+        let v = try f.verify()
+        let anchor = try #require(v.checks.first { $0.id == "custody.ledger.anchor" })
+        #expect(anchor.status == .failed && anchor.details.contains { $0.hasPrefix("\(f.ledger.checkpointPath): the ledger checkpoint cannot be read") },
+                "\(anchor.details)")
+        try f.ledger.checkpoint(signer: f.key, now: f.t0)
+        #expect(try f.verify().holds)
+    }
+
+    @Test("an entry over 1 MiB is refused with custody.ledger-entry-too-large naming the ledger, and nothing is appended")
+    func entryTooLarge() throws {
+        let f = try LedgerFixture()
+        try f.ledger.append(f.record(1), now: f.t0)
+        let before = try FileIO.read(f.ledger.path)
+        let huge = LedgerRecord(action: "test.step", actor: f.actor, details: ["notes": .string(String(repeating: "x", count: Ledger.lineLimit))])
+        let error = #expect(throws: FirmchainError.self) { try f.ledger.append([f.record(2), huge], now: f.t0) }
+        #expect(error?.code == .custodyLedgerEntryTooLarge && error?.path == f.ledger.path && error?.reason.contains("exceeds 1048576") == true,
+                "\(String(describing: error))")
+        #expect(try FileIO.read(f.ledger.path) == before, "neither entry of the refused append was written")
+    }
+
+    @Test("an append cut short by the file size limit (as by a full disk) is io.write-failed and undone: the ledger keeps its bytes")
+    func shortAppendUndone() throws {
+        let dir = try TemporaryDirectory("firmchain-ledger-full")
+        try #require(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", dir.file("k.pem")]).status == 0)
+        try AtomicFile.write(Array("firmware".utf8), to: dir.file("fw.bin"))
+        let ledger = dir.file("OUT/custody/ledger.jsonl")
+        func sign(_ n: Int, limitBlocks: Int? = nil) throws -> ProcessResult {
+            let args = ["sign", "--key", dir.file("k.pem"), "--in", dir.file("fw.bin"), "--out", dir.file("fw.sig\(n)"), "--custody", dir.file("OUT")]
+                + (n == 1 ? ["--new-ledger"] : [])
+            guard let limitBlocks else { return try runProcess(TestEnv.firmchain, args) }
+            // RLIMIT_FSIZE in 512-byte blocks; SIGXFSZ ignored by the shell stays ignored across exec.
+            return try runProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f \(limitBlocks); exec \"$0\" \"$@\"", TestEnv.firmchain] + args)
+        }
+        try #require(try sign(1).status == 0)
+        let entry = try FileIO.size(ledger)
+        // Grow the ledger until the next entry would cross a 512-byte boundary, so the write is partly done when it fails.
+        var n = 1
+        while (try FileIO.size(ledger)) / 512 == (try FileIO.size(ledger) + entry - 1) / 512, n < 20 {
+            n += 1
+            try #require(try sign(n).status == 0)
+        }
+        let before = try FileIO.read(ledger)
+        let r = try sign(n + 1, limitBlocks: before.count / 512 + 1)
+        #expect(r.status == 74 && r.err == "firmchain: error: \(ledger): cannot append to the ledger: File too large [io.write-failed]\n", "\(r.err)")
+        #expect(try FileIO.read(ledger) == before, "the partly written entry was cut off again")
+        #expect(try Ledger(path: ledger).entries().count == n)
+        #expect(try sign(n + 2).status == 0, "the next append, with room, goes on from the same chain")
+        #expect(try Ledger(path: ledger).entries().map(\.seq) == Array(1...Int64(n + 1)))
+    }
+
     @Test("a checkpoint signed by a key that is not trusted fails")
     func untrustedCheckpoint() throws {
         let f = try LedgerFixture()

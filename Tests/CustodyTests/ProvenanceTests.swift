@@ -57,6 +57,38 @@ struct ProvenanceTests {
         #expect(rb["verified"]?.int64Value == 0 && rb["failed"]?.arrayValue?.count == 1, "\(rb)")
     }
 
+    @Test("an envelope that holds no SLSA Provenance v1 statement is custody.malformed-statement saying what is wrong", arguments: [
+        ("another payload type", "text/plain", "{}", "payload type text/plain"),
+        ("a payload that is not JSON", DSSEEnvelope.inTotoPayloadType, "provenance", "the payload is not JSON"),
+        ("an in-toto link", DSSEEnvelope.inTotoPayloadType, #"{"_type":"link","name":"build"}"#, "not an in-toto Statement v1 with an SLSA Provenance v1 predicate"),
+        ("a subject without a digest", DSSEEnvelope.inTotoPayloadType,
+         #"{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1","subject":[{"name":"fw.bin"}],"predicate":{"buildDefinition":{"buildType":"b"},"runDetails":{"builder":{"id":"ci"}}}}"#,
+         "a resource descriptor needs a digest"),
+    ])
+    func malformedStatements(_ name: String, _ payloadType: String, _ payload: String, _ mentions: String) throws {
+        let envelope = try DSSEEnvelope.sign(payload: Array(payload.utf8), payloadType: payloadType, signers: [try SoftwareSigner(generating: .ed25519)])
+        let error = #expect(throws: FirmchainError.self) { try ProvenanceStatement(envelope: envelope) }
+        #expect(error?.code == .custodyMalformedStatement && error?.reason.contains(mentions) == true, "\(name): \(String(describing: error))")
+        // The same statement with a digest is read.
+        let good = payload.replacingOccurrences(of: #"{"name":"fw.bin"}"#, with: #"{"name":"fw.bin","digest":{"sha256":"00"}}"#)
+        if good != payload {
+            let read = try ProvenanceStatement(envelope: try DSSEEnvelope.sign(payload: Array(good.utf8), payloadType: payloadType,
+                                                                                signers: [try SoftwareSigner(generating: .ed25519)]))
+            #expect(read.subjects.map(\.name) == ["fw.bin"] && read.builderID == "ci")
+        }
+    }
+
+    @Test("a provenance file with a line that is not a DSSE envelope is custody.malformed-envelope naming the file and the line")
+    func malformedProvenanceLine() throws {
+        let dir = try TemporaryDirectory("firmchain-provenance")
+        let path = dir.file("provenance.intoto.jsonl")
+        let envelope = try DSSEEnvelope.sign(payload: Array("{}".utf8), payloadType: DSSEEnvelope.inTotoPayloadType, signers: [try SoftwareSigner(generating: .ed25519)])
+        let bytes = envelope.fileBytes + Array("{\"payload\": 1}\n".utf8)
+        let error = #expect(throws: FirmchainError.self) { try CustodyStore.provenance(bytes, path: path) }
+        #expect(error?.code == .custodyMalformedEnvelope && error?.path == path && error?.reason.hasPrefix("line 2 is not a DSSE envelope") == true,
+                "\(String(describing: error))")
+    }
+
     @Test("statements signed with RSA-PSS, P-384 and Ed25519 keys verify in securesystemslib too")
     func otherAlgorithms() throws {
         let dir = try TemporaryDirectory("firmchain-provenance")

@@ -211,9 +211,16 @@ struct BZip2ParallelTests {
         let path = try dir.write("s.bz2", stream)
         let r = try runProcess("bzip2", ["-t", path])
         #expect(r.status == 0, "bzip2 -t rejects the spliced stream of \(c.name): \(r.err)")
-        let decoded = try stream.withUnsafeBufferPointer { try BZip2.decompress($0, limit: bytes.count, what: "test") }
-        #expect(decoded.consumed == stream.count)
-        #expect(Mismatch(decoded.bytes, bytes) == nil)
+        // Read back through the reader Patcher uses: every byte, the stream's end, nothing after it.
+        try stream.withUnsafeBufferPointer { s in
+            let reader = try BZip2Reader(s, limit: bytes.count, what: "test")
+            var decoded = [UInt8](repeating: 0, count: bytes.count + 1)
+            let n = try decoded.withUnsafeMutableBufferPointer { try reader.read(into: $0.baseAddress!, count: $0.count) }
+            #expect(n == bytes.count)
+            #expect(try reader.isAtEnd())
+            #expect(reader.unusedInput == 0)
+            #expect(Mismatch(Array(decoded.prefix(n)), bytes) == nil)
+        }
     }
 
     @Test("several inputs share one work list and each comes out as its serial stream, on 1 to 8 threads")

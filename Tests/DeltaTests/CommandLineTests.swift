@@ -49,6 +49,32 @@ struct CommandLineTests {
         #expect(try apply(["--expect-sha256", "xyz"]).status == 64)
     }
 
+    @Test("apply streams its output: a small patch making 512 MiB runs in bounded memory, and with a wrong expected hash leaves no file (issue 18, item 6)")
+    func applyStreams() throws {
+        try requireTool("/usr/bin/time")
+        let dir = try TemporaryDirectory()
+        let size = 512 << 20
+        // 16 old bytes added to 16 diff bytes, then 512 MiB - 16 of extra zeros: a patch of a few KiB.
+        let patch = try craftPatch(triples: [(16, Int64(size - 16), 0)], diff: [UInt8](repeating: 1, count: 16),
+                                   extra: [UInt8](repeating: 0, count: size - 16), newSize: Int64(size))
+        #expect(patch.count < 64 << 10)
+        let old = try dir.write("old", [UInt8](repeating: 2, count: 16))
+        let p = try dir.write("p", patch)
+        let expected = [UInt8](repeating: 3, count: 16) + [UInt8](repeating: 0, count: size - 16)
+        let sha = DigestCalculator.sha256Hex(expected)
+        let r = try runProcess("/usr/bin/time", ["-f", "%M", TestEnv.firmchain, "delta", "apply", "--old", old, "--patch", p, "--out", dir.file("out"),
+                                                 "--max-output", "\(1 << 30)", "--expect-length", "\(size)", "--expect-sha256", sha])
+        #expect(r.status == 0, "\(r.err)")
+        let peakKiB = Int(r.err.split(separator: "\n").last.map(String.init) ?? "") ?? Int.max
+        #expect(peakKiB < 96 << 10, "delta apply peaked at \(peakKiB) KiB for a 512 MiB output: it does not stream")
+        #expect(try DigestCalculator.file(dir.file("out")).sha256 == sha)
+        try FileManager.default.removeItem(atPath: dir.file("out"))
+        let wrong = try runProcess(TestEnv.firmchain, ["delta", "apply", "--old", old, "--patch", p, "--out", dir.file("out"),
+                                                      "--max-output", "\(1 << 30)", "--expect-sha256", String(repeating: "0", count: 64)])
+        #expect(wrong.status == 1 && wrong.err.contains("[delta.result-mismatch]"), "\(wrong.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["old", "p"], "no output and no temporary file after a refusal")
+    }
+
     @Test("create then apply reproduces new, and --json reports sizes, ratio, seconds and sha256")
     func createApplyJSON() throws {
         let dir = try TemporaryDirectory()

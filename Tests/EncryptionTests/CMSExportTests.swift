@@ -60,6 +60,18 @@ struct CMSExportTests {
         #expect(k.outputDirectoryIsEmpty)
     }
 
+    @Test("a CMS export OpenSSL cannot write (the output file hits its size limit) is encryption.backend-failed quoting OpenSSL, and nothing is left at --out")
+    func backendFails() throws {
+        let k = try keys()
+        // SIGXFSZ ignored by the shell stays ignored across exec: OpenSSL's write gets EFBIG.
+        let r = try runProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"", TestEnv.firmchain, "encrypt", "--format", "cms",
+                                           "--in", k.path("fw.bin"), "--out", k.path("out/fw.cms"), "--recipient", k.path("a.crt")])
+        #expect(r.status == 70, "\(r.err)")
+        #expect(r.err.hasPrefix("firmchain: error: \(k.path("out/fw.cms")): OpenSSL could not write the CMS message")
+                && r.err.hasSuffix(" [encryption.backend-failed]\n"), "\(r.err)")
+        #expect(k.outputDirectoryIsEmpty)
+    }
+
     @Test("a certificate works as a COSE recipient too (its subject key)")
     func certificateAsCOSERecipient() throws {
         let k = try keys()

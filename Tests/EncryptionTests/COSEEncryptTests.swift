@@ -282,6 +282,25 @@ struct COSEEncryptTests {
     func outsideProfile(hex: String, reason: String) throws {
         let error = #expect(throws: FirmchainError.self) { try COSEEncrypt(decoding: Hex.decode(hex)!) }
         #expect(error?.reason.contains(reason) == true, "\(error?.reason ?? "")")
+        // An algorithm outside the profile has a code of its own; every other shape is cose-malformed.
+        #expect(error?.code == (reason.contains("algorithm 7") ? .encryptionAlgorithmUnsupported : .encryptionCOSEMalformed), "\(String(describing: error))")
+        #expect(error?.category.exitCode == 65)
+    }
+
+    @Test("a plaintext larger than AES-GCM allows under one key and IV is encryption.too-large before a byte is read, and nothing is written")
+    func plaintextTooLarge() throws {
+        let dir = try TemporaryDirectory("firmchain-enc")
+        let plaintext = dir.file("huge.bin")
+        // Sparse: one byte more than 2^36 - 32 costs no disk.
+        try #require(FileManager.default.createFile(atPath: plaintext, contents: nil))
+        let h = try #require(FileHandle(forWritingAtPath: plaintext))
+        try h.truncate(atOffset: UInt64(Encryptor.maxPlaintextLength) + 1)
+        try h.close()
+        let encryptor = try Encryptor(recipients: [.keyEncryptionKey(try KeyEncryptionKey(bytes: [UInt8](repeating: 2, count: 32), keyID: [1]))])
+        try FileIO.makeDirectories(dir.file("out"))
+        let error = #expect(throws: FirmchainError.self) { try encryptor.encrypt(file: plaintext, into: dir.file("out")) }
+        #expect(error?.code == .encryptionTooLarge && error?.path == plaintext && error?.category.exitCode == 65, "\(String(describing: error))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("out")).isEmpty)
     }
 
     @Test("an encryption that cannot finish leaves neither ciphertext nor structure behind")

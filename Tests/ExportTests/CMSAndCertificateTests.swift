@@ -31,10 +31,12 @@ struct CMSAndCertificateTests {
     func issuerMismatch() throws {
         let f = try Self.fixture.get()
         let other = try SoftwareSigner(generating: .ecdsaP256)
-        #expect(throws: FirmchainError.self) {
+        let error = #expect(throws: FirmchainError.self) {
             _ = try Certificates.issue(.init(subject: "CN=x", subjectKey: other.publicKey, purpose: .signing, notBefore: f.now),
                                        issuer: other, issuerCertificate: f.caPEM)
         }
+        #expect(error?.code == .exportCertificateInvalid && error?.reason.hasPrefix("the issuer certificate is not for the issuer key") == true,
+                "\(String(describing: error))")
     }
 
     @Test("detached and attached SignedData by P-256 and RSA software keys verify with openssl cms, and fail on a changed content",

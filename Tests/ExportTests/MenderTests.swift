@@ -81,7 +81,33 @@ struct MenderTests {
 
     @Test("an Ed25519 key is refused: Mender verifies P-256 and RSA only")
     func ed25519Refused() throws {
-        #expect(throws: FirmchainError.self) { _ = try build(try SoftwareSigner(generating: .ed25519)) }
+        let error = #expect(throws: FirmchainError.self) { _ = try build(try SoftwareSigner(generating: .ed25519)) }
+        #expect(error?.code == .exportKeyUnsupported && error?.reason.contains("not ed25519") == true && error?.category.exitCode == 3,
+                "\(String(describing: error))")
+    }
+
+    @Test("firmchain export mender refuses a target the verified metadata does not list (66), an empty artifact name (64) and a target copy whose bytes changed (1), writing nothing")
+    func commandRefusals() throws {
+        let f = try ExportFixture("export-mender-refusals")
+        let (_, keyFile) = try f.softwareKey(.ecdsaP256, name: "cli-refusals")
+        let root = try f.write("trusted-root.json", f.built.trustedRoot)
+        let out = f.directory.file("refused.mender")
+        func export(target: String = "fw.bin", artifactName: String = "fw-1.2.0") throws -> ProcessResult {
+            try runProcess(TestEnv.firmchain, ["export", "mender", "--release", f.built.release.path, "--trusted-root", root, "--at", UTCTimestamp.string(from: f.now),
+                                               "--target", target, "--key", keyFile, "--device-type", "board-a", "--artifact-name", artifactName, "--out", out])
+        }
+        var r = try export(target: "fw-9.9.9.bin")
+        #expect(r.status == 66 && r.err.contains("the verified metadata lists no target 'fw-9.9.9.bin'") && r.err.hasSuffix(" [export.target-not-found]\n"),
+                "\(r.err)")
+        r = try export(artifactName: "")
+        #expect(r.status == 64 && r.err.contains("needs a device type, an artifact name") && r.err.hasSuffix(" [export.option-invalid]\n"), "\(r.err)")
+        // The hash-named copy the metadata points at, one byte changed.
+        let copy = f.built.release.repository.targetPath(name: "fw.bin", hash: DigestCalculator.sha256Hex(f.targetBytes))
+        try AtomicFile.write(flipped(f.targetBytes, at: 100), to: copy)
+        r = try export()
+        #expect(r.status == 1 && r.err.contains("the bytes of fw.bin are not the length and sha256 its metadata signs")
+                && r.err.hasSuffix(" [export.target-mismatch]\n"), "\(r.err)")
+        #expect(!FileIO.exists(out))
     }
 
     @Test("firmchain export mender verifies the release from the trusted root and writes an artifact mender-artifact accepts; a release whose metadata was changed is refused")

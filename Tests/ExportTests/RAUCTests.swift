@@ -65,6 +65,26 @@ struct RAUCTests {
         }
     }
 
+    @Test("a mksquashfs that fails or cannot run is export.tool-failed saying so; a compatible that is not one line is export.option-invalid")
+    func builderFailures() throws {
+        let f = try Self.fixture.get()
+        let signer = try SoftwareSigner(generating: .ecdsaP256)
+        let cert = try f.certificate(for: signer, name: "builder-failures")
+        func build(mksquashfs: String = "/usr/bin/mksquashfs", compatible: String = "board-a") throws -> [UInt8] {
+            let work = f.directory.file("work-failures-\(UUID().uuidString)")
+            try FileIO.makeDirectories(work)
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            return try RAUCBundle.build(target: try f.target(), options: .init(compatible: compatible, version: "1.2.0", certificate: cert, signingTime: f.now,
+                                                                               mksquashfs: mksquashfs), signer: signer, workDirectory: work)
+        }
+        for (tool, says) in [("/bin/false", "mksquashfs failed"), (f.directory.file("no-such-mksquashfs"), "cannot run \(f.directory.file("no-such-mksquashfs"))")] {
+            let error = #expect(throws: FirmchainError.self) { try build(mksquashfs: tool) }
+            #expect(error?.code == .exportToolFailed && error?.reason.hasPrefix(says) == true && error?.category.exitCode == 70, "\(String(describing: error))")
+        }
+        let error = #expect(throws: FirmchainError.self) { try build(compatible: "board-a\n[evil]") }
+        #expect(error?.code == .exportOptionInvalid && error?.reason == "the RAUC compatible must be one non-empty line without brackets", "\(String(describing: error))")
+    }
+
     @Test("SoftHSM P-256 and RSA-3072 keys sign verity bundles rauc accepts", arguments: ["ecdsa-p256", "rsa-3072"])
     func tokenKeys(type: String) throws {
         let token = try SoftHSMTestToken.shared()

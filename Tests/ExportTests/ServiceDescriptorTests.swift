@@ -30,10 +30,12 @@ struct ServiceDescriptorTests {
     func aduRules() throws {
         var bad = options
         bad.name = "has space"
-        #expect(throws: FirmchainError.self) { _ = try ServiceDescriptors.make(fileName: "fw.swu", bytes: container, container: .swu, options: bad) }
+        let name = #expect(throws: FirmchainError.self) { _ = try ServiceDescriptors.make(fileName: "fw.swu", bytes: container, container: .swu, options: bad) }
+        #expect(name?.code == .exportOptionInvalid && name?.reason.contains("'has space' must match") == true, "\(String(describing: name))")
         bad = options
         bad.version = "1"
-        #expect(throws: FirmchainError.self) { _ = try ServiceDescriptors.make(fileName: "fw.swu", bytes: container, container: .swu, options: bad) }
+        let version = #expect(throws: FirmchainError.self) { _ = try ServiceDescriptors.make(fileName: "fw.swu", bytes: container, container: .swu, options: bad) }
+        #expect(version?.code == .exportOptionInvalid && version?.reason == "the ADU version '1' must have 2 to 4 numeric parts", "\(String(describing: version))")
     }
 
     @Test("hawkBit and AWS IoT descriptors carry the hex digests and a presigned-URL placeholder; no ADU manifest for a Mender artifact")

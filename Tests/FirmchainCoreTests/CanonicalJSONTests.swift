@@ -70,10 +70,11 @@ struct CanonicalJSONTests {
 
     @Test("a float is rejected, as securesystemslib rejects it")
     func floatsAreRejected() throws {
-        #expect(throws: FirmchainError.self) { try JSONEncoding.canonical(["x": .float("1.5")]) }
-        #expect(throws: FirmchainError.self) { try JSONEncoding.canonical([.float("1e3")]) }
+        #expect(throws: FirmchainError(.jsonFloatNotCanonical, "")) { try JSONEncoding.canonical(["x": .float("1.5")]) }
+        #expect(throws: FirmchainError(.jsonFloatNotCanonical, "")) { try JSONEncoding.canonical([.float("1e3")]) }
         let parsed = try JSONReader().parse(Array(#"{"version": 1.0}"#.utf8))
-        #expect(throws: FirmchainError.self) { try JSONEncoding.canonical(parsed) }
+        let error = #expect(throws: FirmchainError.self) { try JSONEncoding.canonical(parsed) }
+        #expect(error?.code == .jsonFloatNotCanonical && error?.reason.contains("1.0") == true, "\(String(describing: error))")
         let r = try runProcess(TestEnv.python, ["-c", "from securesystemslib.formats import encode_canonical as e\ntry:\n e({'x': 1.5}); print('accepted')\nexcept Exception: print('rejected')"])
         #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines) == "rejected")
     }

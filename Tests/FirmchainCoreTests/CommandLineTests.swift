@@ -21,6 +21,21 @@ struct CommandLineTests {
         }
     }
 
+    @Test("shell completions as the README shows them: a script for bash, zsh and fish that knows the commands (issue 18, item 14)", arguments: ["bash", "zsh", "fish"])
+    func completions(_ shell: String) throws {
+        let readme = try String(contentsOf: TestEnv.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains("firmchain --generate-completion-script \(shell)"))
+        let r = try runProcess(TestEnv.firmchain, ["--generate-completion-script", shell])
+        #expect(r.status == 0, "\(r.err)")
+        for word in ["pipeline", "add-target", "expect-sha256"] { #expect(r.out.contains(word), "the \(shell) script lacks \(word)") }
+        if shell == "bash", TestEnv.hasTool("bash") {
+            let dir = try TemporaryDirectory()
+            let script = dir.file("firmchain.bash")
+            try AtomicFile.write(Array(r.out.utf8), to: script)
+            #expect(try runProcess("bash", ["-n", script]).status == 0, "bash cannot parse the script")
+        }
+    }
+
     @Test("errors are one line naming the file, with the documented exit code, and JSON with --json")
     func errors() throws {
         let missing = try runProcess(TestEnv.firmchain, ["hash", "/nonexistent/fw.bin"])
@@ -93,7 +108,71 @@ struct CommandLineTests {
         try Data(#"{"signed": {"version": 1.5}}"#.utf8).write(to: URL(fileURLWithPath: input))
         let r = try runProcess(TestEnv.firmchain, ["json", "canonical", input, "--out", tmp.file("out.json")])
         #expect(r.status == 65)
+        #expect(r.err == "firmchain: error: \(input): canonical JSON has no floats, found 1.5 [json.float-not-canonical]\n", "\(r.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path) == ["meta.json"])
+    }
+
+    /// One error line for `args`: exit `exit`, ending in `[code]`, naming `file` and `problem`.
+    private func expectError(_ args: [String], exit: Int32, code: String, file: String, problem: String,
+                             runner: (([String]) throws -> ProcessResult)? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try runner?(args) ?? runProcess(TestEnv.firmchain, args)
+        #expect(r.status == exit, "\(args): exit \(r.status) \(r.err)", sourceLocation: sourceLocation)
+        #expect(r.err.hasPrefix("firmchain: error: \(file): ") && r.err.hasSuffix(" [\(code)]\n") && r.err.contains(problem)
+                && r.err.split(separator: "\n").count == 1, "\(args): \(r.err)", sourceLocation: sourceLocation)
+    }
+
+    @Test("a symbolic-link loop given as input is io.failed (exit 74) naming the path and the reason")
+    func symlinkLoop() throws {
+        let tmp = try TemporaryDirectory()
+        let loop = tmp.file("fw.bin")
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: "fw.bin")
+        try expectError(["hash", loop], exit: 74, code: "io.failed", file: loop, problem: "cannot open: Too many levels of symbolic links")
+    }
+
+    @Test("an input the user may not read is io.permission-denied (exit 66); run as nobody when the tests run as root, who reads anything")
+    func permissionDenied() throws {
+        let tmp = try TemporaryDirectory()
+        #expect(chmod(tmp.path, 0o755) == 0)
+        let secret = tmp.file("fw.bin")
+        try AtomicFile.write(Array("firmware".utf8), to: secret, mode: 0o000)
+        try expectError(["hash", secret], exit: 66, code: "io.permission-denied", file: secret, problem: "permission denied", runner: { args in
+            geteuid() == 0
+                ? try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", TestEnv.firmchain] + args)
+                : try runProcess(TestEnv.firmchain, args)
+        })
+    }
+
+    @Test("a write that fails part way (file size limit: EFBIG, as a full disk fails with ENOSPC) is io.write-failed (exit 74) and leaves no output")
+    func writeFails() throws {
+        let tmp = try TemporaryDirectory()
+        let input = tmp.file("big.json"), out = tmp.file("canonical.json")
+        try AtomicFile.write(Array(("[" + (0..<20_000).map(String.init).joined(separator: ",") + "]").utf8), to: input)
+        // SIGXFSZ ignored by the shell stays ignored across exec, so write(2) returns EFBIG.
+        try expectError(["json", "canonical", input, "--out", out], exit: 74, code: "io.write-failed", file: out, problem: "write failed: File too large",
+                        runner: { args in try runProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"", TestEnv.firmchain] + args) })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path) == ["big.json"], "no output and no temporary file")
+    }
+
+    @Test("an input over its reader's limit is io.too-large (exit 65) naming the file and its size, without reading it")
+    func inputTooLarge() throws {
+        let tmp = try TemporaryDirectory()
+        let input = tmp.file("metadata.json")
+        // Sparse: 65 MiB of nothing, over json canonical's 64 MiB.
+        try #require(FileManager.default.createFile(atPath: input, contents: nil))
+        let h = try #require(FileHandle(forWritingAtPath: input))
+        try h.truncate(atOffset: 65 << 20)
+        try h.close()
+        try expectError(["json", "canonical", input], exit: 65, code: "io.too-large", file: input, problem: "is 68157440 bytes, more than the limit of 67108864")
+    }
+
+    @Test("json canonical --field naming no top-level member is json.missing-field (exit 65) naming the file and the member")
+    func missingField() throws {
+        let tmp = try TemporaryDirectory()
+        let input = tmp.file("root.json")
+        try AtomicFile.write(Array(#"{"signatures": [], "signed": {"version": 1}}"#.utf8), to: input)
+        try expectError(["json", "canonical", input, "--field", "signd"], exit: 65, code: "json.missing-field", file: input,
+                        problem: "has no top-level member \"signd\"")
+        #expect(try runProcess(TestEnv.firmchain, ["json", "canonical", input, "--field", "signed"]).out == #"{"version":1}"#)
     }
 
     @Test("hash --json reports every requested digest and the length")

@@ -95,6 +95,41 @@ struct FileTests {
         #expect(try runProcess("flock", ["-n", tmp.path, "true"]).status == 0)
     }
 
+    @Test("a second lock on a held directory is refused with io.locked naming the directory, at once or after its wait")
+    func heldLockRefused() throws {
+        let tmp = try TemporaryDirectory()
+        let held = try DirectoryLock(tmp.path)
+        // A second open file description, even in the same process, conflicts with the first.
+        for wait in [0, 1] {
+            let error = #expect(throws: FirmchainError.self) { try DirectoryLock(tmp.path, waitSeconds: wait) }
+            #expect(error?.code == .ioLocked && error?.path == tmp.path && error?.category.exitCode == 74, "\(String(describing: error))")
+        }
+        held.unlock()
+        _ = try DirectoryLock(tmp.path)
+    }
+
+    @Test("a directory that cannot be made (a regular file stands in its path) is io.mkdir-failed naming that part")
+    func mkdirUnderAFile() throws {
+        let tmp = try TemporaryDirectory()
+        try AtomicFile.write(Array("not a directory".utf8), to: tmp.file("release"))
+        let error = #expect(throws: FirmchainError.self) { try FileIO.makeDirectories(tmp.file("release/repository/metadata")) }
+        #expect(error?.code == .ioMkdirFailed && error?.path == tmp.file("release/repository"), "\(String(describing: error))")
+        #expect(error?.reason.contains("Not a directory") == true, "\(String(describing: error))")
+        #expect(error?.category.exitCode == 73)
+    }
+
+    @Test("a file over the reader's limit is io.too-large naming the file and both sizes; a directory over its entry limit too")
+    func overTheLimit() throws {
+        let tmp = try TemporaryDirectory()
+        try AtomicFile.write([UInt8](repeating: 1, count: 1025), to: tmp.file("big.json"))
+        let error = #expect(throws: FirmchainError.self) { try FileIO.read(tmp.file("big.json"), limit: 1024) }
+        #expect(error?.code == .ioTooLarge && error?.path == tmp.file("big.json") && error?.reason == "is 1025 bytes, more than the limit of 1024")
+        #expect(try FileIO.read(tmp.file("big.json"), limit: 1025).count == 1025)
+        for i in 0..<4 { try AtomicFile.write([UInt8(i)], to: tmp.file("f\(i)")) }
+        let listing = #expect(throws: FirmchainError.self) { try FileIO.entries(under: tmp.path, limit: 3) }
+        #expect(listing?.code == .ioTooLarge && listing?.path == tmp.path, "\(String(describing: listing))")
+    }
+
     @Test("UTC timestamps are exactly YYYY-MM-DDTHH:MM:SSZ and round-trip")
     func timestamps() {
         let d = Date(timeIntervalSince1970: 1_893_456_000)  // 2030-01-01T00:00:00Z

@@ -323,6 +323,21 @@ struct CeremonyTests {
         }
     }
 
+    @Test("a ceremony on a release that does not verify (a timestamp signed by a stranger) is keys.release-unverified naming the check, and writes nothing")
+    func releaseUnverified() throws {
+        let f = try CeremonyFixture()
+        var p = try f.rotate(RotationRequest(role: .root, renew: true))
+        try f.approve(&p, ["r1", "r2"])
+        try f.resignTimestampOnly(with: "x")
+        let before = try f.files()
+        let error = #expect(throws: FirmchainError.self) { try f.apply(p) }
+        #expect(error?.code == .keysReleaseUnverified && error?.path == f.release.path && error?.category.exitCode == 1, "\(String(describing: error))")
+        #expect(error?.reason.hasPrefix("the release does not verify (repo.") == true && error?.reason.hasSuffix("no ceremony may extend it") == true,
+                "\(String(describing: error))")
+        #expect(try f.files() == before)
+        #expect(throws: FirmchainError(.keysReleaseUnverified, "")) { try KeyStatus.of(f.release, now: f.now) }
+    }
+
     @Test("the table has at least 20 named rows")
     func tableSize() { #expect(rotationCases.count >= 20) }
 

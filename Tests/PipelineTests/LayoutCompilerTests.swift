@@ -46,12 +46,17 @@ struct LayoutCompilerTests {
         let policy = try PipelineRunner.custodyPolicy(steps: try Self.standard(deltas: false), functionaries: ["manifest": [key], "sign": [key], "publish": [key]],
                                                       expires: Date(timeIntervalSince1970: 1_900_000_000))
         #expect(try policy.layout().steps[0].expectedMaterials == [.allow("inputs/*"), .disallow("*")])
-        #expect(throws: FirmchainError.self) {
+        let missing = #expect(throws: FirmchainError.self) {
             try PipelineRunner.custodyPolicy(steps: try Self.standard(), functionaries: ["delta": [key]], expires: Date())
         }
+        #expect(missing?.code == .custodyMissingFunctionary && missing?.reason == "step manifest has no functionary key", "\(String(describing: missing))")
         var bad = policy
         bad.steps[0].threshold = 2
-        #expect(throws: FirmchainError.self) { try bad.layout() }
+        let threshold = #expect(throws: FirmchainError.self) { try bad.layout() }
+        #expect(threshold?.code == .custodyBadThreshold && threshold?.reason.contains("needs threshold 2 but has 1 distinct functionary key") == true,
+                "\(String(describing: threshold))")
+        bad.steps[0].threshold = 0
+        #expect(throws: FirmchainError(.custodyBadThreshold, "")) { try bad.layout() }
     }
 
     @Test("a pipeline whose step needs what no earlier step makes is refused at load, naming the line and the step that makes it")

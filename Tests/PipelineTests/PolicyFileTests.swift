@@ -31,6 +31,7 @@ struct PolicyFileTests {
         let edit: @Sendable (String) -> String
         let line: Int
         let mentions: String
+        var code: ErrorCode = .pipelineBadValue
         var testDescription: String { name }
     }
 
@@ -42,13 +43,13 @@ struct PolicyFileTests {
         Case(name: "missing key", edit: { $0.replacingOccurrences(of: "    threshold: 1\n    expiry_hours: 24", with: "    threshold: 1") },
              line: 26, mentions: "roles.timestamp: give exactly one of expiry_days or expiry_hours"),
         Case(name: "bad YAML", edit: { $0.replacingOccurrences(of: "name: acme-gateway-release", with: "name: [unclosed") },
-             line: 7, mentions: "not valid YAML"),
+             line: 7, mentions: "not valid YAML", code: .pipelineBadYAML),
         Case(name: "threshold above the key count", edit: { $0.replacingOccurrences(of: "threshold: 2\n    expiry_days: 365", with: "threshold: 4\n    expiry_days: 365") },
              line: 15, mentions: "must be between 1 and 3"),
         Case(name: "unknown algorithm", edit: { $0.replacingOccurrences(of: "allowed: [ecdsa-p256-sha256,", with: "allowed: [dsa-sha1,") },
              line: 31, mentions: "\"dsa-sha1\" is not one of"),
         Case(name: "unknown schema", edit: { $0.replacingOccurrences(of: "schema: 1", with: "schema: 9") },
-             line: 4, mentions: "schema 9 is not supported"),
+             line: 4, mentions: "schema 9 is not supported", code: .pipelineUnknownSchema),
     ]
 
     @Test("a malformed policy gets one line naming the file, line and problem", arguments: cases)
@@ -61,6 +62,7 @@ struct PolicyFileTests {
             Issue.record("accepted a policy with \(c.name)")
         } catch let e as FirmchainError {
             #expect(e.path == "Policies/broken.yml")
+            #expect(e.code == c.code, "\(e.code) for \(c.name)")
             #expect(e.reason.hasPrefix("line \(c.line):"), "\(e.reason)")
             #expect(e.reason.contains(c.mentions), "\(e.reason)")
             #expect(!e.description.contains("\n"))
@@ -90,6 +92,8 @@ struct PolicyFileTests {
     }
 
     @Test("a malformed pipeline names the file, line and key", arguments: [
+        ("schema: 1\n", "schema: 2\n", "schema 2 is not supported"),
+        ("name: acme-gateway-1.2.0\n", "name: [unclosed\n", "not valid YAML"),
         ("  - sign:\n", "  - sing:\n", "unknown step \"sing\""),
         ("  version_number: 10200\n", "  version_number: -3\n", "release.version_number: must be between 1"),
         ("  priority: high\n", "  priority: urgent\n", "\"urgent\" is not one of"),
@@ -108,7 +112,8 @@ struct PolicyFileTests {
             _ = try PipelineSpec(yaml: edited, path: "Pipelines/broken.yml")
         } throws: { error in
             guard let e = error as? FirmchainError else { return false }
-            return e.path == "Pipelines/broken.yml" && e.reason.hasPrefix("line ") && e.reason.contains(mentions)
+            let code: ErrorCode = mentions.contains("schema") ? .pipelineUnknownSchema : mentions.contains("YAML") ? .pipelineBadYAML : .pipelineBadValue
+            return e.code == code && e.path == "Pipelines/broken.yml" && e.reason.hasPrefix("line ") && e.reason.contains(mentions)
         }
     }
 }

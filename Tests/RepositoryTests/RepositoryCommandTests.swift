@@ -95,15 +95,17 @@ struct RepositoryCommandTests {
     }
 
     @Test("repo add-target refuses what no reader could trust, before anything is staged (issue 18, item 9)", arguments: [
-        (["--version-number", "0"], "version_number 0"), (["--version-number=-1"], "version_number -1"),
-        (["--version", ""], "version"), (["--hardware-id", ""], "hardware id"), (["--hardware-id", "a", "--hardware-id", "a"], "twice"),
-        (["--name", "a/../b"], "target name"), (["--name", "bad\u{07}name"], "target name"),
-        (["--kind", "delta", "--base", "b.bin:1.0:notahash", "--result", "r.bin:\(String(repeating: "a", count: 64)):10"], "base sha256"),
-        (["--kind", "delta", "--base", "b.bin:1.0:\(String(repeating: "a", count: 64))", "--result", "r.bin:\(String(repeating: "a", count: 64)):-5"], "negative"),
-        (["--base", "b.bin:1.0:\(String(repeating: "a", count: 64))"], "--kind delta"),
-        (["--version-number", "1"], "rollback"),
+        (["--version-number", "0"], "version_number 0", "repo.bad-firmware-fields"), (["--version-number=-1"], "version_number -1", "repo.bad-firmware-fields"),
+        (["--version", ""], "version", "repo.bad-firmware-fields"), (["--hardware-id", ""], "hardware id", "repo.bad-firmware-fields"),
+        (["--hardware-id", "a", "--hardware-id", "a"], "twice", "repo.bad-firmware-fields"),
+        (["--name", "a/../b"], "target name", "repo.bad-target-name"), (["--name", "bad\u{07}name"], "target name", "repo.bad-target-name"),
+        (["--kind", "delta", "--base", "b.bin:1.0:notahash", "--result", "r.bin:\(String(repeating: "a", count: 64)):10"], "base sha256", "repo.bad-firmware-fields"),
+        (["--kind", "delta", "--base", "b.bin:1.0:\(String(repeating: "a", count: 64))", "--result", "r.bin:\(String(repeating: "a", count: 64)):-5"], "negative",
+         "repo.bad-firmware-fields"),
+        (["--base", "b.bin:1.0:\(String(repeating: "a", count: 64))"], "--kind delta", "usage.invalid"),
+        (["--version-number", "1"], "rollback", "policy.violation"),
     ])
-    func addTargetValidatesAtTheEdge(_ change: [String], _ mentions: String) throws {
+    func addTargetValidatesAtTheEdge(_ change: [String], _ mentions: String, _ code: String) throws {
         let tmp = try TemporaryDirectory("repo-edge")
         let out = tmp.file("OUT")
         let keys = try Self.softwareRepository(in: tmp, out: out)
@@ -120,8 +122,25 @@ struct RepositoryCommandTests {
         }
         args += change
         let r = try runProcess(TestEnv.firmchain, args)
-        #expect([2, 64].contains(r.status) && r.err.contains(mentions) && r.err.split(separator: "\n").count == 1, "\(change): exit \(r.status) \(r.err)")
+        #expect(r.status == (code == "policy.violation" ? 2 : 64) && r.err.contains(mentions) && r.err.hasSuffix(" [\(code)]\n")
+                && r.err.split(separator: "\n").count == 1, "\(change): exit \(r.status) \(r.err)")
         #expect(try FileIO.read(out + "/.staging/targets.json") == staged, "nothing was staged")
+    }
+
+    @Test("repo add-target and repo publish on a directory without a repository exit 66 with repo.not-initialized, creating nothing")
+    func notInitialized() throws {
+        let tmp = try TemporaryDirectory("repo-empty")
+        let out = tmp.file("OUT")
+        try FileIO.makeDirectories(out)
+        try AtomicFile.write([1, 2, 3], to: tmp.file("fw.bin"))
+        try #require(try runProcess(TestEnv.firmchain, ["keys", "generate", "--type", "ed25519", "--out", tmp.file("targets.pem")]).status == 0)
+        for args in [["repo", "add-target", "--out", out, "--file", tmp.file("fw.bin"), "--version", "1", "--version-number", "1", "--hardware-id", "hw"],
+                     ["repo", "publish", "--out", out, "--key", tmp.file("targets.pem")]] {
+            let r = try runProcess(TestEnv.firmchain, args)
+            #expect(r.status == 66 && r.err.hasPrefix("firmchain: error: \(out)/repository/metadata: no 1.root.json")
+                    && r.err.hasSuffix(" [repo.not-initialized]\n"), "\(args[1]): exit \(r.status) \(r.err)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty)
     }
 
     @Test("repo show exits 1 and names the failed check when a target was tampered with")

@@ -178,6 +178,102 @@ struct RepositoryTests {
 
     @Test("target names that escape the targets directory are refused", arguments: ["../evil", "/abs", "a/../b", "a//b", ""])
     func badTargetNames(_ name: String) {
-        #expect(throws: FirmchainError.self) { try RepositoryStore.validateTargetName(name) }
+        let error = #expect(throws: FirmchainError.self) { try RepositoryStore.validateTargetName(name) }
+        #expect(error?.code == .repoBadTargetName && error?.category.exitCode == 64, "\(String(describing: error))")
+    }
+
+    @Test("repo init refuses a role without keys (repo.role-without-keys) and a threshold outside 1…keys (repo.bad-threshold), writing nothing",
+          arguments: [("no timestamp key", 0, 1, ErrorCode.repoRoleWithoutKeys, "the timestamp role needs at least one key"),
+                      ("threshold 2 of 1 key", 1, 2, .repoBadThreshold, "the timestamp threshold 2 must be between 1 and its 1 key(s)"),
+                      ("threshold 0", 1, 0, .repoBadThreshold, "the timestamp threshold 0 must be between 1 and its 1 key(s)")])
+    func initRefusesRoles(_ name: String, _ keys: Int, _ threshold: Int, _ code: ErrorCode, _ reason: String) throws {
+        let dir = try TemporaryDirectory("firmchain-repo-init")
+        let store = RepositoryStore(directory: dir.file("OUT"))
+        let signer = try SoftwareSigner(generating: .ed25519)
+        let roles = RoleTable<RoleAssignment> { role in
+            role == .timestamp ? RoleAssignment(keys: Array(repeating: signer.publicKey, count: keys), threshold: threshold)
+                               : RoleAssignment(keys: [signer.publicKey])
+        }
+        let error = #expect(throws: FirmchainError.self) {
+            try store.initialize(roles: roles, signers: [signer], expiry: ExpiryPolicy(), now: RepositoryFixture.reference)
+        }
+        #expect(error?.code == code && error?.reason == reason, "\(name): \(String(describing: error))")
+        #expect(!store.isInitialized && store.latestRootVersion() == 0)
+    }
+
+    @Test("only timestamp and snapshot are refreshed: asking for targets or root is usage.invalid, not a threshold error, and nothing is signed",
+          arguments: [TopLevelRole.targets, .root])
+    func refreshOtherRoles(_ role: TopLevelRole) throws {
+        let fx = try RepositoryFixture()
+        let before = try TestEnv.fileDigests(under: fx.store.metadataDirectory)
+        let error = #expect(throws: FirmchainError.self) {
+            try fx.store.refresh(role, signers: Array(fx.signers.values), expiry: ExpiryPolicy(), now: fx.now)
+        }
+        #expect(error?.code == .usageInvalid && error?.reason.hasPrefix("only the timestamp and snapshot roles are refreshed") == true, "\(String(describing: error))")
+        #expect(try TestEnv.fileDigests(under: fx.store.metadataDirectory) == before)
+    }
+
+    @Test("a repository without 1.root.json is repo.not-initialized naming the metadata directory")
+    func notInitialized() throws {
+        let dir = try TemporaryDirectory("firmchain-repo-empty")
+        let store = RepositoryStore(directory: dir.file("OUT"))
+        try AtomicFile.write([1, 2, 3], to: dir.file("fw.bin"))
+        let attempts: [() throws -> Void] = [{ _ = try store.current() },
+                                             { _ = try store.addTarget(file: dir.file("fw.bin"), name: "fw.bin", custom: nil) }]
+        for attempt in attempts {
+            let error = #expect(throws: FirmchainError.self) { try attempt() }
+            #expect(error?.code == .repoNotInitialized && error?.path == store.metadataDirectory && error?.category.exitCode == 66,
+                    "\(String(describing: error))")
+        }
+    }
+
+    @Test("custom.firmware of a newer schema is repo.unknown-firmware-schema; a wrong member type is repo.malformed-metadata")
+    func firmwareFieldsRead() throws {
+        let current = FirmwareInfo(version: "1.2.0", versionNumber: 10200, hardwareIDs: ["acme-gw-v2"], kind: .full).json
+        var newer = current.objectValue!
+        newer["schema"] = .int(FirmwareInfo.schemaVersion + 1)
+        let error = #expect(throws: FirmchainError.self) { try FirmwareInfo(custom: [FirmwareInfo.customKey: .object(newer)]) }
+        #expect(error?.code == .repoUnknownFirmwareSchema && error?.reason == "custom.firmware schema 2 is not supported", "\(String(describing: error))")
+        var wrongKind = current.objectValue!
+        wrongKind["kind"] = "partial"
+        #expect(throws: FirmchainError(.repoMalformedMetadata, "")) { try FirmwareInfo(custom: [FirmwareInfo.customKey: .object(wrongKind)]) }
+        #expect(try FirmwareInfo(custom: [FirmwareInfo.customKey: current])?.versionNumber == 10200)
+    }
+
+    @Test("metadata of another role or a broken member is repo.malformed-metadata naming the member")
+    func malformedMetadata() throws {
+        let fx = try RepositoryFixture()
+        let root = try FileIO.read(fx.rootPath)
+        let error = #expect(throws: FirmchainError.self) { try Metadata<Targets>(bytes: root) }
+        #expect(error?.code == .repoMalformedMetadata && error?.reason == "_type is \"root\", expected \"targets\"", "\(String(describing: error))")
+        let text = String(decoding: root, as: UTF8.self)
+        let expires = try #require(text.range(of: #""expires": ?"[^"]+""#, options: .regularExpression))
+        let broken = text.replacingCharacters(in: expires, with: #""expires": "next year""#)
+        let e2 = #expect(throws: FirmchainError.self) { try Metadata<Root>(bytes: Array(broken.utf8)) }
+        #expect(e2?.code == .repoMalformedMetadata && e2?.reason.contains("expires \"next year\"") == true, "\(String(describing: e2))")
+    }
+
+    /// Rewrites the file being hashed once hashing has read it all: a writer racing the add.
+    struct RewriteWhenHashed: ProgressReporter {
+        let path: String
+        func report(phase: String, completed: Int64, total: Int64) {
+            guard phase == "hashing", completed == total, let h = FileHandle(forWritingAtPath: path) else { return }
+            h.write(Data(repeating: 0xEE, count: 16))
+            try? h.close()
+        }
+    }
+
+    @Test("a target file that changes between hashing and copying is repo.target-changed: nothing is staged and no copy is left")
+    func targetChangedWhileAdded() throws {
+        let fx = try RepositoryFixture()
+        let file = fx.dir.file("fw-1.3.0.bin")
+        try AtomicFile.write([UInt8](repeating: 0x13, count: 50_000), to: file)
+        let targetsBefore = try FileManager.default.contentsOfDirectory(atPath: fx.store.targetsDirectory).sorted()
+        let error = #expect(throws: FirmchainError.self) {
+            try fx.store.addTarget(file: file, name: "fw-1.3.0.bin", custom: nil, progress: RewriteWhenHashed(path: file))
+        }
+        #expect(error?.code == .repoTargetChanged && error?.path == file && error?.category.exitCode == 74, "\(String(describing: error))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fx.store.targetsDirectory).sorted() == targetsBefore)
+        #expect(try fx.store.stagedTargets().targets["fw-1.3.0.bin"] == nil)
     }
 }

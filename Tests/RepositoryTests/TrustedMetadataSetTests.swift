@@ -161,7 +161,8 @@ struct TrustedMetadataSetTests {
     func stateRoundTrip() throws {
         let s = TrustedVersions(root: 2, timestamp: 9, snapshot: 8, snapshotMeta: ["targets.json": 7])
         #expect(try TrustedVersions(json: try JSONReader().parse(JSONEncoding.canonical(s.json))) == s)
-        #expect(throws: FirmchainError.self) { try TrustedVersions(json: ["schema": 2]) }
+        let error = #expect(throws: FirmchainError.self) { try TrustedVersions(json: ["schema": 2], path: "state.json") }
+        #expect(error?.code == .repoMalformedMetadata && error?.path == "state.json" && error?.reason == "state.schema is not 1", "\(String(describing: error))")
     }
 
     @Test("delegated path patterns match one segment per star, as fnmatch per segment does", arguments: [

@@ -19,6 +19,8 @@ struct CLIErrorTests {
         let pin: String?
         let code: String
         let exit: Int32
+        /// What the one line must say (the file or the problem), when the case checks it.
+        var mentions: String? = nil
         var description: String { name }
     }
 
@@ -47,6 +49,16 @@ struct CLIErrorTests {
                  args: ["sign", "--key", key, "--in", data, "--out", out], pin: "", code: "signing.pin-missing", exit: 4),
             Case(name: "an empty pin-source file is a missing PIN", args: ["sign", "--key", "\(key)?pin-source=\(data).empty-pin", "--in", data, "--out", out],
                  pin: pin, code: "signing.pin-missing", exit: 4),
+            Case(name: "a pin-source file that cannot be read", args: ["sign", "--key", "\(key)?pin-source=file:\(data).no-such-pin", "--in", data, "--out", out],
+                 pin: pin, code: "signing.pin-source-unreadable", exit: 4, mentions: "\(data).no-such-pin: cannot read the pin-source file"),
+            Case(name: "a pin-source that is not an absolute path", args: ["sign", "--key", "\(key)?pin-source=pin.txt", "--in", data, "--out", out],
+                 pin: pin, code: "signing.pin-source-unsupported", exit: 64, mentions: "pin-source must be file:/absolute/path or /absolute/path"),
+            Case(name: "a URI without token= that both tokens of the module match",
+                 args: ["sign", "--key", "pkcs11:object=fc-ecdsa-p256", "--in", data, "--out", out],
+                 pin: pin, code: "signing.token-ambiguous", exit: 5, mentions: "2 tokens match the URI; add token= or serial="),
+            Case(name: "an encrypted key whose --passphrase-file cannot be read",
+                 args: ["sign", "--key", "\(data).enc.pem", "--passphrase-file", "\(data).no-such-passphrase", "--in", data, "--out", out],
+                 pin: pin, code: "signing.passphrase-file-unreadable", exit: 66, mentions: "\(data).no-such-passphrase: cannot read the passphrase file"),
             Case(name: "PIN in the URI", args: ["sign", "--key", "\(key)?pin-value=\(uriPIN)", "--in", data, "--out", out],
                  pin: pin, code: "signing.pin-value-refused", exit: 2),
             Case(name: "algorithm the key cannot do", args: ["sign", "--key", key, "--algorithm", "rsa-pss-sha256", "--in", data, "--out", out],
@@ -66,6 +78,8 @@ struct CLIErrorTests {
         let dir = try TemporaryDirectory()
         try AtomicFile.write([1, 2, 3], to: dir.file("data"))
         try AtomicFile.write([], to: dir.file("data") + ".empty-pin")
+        try AtomicFile.write(Array(try SoftwareSigner(generating: .ecdsaP256).privateKeyPEM(encryptedWith: Secret(string: "passphrase")).utf8),
+                             to: dir.file("data") + ".enc.pem", mode: 0o600)
         let out = dir.file("sig")
         for c in Self.cases(token, data: dir.file("data"), out: out) {
             for json in [false, true] {
@@ -140,6 +154,7 @@ struct CLIErrorTests {
             #expect(r.err.contains("\"code\":\"\(c.code)\"") || r.err.contains("\"code\": \"\(c.code)\""), "\(c): \(r.err)")
         } else {
             #expect(r.err.contains("[\(c.code)]"), "\(c): \(r.err)")
+            if let mentions = c.mentions { #expect(r.err.contains(mentions), "\(c): \(r.err)") }
             #expect(r.err.split(separator: "\n").count == 1, "\(c): one line: \(r.err)")
         }
         for secret in [SoftHSMFixture.pin, SoftHSMFixture.soPin, Self.wrongPIN, Self.uriPIN] {

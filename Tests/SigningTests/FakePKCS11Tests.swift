@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import SwiftASN1
 @testable import Signing
 
 /// A PKCS#11 function layer with one token holding one Ed25519 key, whose answers a test can
@@ -51,8 +52,8 @@ final class FakePKCS11: PKCS11Functions, @unchecked Sendable {
         case CK.aKeyType: return PKCS11Attribute(0, ulong: CK.keyECEdwards).value
         case CK.aID: return [0x01]
         case CK.aLabel: return Array("k".utf8)
-        case CK.aECParams: return OID.ed25519
-        case CK.aECPoint: return object == 2 ? DERWriter.octetString(Array(key.publicKey.rawRepresentation)) : nil
+        case CK.aECParams: return try OID.der(OID.ed25519)
+        case CK.aECPoint: return object == 2 ? try DER.Serializer.bytes { try $0.serialize(ASN1OctetString(contentBytes: Array(key.publicKey.rawRepresentation)[...])) } : nil
         default: return nil
         }
     }

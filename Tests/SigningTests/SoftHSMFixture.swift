@@ -58,7 +58,7 @@ final class SoftHSMFixture: @unchecked Sendable {
         try pool.login(pin: Secret(string: Self.pin), uri: tokenURI)
         try pool.withSession { s in
             _ = try resolved.functions.generateKeyPair(s, mechanism: .ecKeyPairGen, publicTemplate: [
-                PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aECParams, bytes: OID.p256),
+                PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aECParams, bytes: try OID.der(OID.p256)),
                 PKCS11Attribute(CK.aLabel, string: "no-sign"), PKCS11Attribute(CK.aID, bytes: [0x77]),
             ], privateTemplate: [
                 PKCS11Attribute(CK.aToken, bool: true), PKCS11Attribute(CK.aPrivate, bool: true),

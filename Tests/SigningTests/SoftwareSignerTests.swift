@@ -17,6 +17,13 @@ struct SoftwareSignerTests {
     ]
     static let passphrase = "correct horse battery staple"
 
+    /// openssl's `file:` pass argument for `passphrase`, kept in a 0600 file (never on argv).
+    static func passphraseFile(_ dir: TemporaryDirectory, _ passphrase: String = passphrase) throws -> String {
+        let path = dir.file("passphrase.txt")
+        try AtomicFile.write(Array(passphrase.utf8), to: path, mode: 0o600)
+        return "file:" + path
+    }
+
     @Test("an RSA key below 3072 bits is refused as unsupported with its size, never with a crypto library's internal error name (issue 18, item 13)",
           arguments: [1024, 2048])
     func smallRSAKeyRefused(_ bits: Int) throws {
@@ -39,9 +46,9 @@ struct SoftwareSignerTests {
             try OpenSSL.run(["genpkey"] + args + ["-out", plain])
             // genpkey -aes-256-cbc and pkcs8 -topk8 -v2 aes-256-cbc both write PBES2.
             let enc1 = dir.file("\(type.rawValue).enc1.pem")
-            try OpenSSL.run(["pkey", "-in", plain, "-aes-256-cbc", "-passout", "pass:\(Self.passphrase)", "-out", enc1])
+            try OpenSSL.run(["pkey", "-in", plain, "-aes-256-cbc", "-passout", try Self.passphraseFile(dir), "-out", enc1])
             let enc2 = dir.file("\(type.rawValue).enc2.pem")
-            try OpenSSL.run(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain, "-passout", "pass:\(Self.passphrase)", "-out", enc2])
+            try OpenSSL.run(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain, "-passout", try Self.passphraseFile(dir), "-out", enc2])
             let pub = dir.file("\(type.rawValue).pub.pem")
             try OpenSSL.run(["pkey", "-in", plain, "-pubout", "-out", pub])
             let opensslPub = String(decoding: try FileIO.read(pub), as: UTF8.self)
@@ -64,7 +71,7 @@ struct SoftwareSignerTests {
         let dir = try TemporaryDirectory()
         let file = dir.file("k.pem")
         try OpenSSL.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes-256-cbc",
-                         "-pass", "pass:\(Self.passphrase)", "-out", file])
+                         "-pass", try Self.passphraseFile(dir), "-out", file])
         #expect(String(decoding: try FileIO.read(file), as: UTF8.self).contains("ENCRYPTED PRIVATE KEY"))
         let signer = try SoftwareSigner(pemFile: file, passphrase: { Secret(string: Self.passphrase) })
         let sig = try signer.sign([1, 2, 3])
@@ -98,7 +105,7 @@ struct SoftwareSignerTests {
             let enc = try signer.privateKeyPEM(encryptedWith: Secret(string: Self.passphrase))
             #expect(enc.hasPrefix(encryptedKeyHeader))
             try AtomicFile.write(Array(enc.utf8), to: dir.file("enc.pem"))
-            let r = try OpenSSL.run(["pkey", "-in", dir.file("enc.pem"), "-passin", "pass:\(Self.passphrase)", "-pubout"])
+            let r = try OpenSSL.run(["pkey", "-in", dir.file("enc.pem"), "-passin", try Self.passphraseFile(dir), "-pubout"])
             #expect(r.out == signer.publicKey.pem)
             let plain = try signer.privateKeyPEM(encryptedWith: nil)
             let back = try SoftwareSigner(pem: plain, description: "mem", passphrase: { nil })
@@ -124,7 +131,7 @@ struct SoftwareSignerTests {
         expectSigningError("signing.key-file-not-found") { _ = try Signers.open(dir.file("nope.pem"), options: SignerOptions()) }
 
         let enc = dir.file("enc.pem")
-        try OpenSSL.run(["genpkey", "-algorithm", "ED25519", "-aes-256-cbc", "-pass", "pass:\(Self.passphrase)", "-out", enc])
+        try OpenSSL.run(["genpkey", "-algorithm", "ED25519", "-aes-256-cbc", "-pass", try Self.passphraseFile(dir), "-out", enc])
         expectSigningError("signing.passphrase-missing") { _ = try Signers.open(enc, options: SignerOptions()) }
         expectSigningError("signing.passphrase-incorrect") {
             _ = try Signers.open(enc, options: SignerOptions(passphrase: { Secret(string: "wrong") }))
@@ -197,7 +204,7 @@ struct SoftwareKeyCLITests {
         let mode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         #expect(String(decoding: try FileIO.read(key), as: UTF8.self).hasPrefix(encryptedKeyHeader))
-        let o = try OpenSSL.run(["pkey", "-in", key, "-passin", "pass:Kiwi-passphrase-2718", "-pubout"])
+        let o = try OpenSSL.run(["pkey", "-in", key, "-passin", try SoftwareSignerTests.passphraseFile(dir, "Kiwi-passphrase-2718"), "-pubout"])
         #expect(o.out == String(decoding: try FileIO.read(pub), as: UTF8.self))
         try AtomicFile.write([7, 7, 7], to: dir.file("data"))
         let s = try runProcess(TestEnv.firmchain, ["sign", "--key", key, "--in", dir.file("data"), "--out", dir.file("sig")], environment: env)

@@ -131,9 +131,9 @@ public enum PKCS11Inventory {
             ]
             let mechanism: PKCS11Mechanism
             switch type {
-            case .ecdsaP256: mechanism = .ecKeyPairGen; pub.append(PKCS11Attribute(CK.aECParams, bytes: OID.p256))
-            case .ecdsaP384: mechanism = .ecKeyPairGen; pub.append(PKCS11Attribute(CK.aECParams, bytes: OID.p384))
-            case .ed25519: mechanism = .ecEdwardsKeyPairGen; pub.append(PKCS11Attribute(CK.aECParams, bytes: OID.ed25519))
+            case .ecdsaP256: mechanism = .ecKeyPairGen; pub.append(PKCS11Attribute(CK.aECParams, bytes: try OID.der(OID.p256)))
+            case .ecdsaP384: mechanism = .ecKeyPairGen; pub.append(PKCS11Attribute(CK.aECParams, bytes: try OID.der(OID.p384)))
+            case .ed25519: mechanism = .ecEdwardsKeyPairGen; pub.append(PKCS11Attribute(CK.aECParams, bytes: try OID.der(OID.ed25519)))
             case .rsa:
                 mechanism = .rsaKeyPairGen
                 pub.append(PKCS11Attribute(CK.aModulusBits, ulong: 3072))

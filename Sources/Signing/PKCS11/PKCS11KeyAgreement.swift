@@ -34,7 +34,7 @@ public final class PKCS11KeyAgreement: KeyAgreement, @unchecked Sendable {
 
     /// ECDH in the token with the peer point `04‖x‖y`; returns Z (32 bytes).
     public func sharedSecret(withPeerPoint point: [UInt8]) throws -> Secret {
-        guard point.count == 65, point[0] == 0x04, (try? PublicKey(ecParams: OID.p256, point: point)) != nil else {
+        guard point.count == 65, point[0] == 0x04, (try? PublicKey(namedCurve: OID.p256, point: point)) != nil else {
             throw FirmchainError.keyUnsupported(keyDescription, "the peer's ephemeral key is not a P-256 point")
         }
         do {

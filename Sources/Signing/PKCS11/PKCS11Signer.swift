@@ -1,6 +1,7 @@
 import FirmchainCore
 import Crypto
 import Foundation
+import SwiftASN1
 
 /// A `Signer` over a private key inside a PKCS#11 token, named by an RFC 7512 URI.
 ///
@@ -141,8 +142,8 @@ enum PKCS11Keys {
     /// OCTET STRING (PKCS#11 v2.40 §2.3.3; SoftHSM does this for Ed25519 too); a bare point is
     /// accepted from modules that skip the wrapping.
     static func publicKey(ecParams: [UInt8], ecPoint: [UInt8]) throws -> PublicKey {
-        if let wrapped = DERReader.single(ecPoint[...], tag: DERTag.octetString),
-           let key = try? PublicKey(ecParams: ecParams, point: Array(wrapped.content)) {
+        if let wrapped = try? ASN1OctetString(derEncoded: ecPoint),
+           let key = try? PublicKey(ecParams: ecParams, point: Array(wrapped.bytes)) {
             return key
         }
         return try PublicKey(ecParams: ecParams, point: ecPoint)

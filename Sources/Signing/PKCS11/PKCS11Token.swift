@@ -71,11 +71,26 @@ enum PKCS11TokenResolver {
         }
     }
 
+    /// How many times a token lookup is tried, and the pause between tries (microseconds).
+    static let lookupAttempts = 8, lookupPause: UInt32 = 60_000
+
     /// The one token the URI names. Throws `signing.token-not-found` or
     /// `signing.token-ambiguous`.
+    ///
+    /// A token whose state another process is rewriting can be missing, or fail
+    /// `C_GetTokenInfo`, for a moment (SoftHSM rewrites its token file at every login and key
+    /// generation: Docs/formats/interop.md "PKCS#11 with SoftHSM"), so the lookup is tried
+    /// `lookupAttempts` times, `lookupPause` apart, before it fails.
     static func resolve(_ uri: PKCS11URI, options: SignerOptions) throws -> ResolvedToken {
         let functions = try module(for: uri, options: options)
-        let tokens = try matchingTokens(uri, functions: functions)
+        var tokens = [PKCS11TokenInfo]()
+        for attempt in 1...lookupAttempts {
+            do {
+                tokens = try matchingTokens(uri, functions: functions)
+                if !tokens.isEmpty || attempt == lookupAttempts { break }
+            } catch let e as FirmchainError where e.code == .signingTokenFailed && attempt < lookupAttempts {}
+            usleep(lookupPause)
+        }
         guard let first = tokens.first else { throw FirmchainError.tokenNotFound(uri.description) }
         guard tokens.count == 1 else {
             throw FirmchainError(.signingTokenAmbiguous, "\(tokens.count) tokens match the URI; add token= or serial=", path: uri.description)

@@ -2,6 +2,7 @@ import FirmchainCore
 import Crypto
 import _CryptoExtras
 import Foundation
+import SwiftASN1
 
 /// PKCS#8 private keys (RFC 5958 §2) and their PBES2 encryption (RFC 8018 §6.2), the forms
 /// `openssl genpkey [-aes-256-cbc]` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write.
@@ -27,18 +28,20 @@ enum PKCS8 {
     /// Parses a DER `PrivateKeyInfo` / `OneAsymmetricKey`.
     static func parse(_ der: [UInt8], path: String?) throws -> Key {
         let bad = FirmchainError.keyFileMalformed(path, "not a PKCS#8 private key")
-        guard let info = DERReader.single(der[...], tag: DERTag.sequence) else { throw bad }
-        var r = info.children
-        guard let version = r.next(tag: DERTag.integer), let v = DERReader.smallInteger(version.content), v <= 1,
-              let alg = r.next(tag: DERTag.sequence), let key = r.next(tag: DERTag.octetString)
+        // OneAsymmetricKey ::= SEQUENCE { version, privateKeyAlgorithm, privateKey OCTET STRING,
+        //                                 [0] attributes OPTIONAL, [1] publicKey OPTIONAL }: what follows
+        // privateKey is left to swift-crypto (EC, RSA) or not needed (Ed25519).
+        guard var r = (try? DER.parse(der))?.children(),
+              let version = r.next(.integer), let v = version.smallInteger, v <= 1,
+              let alg = r.next(.sequence), let key = r.next(.octetString)?.primitiveContent,
+              var a = alg.children()
         else { throw bad }
-        var a = alg.children
-        guard let oid = a.next(tag: DERTag.oid) else { throw bad }
+        guard let oid = a.next(.objectIdentifier) else { throw bad }
         do {
-            switch Array(oid.encoded) {
+            switch OID.value(of: oid) {
             case OID.ecPublicKey:
-                guard let curve = a.next(tag: DERTag.oid) else { throw bad }
-                switch Array(curve.encoded) {
+                guard let curve = a.next(.objectIdentifier) else { throw bad }
+                switch OID.value(of: curve) {
                 case OID.p256: return .p256(try P256.Signing.PrivateKey(derRepresentation: der))
                 case OID.p384: return .p384(try P384.Signing.PrivateKey(derRepresentation: der))
                 default: throw FirmchainError.keyUnsupported(path, "unsupported elliptic curve (Firmchain signs with P-256, P-384 and Ed25519)")
@@ -60,8 +63,8 @@ enum PKCS8 {
                 throw FirmchainError.keyUnsupported(path, "RSA-PSS-restricted keys (OID 1.2.840.113549.1.1.10) are not supported; generate an rsaEncryption key (openssl genpkey -algorithm RSA)")
             case OID.ed25519:
                 // CurvePrivateKey ::= OCTET STRING (RFC 8410 §7), inside the privateKey OCTET STRING.
-                guard let inner = DERReader.single(key.content, tag: DERTag.octetString), inner.content.count == 32 else { throw bad }
-                return .ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: inner.content))
+                guard let inner = try? ASN1OctetString(derEncoded: key), inner.bytes.count == 32 else { throw bad }
+                return .ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: inner.bytes))
             default:
                 throw FirmchainError.keyUnsupported(path, "unsupported private key algorithm (Firmchain signs with P-256, P-384, RSA 3072+ and Ed25519)")
             }
@@ -78,40 +81,38 @@ enum PKCS8 {
     static func decrypt(_ der: [UInt8], passphrase: Secret, path: String?) throws -> [UInt8] {
         let bad = FirmchainError.keyFileMalformed(path, "not a PKCS#8 EncryptedPrivateKeyInfo")
         // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING }
-        guard let epki = DERReader.single(der[...], tag: DERTag.sequence) else { throw bad }
-        var r = epki.children
-        guard let alg = r.next(tag: DERTag.sequence), let data = r.next(tag: DERTag.octetString), r.isAtEnd else { throw bad }
-        var a = alg.children
-        guard let oid = a.next(tag: DERTag.oid) else { throw bad }
-        guard Array(oid.encoded) == OID.pbes2 else {
+        guard var r = (try? DER.parse(der))?.children(),
+              let alg = r.next(.sequence), let data = r.next(.octetString)?.primitiveContent, r.isAtEnd,
+              var a = alg.children()
+        else { throw bad }
+        guard let oid = a.next(.objectIdentifier) else { throw bad }
+        guard OID.value(of: oid) == OID.pbes2 else {
             throw FirmchainError.keyUnsupported(path, "the key is encrypted with a scheme other than PBES2 (re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc)")
         }
         // PBES2-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, encryptionScheme AlgorithmIdentifier }
-        guard let params = a.next(tag: DERTag.sequence), a.isAtEnd else { throw bad }
-        var p = params.children
-        guard let kdf = p.next(tag: DERTag.sequence), let enc = p.next(tag: DERTag.sequence), p.isAtEnd else { throw bad }
+        guard let params = a.next(.sequence), a.isAtEnd, var p = params.children(),
+              let kdf = p.next(.sequence), let enc = p.next(.sequence), p.isAtEnd,
+              var k = kdf.children(), var e = enc.children()
+        else { throw bad }
 
-        var k = kdf.children
-        guard let kdfOID = k.next(tag: DERTag.oid), Array(kdfOID.encoded) == OID.pbkdf2,
-              let kdfParams = k.next(tag: DERTag.sequence), k.isAtEnd
+        guard let kdfOID = k.next(.objectIdentifier), OID.value(of: kdfOID) == OID.pbkdf2,
+              let kdfParams = k.next(.sequence), k.isAtEnd, var kp = kdfParams.children()
         else { throw FirmchainError.keyUnsupported(path, "PBES2 key derivation other than PBKDF2 (scrypt?) is not supported") }
         // PBKDF2-params ::= SEQUENCE { salt OCTET STRING, iterationCount INTEGER,
         //                              keyLength INTEGER OPTIONAL, prf AlgorithmIdentifier DEFAULT hmacWithSHA1 }
-        var kp = kdfParams.children
-        guard let salt = kp.next(tag: DERTag.octetString), let iter = kp.next(tag: DERTag.integer),
-              let iterations = DERReader.smallInteger(iter.content)
-        else { throw bad }
+        guard let salt = kp.next(.octetString)?.primitiveContent, let iterations = kp.next(.integer)?.smallInteger else { throw bad }
         var keyLength: Int? = nil
-        if let kl = kp.next(tag: DERTag.integer) {
-            guard let n = DERReader.smallInteger(kl.content) else { throw bad }
+        if let kl = kp.next(.integer) {
+            guard let n = kl.smallInteger else { throw bad }
             keyLength = n
         }
-        var prf = OID.hmacSHA1
-        if let prfAlg = kp.next(tag: DERTag.sequence) {
-            var pa = prfAlg.children
-            guard let o = pa.next(tag: DERTag.oid) else { throw bad }
-            prf = Array(o.encoded)
-            if !pa.isAtEnd { guard pa.next(tag: DERTag.null) != nil, pa.isAtEnd else { throw bad } }
+        // nil: an OID that does not decode, which names no PRF Firmchain supports.
+        var prf: ASN1ObjectIdentifier? = OID.hmacSHA1
+        if let prfAlg = kp.next(.sequence) {
+            guard var pa = prfAlg.children(), let o = pa.next(.objectIdentifier) else { throw bad }
+            prf = OID.value(of: o)
+            // The parameters, when present, are NULL (its tag is what is checked).
+            if !pa.isAtEnd { guard pa.next(.null) != nil, pa.isAtEnd else { throw bad } }
         }
         guard kp.isAtEnd else { throw bad }
         guard prf == OID.hmacSHA256 else {
@@ -121,28 +122,27 @@ enum PKCS8 {
             throw FirmchainError.keyUnsupported(path, "PBKDF2 iteration count \(iterations) is outside \(iterationRange.lowerBound)…\(iterationRange.upperBound)")
         }
 
-        var e = enc.children
-        guard let encOID = e.next(tag: DERTag.oid) else { throw bad }
+        guard let encOID = e.next(.objectIdentifier) else { throw bad }
         let aesKeyLength: Int
-        switch Array(encOID.encoded) {
+        switch OID.value(of: encOID) {
         case OID.aes256CBC: aesKeyLength = 32
         case OID.aes128CBC: aesKeyLength = 16
         default: throw FirmchainError.keyUnsupported(path, "PBES2 encryption other than AES-CBC is not supported")
         }
-        guard let ivElement = e.next(tag: DERTag.octetString), ivElement.content.count == 16, e.isAtEnd else { throw bad }
+        guard let iv = e.next(.octetString)?.primitiveContent, iv.count == 16, e.isAtEnd else { throw bad }
         if let keyLength, keyLength != aesKeyLength { throw bad }
-        guard data.content.count >= 16, data.content.count % 16 == 0 else { throw bad }
+        guard data.count >= 16, data.count % 16 == 0 else { throw bad }
 
         do {
             let key = try passphrase.withBytes { pw in
-                try KDF.Insecure.PBKDF2.deriveKey(from: pw, salt: Array(salt.content), using: .sha256,
+                try KDF.Insecure.PBKDF2.deriveKey(from: pw, salt: Array(salt), using: .sha256,
                                                   outputByteCount: aesKeyLength, unsafeUncheckedRounds: iterations)
             }
-            let plain = try AES._CBC.decrypt(Array(data.content), using: key, iv: try AES._CBC.IV(ivBytes: ivElement.content))
+            let plain = try AES._CBC.decrypt(Array(data), using: key, iv: try AES._CBC.IV(ivBytes: iv))
             var bytes = [UInt8](plain)
             // A wrong passphrase almost always breaks the padding; when it does not, the
             // plaintext is not DER.
-            guard DERReader.single(bytes[...], tag: DERTag.sequence) != nil else {
+            guard let node = try? DER.parse(bytes), node.children() != nil else {
                 for i in bytes.indices { bytes[i] = 0 }
                 throw FirmchainError.passphraseIncorrect(path)
             }
@@ -165,14 +165,30 @@ enum PKCS8 {
                                               unsafeUncheckedRounds: iterations)
         }
         let ciphertext = try AES._CBC.encrypt(privateKeyInfo, using: key, iv: iv)
-        let pbkdf2Params = DERWriter.sequence([
-            DERWriter.octetString(salt), DERWriter.unsignedInteger(withUnsafeBytes(of: UInt32(iterations).bigEndian) { Array($0) }),
-            DERWriter.sequence([OID.hmacSHA256, DERWriter.null]),
-        ])
-        let pbes2Params = DERWriter.sequence([
-            DERWriter.sequence([OID.pbkdf2, pbkdf2Params]),
-            DERWriter.sequence([OID.aes256CBC, DERWriter.octetString(Array(iv))]),
-        ])
-        return DERWriter.sequence([DERWriter.sequence([OID.pbes2, pbes2Params]), DERWriter.octetString(Array(ciphertext))])
+        return try DER.Serializer.bytes { s in
+            try s.sequence { s in                                   // EncryptedPrivateKeyInfo
+                try s.sequence { s in                               //   encryptionAlgorithm
+                    try s.serialize(OID.pbes2)
+                    try s.sequence { s in                           //   PBES2-params
+                        try s.sequence { s in                       //     keyDerivationFunc
+                            try s.serialize(OID.pbkdf2)
+                            try s.sequence { s in                   //     PBKDF2-params
+                                try s.serialize(ASN1OctetString(contentBytes: salt[...]))
+                                try s.serialize(iterations)
+                                try s.sequence { s in               //       prf
+                                    try s.serialize(OID.hmacSHA256)
+                                    try s.serialize(ASN1Null())
+                                }
+                            }
+                        }
+                        try s.sequence { s in                       //     encryptionScheme
+                            try s.serialize(OID.aes256CBC)
+                            try s.serialize(ASN1OctetString(contentBytes: Array(iv)[...]))
+                        }
+                    }
+                }
+                try s.serialize(ASN1OctetString(contentBytes: Array(ciphertext)[...]))  // encryptedData
+            }
+        }
     }
 }

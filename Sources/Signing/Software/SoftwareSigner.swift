@@ -2,6 +2,7 @@ import Crypto
 import _CryptoExtras
 import FirmchainCore
 import Foundation
+import SwiftASN1
 
 /// A `Signer` over a private key held in process memory, read from a PEM file: PKCS#8
 /// (`PRIVATE KEY`), PBES2-encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`), SEC 1
@@ -88,8 +89,15 @@ public final class SoftwareSigner: Signer, @unchecked Sendable {
         case .rsa(let k): der = Array(k.pkcs8DERRepresentation)
         case .ed25519(let k):
             // OneAsymmetricKey v0 with CurvePrivateKey (RFC 8410 §7).
-            der = DERWriter.sequence([DERWriter.unsignedInteger([0]), DERWriter.sequence([OID.ed25519]),
-                                      DERWriter.octetString(DERWriter.octetString(Array(k.rawRepresentation)))])
+            var curvePrivateKey = try DER.Serializer.bytes { try $0.serialize(ASN1OctetString(contentBytes: Array(k.rawRepresentation)[...])) }
+            defer { for i in curvePrivateKey.indices { curvePrivateKey[i] = 0 } }
+            der = try DER.Serializer.bytes { s in
+                try s.sequence { s in
+                    try s.serialize(0 as Int)                  // version v1 (0)
+                    try s.sequence { try $0.serialize(OID.ed25519) }
+                    try s.serialize(ASN1OctetString(contentBytes: curvePrivateKey[...]))
+                }
+            }
         }
         defer { for i in der.indices { der[i] = 0 } }
         guard let passphrase else { return PEM.encode(der, label: "PRIVATE KEY") }

@@ -10,8 +10,10 @@ extension DeltaCommand {
             commandName: "apply",
             abstract: "Apply a BSDIFF40 patch to OLD and write NEW; the patch is treated as untrusted.",
             discussion: """
-                The output is written atomically: on any error (truncated, corrupt or hostile patch,
-                wrong old file) no output file appears. Exit code 65 means the patch was rejected.
+                The output streams to a temporary file (memory: the old file, the patch and a 1 MiB
+                chunk, whatever size the patch declares) that is renamed into place only when the whole
+                patch checked out: on any error (truncated, corrupt or hostile patch, wrong old file)
+                no output file appears. Exit code 65 means the patch was rejected.
                 Give the result's sha256 and length from the manifest (custom.firmware.delta.result)
                 with --expect-sha256 and --expect-length: a patch declaring another length is refused
                 before anything is allocated, and a wrong result is never written (exit 1).
@@ -52,24 +54,39 @@ extension DeltaCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             let oldBytes = try FileIO.read(old, limit: Int(Int32.max))
             let patchBytes = try FileIO.read(patch, limit: Int(Int32.max))
-            let newBytes: [UInt8]
+            // The output streams to a temporary file beside --out, hashed as it is written, and is
+            // renamed into place only when the patch checked out and the result is the expected one.
+            // A known length bounds the output before the patch can make the tool write it.
+            let writer = try AtomicFileWriter(path: out)
+            var hash = DigestCalculator.Streaming()
+            let length: Int
             do {
-                // A known length bounds the output before the patch can make the tool allocate it.
-                newBytes = try Delta.apply(old: oldBytes, patch: patchBytes, limits: DeltaApplyLimits(maxNewSize: min(maxOutput, expectLength ?? maxOutput)))
-            } catch let e as FirmchainError { throw e.about(patch) }
-            if let n = expectLength, newBytes.count != n {
-                throw FirmchainError(.deltaResultMismatch, "the patch reproduces \(newBytes.count) bytes, not the expected \(n); nothing was written", path: patch)
+                length = try oldBytes.withUnsafeBufferPointer { o in
+                    try patchBytes.withUnsafeBufferPointer { p in
+                        try Patcher.apply(old: o, patch: p, maxNewSize: min(maxOutput, expectLength ?? maxOutput)) { chunk in
+                            hash.update(chunk)
+                            try writer.write(chunk)
+                        }
+                    }
+                }
+            } catch let e as FirmchainError { writer.abort(); throw e.code.id.hasPrefix("io.") ? e : e.about(patch) }
+            let sha256 = hash.sha256Hex()
+            if let n = expectLength, length != n {
+                writer.abort()
+                throw FirmchainError(.deltaResultMismatch, "the patch reproduces \(length) bytes, not the expected \(n); nothing was written", path: patch)
             }
-            if let h = expectSha256, DigestCalculator.sha256Hex(newBytes) != h.lowercased() {
+            if let h = expectSha256, sha256 != h.lowercased() {
+                writer.abort()
                 throw FirmchainError(.deltaResultMismatch, "the patch reproduces a file whose sha256 is not the expected one (wrong base or tampered patch); nothing was written",
                                      path: patch)
             }
-            try AtomicFile.write(newBytes, to: out)
+            try writer.commit()
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             output.emit(
-                text: "wrote \(out): \(newBytes.count) bytes from a \(patchBytes.count)-byte patch in \(String(format: "%.2f", seconds)) s",
-                json: DeltaCommand.report(action: "apply", format: DeltaFormat.bsdiff40.rawValue, old: (old, oldBytes),
-                                          new: (out, newBytes), patch: (patch, patchBytes), seconds: seconds))
+                text: "wrote \(out): \(length) bytes from a \(patchBytes.count)-byte patch in \(String(format: "%.2f", seconds)) s",
+                json: DeltaCommand.report(action: "apply", format: DeltaFormat.bsdiff40.rawValue,
+                                          old: (old, oldBytes.count, DigestCalculator.sha256Hex(oldBytes)), new: (out, length, sha256),
+                                          patch: (patch, patchBytes.count, DigestCalculator.sha256Hex(patchBytes)), seconds: seconds))
         }
     }
 }

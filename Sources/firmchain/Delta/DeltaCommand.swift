@@ -23,10 +23,17 @@ struct DeltaCommand: ParsableCommand {
     /// The `--json` document of both subcommands.
     static func report(action: String, format: String, old: (String, [UInt8]), new: (String, [UInt8]),
                        patch: (String, [UInt8]), seconds: Double) -> JSONValue {
-        func file(_ f: (String, [UInt8])) -> JSONValue {
-            ["path": .string(f.0), "length": .int(f.1.count), "sha256": .string(DigestCalculator.sha256Hex(f.1))]
+        let described = { (f: (String, [UInt8])) in (f.0, f.1.count, DigestCalculator.sha256Hex(f.1)) }
+        return report(action: action, format: format, old: described(old), new: described(new), patch: described(patch), seconds: seconds)
+    }
+
+    /// The same report from files already described by path, length and sha256 (a streamed output).
+    static func report(action: String, format: String, old: (String, Int, String), new: (String, Int, String),
+                       patch: (String, Int, String), seconds: Double) -> JSONValue {
+        func file(_ f: (String, Int, String)) -> JSONValue {
+            ["path": .string(f.0), "length": .int(f.1), "sha256": .string(f.2)]
         }
-        let ratio = new.1.isEmpty ? 0 : Double(patch.1.count) / Double(new.1.count)
+        let ratio = new.1 == 0 ? 0 : Double(patch.1) / Double(new.1)
         return [
             "action": .string(action), "format": .string(format),
             "old": file(old), "new": file(new), "patch": file(patch),

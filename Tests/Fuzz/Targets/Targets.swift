@@ -33,9 +33,11 @@ let fuzzNow = Date(timeIntervalSince1970: 1_800_000_000)
 /// Every target.
 let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "bspatch", parses: "BSDIFF40 patches (reader and patcher)") { bytes in
-        let contents = try bytes.withUnsafeBufferPointer { try BSDIFF40.read($0, maxNewSize: 1 << 20) }
-        let out = try fuzzOld.withUnsafeBufferPointer { try Patcher.apply(old: $0, contents) }
-        guard out.count == contents.newSize else { fatalError("output size \(out.count) != declared \(contents.newSize)") }
+        let out = try fuzzOld.withUnsafeBufferPointer { o in
+            try bytes.withUnsafeBufferPointer { try Patcher.apply(old: o, patch: $0, maxNewSize: 1 << 20) }
+        }
+        let declared = Int(BSDIFF40.decodeInteger(bytes, at: 24))
+        guard out.count == declared else { fatalError("output size \(out.count) != declared \(declared)") }
     },
     FuzzTarget(name: "json", parses: "the strict JSON reader, and canonical re-encoding of what it accepts") { bytes in
         let value = try JSONReader().parse(bytes)
