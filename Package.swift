@@ -196,6 +196,9 @@ let package = Package(
         // bz2-bench: times BSDIFF40.write on a diff-like block serially and on all cores, and
         // checks the patches are byte-identical (Benchmarks/bzip2/SwiftDriver).
         .executableTarget(name: "bz2-bench", dependencies: ["Delta"], path: "Benchmarks/bzip2/SwiftDriver"),
+        // encrypt-bench: times the streaming AES-GCM engine and the SHA-256 of the encryption
+        // pipeline in memory, beside `openssl speed` (Benchmarks/encrypt/run.sh).
+        .executableTarget(name: "encrypt-bench", dependencies: ["Encryption", "Signing", "FirmchainCore"], path: "Benchmarks/encrypt/SwiftDriver"),
         // CustodyTests: releases built with the real commands and checked by in-toto-verify,
         // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
         .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),

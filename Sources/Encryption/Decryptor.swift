@@ -72,8 +72,9 @@ public enum Decryptor {
         do { return try COSEEncrypt(decoding: bytes) } catch let e as FirmchainError { throw e.about(path) }
     }
 
-    /// Streams ciphertext ‖ tag from `source` through AES-GCM into `sink` (or nowhere), then
-    /// checks the tag. The sink is aborted on failure.
+    /// Streams ciphertext ‖ tag from `source` through AES-GCM into `sink` (or nowhere), reading,
+    /// decrypting and writing on three threads (`CipherPipeline`), then checks the tag. The sink
+    /// is aborted on failure.
     static func decryptStream(_ source: some ByteSource, key: Secret, structure: COSEEncrypt, sink: AtomicFileWriter?,
                               path: String?, options: EncryptionOptions) throws -> (plaintext: FileDigest, ciphertext: FileDigest) {
         var source = source
@@ -81,32 +82,16 @@ public enum Decryptor {
             sink?.abort()
             throw FirmchainError(.encryptionTruncated, "the ciphertext has \(source.length) bytes, fewer than its 16-byte tag: the file is truncated", path: path)
         }
-        let gcm = try StreamingGCM(encrypting: false, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
-        let chunk = options.chunkSize
-        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-        defer { input.deallocate(); output.deallocate() }
-        var plainHash = SHA256(), cipherHash = SHA256()
         let bodyLength = source.length - 16
-        var done: Int64 = 0
+        let gcm = try StreamingGCM(encrypting: false, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
+        var hashes: CipherPipeline.Hashes
         do {
-            while done < bodyLength {
-                let want = Int(min(Int64(chunk), bodyLength - done))
-                let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[0..<want]))
-                guard n > 0 else { throw FirmchainError(.encryptionTruncated, "the ciphertext ended early", path: path) }
-                let inChunk = UnsafeRawBufferPointer(rebasing: input[0..<n])
-                let outChunk = UnsafeMutableRawBufferPointer(rebasing: output[0..<n])
-                try gcm.update(inChunk, into: outChunk)
-                cipherHash.update(bufferPointer: inChunk)
-                plainHash.update(bufferPointer: UnsafeRawBufferPointer(outChunk))
-                try sink?.write(UnsafeRawBufferPointer(outChunk).bindMemory(to: UInt8.self))
-                done += Int64(n)
-                options.progress.report(phase: "decrypting", completed: done, total: bodyLength)
-            }
+            hashes = try CipherPipeline(chunkSize: options.chunkSize)
+                .run(source: &source, length: bodyLength, gcm: gcm, sink: sink, phase: "decrypting", path: path, progress: options.progress)
             var tag = [UInt8](repeating: 0, count: 16)
             let n = try tag.withUnsafeMutableBytes { try source.read(into: $0) }
             guard n == 16 else { throw FirmchainError(.encryptionTruncated, "the ciphertext ended inside its tag", path: path) }
-            cipherHash.update(data: tag)
+            hashes.input.update(data: tag)
             guard gcm.finishDecrypting(tag: tag) else {
                 throw FirmchainError(.encryptionAuthenticationFailed,
                                      "the AES-GCM tag does not verify: the ciphertext, its tag or the structure was changed, or the file is truncated; no plaintext was written",
@@ -116,7 +101,7 @@ public enum Decryptor {
             sink?.abort()
             throw error
         }
-        return (FileDigest(sha256: Hex.encode(Array(plainHash.finalize())), length: done),
-                FileDigest(sha256: Hex.encode(Array(cipherHash.finalize())), length: done + 16))
+        return (FileDigest(sha256: Hex.encode(Array(hashes.output.finalize())), length: hashes.count),
+                FileDigest(sha256: Hex.encode(Array(hashes.input.finalize())), length: hashes.count + 16))
     }
 }

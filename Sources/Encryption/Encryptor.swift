@@ -103,7 +103,7 @@ public struct EncryptionOptions: Sendable {
 /// 1. draw a random content key (CEK) and 12-byte IV;
 /// 2. wrap the CEK for each recipient (ECDH-ES + HKDF + AES-KW, or AES-KW);
 /// 3. stream the plaintext through AES-GCM in `chunkSize` pieces (reading, encrypting and writing
-///    on three threads, `EncryptPipeline`), hashing plaintext and ciphertext on the way, into a
+///    on three threads, `CipherPipeline`), hashing plaintext and ciphertext on the way, into a
 ///    temporary file beside the output;
 /// 4. append the tag, then rename the ciphertext and write the structure, both atomically.
 public struct Encryptor: Sendable {
@@ -132,9 +132,20 @@ public struct Encryptor: Sendable {
     /// Encrypts the file at `plaintext` into `ciphertextPath` (ciphertext ‖ tag) and the COSE
     /// structure with a nil ciphertext into `structurePath`. Nothing is visible at either path
     /// unless the whole encryption succeeded.
-    public func encrypt(file plaintext: String, ciphertextTo ciphertextPath: String, structureTo structurePath: String) throws -> EncryptionDescriptor {
-        let source = try FileByteSource(path: plaintext)
-        guard source.length <= Self.maxPlaintextLength else {
+    ///
+    /// `plaintextSHA256` (lower-case hex) is for a caller that has just hashed the file, as a
+    /// pipeline runner hashes every material: the descriptor then records that digest and the
+    /// plaintext is not hashed a second time (SHA-256 is most of an encryption's CPU). The caller
+    /// vouches that the file has not changed since; without it the plaintext is hashed as it is
+    /// read.
+    public func encrypt(file plaintext: String, ciphertextTo ciphertextPath: String, structureTo structurePath: String,
+                        plaintextSHA256: String? = nil) throws -> EncryptionDescriptor {
+        if let given = plaintextSHA256, given.utf8.count != 64 || !given.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
+            throw FirmchainError(.usageInvalid, "the plaintext's SHA-256 must be 64 lower-case hex digits, not \"\(given)\"")
+        }
+        var source = try FileByteSource(path: plaintext)
+        let length = source.length
+        guard length <= Self.maxPlaintextLength else {
             throw FirmchainError(.encryptionTooLarge, "is larger than AES-GCM allows under one key (2^36 - 32 bytes)", path: plaintext)
         }
         let alg = options.contentAlgorithm
@@ -148,8 +159,12 @@ public struct Encryptor: Sendable {
         let key = cek.withUnsafeBytes { Secret(bytes: $0) }
         let writer = try AtomicFileWriter(path: ciphertextPath)
         let gcm = try StreamingGCM(encrypting: true, key: key, iv: structure.iv, aad: structure.additionalAuthenticatedData)
-        let digests = try EncryptPipeline(chunkSize: options.chunkSize)
-            .run(source: source, gcm: gcm, sink: writer, progress: options.progress)
+        var hashes = try CipherPipeline(chunkSize: options.chunkSize)
+            .run(source: &source, length: length, gcm: gcm, sink: writer, hashingInput: plaintextSHA256 == nil,
+                 phase: "encrypting", path: plaintext, progress: options.progress)
+        let tag = try gcm.finishEncrypting()
+        hashes.output.update(data: tag)
+        try writer.write(tag)
         let structureBytes = structure.encoded
         // The structure's temporary file first, so a failure there leaves no ciphertext either.
         let structureWriter = try AtomicFileWriter(path: structurePath)
@@ -159,7 +174,8 @@ public struct Encryptor: Sendable {
         return EncryptionDescriptor(
             format: .cose, contentAlgorithm: alg,
             recipients: recipients.map { .init(keyID: Hex.encode($0.keyID), algorithm: $0.algorithm.description) },
-            plaintext: digests.plaintext, ciphertext: digests.ciphertext,
+            plaintext: FileDigest(sha256: plaintextSHA256 ?? Hex.encode(Array(hashes.input.finalize())), length: hashes.count),
+            ciphertext: FileDigest(sha256: Hex.encode(Array(hashes.output.finalize())), length: hashes.count + 16),
             structure: FileDigest(sha256: DigestCalculator.sha256Hex(structureBytes), length: Int64(structureBytes.count)))
     }
 

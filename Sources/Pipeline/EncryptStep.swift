@@ -91,10 +91,11 @@ public struct EncryptStep: PipelineStep {
         let spec = context.spec, out = context.out
         let image = try context.value(ReleaseArtefacts.image)
         let deltas = context.optionalValue(ReleaseArtefacts.deltas) ?? []
-        var sources: [(target: String, path: String)] = [(spec.targetName, image.path)]
-        sources += deltas.map { (ManifestStep.deltaTargetName(spec, $0), out + "/" + $0.file) }
-        let payloads = sources.map { s -> (target: String, path: String, ciphertext: String) in
-            (s.target, s.path, "build/encrypted/" + s.target)
+        // Each plaintext with the name it has among this step's materials.
+        var sources: [(target: String, path: String, material: String)] = [(spec.targetName, image.path, image.name)]
+        sources += deltas.map { (ManifestStep.deltaTargetName(spec, $0), out + "/" + $0.file, $0.file) }
+        let payloads = sources.map { s -> (target: String, path: String, material: String, ciphertext: String) in
+            (s.target, s.path, s.material, "build/encrypted/" + s.target)
         }
 
         var materials = [String: ArtifactDigests]()
@@ -124,7 +125,11 @@ public struct EncryptStep: PipelineStep {
         for p in payloads {
             let ciphertext = out + "/" + p.ciphertext
             try FileIO.makeDirectories((ciphertext as NSString).deletingLastPathComponent)
-            let d = try encryptor.encrypt(file: p.path, ciphertextTo: ciphertext, structureTo: ciphertext + ".cose")
+            // The plaintexts are this step's materials, hashed by the runner for this run (the
+            // same digests the link, the delta records and the rollback check use): the encryptor
+            // records those instead of hashing each plaintext again.
+            let d = try encryptor.encrypt(file: p.path, ciphertextTo: ciphertext, structureTo: ciphertext + ".cose",
+                                          plaintextSHA256: materials[p.material]?["sha256"])
             // The structure travels inside the signed manifest: a device needs nothing else.
             var descriptor = d.json.objectValue ?? [:]
             descriptor["cose"] = .string(Base64.encode(try FileIO.read(ciphertext + ".cose", limit: 1 << 20)))

@@ -98,6 +98,54 @@ struct COSEEncryptTests {
         #expect(try FileIO.read(f.outputPath) == f.plaintext)
     }
 
+    @Test("decrypting in 4 KiB chunks, many hand-overs between the pipeline's threads, gives back the plaintext and the digests the encryption recorded; a flipped byte in a middle chunk still leaves nothing", arguments: [0, 4095, 4096, 4097, 200_000])
+    func smallChunks(length: Int) throws {
+        let f = try EncryptedFixture(length: length, chunkSize: 4096)
+        let options = EncryptionOptions(chunkSize: 4096)
+        func decrypt() throws -> DecryptionResult {
+            try Decryptor.decrypt(structure: FileIO.read(f.structurePath), ciphertext: f.ciphertextPath, key: .keyEncryptionKey(f.group),
+                                  to: f.outputPath, options: options)
+        }
+        let original = try FileIO.read(f.ciphertextPath)
+        var flipped = original
+        flipped[flipped.count / 2] ^= 0x80
+        try AtomicFile.write(flipped, to: f.ciphertextPath)
+        #expect(throws: FirmchainError.self) { try decrypt() }
+        #expect(f.outputDirectoryIsEmpty)
+
+        try AtomicFile.write(original, to: f.ciphertextPath)
+        let result = try decrypt()
+        #expect(try FileIO.read(f.outputPath) == f.plaintext)
+        #expect(result.plaintext == f.descriptor.plaintext)
+        #expect(f.descriptor.plaintext == FileDigest(sha256: DigestCalculator.sha256Hex(f.plaintext), length: Int64(length)))
+        #expect(f.descriptor.ciphertext == FileDigest(sha256: DigestCalculator.sha256Hex(original), length: Int64(length + 16)))
+    }
+
+    @Test("a plaintext digest the caller already has is recorded as given, without hashing again; one that is not 64 lower-case hex digits is refused and nothing is written")
+    func callerHashedPlaintext() throws {
+        let f = try EncryptedFixture()
+        let encryptor = try Encryptor(recipients: [.keyEncryptionKey(f.group)])
+        let digest = DigestCalculator.sha256Hex(f.plaintext)
+        try FileIO.makeDirectories(f.dir.file("given"))
+        let d = try encryptor.encrypt(file: f.dir.file("in/fw.bin"), ciphertextTo: f.dir.file("given/fw.bin"),
+                                      structureTo: f.dir.file("given/fw.bin.cose"), plaintextSHA256: digest)
+        #expect(d.plaintext == f.descriptor.plaintext)
+        #expect(d.ciphertext == FileDigest(sha256: DigestCalculator.sha256Hex(try FileIO.read(f.dir.file("given/fw.bin"))), length: Int64(f.plaintext.count + 16)))
+        let result = try Decryptor.decrypt(structure: FileIO.read(f.dir.file("given/fw.bin.cose")), ciphertext: f.dir.file("given/fw.bin"),
+                                           key: .keyEncryptionKey(f.group), to: f.outputPath)
+        #expect(try FileIO.read(f.outputPath) == f.plaintext)
+        #expect(result.plaintext.sha256 == digest)
+
+        for bad in [digest.uppercased(), String(digest.dropLast()), "sha256:" + digest.dropFirst(7)] {
+            let error = #expect(throws: FirmchainError.self) {
+                try encryptor.encrypt(file: f.dir.file("in/fw.bin"), ciphertextTo: f.dir.file("bad/fw.bin"),
+                                      structureTo: f.dir.file("bad/fw.bin.cose"), plaintextSHA256: bad)
+            }
+            #expect(error?.code == .usageInvalid)
+        }
+        #expect(!FileIO.exists(f.dir.file("bad")))
+    }
+
     @Test("a recipient added later opens the same ciphertext, which is not rewritten")
     func addRecipientLater() throws {
         let f = try EncryptedFixture()

@@ -4,16 +4,29 @@ import FirmchainCore
 import Foundation
 import Signing
 
-/// Encryption as three stages on their own threads, so reading, AES-GCM and writing overlap
-/// (the machine's second core does the I/O and the hashing while the first encrypts):
+/// AES-GCM over a stream as three stages on their own threads, so reading, AES-GCM and writing
+/// overlap (the machine's second core reads, writes and hashes while the first runs the cipher):
 ///
-///     reader ──full──▶ encrypt (caller's thread, in place) ──sealed──▶ writer ──free──▶ reader
+///     reader ──full──▶ AES-GCM (caller's thread, in place) ──sealed──▶ writer ──free──▶ reader
+///
+/// The reader hashes what it reads and the writer hashes what it writes, so one pass gives the
+/// SHA-256 of both sides: plaintext and ciphertext for encryption, ciphertext and plaintext for
+/// decryption. Encryption and decryption (and the tag check before adding a recipient, which
+/// writes nothing) run through the same pipeline.
 ///
 /// Memory: `slots` buffers of `chunkSize` bytes, allocated once (4 × 1 MiB by default), whatever
 /// the file's size. Invariants: a slot is owned by exactly one stage at a time; chunks reach the
-/// writer in file order (each queue is FIFO and each stage is one thread); the tag is written only
-/// after the writer has written every chunk.
-final class EncryptPipeline: @unchecked Sendable {
+/// writer in file order (each queue is FIFO and each stage is one thread); the caller sees the
+/// result only after the writer has written every chunk.
+final class CipherPipeline: @unchecked Sendable {
+    /// What a run read and wrote: the running SHA-256 of each side (the caller adds the tag to
+    /// the ciphertext's) and the number of bytes that went through the cipher.
+    struct Hashes {
+        var input: SHA256
+        var output: SHA256
+        let count: Int64
+    }
+
     private let chunkSize: Int
     private let buffers: [UnsafeMutableRawBufferPointer]
     private let free = SlotQueue(), full = SlotQueue(), sealed = SlotQueue()
@@ -40,33 +53,36 @@ final class EncryptPipeline: @unchecked Sendable {
 
     private var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
 
-    /// Runs the pipeline over `source` into `sink`; returns the digests of both sides.
-    func run(source: FileByteSource, gcm: StreamingGCM, sink: AtomicFileWriter,
-             progress: ProgressReporter) throws -> (plaintext: FileDigest, ciphertext: FileDigest) {
+    /// Runs the first `length` bytes of `source` through `gcm` into `sink` (or nowhere), reporting
+    /// `phase` progress. `source` is left just after those bytes (a decryption then reads the
+    /// tag from it). A source that ends early fails with `encryption.truncated` about `path`.
+    /// With `hashingInput` false the input's hash is left empty (its caller already has it).
+    func run<Source: ByteSource>(source: inout Source, length: Int64, gcm: StreamingGCM, sink: AtomicFileWriter?,
+                                 hashingInput: Bool = true, phase: String, path: String?, progress: ProgressReporter) throws -> Hashes {
         let group = DispatchGroup()
-        let total = source.length
         // Each is used by one stage only; the queues' locks order every hand-over.
-        nonisolated(unsafe) let source = source
+        nonisolated(unsafe) var reading = source
         nonisolated(unsafe) let sink = sink
-        nonisolated(unsafe) var plainHash = SHA256(), cipherHash = SHA256()
+        nonisolated(unsafe) var inputHash = SHA256(), outputHash = SHA256()
         nonisolated(unsafe) var readBytes: Int64 = 0
 
-        // Reader: fills free slots in file order; hashes the plaintext.
+        // Reader: fills free slots in file order; hashes the input.
         DispatchQueue.global().async(group: group) { [self] in
-            while true {
-                guard case .chunk(let slot, _) = free.take(), !isCancelled else { full.put(.end); return }
+            while readBytes < length {
+                guard case .chunk(let slot, _) = free.take(), !isCancelled else { break }
                 do {
-                    let n = try source.read(into: buffers[slot])
-                    if n == 0 { full.put(.end); return }
-                    plainHash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n]))
+                    let want = Int(min(Int64(chunkSize), length - readBytes))
+                    let n = try reading.read(into: UnsafeMutableRawBufferPointer(rebasing: buffers[slot][0..<want]))
+                    guard n > 0 else { throw FirmchainError(.encryptionTruncated, "the input ended early", path: path) }
+                    if hashingInput { inputHash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n])) }
                     readBytes += Int64(n)
                     full.put(.chunk(slot: slot, count: n))
                 } catch {
                     fail(error)
-                    full.put(.end)
-                    return
+                    break
                 }
             }
+            full.put(.end)
         }
         // Writer: hashes and writes sealed slots in order, then returns them to the reader.
         DispatchQueue.global().async(group: group) { [self] in
@@ -74,11 +90,11 @@ final class EncryptPipeline: @unchecked Sendable {
             while case .chunk(let slot, let n) = sealed.take() {
                 if !isCancelled {
                     let chunk = UnsafeRawBufferPointer(rebasing: buffers[slot][0..<n])
-                    cipherHash.update(bufferPointer: chunk)
+                    outputHash.update(bufferPointer: chunk)
                     do {
-                        try sink.write(chunk.bindMemory(to: UInt8.self))
+                        try sink?.write(chunk.bindMemory(to: UInt8.self))
                         written += Int64(n)
-                        progress.report(phase: "encrypting", completed: written, total: total)
+                        progress.report(phase: phase, completed: written, total: length)
                     } catch {
                         fail(error)
                     }
@@ -86,14 +102,14 @@ final class EncryptPipeline: @unchecked Sendable {
                 free.put(.chunk(slot: slot, count: 0))
             }
         }
-        // Encrypt, in place, on this thread.
-        var encrypted: Int64 = 0
+        // AES-GCM, in place, on this thread.
+        var done: Int64 = 0
         while case .chunk(let slot, let n) = full.take() {
             if !isCancelled {
                 let chunk = UnsafeMutableRawBufferPointer(rebasing: buffers[slot][0..<n])
                 do {
                     try gcm.update(UnsafeRawBufferPointer(chunk), into: chunk)
-                    encrypted += Int64(n)
+                    done += Int64(n)
                 } catch {
                     fail(error)
                 }
@@ -102,13 +118,10 @@ final class EncryptPipeline: @unchecked Sendable {
         }
         sealed.put(.end)
         group.wait()
+        source = reading
         if let firstError { throw firstError }
-        guard encrypted == readBytes else { throw FirmchainError(.internal, "the encryption pipeline lost a chunk") }
-        let tag = try gcm.finishEncrypting()
-        cipherHash.update(data: tag)
-        try sink.write(tag)
-        return (FileDigest(sha256: Hex.encode(Array(plainHash.finalize())), length: encrypted),
-                FileDigest(sha256: Hex.encode(Array(cipherHash.finalize())), length: encrypted + 16))
+        guard done == readBytes, done == length else { throw FirmchainError(.internal, "the cipher pipeline lost a chunk") }
+        return Hashes(input: inputHash, output: outputHash, count: done)
     }
 }
 
