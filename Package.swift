@@ -159,7 +159,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["FirmchainCore"], path: "Tests/Support"),
         .testTarget(name: "FirmchainCoreTests", dependencies: ["FirmchainCore", "Export", "SuffixArray", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "KeyLifecycle", "Encryption", "TestSupport"]),
         .testTarget(name: "KeyLifecycleTests", dependencies: ["KeyLifecycle", "Pipeline", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "Encryption", "Delta", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ReleasePolicy", "Release", "Repository", "Custody", "Signing", "FirmchainCore", "Encryption", "Delta", "KeyLifecycle", "TestSupport"]),
         // VerificationTests: the release verifier on releases built by the real pipeline runner, and
         // the tamper suite (hundreds of mutations, each refused with its expected check id).
         .testTarget(name: "VerificationTests", dependencies: ["Verification", "Pipeline", "ReleasePolicy", "Release", "Repository", "Custody",

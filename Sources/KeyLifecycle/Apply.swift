@@ -51,6 +51,10 @@ extension KeyCeremony {
         let lock = try DirectoryLock(release.path, waitSeconds: writerWaitSeconds)
         defer { lock.unlock() }
         try validateShape(proposal)
+        if let change = proposal.delegation {
+            return try applyDelegation(proposal, change, to: release, signers: signers, rules: rules, requiredApprovals: requiredApprovals,
+                                       officers: officers, expiry: expiry, now: now)
+        }
         let base = try proposal.baseRoot()
         let proposed = try proposal.root.signedBytes()
         let latest = store.latestRootVersion()
@@ -143,6 +147,84 @@ extension KeyCeremony {
         return AppliedCeremony(rootVersion: next.version, revocationsVersion: list?.signed.version,
                                resigned: prepared.map { ($0.targetsVersion, $0.snapshotVersion, $0.timestampVersion) }, resumed: resumed,
                                alreadyApplied: false, warnings: warnings)
+    }
+
+    /// Publishes an approved change of a delegated role (the caller holds the release's lock):
+    /// checks, as for a root, that the root and `targets.json` are still the ones the proposal
+    /// extends, the release verifies, and the approvals meet the root officers' threshold, the
+    /// new keys' threshold and the policy's; then signs, before the first write, the next
+    /// `targets` naming the role's new keys (with the targets key among `signers`), the role's
+    /// next metadata with its new keys, a snapshot and a timestamp; writes them, timestamp
+    /// last, and records the approvals and the ceremony in the ledger.
+    static func applyDelegation(_ proposal: KeyProposal, _ change: DelegationChange, to release: ReleaseDirectory, signers: [any Signer],
+                                rules: KeyRules, requiredApprovals: Int?, officers: Set<String>?, expiry: ExpiryPolicy,
+                                now: Date) throws -> AppliedCeremony {
+        let store = release.repository
+        let base = try proposal.baseRoot()
+        let latest = store.latestRootVersion()
+        let latestFile = try FileIO.read(store.metadataDirectory + "/\(latest).root.json", limit: RepositoryStore.metadataLimit)
+        guard latest == base.signed.version, DigestCalculator.sha256Hex(latestFile) == proposal.baseSHA256 else {
+            throw stale("the proposal was made against root v\(base.signed.version), but the newest root is v\(latest); make a new proposal")
+        }
+        let before = try verifyBefore(release, hiding: nil, now: now)
+        let cur = try store.current()
+        let targetsFile = try FileIO.read(store.metadataDirectory + "/\(cur.targets.signed.version).targets.json", limit: RepositoryStore.metadataLimit)
+        let digest = try proposal.digest()
+        guard DigestCalculator.sha256Hex(targetsFile) == change.baseTargetsSHA256 else {
+            if let role = cur.targets.signed.delegations?.roles.first(where: { $0.name == change.role }),
+               Set(role.keys.keyids) == Set(change.keys.map(\.keyid)), role.keys.threshold == change.threshold,
+               (try? release.custody.ledger.entries())?.contains(where: { $0.record.action == "key.apply" && $0.record.details["proposal"] == .string(digest) }) == true {
+                return AppliedCeremony(rootVersion: latest, revocationsVersion: nil, resigned: nil, resumed: false, alreadyApplied: true, warnings: [])
+            }
+            throw stale("the proposal was made against targets.json sha256 \(change.baseTargetsSHA256.prefix(12))…, but the published targets v\(cur.targets.signed.version) differ; make a new proposal")
+        }
+        guard now < proposal.expires else { throw stale("the proposal expired \(UTCTimestamp.string(from: proposal.expires)); make a new one") }
+        let state = try state(of: proposal, revocations: before.revocations, requiredApprovals: requiredApprovals, officers: officers, at: now)
+        if let broken = state.invalidApprovals.first {
+            throw FirmchainError(.keysApprovalInvalid, "the approval by \(broken.prefix(8)) does not cover this proposal's bytes: it was edited after that approval; nothing was published")
+        }
+        guard state.isMet else {
+            throw FirmchainError(.keysApprovalsMissing, "not enough approvals, nothing was published: " + state.missing.joined(separator: "; "))
+        }
+        guard var delegations = cur.targets.signed.delegations, let index = delegations.roles.firstIndex(where: { $0.name == change.role }),
+              let roleVersion = cur.snapshot.signed.meta["\(change.role).json"]?.version else {
+            throw stale("the published targets no longer delegate \(change.role)")
+        }
+        for key in change.keys where delegations.keys[key.keyid] == nil {
+            guard let pk = key.publicKey() else { throw refused("key \(key.keyid.prefix(8)) of the proposal cannot be read") }
+            try allow(pk, rules)
+        }
+        // Sign everything before the first write.
+        delegations.roles[index].keys = RoleKeys(keyids: change.keys.map(\.keyid), threshold: change.threshold)
+        for key in change.keys { delegations.keys[key.keyid] = key }
+        let used = Set(delegations.roles.flatMap(\.keys.keyids))
+        delegations.keys = delegations.keys.filter { used.contains($0.key) }
+        var targets = cur.targets.signed
+        targets.delegations = delegations
+        var roleMetadata = try Metadata<Targets>(bytes: try FileIO.read(store.metadataDirectory + "/\(roleVersion).\(change.role).json", limit: RepositoryStore.metadataLimit),
+                                                 path: "\(roleVersion).\(change.role).json").signed
+        roleMetadata.common.version = roleVersion + 1
+        roleMetadata.common.expires = now.addingTimeInterval(expiry.targets)
+        var signedRole = Metadata(signed: roleMetadata)
+        try signedRole.sign(with: signers, role: delegations.roles[index].keys, roleName: change.role)
+        let prepared = try store.prepare(targets: targets, delegated: [(change.role, signedRole)], signers: signers, expiry: expiry, now: now)
+        for f in prepared.files { try AtomicFile.write(f.bytes, to: store.metadataDirectory + "/" + f.name) }
+
+        let subject = LedgerSubject(name: "repository/metadata/\(prepared.targetsVersion).targets.json",
+                                    sha256: DigestCalculator.sha256Hex(prepared.files.first { $0.name == "\(prepared.targetsVersion).targets.json" }?.bytes ?? []))
+        var records = proposal.approvals.filter { state.validApprovals.contains($0.keyid) }.sorted { $0.time < $1.time }.map { a in
+            LedgerRecord(action: "key.approve", actor: a.keyid, subjects: [subject],
+                         details: ["proposal": .string(digest), "approved": .string(UTCTimestamp.string(from: a.time)), "kind": .string(proposal.kind.rawValue)])
+        }
+        records.append(LedgerRecord(action: "key.apply", actor: signers.first.map { TUFKey($0.publicKey).keyid } ?? "", subjects: [subject],
+                                    details: ["proposal": .string(digest), "role": .string(change.role), "delegated": .bool(true),
+                                              "changes": .array(proposal.changes.map { .string($0) }),
+                                              "approvals": .array(state.validApprovals.map { .string($0) }), "resumed": .bool(false)]))
+        try FileIO.makeDirectories(release.custody.directory)
+        _ = try release.custody.ledger.append(records, now: now)
+        return AppliedCeremony(rootVersion: latest, revocationsVersion: nil,
+                               resigned: (prepared.targetsVersion, prepared.snapshotVersion, prepared.timestampVersion), resumed: false,
+                               alreadyApplied: false, warnings: [])
     }
 
     /// The release verified as it stood before the ceremony (an interrupted apply's root hidden).

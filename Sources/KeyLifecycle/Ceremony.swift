@@ -260,12 +260,53 @@ public enum KeyCeremony {
         return warnings
     }
 
+    /// A proposal that changes the keys or threshold of the delegated role `role` in the
+    /// published `targets` (Docs/keys.md "Delegated roles"). `baseRoot` is the newest root's file,
+    /// `targetsFile` the published `N.targets.json` file.
+    ///
+    /// - Throws: `keys.refused-change` for an unknown role, a key already there or not there, a
+    ///   threshold outside 1…keys, a key the rules forbid, or no change at all.
+    public static func proposeDelegationRotation(baseRoot: [UInt8], targetsFile: [UInt8], role: String, add: [PublicKey] = [], remove: [String] = [],
+                                                 threshold: Int? = nil, rules: KeyRules = KeyRules(), expiry: CeremonyExpiry = CeremonyExpiry(),
+                                                 now: Date) throws -> (proposal: KeyProposal, warnings: [String]) {
+        let root = try Metadata<Root>(bytes: baseRoot, path: "base root")
+        let targets = try Metadata<Targets>(bytes: targetsFile, path: "targets.json")
+        guard let delegations = targets.signed.delegations, let current = delegations.roles.first(where: { $0.name == role }) else {
+            throw refused("the published targets delegate no role named \(role) (delegated roles: \((targets.signed.delegations?.roles.map(\.name) ?? []).joined(separator: ", ")))")
+        }
+        var keys = current.keys.keyids.compactMap { delegations.keys[$0] }
+        var changes = [String]()
+        for key in add {
+            let k = TUFKey(key)
+            guard !keys.contains(where: { $0.keyid == k.keyid }) else { throw refused("key \(k.keyid.prefix(8)) is already a key of \(role)") }
+            try allow(key, rules)
+            keys.append(k)
+            changes.append("add \(describe(key)) to \(role)")
+        }
+        for id in remove {
+            guard let i = keys.firstIndex(where: { $0.keyid == id }) else { throw refused("key \(id.prefix(8)) is not a key of \(role)") }
+            keys.remove(at: i)
+            changes.append("remove key \(id.prefix(8)) from \(role)")
+        }
+        let newThreshold = threshold ?? min(current.keys.threshold, max(keys.count, 1))
+        guard !keys.isEmpty, newThreshold >= 1, newThreshold <= keys.count else {
+            throw refused("\(role) would have \(keys.count) key(s) and threshold \(newThreshold); the threshold must be between 1 and the number of keys")
+        }
+        if newThreshold != current.keys.threshold { changes.append("threshold of \(role): \(current.keys.threshold) → \(newThreshold)") }
+        guard !changes.isEmpty else { throw refused("the proposal changes nothing") }
+        var p = KeyProposal(kind: .rotation, role: .targets, baseFile: baseRoot, created: now, expires: now.addingTimeInterval(expiry.proposal),
+                            changes: changes, root: Metadata(signed: root.signed))
+        p.delegation = DelegationChange(role: role, baseTargetsSHA256: DigestCalculator.sha256Hex(targetsFile), keys: keys, threshold: newThreshold)
+        return (p, [])
+    }
+
     // MARK: Approving
 
     /// The keyids with a say in `proposal`: the root keys of its base root and of the root it
     /// proposes (a revocation list is signed by the latter).
     public static func officers(of proposal: KeyProposal) throws -> [String] {
         let base = try proposal.baseRoot().signed
+        if let d = proposal.delegation { return Array(Set(base.roles.root.keyids + d.keys.map(\.keyid))).sorted() }
         return Array(Set(base.roles.root.keyids + proposal.root.signed.roles.root.keyids)).sorted()
     }
 
@@ -285,6 +326,17 @@ public enum KeyCeremony {
             throw FirmchainError(.keysApprovalInvalid, "the approval by \(broken.prefix(8)) no longer covers this proposal's bytes: it was edited after that approval; make a new proposal")
         }
         let key = TUFKey(signer.publicKey), base = try proposal.baseRoot().signed
+        if let d = proposal.delegation {
+            // A delegated role's rotation: the root officers and the new keys approve; no metadata is signed now.
+            guard try officers(of: proposal).contains(key.keyid) else {
+                throw FirmchainError(.keysNotAnOfficer, "key \(key.keyid.prefix(8)) (\(signer.keyDescription)) has no say in this change: only the root keys of root v\(base.version) and the new keys of \(d.role) approve it")
+            }
+            if let r = revocations.first(where: { $0.keyid == key.keyid }), r.reason == .compromised || now >= r.time {
+                throw FirmchainError(.keysNotAnOfficer, "key \(key.keyid.prefix(8)) is revoked (\(r.reason.rawValue)); its approval would not count")
+            }
+            try addApproval(&proposal, signer: signer, key: key, now: now)
+            return try state(of: proposal, revocations: revocations, at: now)
+        }
         let oldRole = base.roles.root, newRole = proposal.root.signed.roles.root
         guard oldRole.keyids.contains(key.keyid) || newRole.keyids.contains(key.keyid) else {
             throw FirmchainError(.keysNotAnOfficer, "key \(key.keyid.prefix(8)) (\(signer.keyDescription)) has no say in this change: only the root keys of root v\(base.version) and of the proposed v\(proposal.root.signed.version) approve it")
@@ -297,12 +349,17 @@ public enum KeyCeremony {
         if newRole.keyids.contains(key.keyid), proposal.revocations != nil {
             try proposal.revocations!.addSignature(by: signer, role: newRole, as: .tuf("root"), ring: ring, at: now)
         }
+        try addApproval(&proposal, signer: signer, key: key, now: now)
+        return try state(of: proposal, revocations: revocations, at: now)
+    }
+
+    /// `signer`'s signature over the proposal's digest, the keyid and the time.
+    private static func addApproval(_ proposal: inout KeyProposal, signer: any Signer, key: TUFKey, now: Date) throws {
         let digest = try proposal.digest()
         guard let algorithm = key.algorithm else { throw FirmchainError(.keysNotAnOfficer, "key \(key.keyid.prefix(8)) has no signature algorithm Firmchain knows") }
         let sig = try signer.sign(KeyProposal.approvalMessage(digest: digest, keyid: key.keyid, time: now), algorithm: algorithm)
         proposal.approvals.removeAll { $0.keyid == key.keyid }
         proposal.approvals.append(KeyApproval(keyid: key.keyid, time: now, signature: Hex.encode(sig)))
-        return try state(of: proposal, revocations: revocations, at: now)
     }
 
     /// Where the approvals stand: an approval counts only when its signature over the digest
@@ -318,11 +375,35 @@ public enum KeyCeremony {
         let base = try proposal.baseRoot().signed, next = proposal.root.signed
         let digest = try proposal.digest()
         var valid = [String](), invalid = [String]()
+        let delegatedKeys = Dictionary((proposal.delegation?.keys ?? []).map { ($0.keyid, $0) }) { a, _ in a }
         for a in proposal.approvals {
-            guard let key = next.keys[a.keyid] ?? base.keys[a.keyid], key.keyid == a.keyid,
+            guard let key = next.keys[a.keyid] ?? base.keys[a.keyid] ?? delegatedKeys[a.keyid], key.keyid == a.keyid,
                   key.isValidSignature(Hex.decode(a.signature) ?? [], for: KeyProposal.approvalMessage(digest: digest, keyid: a.keyid, time: a.time))
             else { invalid.append(a.keyid); continue }
             valid.append(a.keyid)
+        }
+        if let d = proposal.delegation {
+            // The root officers' threshold, and the new keys' own threshold (each holder has the key).
+            let inForce = allRevocations(proposal, revocations)
+            let baseRing = base.keyRing(revocations: inForce)
+            var officersTally = ThresholdTally(threshold: base.roles.root.threshold)
+            officersTally.valid = valid.filter { base.roles.root.keyids.contains($0) && baseRing.trust($0, for: .tuf("root"), at: now).isTrusted }
+            officersTally.missing = base.roles.root.keyids.filter { !officersTally.valid.contains($0) }.sorted()
+            var keysTally = ThresholdTally(threshold: d.threshold)
+            let revoked = Set(inForce.filter { $0.reason == .compromised || now >= $0.time }.map(\.keyid))
+            keysTally.valid = valid.filter { delegatedKeys[$0] != nil && !revoked.contains($0) }
+            keysTally.missing = delegatedKeys.keys.filter { !keysTally.valid.contains($0) }.sorted()
+            var reqs = [CeremonyState.Requirement(name: "the change of \(d.role) by the root keys of v\(base.version)", tally: officersTally),
+                        CeremonyState.Requirement(name: "the change of \(d.role) by its new keys", tally: keysTally)]
+            if let requiredApprovals {
+                var t = ThresholdTally(threshold: requiredApprovals)
+                let sayers = Set(try officers(of: proposal))
+                let eligible = named.map { sayers.intersection($0) } ?? sayers
+                t.valid = valid.filter { eligible.contains($0) && !revoked.contains($0) }
+                t.missing = eligible.filter { !t.valid.contains($0) }.sorted()
+                reqs.append(.init(name: "the policy's \(requiredApprovals) officer approval(s)", tally: t))
+            }
+            return CeremonyState(requirements: reqs, invalidApprovals: invalid, validApprovals: valid)
         }
         var root = proposal.root
         root.signatures.removeAll { !valid.contains($0.keyid) }
@@ -354,6 +435,15 @@ public enum KeyCeremony {
     /// structure (thresholds within key counts), and a revocation list only on a revocation.
     static func validateShape(_ proposal: KeyProposal) throws {
         let base = try proposal.baseRoot().signed
+        if let d = proposal.delegation {
+            guard try proposal.root.signedBytes() == (try proposal.baseRoot()).signedBytes() else {
+                throw FirmchainError(.keysMalformedProposal, "a delegated role's rotation leaves the root as it is, and this proposal changes it")
+            }
+            guard !d.keys.isEmpty, d.threshold >= 1, d.threshold <= d.keys.count, Set(d.keys.map(\.keyid)).count == d.keys.count else {
+                throw FirmchainError(.keysMalformedProposal, "the proposed keys of \(d.role) and their threshold \(d.threshold) do not fit")
+            }
+            return
+        }
         guard proposal.root.signed.version == base.version + 1 else {
             throw FirmchainError(.keysMalformedProposal, "the proposed root has version \(proposal.root.signed.version), not \(base.version + 1)")
         }
@@ -391,7 +481,7 @@ public enum KeyCeremony {
         return (p, warnings)
     }
 
-    private static func allow(_ key: PublicKey, _ rules: KeyRules) throws {
+    static func allow(_ key: PublicKey, _ rules: KeyRules) throws {
         let algorithm = key.keyType.defaultAlgorithm
         if let allowed = rules.allowedAlgorithms, !allowed.contains(algorithm) {
             throw refused("\(describe(key)) signs with \(algorithm.rawValue), which the policy does not allow (allowed: \(allowed.map(\.rawValue).sorted().joined(separator: ", ")))")

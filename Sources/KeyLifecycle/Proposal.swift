@@ -32,6 +32,34 @@ public struct KeyApproval: Sendable, Hashable {
     }
 }
 
+/// A change of a delegated targets role's keys (a product line's team, Docs/keys.md
+/// "Delegated roles"): the role, the `targets.json` it extends, and the role's keys and
+/// threshold after the change. The root does not change; the root officers approve, and so do
+/// the new keys (proof that their holders have them).
+public struct DelegationChange: Sendable, Equatable {
+    /// The delegated role's name.
+    public var role: String
+    /// sha256 of the published `N.targets.json` file the change extends.
+    public var baseTargetsSHA256: String
+    /// The role's keys after the change.
+    public var keys: [TUFKey]
+    /// The role's threshold after the change.
+    public var threshold: Int
+
+    /// A change from its parts.
+    public init(role: String, baseTargetsSHA256: String, keys: [TUFKey], threshold: Int) {
+        self.role = role
+        self.baseTargetsSHA256 = baseTargetsSHA256
+        self.keys = keys
+        self.threshold = threshold
+    }
+
+    /// Canonical JSON members (in the proposal file and its statement).
+    var json: JSONValue {
+        ["role": .string(role), "base_targets_sha256": .string(baseTargetsSHA256), "keys": .array(keys.map(\.json)), "threshold": .int(Int64(threshold))]
+    }
+}
+
 /// A key ceremony in progress (Docs/keys.md "Proposals"): the next root (and, for a
 /// revocation, the next revocation list), unsigned at first, the root it was made against, its
 /// own expiry, and the approvals collected so far, one officer at a time, each on their own
@@ -71,6 +99,8 @@ public struct KeyProposal: Sendable {
     public var revocations: Metadata<RevocationList>?
     /// The approvals so far.
     public var approvals: [KeyApproval]
+    /// For a delegated role's rotation: the change (`root` is then the base root, unchanged).
+    public var delegation: DelegationChange?
 
     /// A proposal from its parts, without approvals.
     public init(kind: CeremonyKind, role: TopLevelRole, baseFile: [UInt8], created: Date, expires: Date, changes: [String],
@@ -102,6 +132,7 @@ public struct KeyProposal: Sendable {
             "root_signed_sha256": .string(DigestCalculator.sha256Hex(try root.signedBytes())),
         ]
         if let revocations { o["revocations_signed_sha256"] = .string(DigestCalculator.sha256Hex(try revocations.signedBytes())) }
+        if let delegation { o["delegation"] = delegation.json }
         return try JSONEncoding.canonical(.object(o))
     }
 
@@ -127,6 +158,7 @@ public struct KeyProposal: Sendable {
             }),
         ]
         if let revocations { o["revocations"] = Self.document(revocations) }
+        if let delegation { o["delegation"] = delegation.json }
         return JSONEncoding.standard(.object(o), indent: 1)
     }
 
@@ -162,7 +194,15 @@ public struct KeyProposal: Sendable {
                 guard Hex.decode(sig) != nil else { throw bad("approvals[\(i)].sig is not hex") }
                 return KeyApproval(keyid: keyid, time: try Self.time(&a, "time", bad), signature: sig)
             }
+            delegation = try f.optional("delegation").map { v in
+                var d = try JSONFields(v, "delegation", error: bad)
+                let keys = try d.array("keys").map { try TUFKey(json: $0, error: bad) }
+                let threshold = try d.int("threshold")
+                guard threshold >= 1, threshold <= Int64(keys.count) else { throw bad("delegation.threshold must be between 1 and its \(keys.count) key(s)") }
+                return DelegationChange(role: try d.string("role"), baseTargetsSHA256: try d.string("base_targets_sha256"), keys: keys, threshold: Int(threshold))
+            }
             guard Set(approvals.map(\.keyid)).count == approvals.count else { throw bad("approvals lists one key twice") }
+            guard delegation == nil || kind == .rotation else { throw bad("only a rotation proposal changes a delegated role") }
             guard (try? baseRoot().signed.version) == version else { throw bad("base.version does not match base.file") }
             guard kind == .revocation || revocations == nil else { throw bad("only a revocation proposal carries a revocation list") }
             guard kind != .revocation || revocations != nil else { throw bad("a revocation proposal carries no revocation list") }

@@ -327,6 +327,14 @@ public struct PipelineRunner: Sendable {
         // The delegations the policy compiles to, against the published ones: a rotated team key
         // or a new product line is signed anew even when no target changed.
         let (roles, _) = try SignStep.delegatedRoles(policy) { try Signers.publicKey(of: $0, options: options.signerOptions) }
+        // A team's keys change only by ceremony (root officers and the new keys approve), never by
+        // a policy edit alone: the run refuses until the published release names the policy's keys.
+        for role in roles {
+            guard let published = targets.delegations?.roles.first(where: { $0.name == role.name }) else { continue }
+            if Set(published.keys.keyids) != Set(role.keys.keyids) || published.keys.threshold != role.keys.threshold {
+                throw violation("the policy \(policy.path) names keys \(role.keys.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ", ")) (threshold \(role.keys.threshold)) for the delegated role \(role.name), but the published release delegates it to \(published.keys.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ", ")) (threshold \(published.keys.threshold)); a team's keys change by ceremony: `firmchain keys rotate --repo \(spec.output) --role \(role.name) …`, approved by the root officers and the new keys, then `keys apply` (Docs/keys.md \"Delegated roles\")")
+            }
+        }
         let delegationsChanged = roles.map { [$0.name, $0.keys.keyids.sorted().joined(separator: ","), String($0.keys.threshold), ($0.paths ?? []).joined(separator: ",")] }
             != (targets.delegations?.roles ?? []).map { [$0.name, $0.keys.keyids.sorted().joined(separator: ","), String($0.keys.threshold), ($0.paths ?? []).joined(separator: ",")] }
         // What was released, whichever role signed it: the manifest adds to it, the sign step splits it again.

@@ -94,6 +94,17 @@ public enum RepositoryInventory {
         let roots = chainOfRoots(files, newest: trusted.root.signed.version)
         let delegators = delegatorsByRole(trusted)
         var historicEntries = [(name: String, file: TargetFile)]()
+        // A delegated role's history was signed by the keys some earlier, validly signed targets
+        // delegated it to (a team whose keys were rotated since by ceremony).
+        var pastDelegators = [String: [(DelegatedRole, Delegations)]]()
+        let currentTargets = snapshot.signed.meta["targets.json"]?.version ?? 0
+        for (rel, kind) in try files.entries(under: metadataDir) where kind == .regular && rel.hasSuffix(".targets.json") {
+            let name = rel.dropFirst(metadataDir.count + 1)
+            guard let v = Int64(name.prefix { $0 != "." }), v >= 1, v < currentTargets,
+                  let md = historicSignedByTopLevel(Targets.self, files, rel, role: .targets, version: v, roots: roots, revocations: revocations),
+                  let d = md.signed.delegations else { continue }
+            for r in d.roles { pastDelegators[r.name, default: []].append((r, d)) }
+        }
 
         for (rel, kind) in try files.entries(under: metadataDir) {
             let path = String(rel.dropFirst(metadataDir.count + 1))
@@ -121,10 +132,13 @@ public enum RepositoryInventory {
                 let md = historicSignedByTopLevel(Targets.self, files, rel, role: .targets, version: version, roots: roots, revocations: revocations)
                 signed = md != nil
                 historicEntries += (md?.signed.targets ?? [:]).map { ($0.key, $0.value) }
-            } else if let (delegation, delegator) = delegators[role] {
-                let md = historicSignedByDelegate(files, rel, role: delegation, delegator: delegator, version: version, revocations: revocations)
-                signed = md != nil
-                historicEntries += (md?.signed.targets ?? [:]).filter { delegation.mayList($0.key) }.map { ($0.key, $0.value) }
+            } else if let now = delegators[role] {
+                for (delegation, delegator) in [now] + (pastDelegators[role] ?? []) {
+                    guard let md = historicSignedByDelegate(files, rel, role: delegation, delegator: delegator, version: version, revocations: revocations) else { continue }
+                    signed = true
+                    historicEntries += md.signed.targets.filter { delegation.mayList($0.key) }.map { ($0.key, $0.value) }
+                    break
+                }
             }
             if !signed { out.append(.init(path: rel, why: "an earlier \(role) version that no trusted \(role) keys signed")) }
         }

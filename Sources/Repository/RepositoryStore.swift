@@ -231,7 +231,12 @@ public struct RepositoryStore: Sendable {
         var t = try targets ?? stagedTargets()
         t.common.version = cur.targets.signed.version + 1
         t.common.expires = now.addingTimeInterval(expiry.targets)
-        let files = try signedRelease(root: root ?? cur.root.signed, targets: t, delegated: delegated,
+        // Delegated roles the new targets still name but that are not re-signed here keep their
+        // published versions in the snapshot (a ceremony that changes one role, or a root).
+        let resigned = Set(delegated.map { "\($0.name).json" })
+        let carried = Dictionary(uniqueKeysWithValues: (t.delegations?.roles ?? []).map { "\($0.name).json" }
+            .filter { !resigned.contains($0) }.compactMap { name in cur.snapshot.signed.meta[name].map { (name, $0) } })
+        let files = try signedRelease(root: root ?? cur.root.signed, targets: t, delegated: delegated, carried: carried,
                                       previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
                                       signers: signers, expiry: expiry, now: now)
         return PreparedRelease(files: files, targetsVersion: t.common.version, snapshotVersion: cur.snapshot.signed.version + 1,
@@ -323,13 +328,14 @@ public struct RepositoryStore: Sendable {
 
     /// Signs targets, then a snapshot over it, then a timestamp over that; writes nothing.
     private func signedRelease(root: Root, targets: Targets, delegated: [(name: String, metadata: Metadata<Targets>)] = [],
-                               previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
+                               carried: [String: MetaFile] = [:], previous: (snapshot: Int64, timestamp: Int64)?, signers: [any Signer],
                                expiry: ExpiryPolicy, now: Date) throws -> [(name: String, bytes: [UInt8])] {
         var t = Metadata(signed: targets)
         try t.sign(with: signers, role: root.roles.targets, roleName: "targets")
         let tBytes = t.fileBytes()
         let snapVersion = (previous?.snapshot ?? 0) + 1
-        var meta = ["targets.json": MetaFile(version: targets.common.version)]
+        var meta = carried
+        meta["targets.json"] = MetaFile(version: targets.common.version)
         for d in delegated { meta["\(d.name).json"] = MetaFile(version: d.metadata.signed.version) }
         var s = Metadata(signed: Snapshot(common: CommonFields(version: snapVersion, expires: now.addingTimeInterval(expiry.snapshot)),
                                           meta: meta))

@@ -1,5 +1,6 @@
 import Custody
 import FirmchainCore
+import KeyLifecycle
 import Foundation
 import Pipeline
 import Release
@@ -11,8 +12,8 @@ import TestSupport
 
 /// Issue 19, point 8: a policy delegates one product line's targets (a path pattern and its
 /// hardware classes) to that team's keys; the pipeline signs them in the delegated role, python-tuf
-/// resolves the delegation, the team cannot sign for another board, and a rotated team key is
-/// published by the next run.
+/// resolves the delegation, the team cannot sign for another board, and a team's keys change only by
+/// the M-of-N ceremony.
 @Suite("Delegations per product line", .serialized)
 struct DelegationTests {
     static func builder(_ dir: String, team: String = "team", paths: String = "[\"board-a/*\", \"deltas/board-a/*\"]") -> ReleaseBuilder {
@@ -62,22 +63,103 @@ struct DelegationTests {
         #expect(!rerun.changed, "\(rerun.steps)")
     }
 
-    @Test("a team key rotated in the policy is published by the next run: the role's next version is signed by the new key alone, and python-tuf follows")
-    func rotatedTeamKey() throws {
+    @Test("a team key changed only in the policy is refused before anything is written; the ceremony (root officers and the new key) publishes it, python-tuf follows, the old key's metadata is refused, and the run after, with the policy updated, succeeds")
+    func rotatedTeamKeyByCeremony() throws {
         let dir = try TemporaryDirectory("deleg-rotate")
         let b = try Self.builder(dir.path).build()
-        let policy = String(decoding: try FileIO.read(b.policy), as: UTF8.self).replacingOccurrences(of: "/keys/team.pem", with: "/keys/team-2.pem")
-        try AtomicFile.write(Array(policy.utf8), to: b.policy)
+        let key = { (name: String) in try SoftwareSigner(pemFile: b.keyFiles[name]!, passphrase: { nil }) }
+        let team = try key("team"), team2 = try key("team-2"), root = try key("root")
+        func run(_ now: Date) throws -> PipelineResult {
+            try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
+                .run(RunOptions(signerOptions: SignerOptions(), now: now))
+        }
+        let original = try FileIO.read(b.policy)
+        let rotated = String(decoding: original, as: UTF8.self).replacingOccurrences(of: "/keys/team.pem", with: "/keys/team-2.pem")
         let later = b.now.addingTimeInterval(60)
-        let r = try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
-            .run(RunOptions(signerOptions: SignerOptions(), now: later))
-        #expect(r.changed, "\(r.steps)")
-        let tuf = RepositoryVerifier(store: b.release.repository, now: later).verify(trustedRoot: b.trustedRoot)
+
+        // 1. A policy edit alone: refused, nothing written.
+        try AtomicFile.write(Array(rotated.utf8), to: b.policy)
+        let before = try InMemoryReleaseFiles(copying: b.release.path).files
+        #expect { _ = try run(later) } throws: { ($0 as? FirmchainError)?.code == .policyViolation && "\($0)".contains("keys rotate") }
+        #expect(try InMemoryReleaseFiles(copying: b.release.path).files == before, "a refused run wrote nothing")
+        try AtomicFile.write(original, to: b.policy)
+
+        // 2. The ceremony: proposed against the published root and targets.
+        let store = b.release.repository
+        let current = try store.current()
+        let rootFile = try FileIO.read(store.metadataDirectory + "/\(store.latestRootVersion()).root.json")
+        let targetsFile = try FileIO.read(store.metadataDirectory + "/\(current.targets.signed.version).targets.json")
+        var (proposal, _) = try KeyCeremony.proposeDelegationRotation(baseRoot: rootFile, targetsFile: targetsFile, role: "board-a-team",
+                                                                     add: [team2.publicKey], remove: [team.publicKey.keyid], now: later)
+        // The old team key has no say; the root officer alone is not enough.
+        #expect { try KeyCeremony.approve(&proposal, signer: team, now: later) } throws: { ($0 as? FirmchainError)?.code == .keysNotAnOfficer }
+        try KeyCeremony.approve(&proposal, signer: root, now: later)
+        let signers: [any Signer] = try ["targets", "snapshot", "timestamp"].map { try key($0) } + [team2]
+        #expect { _ = try KeyCeremony.apply(proposal, to: b.release, signers: signers, now: later) } throws: {
+            ($0 as? FirmchainError)?.code == .keysApprovalsMissing && "\($0)".contains("by its new keys")
+        }
+        // Edited after an approval: the approval no longer covers it.
+        var edited = proposal
+        edited.delegation?.threshold = 1
+        edited.changes.append("sneaked in")
+        #expect { _ = try KeyCeremony.apply(edited, to: b.release, signers: signers, now: later) } throws: { ($0 as? FirmchainError)?.code == .keysApprovalInvalid }
+        try KeyCeremony.approve(&proposal, signer: team2, now: later)
+        let applied = try KeyCeremony.apply(proposal, to: b.release, signers: signers, now: later)
+        #expect(!applied.alreadyApplied && applied.rootVersion == 1)
+
+        // 3. Both verifiers follow: the role's next version is signed by the new key alone.
+        let tuf = RepositoryVerifier(store: store, now: later).verify(trustedRoot: b.trustedRoot)
         #expect(tuf.passed, "\(tuf.report.failures)")
         let role = try #require(tuf.trusted?.delegated["board-a-team"])
-        let team2 = try SoftwareSigner(pemFile: b.keyFiles["team-2"]!, passphrase: { nil })
         #expect(role.signed.version == 2 && role.signatures.map(\.keyid) == [team2.publicKey.keyid])
+        #expect(tuf.targets?.delegations?.roles.first?.keys.keyids == [team2.publicKey.keyid])
         #expect(try Self.pythonTUF(b, Self.names)["ok"] == true)
+        #expect(try b.release.custody.ledger.entries().contains { $0.record.action == "key.apply" && $0.record.details["role"] == "board-a-team" })
+
+        // 4. The role's metadata signed by the rotated-out key is refused by Firmchain and python-tuf.
+        let rolePath = store.metadataDirectory + "/2.board-a-team.json"
+        let good = try FileIO.read(rolePath)
+        var forged = try Metadata<Targets>(bytes: good, path: rolePath)
+        try forged.sign(with: [team], role: RoleKeys(keyids: [team.publicKey.keyid], threshold: 1), roleName: "board-a-team")
+        try AtomicFile.write(forged.fileBytes(), to: rolePath)
+        #expect(!RepositoryVerifier(store: store, now: later).verify(trustedRoot: b.trustedRoot).passed)
+        #expect(try Self.pythonTUF(b, Self.names)["ok"] == false)
+        try AtomicFile.write(good, to: rolePath)
+
+        // 5. With the policy naming the new key, the next run goes through and verifies.
+        try AtomicFile.write(Array(rotated.utf8), to: b.policy)
+        let next = b.now.addingTimeInterval(120)
+        _ = try run(next)
+        #expect(RepositoryVerifier(store: store, now: next).verify(trustedRoot: b.trustedRoot).passed)
+        #expect(try Self.pythonTUF(b, Self.names)["ok"] == true)
+        #expect(CustodyVerifier(ownerKeys: [b.ownerKey], now: next).verify(out: b.release.path).holds)
+    }
+
+    @Test("the delegated role's ceremony on the command line: keys rotate --role TEAM, keys show, keys approve by the root officer and the new key, keys apply; python-tuf follows")
+    func ceremonyOnTheCommandLine() throws {
+        let dir = try TemporaryDirectory("deleg-cli")
+        let b = try Self.builder(dir.path).build()
+        let out = b.release.path, proposal = dir.file("team-a.json")
+        func firmchain(_ args: [String]) throws -> ProcessResult { try runProcess(TestEnv.firmchain, args) }
+        let rotate = try firmchain(["keys", "rotate", "--repo", out, "--role", "board-a-team", "--add", b.keyFiles["team-2"]!,
+                                    "--remove", b.keyFiles["team"]!, "--out", proposal])
+        try #require(rotate.status == 0, "\(rotate.err)")
+        let show = try firmchain(["keys", "show", proposal])
+        #expect(show.out.contains("delegated role board-a-team, under root v1 (unchanged)") && show.out.contains("still needed:"), "\(show.out)")
+        let early = try firmchain(["keys", "apply", proposal, "--repo", out, "--key", b.keyFiles["targets"]!, "--key", b.keyFiles["snapshot"]!,
+                                   "--key", b.keyFiles["timestamp"]!, "--key", b.keyFiles["team-2"]!])
+        #expect(early.status == 1 && early.err.contains("[keys.approvals-missing]"), "\(early.err)")
+        for officer in ["root", "team-2"] {
+            let a = try firmchain(["keys", "approve", proposal, "--key", b.keyFiles[officer]!])
+            #expect(a.status == 0, "\(officer): \(a.err)")
+        }
+        let apply = try firmchain(["keys", "apply", proposal, "--repo", out, "--key", b.keyFiles["targets"]!, "--key", b.keyFiles["snapshot"]!,
+                                   "--key", b.keyFiles["timestamp"]!, "--key", b.keyFiles["team-2"]!])
+        #expect(apply.status == 0 && apply.out.contains("published the new keys of board-a-team"), "\(apply.out)\(apply.err)")
+        #expect(try Self.pythonTUF(b, Self.names)["ok"] == true)
+        let again = try firmchain(["keys", "apply", proposal, "--repo", out, "--key", b.keyFiles["targets"]!, "--key", b.keyFiles["snapshot"]!,
+                                   "--key", b.keyFiles["timestamp"]!, "--key", b.keyFiles["team-2"]!])
+        #expect(again.status == 0 && again.out.contains("already applied"), "\(again.out)\(again.err)")
     }
 
     @Test("the team cannot sign for another board: a target outside its paths, signed by its own key, is refused by Firmchain and not served by python-tuf")

@@ -75,10 +75,12 @@ import Custody
 
 enum LedgerRecordFactory {
     static func propose(_ p: KeyProposal, digest: String, file: String) -> LedgerRecord {
-        LedgerRecord(action: p.kind == .revocation ? "key.propose-revocation" : "key.propose", actor: "",
-                     subjects: [LedgerSubject(name: (file as NSString).lastPathComponent, sha256: DigestCalculator.sha256Hex(p.fileBytes()))],
-                     details: ["proposal": .string(digest), "kind": .string(p.kind.rawValue), "role": .string(p.role.rawValue),
-                               "changes": .array(p.changes.map { .string($0) }), "base_root_sha256": .string(p.baseSHA256)])
+        var details: [String: JSONValue] = ["proposal": .string(digest), "kind": .string(p.kind.rawValue), "role": .string(p.role.rawValue),
+                                            "changes": .array(p.changes.map { .string($0) }), "base_root_sha256": .string(p.baseSHA256)]
+        if let d = p.delegation { details["delegated_role"] = .string(d.role) }
+        return LedgerRecord(action: p.kind == .revocation ? "key.propose-revocation" : "key.propose", actor: "",
+                            subjects: [LedgerSubject(name: (file as NSString).lastPathComponent, sha256: DigestCalculator.sha256Hex(p.fileBytes()))],
+                            details: details)
     }
 }
 
@@ -95,18 +97,20 @@ extension KeysCommand {
         static let configuration = CommandConfiguration(
             abstract: "Propose a change of one role's keys or threshold (officers approve it, then `keys apply`).",
             discussion: """
-                Writes the proposed next root, unsigned, with what it changes; nothing is published. --remove takes a keyid or a public key file. With --overlap-days the removed keys stay in the role until then, so devices that missed an update keep verifying; --close-windows proposes removing the keys whose windows ended.
+                Writes the proposed next root, unsigned, with what it changes; nothing is published. For a delegated role (a product line's team) the root stays as it is: the proposal names the role's new keys, the root officers and the new keys approve it, and `keys apply` re-signs targets (with the targets key), the role's metadata (with its new keys), snapshot and timestamp. --remove takes a keyid or a public key file. With --overlap-days the removed keys stay in the role until then, so devices that missed an update keep verifying; --close-windows proposes removing the keys whose windows ended.
 
                 Example:
                   firmchain keys rotate --repo OUT --role root --add keys/officer-c.pub.pem --remove 1a2b3c… --threshold 2 --out rotate-root.json
                   firmchain keys rotate --repo OUT --role targets --add 'pkcs11:token=release;object=targets-2' --remove keys/targets.pub.pem --overlap-days 30 --out t.json
                   firmchain keys rotate --repo OUT --role root --renew --expires-in 365 --out renew-root.json
+                  firmchain keys rotate --repo OUT --role board-a-team --add 'pkcs11:token=team-a;object=team-2' --remove 9f8e7d… --out team-a.json
                 """
         )
         @OptionGroup var global: GlobalOptions
         @OptionGroup var proposal: ProposalOptions
         @OptionGroup var access: KeyAccessOptions
-        @Option(help: "The role whose keys change.") var role: TopLevelRole?
+        @Option(help: ArgumentHelp("The role whose keys change: root, targets, snapshot, timestamp, or a delegated role of the published targets (a product line's team).", valueName: "ROLE"))
+        var role: String?
         @Option(help: ArgumentHelp("A key to add (PUB.pem, PEM key or pkcs11: URI; repeatable).", valueName: "KEY")) var add: [String] = []
         @Option(help: ArgumentHelp("A key to remove (keyid or PUB.pem; repeatable).", valueName: "KEYID|PUB.pem")) var remove: [String] = []
         @Option(help: "The role's new threshold.") var threshold: Int?
@@ -130,15 +134,30 @@ extension KeysCommand {
             let (base, release, _) = try proposal.base(now: now)
             let rules = try proposal.rules()
             let result: (proposal: KeyProposal, warnings: [String])
+            let topLevel = role.flatMap(TopLevelRole.init(rawValue:))
             if closeWindows {
-                result = try KeyCeremony.proposeWindowClose(base: base, role: role, rules: rules, expiry: proposal.expiry, now: now)
+                guard role == nil || topLevel != nil else { throw FirmchainError(.usageInvalid, "--close-windows works on the top-level roles (root, targets, snapshot, timestamp)") }
+                result = try KeyCeremony.proposeWindowClose(base: base, role: topLevel, rules: rules, expiry: proposal.expiry, now: now)
+            } else if let delegated = role, topLevel == nil {
+                // A delegated role: its keys live in the published targets, and the root stays as it is.
+                guard overlapDays == nil, !renew else { throw FirmchainError(.usageInvalid, "--overlap-days and --renew are for the top-level roles") }
+                let store = release.repository
+                let current = try store.current()
+                let targetsFile = try FileIO.read(store.metadataDirectory + "/\(current.targets.signed.version).targets.json", limit: RepositoryStore.metadataLimit)
+                let adds = try add.map { try publicKeyArgument($0, access: access) }
+                let removes = try remove.map { r -> String in
+                    if r.utf8.count == 64, Hex.decode(r) != nil { return r.lowercased() }
+                    return try publicKeyArgument(r, access: access).keyid
+                }
+                result = try KeyCeremony.proposeDelegationRotation(baseRoot: base, targetsFile: targetsFile, role: delegated, add: adds, remove: removes,
+                                                                   threshold: threshold, rules: rules, expiry: proposal.expiry, now: now)
             } else {
                 let adds = try add.map { try publicKeyArgument($0, access: access) }
                 let removes = try remove.map { r -> String in
                     if r.utf8.count == 64, Hex.decode(r) != nil { return r.lowercased() }
                     return try publicKeyArgument(r, access: access).keyid
                 }
-                let request = RotationRequest(role: role!, add: adds, remove: removes, threshold: threshold,
+                let request = RotationRequest(role: topLevel!, add: adds, remove: removes, threshold: threshold,
                                               overlapUntil: overlapDays.map { now.addingTimeInterval(TimeInterval($0) * 86_400) }, renew: renew)
                 result = try KeyCeremony.proposeRotation(base: base, request: request, rules: rules, expiry: proposal.expiry, now: now)
             }
@@ -198,8 +217,13 @@ extension KeysCommand {
                 let a = base.roles[r], b = next.roles[r]
                 diff.append("\(r.rawValue): keys \(a.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ",")) -> \(b.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ",")); threshold \(a.threshold) -> \(b.threshold)")
             }
+            if let d = p.delegation {
+                diff.append("\(d.role) (delegated): keys -> \(d.keys.map { String($0.keyid.prefix(8)) }.sorted().joined(separator: ",")); threshold -> \(d.threshold)")
+            }
             let approvals = p.approvals.map { "\($0.keyid.prefix(8)) at \(UTCTimestamp.string(from: $0.time))\(state.invalidApprovals.contains($0.keyid) ? " (does NOT cover these bytes)" : "")" }
-            let text = (["\(p.kind.rawValue) proposal: root v\(base.version) -> v\(next.version)",
+            let heading = p.delegation.map { "\(p.kind.rawValue) proposal: delegated role \($0.role), under root v\(base.version) (unchanged)" }
+                ?? "\(p.kind.rawValue) proposal: root v\(base.version) -> v\(next.version)"
+            let text = ([heading,
                          "digest: \(digest)", "base root sha256: \(p.baseSHA256)",
                          "created \(UTCTimestamp.string(from: p.created)), expires \(UTCTimestamp.string(from: p.expires))\(now >= p.expires ? " (EXPIRED)" : "")",
                          "changes:"] + p.changes.map { "  \($0)" } + ["roles:"] + diff.map { "  \($0)" }
@@ -213,6 +237,7 @@ extension KeysCommand {
                 "approvals": .array(p.approvals.map { ["keyid": .string($0.keyid), "time": .string(UTCTimestamp.string(from: $0.time)),
                                                        "covers_proposal": .bool(!state.invalidApprovals.contains($0.keyid))] }),
                 "thresholds_met": .bool(state.isMet), "missing": .array(state.missing.map { .string($0) }),
+                "delegation": p.delegation.map { ["role": .string($0.role), "keyids": .array($0.keys.map { .string($0.keyid) }), "threshold": .int(Int64($0.threshold))] } ?? .null,
             ])
         }
     }
@@ -267,7 +292,7 @@ extension KeysCommand {
         @OptionGroup var expiry: RepoCommand.ExpiryOptions
         @Argument(help: ArgumentHelp("The proposal file.", valueName: "PROPOSAL")) var proposal: String
         @Option(help: ArgumentHelp("The release directory.", valueName: "OUT")) var repo: String
-        @Option(help: ArgumentHelp("A targets, snapshot or timestamp key for re-signing (repeatable).", valueName: "URI|FILE")) var key: [String] = []
+        @Option(help: ArgumentHelp("A targets, snapshot or timestamp key for re-signing, or a delegated role's new key (repeatable).", valueName: "URI|FILE")) var key: [String] = []
         @Option(help: ArgumentHelp("Policy whose algorithms, key age and ceremony approvals apply.", valueName: "FILE")) var policy: String?
         @Flag(help: "Allow a root whose threshold equals its key count.") var forceUnrecoverable = false
 
@@ -290,13 +315,20 @@ extension KeysCommand {
             let r = try KeyCeremony.apply(p, to: ReleaseDirectory(repo), signers: signers, rules: rules, requiredApprovals: required, officers: officers,
                                           expiry: expiry.policy, now: Date())
             for w in r.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-            var lines = [r.alreadyApplied ? "already applied: root v\(r.rootVersion) is this proposal's; nothing was written"
+            var lines: [String]
+            if let d = p.delegation {
+                lines = [r.alreadyApplied ? "already applied: \(d.role) has this proposal's keys; nothing was written"
+                         : "published the new keys of \(d.role) (threshold \(d.threshold)); root v\(r.rootVersion) unchanged"]
+            } else {
+                lines = [r.alreadyApplied ? "already applied: root v\(r.rootVersion) is this proposal's; nothing was written"
                          : "published root v\(r.rootVersion)\(r.resumed ? " (finished an interrupted apply)" : "")"]
+            }
             if let v = r.revocationsVersion { lines.append("published revocation list v\(v)") }
-            if let s = r.resigned { lines.append("re-signed targets v\(s.targets), snapshot v\(s.snapshot), timestamp v\(s.timestamp) under it") }
+            if let s = r.resigned { lines.append("re-signed targets v\(s.targets), snapshot v\(s.snapshot), timestamp v\(s.timestamp)\(p.delegation == nil ? " under it" : "")") }
             var doc: [String: JSONValue] = ["root_version": .int(r.rootVersion), "resumed": .bool(r.resumed), "already_applied": .bool(r.alreadyApplied),
                                             "warnings": .array(r.warnings.map { .string($0) })]
             doc["revocations_version"] = r.revocationsVersion.map { .int($0) } ?? .null
+            doc["delegated_role"] = p.delegation.map { .string($0.role) } ?? .null
             if let s = r.resigned { doc["resigned"] = ["targets": .int(s.targets), "snapshot": .int(s.snapshot), "timestamp": .int(s.timestamp)] }
             output.emit(text: lines.joined(separator: "\n"), json: .object(doc))
         }
