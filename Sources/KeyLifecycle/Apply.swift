@@ -170,15 +170,6 @@ extension KeyCeremony {
         let cur = try store.current()
         let targetsFile = try FileIO.read(store.metadataDirectory + "/\(cur.targets.signed.version).targets.json", limit: RepositoryStore.metadataLimit)
         let digest = try proposal.digest()
-        guard DigestCalculator.sha256Hex(targetsFile) == change.baseTargetsSHA256 else {
-            if let role = cur.targets.signed.delegations?.roles.first(where: { $0.name == change.role }),
-               Set(role.keys.keyids) == Set(change.keys.map(\.keyid)), role.keys.threshold == change.threshold,
-               (try? release.custody.ledger.entries())?.contains(where: { $0.record.action == "key.apply" && $0.record.details["proposal"] == .string(digest) }) == true {
-                return AppliedCeremony(rootVersion: latest, revocationsVersion: nil, resigned: nil, resumed: false, alreadyApplied: true, warnings: [])
-            }
-            throw stale("the proposal was made against targets.json sha256 \(change.baseTargetsSHA256.prefix(12))…, but the published targets v\(cur.targets.signed.version) differ; make a new proposal")
-        }
-        guard now < proposal.expires else { throw stale("the proposal expired \(UTCTimestamp.string(from: proposal.expires)); make a new one") }
         let state = try state(of: proposal, revocations: before.revocations, requiredApprovals: requiredApprovals, officers: officers, at: now)
         if let broken = state.invalidApprovals.first {
             throw FirmchainError(.keysApprovalInvalid, "the approval by \(broken.prefix(8)) does not cover this proposal's bytes: it was edited after that approval; nothing was published")
@@ -186,11 +177,32 @@ extension KeyCeremony {
         guard state.isMet else {
             throw FirmchainError(.keysApprovalsMissing, "not enough approvals, nothing was published: " + state.missing.joined(separator: "; "))
         }
+        let publishedRole = cur.targets.signed.delegations?.roles.first { $0.name == change.role }
+        guard DigestCalculator.sha256Hex(targetsFile) == change.baseTargetsSHA256 else {
+            // Published already (by an earlier apply of this proposal): record it if that apply
+            // stopped before its ledger entries, else nothing to do.
+            if let role = publishedRole, Set(role.keys.keyids) == Set(change.keys.map(\.keyid)), role.keys.threshold == change.threshold {
+                let recorded = (try? release.custody.ledger.entries())?.contains {
+                    $0.record.action == "key.apply" && $0.record.details["proposal"] == .string(digest)
+                } == true
+                if !recorded { try recordDelegation(proposal, change, state: state, digest: digest, targetsVersion: cur.targets.signed.version,
+                                                    release: release, signers: signers, resumed: true, now: now) }
+                return AppliedCeremony(rootVersion: latest, revocationsVersion: nil, resigned: nil, resumed: !recorded, alreadyApplied: recorded, warnings: [])
+            }
+            throw stale("the proposal was made against targets.json sha256 \(change.baseTargetsSHA256.prefix(12))…, but the published targets v\(cur.targets.signed.version) differ; make a new proposal")
+        }
+        guard now < proposal.expires else { throw stale("the proposal expired \(UTCTimestamp.string(from: proposal.expires)); make a new one") }
         guard var delegations = cur.targets.signed.delegations, let index = delegations.roles.firstIndex(where: { $0.name == change.role }),
               let roleVersion = cur.snapshot.signed.meta["\(change.role).json"]?.version else {
             throw stale("the published targets no longer delegate \(change.role)")
         }
-        for key in change.keys where delegations.keys[key.keyid] == nil {
+        guard delegations.roles[index].keys.keyids == change.previousKeyids, delegations.roles[index].keys.threshold == change.previousThreshold else {
+            throw FirmchainError(.keysMalformedProposal, "the proposal says \(change.role) had keys and threshold it does not have in the targets it extends")
+        }
+        let revoked = Set(before.revocations.map(\.keyid))
+        for key in change.keys {
+            guard !revoked.contains(key.keyid) else { throw refused("key \(key.keyid.prefix(8)) is on the revocation list; it cannot become a key of \(change.role)") }
+            guard delegations.keys[key.keyid] == nil else { continue }
             guard let pk = key.publicKey() else { throw refused("key \(key.keyid.prefix(8)) of the proposal cannot be read") }
             try allow(pk, rules)
         }
@@ -210,8 +222,19 @@ extension KeyCeremony {
         let prepared = try store.prepare(targets: targets, delegated: [(change.role, signedRole)], signers: signers, expiry: expiry, now: now)
         for f in prepared.files { try AtomicFile.write(f.bytes, to: store.metadataDirectory + "/" + f.name) }
 
-        let subject = LedgerSubject(name: "repository/metadata/\(prepared.targetsVersion).targets.json",
-                                    sha256: DigestCalculator.sha256Hex(prepared.files.first { $0.name == "\(prepared.targetsVersion).targets.json" }?.bytes ?? []))
+        try recordDelegation(proposal, change, state: state, digest: digest, targetsVersion: prepared.targetsVersion, release: release,
+                             signers: signers, resumed: false, now: now)
+        return AppliedCeremony(rootVersion: latest, revocationsVersion: nil,
+                               resigned: (prepared.targetsVersion, prepared.snapshotVersion, prepared.timestampVersion), resumed: false,
+                               alreadyApplied: false, warnings: [])
+    }
+
+    /// The ledger entries of a delegated role's ceremony: each counted approval, then the apply.
+    private static func recordDelegation(_ proposal: KeyProposal, _ change: DelegationChange, state: CeremonyState, digest: String, targetsVersion: Int64,
+                                         release: ReleaseDirectory, signers: [any Signer], resumed: Bool, now: Date) throws {
+        let name = "\(targetsVersion).targets.json"
+        let bytes = (try? FileIO.read(release.repository.metadataDirectory + "/" + name, limit: RepositoryStore.metadataLimit)) ?? []
+        let subject = LedgerSubject(name: "repository/metadata/" + name, sha256: DigestCalculator.sha256Hex(bytes))
         var records = proposal.approvals.filter { state.validApprovals.contains($0.keyid) }.sorted { $0.time < $1.time }.map { a in
             LedgerRecord(action: "key.approve", actor: a.keyid, subjects: [subject],
                          details: ["proposal": .string(digest), "approved": .string(UTCTimestamp.string(from: a.time)), "kind": .string(proposal.kind.rawValue)])
@@ -219,12 +242,9 @@ extension KeyCeremony {
         records.append(LedgerRecord(action: "key.apply", actor: signers.first.map { TUFKey($0.publicKey).keyid } ?? "", subjects: [subject],
                                     details: ["proposal": .string(digest), "role": .string(change.role), "delegated": .bool(true),
                                               "changes": .array(proposal.changes.map { .string($0) }),
-                                              "approvals": .array(state.validApprovals.map { .string($0) }), "resumed": .bool(false)]))
+                                              "approvals": .array(state.validApprovals.map { .string($0) }), "resumed": .bool(resumed)]))
         try FileIO.makeDirectories(release.custody.directory)
         _ = try release.custody.ledger.append(records, now: now)
-        return AppliedCeremony(rootVersion: latest, revocationsVersion: nil,
-                               resigned: (prepared.targetsVersion, prepared.snapshotVersion, prepared.timestampVersion), resumed: false,
-                               alreadyApplied: false, warnings: [])
     }
 
     /// The release verified as it stood before the ceremony (an interrupted apply's root hidden).

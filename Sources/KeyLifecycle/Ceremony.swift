@@ -275,35 +275,35 @@ public enum KeyCeremony {
             throw refused("the published targets delegate no role named \(role) (delegated roles: \((targets.signed.delegations?.roles.map(\.name) ?? []).joined(separator: ", ")))")
         }
         var keys = current.keys.keyids.compactMap { delegations.keys[$0] }
-        var changes = [String]()
         for key in add {
             let k = TUFKey(key)
             guard !keys.contains(where: { $0.keyid == k.keyid }) else { throw refused("key \(k.keyid.prefix(8)) is already a key of \(role)") }
             try allow(key, rules)
             keys.append(k)
-            changes.append("add \(describe(key)) to \(role)")
         }
         for id in remove {
             guard let i = keys.firstIndex(where: { $0.keyid == id }) else { throw refused("key \(id.prefix(8)) is not a key of \(role)") }
             keys.remove(at: i)
-            changes.append("remove key \(id.prefix(8)) from \(role)")
         }
         let newThreshold = threshold ?? min(current.keys.threshold, max(keys.count, 1))
         guard !keys.isEmpty, newThreshold >= 1, newThreshold <= keys.count else {
             throw refused("\(role) would have \(keys.count) key(s) and threshold \(newThreshold); the threshold must be between 1 and the number of keys")
         }
-        if newThreshold != current.keys.threshold { changes.append("threshold of \(role): \(current.keys.threshold) → \(newThreshold)") }
-        guard !changes.isEmpty else { throw refused("the proposal changes nothing") }
+        let change = DelegationChange(role: role, baseTargetsSHA256: DigestCalculator.sha256Hex(targetsFile), previousKeyids: current.keys.keyids,
+                                      previousThreshold: current.keys.threshold, keys: keys, threshold: newThreshold)
+        guard !change.changes.isEmpty else { throw refused("the proposal changes nothing") }
         var p = KeyProposal(kind: .rotation, role: .targets, baseFile: baseRoot, created: now, expires: now.addingTimeInterval(expiry.proposal),
-                            changes: changes, root: Metadata(signed: root.signed))
-        p.delegation = DelegationChange(role: role, baseTargetsSHA256: DigestCalculator.sha256Hex(targetsFile), keys: keys, threshold: newThreshold)
+                            changes: change.changes, root: Metadata(signed: root.signed))
+        p.delegation = change
+        try validateShape(p)
         return (p, [])
     }
 
     // MARK: Approving
 
     /// The keyids with a say in `proposal`: the root keys of its base root and of the root it
-    /// proposes (a revocation list is signed by the latter).
+    /// proposes (a revocation list is signed by the latter); for a delegated role's rotation, the
+    /// root keys and the role's new keys.
     public static func officers(of proposal: KeyProposal) throws -> [String] {
         let base = try proposal.baseRoot().signed
         if let d = proposal.delegation { return Array(Set(base.roles.root.keyids + d.keys.map(\.keyid))).sorted() }
@@ -396,10 +396,12 @@ public enum KeyCeremony {
             var reqs = [CeremonyState.Requirement(name: "the change of \(d.role) by the root keys of v\(base.version)", tally: officersTally),
                         CeremonyState.Requirement(name: "the change of \(d.role) by its new keys", tally: keysTally)]
             if let requiredApprovals {
+                // The policy's officers are people the root already trusts: the new team keys
+                // (which the proposer may have made) never count here.
                 var t = ThresholdTally(threshold: requiredApprovals)
-                let sayers = Set(try officers(of: proposal))
+                let sayers = Set(base.roles.root.keyids)
                 let eligible = named.map { sayers.intersection($0) } ?? sayers
-                t.valid = valid.filter { eligible.contains($0) && !revoked.contains($0) }
+                t.valid = valid.filter { eligible.contains($0) && baseRing.trust($0, for: .tuf("root"), at: now).isTrusted }
                 t.missing = eligible.filter { !t.valid.contains($0) }.sorted()
                 reqs.append(.init(name: "the policy's \(requiredApprovals) officer approval(s)", tally: t))
             }
@@ -439,8 +441,17 @@ public enum KeyCeremony {
             guard try proposal.root.signedBytes() == (try proposal.baseRoot()).signedBytes() else {
                 throw FirmchainError(.keysMalformedProposal, "a delegated role's rotation leaves the root as it is, and this proposal changes it")
             }
-            guard !d.keys.isEmpty, d.threshold >= 1, d.threshold <= d.keys.count, Set(d.keys.map(\.keyid)).count == d.keys.count else {
-                throw FirmchainError(.keysMalformedProposal, "the proposed keys of \(d.role) and their threshold \(d.threshold) do not fit")
+            guard !d.keys.isEmpty, d.threshold >= 1, d.threshold <= d.keys.count, Set(d.keys.map(\.keyid)).count == d.keys.count,
+                  Set(d.keys.compactMap { $0.publicKey()?.tufPublicValue }).count == d.keys.count else {
+                throw FirmchainError(.keysMalformedProposal, "the proposed keys of \(d.role) and their threshold \(d.threshold) do not fit (a key listed twice, or unreadable)")
+            }
+            guard proposal.changes == d.changes else {
+                throw FirmchainError(.keysMalformedProposal, "the proposal's description of its change does not match the keys it proposes for \(d.role)")
+            }
+            // A team key is the team's alone: a key of a top-level role would count twice in the tallies.
+            let topLevel = Set(TopLevelRole.allCases.flatMap { base.roles[$0].keyids })
+            if let shared = d.keys.first(where: { topLevel.contains($0.keyid) }) {
+                throw FirmchainError(.keysRefusedChange, "key \(shared.keyid.prefix(8)) is a key of a top-level role of root v\(base.version); a team's keys must be its own")
             }
             return
         }

@@ -41,22 +41,41 @@ public struct DelegationChange: Sendable, Equatable {
     public var role: String
     /// sha256 of the published `N.targets.json` file the change extends.
     public var baseTargetsSHA256: String
+    /// The role's keyids before the change (as the base targets delegate it).
+    public var previousKeyids: [String]
+    /// The role's threshold before the change.
+    public var previousThreshold: Int
     /// The role's keys after the change.
     public var keys: [TUFKey]
     /// The role's threshold after the change.
     public var threshold: Int
 
     /// A change from its parts.
-    public init(role: String, baseTargetsSHA256: String, keys: [TUFKey], threshold: Int) {
+    public init(role: String, baseTargetsSHA256: String, previousKeyids: [String], previousThreshold: Int, keys: [TUFKey], threshold: Int) {
         self.role = role
         self.baseTargetsSHA256 = baseTargetsSHA256
+        self.previousKeyids = previousKeyids
+        self.previousThreshold = previousThreshold
         self.keys = keys
         self.threshold = threshold
     }
 
+    /// What the change does, one line each: derived from the keys before and after, so the
+    /// text an officer reads cannot say something else than the change.
+    public var changes: [String] {
+        var out = [String]()
+        for k in keys where !previousKeyids.contains(k.keyid) {
+            out.append("add key \(k.keyid.prefix(8)) (\(k.keytype)) to \(role)")
+        }
+        for id in previousKeyids where !keys.contains(where: { $0.keyid == id }) { out.append("remove key \(id.prefix(8)) from \(role)") }
+        if threshold != previousThreshold { out.append("threshold of \(role): \(previousThreshold) → \(threshold)") }
+        return out
+    }
+
     /// Canonical JSON members (in the proposal file and its statement).
     var json: JSONValue {
-        ["role": .string(role), "base_targets_sha256": .string(baseTargetsSHA256), "keys": .array(keys.map(\.json)), "threshold": .int(Int64(threshold))]
+        ["role": .string(role), "base_targets_sha256": .string(baseTargetsSHA256), "previous_keyids": .array(previousKeyids.map { .string($0) }),
+         "previous_threshold": .int(Int64(previousThreshold)), "keys": .array(keys.map(\.json)), "threshold": .int(Int64(threshold))]
     }
 }
 
@@ -199,7 +218,11 @@ public struct KeyProposal: Sendable {
                 let keys = try d.array("keys").map { try TUFKey(json: $0, error: bad) }
                 let threshold = try d.int("threshold")
                 guard threshold >= 1, threshold <= Int64(keys.count) else { throw bad("delegation.threshold must be between 1 and its \(keys.count) key(s)") }
-                return DelegationChange(role: try d.string("role"), baseTargetsSHA256: try d.string("base_targets_sha256"), keys: keys, threshold: Int(threshold))
+                let previousThreshold = try d.int("previous_threshold")
+                guard (1...1024).contains(previousThreshold) else { throw bad("delegation.previous_threshold is out of range") }
+                return DelegationChange(role: try d.string("role"), baseTargetsSHA256: try d.string("base_targets_sha256"),
+                                        previousKeyids: try d.strings("previous_keyids"), previousThreshold: Int(previousThreshold),
+                                        keys: keys, threshold: Int(threshold))
             }
             guard Set(approvals.map(\.keyid)).count == approvals.count else { throw bad("approvals lists one key twice") }
             guard delegation == nil || kind == .rotation else { throw bad("only a rotation proposal changes a delegated role") }

@@ -329,10 +329,19 @@ public struct PipelineRunner: Sendable {
         let (roles, _) = try SignStep.delegatedRoles(policy) { try Signers.publicKey(of: $0, options: options.signerOptions) }
         // A team's keys change only by ceremony (root officers and the new keys approve), never by
         // a policy edit alone: the run refuses until the published release names the policy's keys.
+        // The published roles must stay, in order and unchanged (name, paths, keys, threshold), at
+        // the head of the policy's: renaming, removing or putting a role before them would hand a
+        // team's targets to other keys without the ceremony. New roles go after them.
+        let publishedRoles = targets.delegations?.roles ?? []
+        for (i, published) in publishedRoles.enumerated() {
+            guard i < roles.count, roles[i].name == published.name, roles[i].paths == published.paths else {
+                throw violation("the published release delegates \(publishedRoles.map(\.name).joined(separator: ", ")) in that order; the policy \(policy.path) must keep them, in order and with the same paths, before any new role (it has \(roles.map(\.name).joined(separator: ", ")))")
+            }
+        }
         for role in roles {
-            guard let published = targets.delegations?.roles.first(where: { $0.name == role.name }) else { continue }
+            guard let published = publishedRoles.first(where: { $0.name == role.name }) else { continue }
             if Set(published.keys.keyids) != Set(role.keys.keyids) || published.keys.threshold != role.keys.threshold {
-                throw violation("the policy \(policy.path) names keys \(role.keys.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ", ")) (threshold \(role.keys.threshold)) for the delegated role \(role.name), but the published release delegates it to \(published.keys.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ", ")) (threshold \(published.keys.threshold)); a team's keys change by ceremony: `firmchain keys rotate --repo \(spec.output) --role \(role.name) …`, approved by the root officers and the new keys, then `keys apply` (Docs/keys.md \"Delegated roles\")")
+                throw violation("the policy \(policy.path) names keys \(role.keys.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ", ")) (threshold \(role.keys.threshold)) for the delegated role \(role.name), but the published release delegates it to \(published.keys.keyids.map { String($0.prefix(8)) }.sorted().joined(separator: ", ")) (threshold \(published.keys.threshold)); a team's keys change by ceremony: `firmchain keys rotate --repo \(spec.output) --role \(role.name) …`, approved by the root officers and the new keys, then `keys apply` (Docs/keys.md \"Delegated roles per product line\")")
             }
         }
         let delegationsChanged = roles.map { [$0.name, $0.keys.keyids.sorted().joined(separator: ","), String($0.keys.threshold), ($0.paths ?? []).joined(separator: ",")] }

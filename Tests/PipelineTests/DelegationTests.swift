@@ -100,8 +100,7 @@ struct DelegationTests {
         }
         // Edited after an approval: the approval no longer covers it.
         var edited = proposal
-        edited.delegation?.threshold = 1
-        edited.changes.append("sneaked in")
+        edited.expires = edited.expires.addingTimeInterval(86_400)
         #expect { _ = try KeyCeremony.apply(edited, to: b.release, signers: signers, now: later) } throws: { ($0 as? FirmchainError)?.code == .keysApprovalInvalid }
         try KeyCeremony.approve(&proposal, signer: team2, now: later)
         let applied = try KeyCeremony.apply(proposal, to: b.release, signers: signers, now: later)
@@ -160,6 +159,69 @@ struct DelegationTests {
         let again = try firmchain(["keys", "apply", proposal, "--repo", out, "--key", b.keyFiles["targets"]!, "--key", b.keyFiles["snapshot"]!,
                                    "--key", b.keyFiles["timestamp"]!, "--key", b.keyFiles["team-2"]!])
         #expect(again.status == 0 && again.out.contains("already applied"), "\(again.out)\(again.err)")
+    }
+
+    @Test("a policy that renames, reorders, re-paths or removes a published team, or puts a new role before it, is refused before anything is written", arguments: [
+        "renamed", "new role first", "re-pathed", "removed",
+    ])
+    func publishedTeamsStay(_ change: String) throws {
+        let dir = try TemporaryDirectory("deleg-stay")
+        let b = try Self.builder(dir.path).build()
+        let policy = String(decoding: try FileIO.read(b.policy), as: UTF8.self)
+        let team2 = "\(dir.path)/keys/team-2.pem"
+        let edited: String
+        switch change {
+        case "renamed": edited = policy.replacingOccurrences(of: "board-a-team:", with: "board-a-team2:").replacingOccurrences(of: "/keys/team.pem", with: "/keys/team-2.pem")
+        case "new role first": edited = policy.replacingOccurrences(of: "  board-a-team:", with: "  takeover: {paths: [\"board-a/*\", \"deltas/board-a/*\"], hardware: [board-a], keys: [\"\(team2)\"], threshold: 1}\n  board-a-team:")
+        case "re-pathed": edited = policy.replacingOccurrences(of: "[\"board-a/*\", \"deltas/board-a/*\"]", with: "[\"board-a/*\", \"deltas/board-a/*\", \"board-b/*\"]")
+        default: edited = policy.components(separatedBy: "\n").filter { !$0.contains("board-a-team:") && !$0.hasPrefix("delegations:") }.joined(separator: "\n")
+        }
+        #expect(edited != policy)
+        try AtomicFile.write(Array(edited.utf8), to: b.policy)
+        let before = try InMemoryReleaseFiles(copying: b.release.path).files
+        #expect(throws: FirmchainError.self) {
+            _ = try PipelineRunner(spec: try PipelineSpec(contentsOf: b.pipeline), policy: try Policy(contentsOf: b.policy))
+                .run(RunOptions(signerOptions: SignerOptions(), now: b.now.addingTimeInterval(60)))
+        }
+        #expect(try InMemoryReleaseFiles(copying: b.release.path).files == before, "\(change): a refused run wrote nothing")
+    }
+
+    @Test("the ceremony's guards: a root key as a team key, a revoked key as a team key, a description that does not match the change, and the policy's approvals met only by keys the proposer made are each refused")
+    func ceremonyGuards() throws {
+        let dir = try TemporaryDirectory("deleg-guards")
+        let b = try Self.builder(dir.path).build()
+        let key = { (name: String) in try SoftwareSigner(pemFile: b.keyFiles[name]!, passphrase: { nil }) }
+        let team = try key("team"), team2 = try key("team-2"), root = try key("root"), targets = try key("targets")
+        let store = b.release.repository
+        let rootFile = try FileIO.read(store.metadataDirectory + "/1.root.json")
+        let targetsFile = try FileIO.read(store.metadataDirectory + "/\(try store.current().targets.signed.version).targets.json")
+        let later = b.now.addingTimeInterval(60)
+        func propose(_ add: [PublicKey]) throws -> KeyProposal {
+            try KeyCeremony.proposeDelegationRotation(baseRoot: rootFile, targetsFile: targetsFile, role: "board-a-team", add: add,
+                                                      remove: [team.publicKey.keyid], now: later).proposal
+        }
+        // A key of a top-level role (here the targets key) cannot be a team key.
+        #expect { _ = try propose([targets.publicKey]) } throws: { ($0 as? FirmchainError)?.code == .keysRefusedChange && "\($0)".contains("top-level role") }
+        // The description must be the change: a proposal that says one thing and does another is malformed.
+        var lying = try propose([team2.publicKey])
+        lying.changes = ["add nothing"]
+        #expect { try KeyCeremony.approve(&lying, signer: root, now: later) } throws: { ($0 as? FirmchainError)?.code == .keysMalformedProposal }
+        // The policy's approvals: two officers required; the root officer and the new key alone are not two officers.
+        var p = try propose([team2.publicKey])
+        try KeyCeremony.approve(&p, signer: root, now: later)
+        try KeyCeremony.approve(&p, signer: team2, now: later)
+        let signers: [any Signer] = try ["targets", "snapshot", "timestamp"].map { try key($0) } + [team2]
+        #expect { _ = try KeyCeremony.apply(p, to: b.release, signers: signers, requiredApprovals: 2, now: later) } throws: {
+            ($0 as? FirmchainError)?.code == .keysApprovalsMissing && "\($0)".contains("officer approval")
+        }
+        // A key on the revocation list cannot become a team key (the list is signed by the root).
+        var list = Metadata(signed: RevocationList(common: CommonFields(version: 1, expires: later.addingTimeInterval(86_400 * 30)),
+                                                   revoked: [Revocation(keyid: team2.publicKey.keyid, reason: .compromised, time: b.now)]))
+        try list.sign(with: [root], role: try store.current().root.signed.roles.root, roleName: "root")
+        try FileIO.makeDirectories(b.release.keysDirectory)
+        try AtomicFile.write(list.fileBytes(), to: b.release.revocationsPath)
+        #expect { _ = try KeyCeremony.apply(p, to: b.release, signers: signers, now: later) } throws: { $0 is FirmchainError }
+        #expect(try store.current().targets.signed.delegations?.roles.first?.keys.keyids == [team.publicKey.keyid], "nothing was published")
     }
 
     @Test("the team cannot sign for another board: a target outside its paths, signed by its own key, is refused by Firmchain and not served by python-tuf")

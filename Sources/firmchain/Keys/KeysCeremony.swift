@@ -124,7 +124,7 @@ extension KeysCommand {
                     throw ValidationError("--close-windows takes no --add, --remove, --threshold, --overlap-days or --renew")
                 }
             } else if role == nil {
-                throw ValidationError("--role is required (root, targets, snapshot or timestamp)")
+                throw ValidationError("--role is required (root, targets, snapshot, timestamp or a delegated role)")
             }
             if let overlapDays, !(1...3650).contains(overlapDays) { throw ValidationError("--overlap-days must be between 1 and 3650") }
         }
@@ -143,6 +143,9 @@ extension KeysCommand {
                 guard overlapDays == nil, !renew else { throw FirmchainError(.usageInvalid, "--overlap-days and --renew are for the top-level roles") }
                 let store = release.repository
                 let current = try store.current()
+                guard current.targets.signed.delegations?.roles.contains(where: { $0.name == delegated }) == true else {
+                    throw FirmchainError(.usageInvalid, "--role \(delegated) is neither a top-level role (root, targets, snapshot, timestamp) nor a role the published targets delegate (\((current.targets.signed.delegations?.roles.map(\.name) ?? []).joined(separator: ", ")))")
+                }
                 let targetsFile = try FileIO.read(store.metadataDirectory + "/\(current.targets.signed.version).targets.json", limit: RepositoryStore.metadataLimit)
                 let adds = try add.map { try publicKeyArgument($0, access: access) }
                 let removes = try remove.map { r -> String in
