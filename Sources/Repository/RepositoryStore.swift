@@ -233,9 +233,14 @@ public struct RepositoryStore: Sendable {
         t.common.expires = now.addingTimeInterval(expiry.targets)
         // Delegated roles the new targets still name but that are not re-signed here keep their
         // published versions in the snapshot (a ceremony that changes one role, or a root).
-        let resigned = Set(delegated.map { "\($0.name).json" })
-        let carried = Dictionary(uniqueKeysWithValues: (t.delegations?.roles ?? []).map { "\($0.name).json" }
-            .filter { !resigned.contains($0) }.compactMap { name in cur.snapshot.signed.meta[name].map { (name, $0) } })
+        // Only a role whose delegation (keys, threshold, paths) is unchanged: its published
+        // metadata still verifies under the new targets.
+        let resigned = Set(delegated.map(\.name))
+        let published = cur.targets.signed.delegations
+        let carried = Dictionary(uniqueKeysWithValues: (t.delegations?.roles ?? []).filter { role in
+            !resigned.contains(role.name) && published?.roles.first(where: { $0.name == role.name }) == role
+                && role.keys.keyids.allSatisfy { t.delegations?.keys[$0] == published?.keys[$0] }
+        }.compactMap { role in cur.snapshot.signed.meta["\(role.name).json"].map { ("\(role.name).json", $0) } })
         let files = try signedRelease(root: root ?? cur.root.signed, targets: t, delegated: delegated, carried: carried,
                                       previous: (cur.snapshot.signed.version, cur.timestamp.signed.version),
                                       signers: signers, expiry: expiry, now: now)
