@@ -267,15 +267,23 @@ struct LedgerTests {
         let out = dir.file("OUT")
         let pub = dir.file("actor.pub.pem")
         try Data(try SoftwareSigner(generating: .ecdsaP256).publicKey.pem.utf8).write(to: URL(fileURLWithPath: pub))
-        let perProcess = 40
-        let failures = Mutex<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: 8) { p in
-            do {
-                let r = try runProcess(TestEnv.firmchain, ["custody", "log", "--out", out, "--action", "test.p\(p)", "--actor-key", pub, "--count", "\(perProcess)"])
-                if r.status != 0 { failures.withLock { $0.append("process \(p): \(r.err)") } }
-            } catch { failures.withLock { $0.append("process \(p): \(error)") } }
+        // Eight real processes started together (not through a shared thread pool, which the rest
+        // of the suite may hold and so run them one after another), each appending long enough
+        // that they overlap.
+        let perProcess = 200
+        var processes = [Process]()
+        for p in 0..<8 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestEnv.firmchain)
+            process.arguments = ["custody", "log", "--out", out, "--action", "test.p\(p)", "--actor-key", pub, "--count", "\(perProcess)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            processes.append(process)
         }
-        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        try FileIO.makeDirectories(out + "/custody")
+        for process in processes { try process.run() }
+        for process in processes { process.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "exit statuses \(processes.map(\.terminationStatus))")
         let ledger = CustodyStore(out: out).ledger
         let v = try ledger.verify(ring: KeyRing())
         #expect(v.entries.count == 8 * perProcess)
@@ -326,17 +334,5 @@ struct LedgerTests {
         let v = try ledger.verify(ring: KeyRing(trusting: [key.publicKey], for: [.checkpoint]))
         #expect(v.holds && v.holdsStrictly, "\(v.checks)")
         #expect(v.entries.count >= previous + 1)
-    }
-}
-
-/// A tiny lock-protected box for collecting results from concurrent work in a test.
-final class Mutex<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ v: T) { value = v }
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }
