@@ -12,13 +12,21 @@ import TestSupport
 /// kind at once lose nothing and leave a release that every verifier accepts.
 @Suite("Eight concurrent writers of each kind lose nothing", .serialized)
 struct ConcurrentWritersTests {
-    /// Runs `firmchain` with each argument list at once and returns the results in order.
+    /// Runs `firmchain` with each argument list at once, one thread of its own per process (a
+    /// shared pool, which the rest of the suite may hold, could run them one after another), and
+    /// returns the results in order.
     static func together(_ runs: [[String]]) throws -> [ProcessResult] {
         let results = Mutex([ProcessResult?](repeating: nil, count: runs.count))
-        DispatchQueue.concurrentPerform(iterations: runs.count) { i in
-            let r = try? runProcess(TestEnv.firmchain, runs[i])
-            results.withLock { $0[i] = r }
+        let group = DispatchGroup()
+        for i in runs.indices {
+            group.enter()
+            Thread {
+                let r = try? runProcess(TestEnv.firmchain, runs[i])
+                results.withLock { $0[i] = r }
+                group.leave()
+            }.start()
         }
+        group.wait()
         return try results.withLock { try $0.map { try #require($0, "a writer could not be started") } }
     }
 
