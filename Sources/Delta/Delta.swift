@@ -99,6 +99,20 @@ public enum Delta {
         public var length: Int
         /// sha256 hex of the new file.
         public var sha256: String
+        /// The length and sha256 of the old file and of the patch as they were read and applied
+        /// (`applyFile`; nil from `digestOfApplying`).
+        public var old: (length: Int, sha256: String)?, patch: (length: Int, sha256: String)?
+
+        /// A result from its parts.
+        public init(length: Int, sha256: String, old: (length: Int, sha256: String)? = nil, patch: (length: Int, sha256: String)? = nil) {
+            self.length = length
+            self.sha256 = sha256
+            self.old = old
+            self.patch = patch
+        }
+
+        /// Results compare by what was made.
+        public static func == (a: Applied, b: Applied) -> Bool { a.length == b.length && a.sha256 == b.sha256 }
     }
 
     /// The length and sha256 of what `patch` makes from `old`, never holding the new file (a
@@ -153,6 +167,7 @@ public enum Delta {
                                  path: patchPath)
         }
         try writer.commit()
-        return Applied(length: length, sha256: sha256)
+        return Applied(length: length, sha256: sha256, old: (old.count, DigestCalculator.sha256Hex(old)),
+                       patch: (patch.count, DigestCalculator.sha256Hex(patch)))
     }
 }

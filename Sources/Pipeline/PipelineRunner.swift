@@ -176,15 +176,17 @@ public struct PipelineRunner: Sendable {
             let owners = try policy.ownerKeys.map { try Signers.publicKey(of: $0, options: options.signerOptions) }
             custodyComplete = CustodyVerifier(ownerKeys: owners, now: options.now).verify(out: spec.output).holds
         }
-        // Every write goes to a copy of OUT beside it, which replaces OUT in one step once the
-        // whole run (gates included) succeeded: a run killed or refused at any point leaves the
-        // last good release exactly as it was, TUF and custody alike.
+        var context = StepContext(spec: spec, policy: policy, options: options, release: published, published: verified?.targets,
+                                  custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
+        try preflight(&context)
+        // Every write goes to a copy of OUT beside it, made only once the run passed every check,
+        // which replaces OUT in one step once the whole run (gates included) succeeded: a run
+        // killed or refused at any point leaves the last good release exactly as it was, TUF and
+        // custody alike.
         let stage = try DirectoryStage(replacing: spec.output, shareable: Self.writtenOnce, guarded: [Self.sharedLedger])
         defer { stage.release() }
         let release = ReleaseDirectory(stage.path)
-        var context = StepContext(spec: spec, policy: policy, options: options, release: release, published: verified?.targets,
-                                  custodyComplete: custodyComplete, refreshDue: verified?.refreshDue ?? false)
-        try preflight(&context)
+        context.release = release
 
         var pending = [InTotoLink]()
         var decided = false
@@ -324,8 +326,8 @@ public struct PipelineRunner: Sendable {
                    (targets.expires, expiry.targets)]
             .contains { expires, window in (expires ?? .distantPast) < options.now.addingTimeInterval(window / 4) }
             || (v.repository.trusted?.delegated.values.contains { $0.signed.expires < options.now.addingTimeInterval(expiry.targets / 4) } ?? false)
-        // The delegations the policy compiles to, against the published ones: a rotated team key
-        // or a new product line is signed anew even when no target changed.
+        // The delegations the policy compiles to, against the published ones: a new product line
+        // is signed anew even when no target changed.
         let (roles, _) = try SignStep.delegatedRoles(policy) { try Signers.publicKey(of: $0, options: options.signerOptions) }
         // A team's keys change only by ceremony (root officers and the new keys approve), never by
         // a policy edit alone: the run refuses until the published release names the policy's keys.

@@ -331,8 +331,9 @@ public struct StepContext {
     /// The run's options.
     public let options: RunOptions
     /// The release this run writes: a staged copy of `OUT` that replaces it in one step when
-    /// the run succeeds (`DirectoryStage`). Steps read and write here, never `spec.output`.
-    public let release: ReleaseDirectory
+    /// the run succeeds (`DirectoryStage`; `OUT` itself only while the run's checks read it).
+    /// Steps read and write here, never `spec.output`.
+    public internal(set) var release: ReleaseDirectory
     /// The staged release's directory (`release.path`).
     public var out: String { release.path }
     /// Writes outside the release that must wait until the release is published (a verifier's

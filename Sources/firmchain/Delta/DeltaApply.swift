@@ -55,8 +55,8 @@ extension DeltaCommand {
             let applied = try Delta.applyFile(oldPath: old, patchPath: patch, outPath: out, limits: DeltaApplyLimits(maxNewSize: maxOutput),
                                               expectedLength: expectLength, expectedSHA256: expectSha256)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let described = { (path: String) in (path, Int(try FileIO.size(path)), try DigestCalculator.file(path).sha256 ?? "") }
-            let patchFile = try described(patch), oldFile = try described(old)
+            // The old file and the patch as they were read and applied, not read again.
+            let oldFile = (old, applied.old?.length ?? 0, applied.old?.sha256 ?? ""), patchFile = (patch, applied.patch?.length ?? 0, applied.patch?.sha256 ?? "")
             output.emit(
                 text: "wrote \(out): \(applied.length) bytes from a \(patchFile.1)-byte patch in \(String(format: "%.2f", seconds)) s",
                 json: DeltaCommand.report(action: "apply", format: DeltaFormat.bsdiff40.rawValue, old: oldFile,
