@@ -49,11 +49,15 @@ let package = Package(
         .target(name: "SuffixArray", dependencies: ["FirmchainCore"]),
         // CBZip2: the system libbz2, used for the three bzip2 streams of a BSDIFF40 patch.
         .systemLibrary(name: "CBZip2", pkgConfig: nil, providers: [.apt(["libbz2-dev"])]),
-        // Delta: bsdiff alignment over the suffix array (segments), and the BSDIFF40 patch
-        // format as a separate writer and bounds-checked reader, so stock bspatch applies it.
+        // CLZMA: the system liblzma (liblzma-dev), for the raw LZMA2 sections of a firmchain1
+        // patch (Docs/formats/FIRMCHAIN1.md §4); only Delta's *_lzma.swift files import it.
+        .systemLibrary(name: "CLZMA", pkgConfig: nil, providers: [.apt(["liblzma-dev"])]),
+        // Delta: bsdiff alignment over the suffix array (segments), and two patch formats, each
+        // a separate writer and bounds-checked streaming reader: BSDIFF40, so stock bspatch
+        // applies it, and firmchain1 (LZMA2 sections, the images' digests inside).
         .target(
             name: "Delta",
-            dependencies: ["SuffixArray", "CBZip2", "FirmchainCore"]
+            dependencies: ["SuffixArray", "CBZip2", "CLZMA", "FirmchainCore"]
         ),
         // CPKCS11: the standard PKCS#11 header (from libp11-kit-dev) and a few C helpers
         // for dlopen and the function list; only files named *_pkcs11.swift import it.

@@ -73,19 +73,11 @@ public enum BSDIFF40 {
                              concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [UInt8] {
         var control = [UInt8]()
         control.reserveCapacity(triples.count * 24)
-        // Invariant: before triple k, newpos = addTotal + copyTotal = sum of add+copy of 0..<k,
-        // oldpos = sum of add+seek of 0..<k. The triples are cut into `parts` runs of about
-        // equal output, each starting from the cursors recorded here.
-        let parts = max(1, min(concurrency, 16, new.count >> 20))
-        var cuts = [Cursor(triple: 0, newpos: 0, oldpos: 0, diff: 0, extra: 0)]
         var addTotal = 0, copyTotal = 0, oldpos = 0
-        for (k, t) in triples.enumerated() {
+        for t in triples {
             precondition(t.add >= 0 && t.copy >= 0 && t.add <= maxTripleLength && t.copy <= maxTripleLength)
             let x = Int(t.add), y = Int(t.copy)
             precondition(oldpos >= 0 && oldpos <= old.count - x, "add reads outside old")
-            if cuts.count < parts && addTotal + copyTotal >= new.count / parts * cuts.count {
-                cuts.append(Cursor(triple: k, newpos: addTotal + copyTotal, oldpos: oldpos, diff: addTotal, extra: copyTotal))
-            }
             encodeInteger(t.add, into: &control)
             encodeInteger(t.copy, into: &control)
             encodeInteger(t.seek, into: &control)
@@ -94,9 +86,48 @@ public enum BSDIFF40 {
             oldpos += x + Int(t.seek)
         }
         precondition(addTotal + copyTotal == new.count, "triples do not cover new")
+        let (diff, extra) = diffAndExtra(old: old, new: new, triples: triples, concurrency: concurrency)
 
-        // Diff and extra blocks: every byte of both is written once (the adds cover the diff
-        // block, the copies the extra block), by the part its triple belongs to.
+        // Compress the three blocks with one work list over all their bzip2 blocks, so the
+        // diff block (often most of the work) is spread over the cores too. The streams are
+        // byte-identical to serial libbz2 (`BZip2.compress(_:concurrency:)`).
+        let streams = try control.withUnsafeBufferPointer { c in
+            try diff.withUnsafeBufferPointer { d in
+                try extra.withUnsafeBufferPointer { e in try BZip2.compress([c, d, e], concurrency: concurrency) }
+            }
+        }
+        let cc = streams[0], cd = streams[1], ce = streams[2]
+
+        var patch = [UInt8]()
+        patch.reserveCapacity(headerSize + cc.count + cd.count + ce.count)
+        patch += magic
+        encodeInteger(Int64(cc.count), into: &patch)
+        encodeInteger(Int64(cd.count), into: &patch)
+        encodeInteger(Int64(new.count), into: &patch)
+        patch += cc
+        patch += cd
+        patch += ce
+        return patch
+    }
+
+    /// The diff block (new - old over every add range) and the extra block (every copy range
+    /// of new) of `triples`, built on up to `concurrency` threads. Shared by both formats.
+    static func diffAndExtra(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple],
+                             concurrency: Int) -> (diff: [UInt8], extra: [UInt8]) {
+        let parts = max(1, min(concurrency, 16, new.count >> 20))
+        var cuts = [Cursor(triple: 0, newpos: 0, oldpos: 0, diff: 0, extra: 0)]
+        var addTotal = 0, copyTotal = 0, oldpos = 0
+        for (k, t) in triples.enumerated() {
+            if cuts.count < parts && addTotal + copyTotal >= new.count / parts * cuts.count {
+                cuts.append(Cursor(triple: k, newpos: addTotal + copyTotal, oldpos: oldpos, diff: addTotal, extra: copyTotal))
+            }
+            addTotal += Int(t.add)
+            copyTotal += Int(t.copy)
+            oldpos += Int(t.add) + Int(t.seek)
+        }
+        // Every byte of both is written once (the adds cover the diff block, the copies the
+        // extra block), by the run its triple belongs to: `parts` runs of about equal output,
+        // each starting from the cursors recorded in `cuts`.
         var extra = [UInt8]()
         let diff = [UInt8](unsafeUninitializedCapacity: addTotal) { db, diffCount in
             extra = [UInt8](unsafeUninitializedCapacity: copyTotal) { eb, extraCount in
@@ -120,27 +151,7 @@ public enum BSDIFF40 {
             }
             diffCount = addTotal
         }
-
-        // Compress the three blocks with one work list over all their bzip2 blocks, so the
-        // diff block (often most of the work) is spread over the cores too. The streams are
-        // byte-identical to serial libbz2 (`BZip2.compress(_:concurrency:)`).
-        let streams = try control.withUnsafeBufferPointer { c in
-            try diff.withUnsafeBufferPointer { d in
-                try extra.withUnsafeBufferPointer { e in try BZip2.compress([c, d, e], concurrency: concurrency) }
-            }
-        }
-        let cc = streams[0], cd = streams[1], ce = streams[2]
-
-        var patch = [UInt8]()
-        patch.reserveCapacity(headerSize + cc.count + cd.count + ce.count)
-        patch += magic
-        encodeInteger(Int64(cc.count), into: &patch)
-        encodeInteger(Int64(cd.count), into: &patch)
-        encodeInteger(Int64(new.count), into: &patch)
-        patch += cc
-        patch += cd
-        patch += ce
-        return patch
+        return (diff, extra)
     }
 
     /// Where a run of triples starts: its first triple and the cursors before it.

@@ -6,11 +6,22 @@ import SuffixArray
 public enum DeltaFormat: String, Sendable, CaseIterable {
     /// bsdiff 4.x (Docs/formats/BSDIFF40.md), applied by Debian `bspatch` and PyPI `bsdiff4`.
     case bsdiff40
+    /// Firmchain's own format (Docs/formats/FIRMCHAIN1.md): the same triples, LZMA2 sections,
+    /// the old and new images' lengths and sha256 inside; for fleets that ship their own
+    /// applier (the C one in `CFirmchainPatch`, or `firmchain delta apply`).
+    case firmchain1
+
+    /// The format of `patch`, by its magic; nil if it is neither.
+    public static func of(_ patch: UnsafeBufferPointer<UInt8>) -> DeltaFormat? {
+        if patch.count >= 8 && patch.prefix(8).elementsEqual(BSDIFF40.magic) { return .bsdiff40 }
+        if patch.count >= 8 && patch.prefix(8).elementsEqual(FirmchainDelta1.magic) { return .firmchain1 }
+        return nil
+    }
 }
 
 /// Options for `Delta.create`.
 public struct DeltaCreateOptions: Sendable {
-    /// The patch format (only `bsdiff40` today).
+    /// The patch format.
     public var format: DeltaFormat = .bsdiff40
     /// Alignment tuning (see `AlignmentOptions`).
     public var alignment = AlignmentOptions()
@@ -37,7 +48,7 @@ public enum Delta {
     /// bspatch's 2^31 - 1 bytes per triple.
     public static let maxInputSize = Int(Int32.max) - 1
 
-    /// The BSDIFF40 patch that turns `old` into `new`.
+    /// The patch (in `options.format`) that turns `old` into `new`.
     ///
     /// Every step runs on `options.alignment.threads` threads (0: one per core; 1: one thread
     /// throughout).
@@ -52,13 +63,16 @@ public enum Delta {
     public static func create(old: [UInt8], new: [UInt8], options: DeltaCreateOptions = DeltaCreateOptions(),
                               progress: ProgressReporter = SilentProgress()) throws -> [UInt8] {
         guard old.count <= maxInputSize, new.count <= maxInputSize else {
-            throw FirmchainError(.deltaInputTooLarge, "inputs must be smaller than 2 GiB - 1 bytes (BSDIFF40 32-bit limit)")
+            throw FirmchainError(.deltaInputTooLarge, "inputs must be smaller than 2 GiB - 1 bytes (32-bit suffix-array indices)")
         }
         let triples = try computeTriples(old: old, new: new, options: options, progress: progress)
         progress.report(phase: "compressing", completed: 0, total: 1)
         let patch = try old.withUnsafeBufferPointer { o in
             try new.withUnsafeBufferPointer { n in
-                try BSDIFF40.write(old: o, new: n, triples: triples, concurrency: options.alignment.resolvedThreads)
+                switch options.format {
+                case .bsdiff40: try BSDIFF40.write(old: o, new: n, triples: triples, concurrency: options.alignment.resolvedThreads)
+                case .firmchain1: try FirmchainDelta1.write(old: o, new: n, triples: triples, concurrency: options.alignment.resolvedThreads)
+                }
             }
         }
         progress.report(phase: "compressing", completed: 1, total: 1)
@@ -83,13 +97,28 @@ public enum Delta {
         }
     }
 
-    /// The new file made from `old` and an untrusted BSDIFF40 `patch` (see `Patcher` for the
-    /// rules). Memory: old + patch + N for the output (N <= `limits.maxNewSize`, backed by real
+    /// Applies an untrusted patch of either format (by its magic: `Patcher` for BSDIFF40,
+    /// `FirmchainDelta1.apply` for firmchain1), handing the new file on in chunks; returns N.
+    @discardableResult
+    public static func apply(old: UnsafeBufferPointer<UInt8>, patch: UnsafeBufferPointer<UInt8>, maxNewSize: Int,
+                             write: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int {
+        switch DeltaFormat.of(patch) {
+        case .firmchain1: try FirmchainDelta1.apply(old: old, patch: patch, maxNewSize: maxNewSize, write: write)
+        case .bsdiff40, nil: try Patcher.apply(old: old, patch: patch, maxNewSize: maxNewSize, write: write)
+        }
+    }
+
+    /// The new file made from `old` and an untrusted `patch` of either format (see `Patcher`
+    /// and `FirmchainDelta1.apply` for the rules). Memory: old + patch + N for the output (N <= `limits.maxNewSize`, backed by real
     /// decompressed data) + three bzip2 decoders; `Patcher.apply(old:patch:maxNewSize:write:)`
     /// streams the output instead.
     public static func apply(old: [UInt8], patch: [UInt8], limits: DeltaApplyLimits = DeltaApplyLimits()) throws -> [UInt8] {
         try old.withUnsafeBufferPointer { o in
-            try patch.withUnsafeBufferPointer { p in try Patcher.apply(old: o, patch: p, maxNewSize: limits.maxNewSize) }
+            try patch.withUnsafeBufferPointer { p in
+                var new = [UInt8]()
+                try apply(old: o, patch: p, maxNewSize: limits.maxNewSize) { new.append(contentsOf: $0) }
+                return new
+            }
         }
     }
 
@@ -102,13 +131,17 @@ public enum Delta {
         /// The length and sha256 of the old file and of the patch as they were read and applied
         /// (`applyFile`; nil from `digestOfApplying`).
         public var old: (length: Int, sha256: String)?, patch: (length: Int, sha256: String)?
+        /// The patch's format (`applyFile`; nil from `digestOfApplying`).
+        public var format: DeltaFormat?
 
         /// A result from its parts.
-        public init(length: Int, sha256: String, old: (length: Int, sha256: String)? = nil, patch: (length: Int, sha256: String)? = nil) {
+        public init(length: Int, sha256: String, old: (length: Int, sha256: String)? = nil, patch: (length: Int, sha256: String)? = nil,
+                    format: DeltaFormat? = nil) {
             self.length = length
             self.sha256 = sha256
             self.old = old
             self.patch = patch
+            self.format = format
         }
 
         /// Results compare by what was made.
@@ -120,7 +153,7 @@ public enum Delta {
     public static func digestOfApplying(old: [UInt8], patch: [UInt8], limits: DeltaApplyLimits = DeltaApplyLimits()) throws -> Applied {
         var hash = DigestCalculator.Streaming()
         let n = try old.withUnsafeBufferPointer { o in
-            try patch.withUnsafeBufferPointer { p in try Patcher.apply(old: o, patch: p, maxNewSize: limits.maxNewSize) { hash.update($0) } }
+            try patch.withUnsafeBufferPointer { p in try apply(old: o, patch: p, maxNewSize: limits.maxNewSize) { hash.update($0) } }
         }
         return Applied(length: n, sha256: hash.sha256Hex())
     }
@@ -146,7 +179,7 @@ public enum Delta {
             let bound = min(limits.maxNewSize, expectedLength ?? limits.maxNewSize)
             length = try old.withUnsafeBufferPointer { o in
                 try patch.withUnsafeBufferPointer { p in
-                    try Patcher.apply(old: o, patch: p, maxNewSize: bound) { chunk in
+                    try apply(old: o, patch: p, maxNewSize: bound) { chunk in
                         hash.update(chunk)
                         try writer.write(chunk)
                     }
@@ -168,6 +201,6 @@ public enum Delta {
         }
         try writer.commit()
         return Applied(length: length, sha256: sha256, old: (old.count, DigestCalculator.sha256Hex(old)),
-                       patch: (patch.count, DigestCalculator.sha256Hex(patch)))
+                       patch: (patch.count, DigestCalculator.sha256Hex(patch)), format: patch.withUnsafeBufferPointer { DeltaFormat.of($0) })
     }
 }

@@ -44,7 +44,7 @@ public enum Patcher {
             throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes, shorter than the 32-byte BSDIFF40 header")
         }
         guard patch.prefix(8).elementsEqual(BSDIFF40.magic) else {
-            throw FirmchainError(.deltaBadMagic, "does not start with BSDIFF40 (not a bsdiff 4.x patch)")
+            throw FirmchainError(.deltaBadMagic, "does not start with BSDIFF40 or FCDELTA1 (not a patch Firmchain reads)")
         }
         let x = BSDIFF40.decodeInteger(patch, at: 8), y = BSDIFF40.decodeInteger(patch, at: 16), n = BSDIFF40.decodeInteger(patch, at: 24)
         guard x >= 0, y >= 0, n >= 0 else {

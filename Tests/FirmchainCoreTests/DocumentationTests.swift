@@ -51,7 +51,7 @@ struct DocumentationTests {
     /// Codes no test can provoke honestly, each with the reason. Only a library failing inside
     /// itself raises them; a new code belongs here only with a reason as strong.
     static let unreachableInTests: [ErrorCode: String] = [
-        .deltaCompressionFailed: "libbz2's init and compress calls fail only when malloc fails (BZ_MEM_ERROR) or on a programming error; "
+        .deltaCompressionFailed: "libbz2's and liblzma's init and compress calls fail only when malloc fails (BZ_MEM_ERROR, LZMA_MEM_ERROR) or on a programming error; "
             + "starving the process of memory makes Swift's own allocations trap first",
         .signingSoftwareFailed: "swift-crypto's signing calls fail only on an internal BoringSSL error, never for a key its parser accepted",
         .encryptionBackendFailed: "OpenSSL's EVP and CMS calls, on recipients and sizes Firmchain checked first, fail only when memory runs out or on an "

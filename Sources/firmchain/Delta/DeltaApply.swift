@@ -8,7 +8,7 @@ extension DeltaCommand {
     struct Apply: FirmchainCommand {
         static let configuration = CommandConfiguration(
             commandName: "apply",
-            abstract: "Apply a BSDIFF40 patch to OLD and write NEW; the patch is treated as untrusted.",
+            abstract: "Apply a BSDIFF40 or firmchain1 patch to OLD and write NEW; the patch is treated as untrusted.",
             discussion: """
                 The output streams to a temporary file (memory: the old file, the patch and a 1 MiB
                 chunk, whatever size the patch declares) that is renamed into place only when the whole
@@ -17,6 +17,9 @@ extension DeltaCommand {
                 Give the result's sha256 and length from the manifest (custom.firmware.delta.result)
                 with --expect-sha256 and --expect-length: a patch declaring another length is refused
                 before anything is allocated, and a wrong result is never written (exit 1).
+                A firmchain1 patch names its base and its result itself: the wrong old file is
+                refused before anything is written (delta.wrong-base, exit 1), and a result
+                whose sha256 is not the patch's is never kept (delta.digest-mismatch, 65).
 
                 Example:
                   firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff --out fw-1.1.bin \\
@@ -29,7 +32,7 @@ extension DeltaCommand {
         @Option(help: "The old (base) file.")
         var old: String
 
-        @Option(help: "The BSDIFF40 patch.")
+        @Option(help: "The patch (BSDIFF40 or firmchain1, told apart by its first bytes).")
         var patch: String
 
         @Option(help: "Where to write the new file (atomically).")
@@ -59,7 +62,7 @@ extension DeltaCommand {
             let oldFile = (old, applied.old?.length ?? 0, applied.old?.sha256 ?? ""), patchFile = (patch, applied.patch?.length ?? 0, applied.patch?.sha256 ?? "")
             output.emit(
                 text: "wrote \(out): \(applied.length) bytes from a \(patchFile.1)-byte patch in \(String(format: "%.2f", seconds)) s",
-                json: DeltaCommand.report(action: "apply", format: DeltaFormat.bsdiff40.rawValue, old: oldFile,
+                json: DeltaCommand.report(action: "apply", format: (applied.format ?? .bsdiff40).rawValue, old: oldFile,
                                           new: (out, applied.length, applied.sha256), patch: patchFile, seconds: seconds))
         }
     }

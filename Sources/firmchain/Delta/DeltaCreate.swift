@@ -11,6 +11,9 @@ extension DeltaCommand {
             abstract: "Write the patch that turns OLD into NEW.",
             discussion: """
                 Memory: about 5 x OLD + 3 x NEW bytes. Inputs must be smaller than 2 GiB.
+                --format firmchain1 writes Firmchain's own format for fleets that ship their own
+                applier (Sources/CFirmchainPatch): LZMA2 sections, and the old and new images'
+                lengths and sha256 inside the patch.
 
                 Example:
                   firmchain delta create --old fw-1.0.bin --new fw-1.1.bin --out fw-1.0-1.1.bsdiff --json
@@ -28,7 +31,7 @@ extension DeltaCommand {
         @Option(help: "Where to write the patch (atomically).")
         var out: String
 
-        @Option(help: "Patch format: bsdiff40 (the only one).")
+        @Option(help: "Patch format: bsdiff40 (stock bspatch applies it) or firmchain1 (smaller; names its base and result; Docs/formats/FIRMCHAIN1.md).")
         var format: String = DeltaFormat.bsdiff40.rawValue
 
         func run() throws {

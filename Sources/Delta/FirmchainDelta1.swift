@@ -1,0 +1,363 @@
+import FirmchainCore
+import Foundation
+
+/// The firmchain1 delta format (Docs/formats/FIRMCHAIN1.md): bsdiff's control/diff/extra
+/// streams, the triples as LEB128 integers, each stream one raw LZMA2 section, and the lengths
+/// and sha256 of the old and the new image in the header. Its writer here; its checked,
+/// streaming applier in `apply`. The C applier (`CFirmchainPatch`) implements the same rules.
+public enum FirmchainDelta1 {
+    /// The 8 magic bytes, ASCII `FCDELTA1`.
+    public static let magic: [UInt8] = Array("FCDELTA1".utf8)
+    /// Size of the fixed header (§1).
+    public static let headerSize = 176
+    /// The format version this code writes and reads.
+    public static let version: UInt16 = 1
+    /// Codec 1: raw LZMA2 sections (§4).
+    static let codecLZMA2: UInt8 = 1
+    /// A writer compresses a section in pieces of this many bytes, on all cores, joined at
+    /// LZMA2 dictionary resets (§4): the bytes do not depend on the thread count.
+    static let pieceSize = 2 << 20
+    /// The writer's dictionary: 64 KiB keeps a device's three decoders near 3 x 130 KiB.
+    static let writerDictionary = 64 << 10
+
+    /// A parsed, checked header (§1).
+    public struct Header: Sendable, Equatable {
+        /// O and N, the old and new images' lengths.
+        public var oldLength: Int, newLength: Int
+        /// Their sha256 digests (32 bytes each).
+        public var oldSHA256: [UInt8], newSHA256: [UInt8]
+        /// T, the number of control triples.
+        public var triples: Int
+        /// The control, diff and extra sections: compressed length, decompressed length, dictionary.
+        public var sections: [Section]
+
+        /// One section descriptor.
+        public struct Section: Sendable, Equatable {
+            /// Bytes in the patch.
+            public var compressed: Int
+            /// Bytes once decompressed.
+            public var length: Int
+            /// LZMA2 dictionary size.
+            public var dictionary: Int
+        }
+
+        /// Reads and checks the header of `patch` (every rule of §1 and §3 that needs no
+        /// section): the magic, version 1, codec 1, zero flags and reserved bytes,
+        /// dictionaries of 4 KiB ... 64 MiB, and section lengths that add up to the patch's
+        /// length exactly.
+        public init(_ patch: UnsafeBufferPointer<UInt8>) throws {
+            guard patch.count >= 8, patch.prefix(8).elementsEqual(magic) else {
+                throw FirmchainError(.deltaBadMagic, "does not start with BSDIFF40 or FCDELTA1 (not a patch Firmchain reads)")
+            }
+            guard patch.count >= headerSize else {
+                throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes, shorter than the 176-byte firmchain1 header")
+            }
+            func u(_ at: Int, _ size: Int) -> UInt64 {
+                var v: UInt64 = 0
+                for i in (0..<size).reversed() { v = v << 8 | UInt64(patch[at + i]) }
+                return v
+            }
+            let version = u(8, 2), codec = u(10, 1), flags = u(11, 1), reserved = u(12, 4)
+            guard version == UInt64(FirmchainDelta1.version), codec == UInt64(codecLZMA2), flags == 0, reserved == 0 else {
+                throw FirmchainError(.deltaUnsupportedVersion,
+                                     "is firmchain1 version \(version), codec \(codec), flags \(flags) (this reader knows version 1, codec 1, no flags)")
+            }
+            // Every length must fit comfortably in an Int; 2^62 bounds sums of three.
+            func length(_ at: Int, _ name: String) throws -> Int {
+                let v = u(at, 8)
+                guard v < 1 << 62 else { throw FirmchainError(.deltaBadHeader, "declares a \(name) of \(v) bytes") }
+                return Int(v)
+            }
+            oldLength = try length(16, "old length")
+            newLength = try length(24, "new length")
+            oldSHA256 = Array(patch[32..<64])
+            newSHA256 = Array(patch[64..<96])
+            triples = try length(96, "triple count")
+            var sections = [Section]()
+            for (k, name) in ["control", "diff", "extra"].enumerated() {
+                let at = 104 + 24 * k
+                let dictionary = Int(u(at + 16, 4))
+                guard u(at + 20, 4) == 0 else { throw FirmchainError(.deltaBadHeader, "has nonzero reserved bytes in its \(name) section descriptor") }
+                guard dictionary >= LZMA2.minimumDictionary, dictionary <= LZMA2.maximumDictionary else {
+                    throw FirmchainError(.deltaBadHeader, "names a \(dictionary)-byte dictionary for its \(name) section (4 KiB to 64 MiB)")
+                }
+                sections.append(Section(compressed: try length(at, "\(name) section"), length: try length(at + 8, "\(name) section length"),
+                                        dictionary: dictionary))
+            }
+            self.sections = sections
+            let body = sections.reduce(0) { $0 + $1.compressed }
+            guard patch.count - headerSize >= body else {
+                throw FirmchainError(.deltaPatchTruncated, "is \(patch.count) bytes but its header declares \(headerSize + body)")
+            }
+            guard patch.count - headerSize == body else {
+                throw FirmchainError(.deltaTrailingData, "has \(patch.count - headerSize - body) bytes after its extra section")
+            }
+            // Diff and extra hold exactly the add and copy bytes, which sum to N (§3).
+            guard sections[1].length <= newLength, sections[2].length == newLength - sections[1].length else {
+                throw FirmchainError(.deltaBadHeader, "declares diff and extra sections of \(sections[1].length) and \(sections[2].length) bytes for a \(newLength)-byte image")
+            }
+            // A triple takes 3 to 27 bytes of control (three integers below 2^63).
+            guard triples <= sections[0].length / 3, sections[0].length <= 27 * triples else {
+                throw FirmchainError(.deltaBadHeader, "declares \(triples) triples in a \(sections[0].length)-byte control section")
+            }
+        }
+    }
+
+    // MARK: Writer
+
+    /// The firmchain1 patch that turns `old` into `new` using `triples` (from `Alignment`).
+    /// The sections are compressed in `pieceSize` pieces on up to `concurrency` threads.
+    ///
+    /// - Precondition: `triples` is valid for `old`/`new` (as for `BSDIFF40.write`).
+    public static func write(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple],
+                             concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [UInt8] {
+        // Control (§2). A seek that leaves the old cursor outside [0, O] moves it only where
+        // no add reads next; clamp such positions and carry the difference to the next seek,
+        // so every add still starts where bsdiff's did.
+        var control = [UInt8]()
+        control.reserveCapacity(triples.count * 6)
+        var actual = 0, intended = 0
+        for t in triples {
+            precondition(t.add >= 0 && t.copy >= 0)
+            precondition(intended == actual || t.add == 0, "an add starts outside old")
+            appendLEB128(UInt64(t.add), to: &control)
+            appendLEB128(UInt64(t.copy), to: &control)
+            intended += Int(t.add) + Int(t.seek)
+            actual += Int(t.add)
+            let target = min(max(intended, 0), old.count)
+            appendLEB128(zigzag(Int64(target - actual)), to: &control)
+            actual = target
+        }
+        let (diff, extra) = BSDIFF40.diffAndExtra(old: old, new: new, triples: triples, concurrency: concurrency)
+
+        // Sections in pieces, all of them on one work list (the diff is usually most of it).
+        let inputs = [control, diff, extra]
+        var jobs = [(section: Int, range: Range<Int>)]()
+        for (s, bytes) in inputs.enumerated() {
+            var at = 0
+            repeat {
+                let end = min(bytes.count, at + pieceSize)
+                jobs.append((s, at..<end))
+                at = end
+            } while at < bytes.count
+        }
+        let dictionaries = inputs.map { dictionary(for: $0.count) }
+        nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: jobs.count)
+        nonisolated(unsafe) var failure: Error?
+        let lock = NSLock()
+        nonisolated(unsafe) let inputsNow = inputs
+        let jobsNow = jobs, dictionariesNow = dictionaries
+        let compress: @Sendable (Int) -> Void = { j in
+            let job = jobsNow[j]
+            do {
+                let piece = try inputsNow[job.section].withUnsafeBufferPointer {
+                    try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[job.range]), dictionary: dictionariesNow[job.section])
+                }
+                lock.lock(); pieces[j] = piece; lock.unlock()
+            } catch {
+                lock.lock(); failure = failure ?? error; lock.unlock()
+            }
+        }
+        if concurrency <= 1 {
+            for j in jobs.indices { compress(j) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: jobs.count, execute: compress)
+        }
+        if let failure { throw failure }
+        // A section is its pieces joined: each piece starts with a dictionary reset, and every
+        // piece but the last loses its end marker (the one byte 0x00).
+        var sections = [[UInt8]](repeating: [], count: 3)
+        for (j, job) in jobs.enumerated() {
+            var piece = pieces[j]
+            let last = j + 1 == jobs.count || jobs[j + 1].section != job.section
+            if !last {
+                precondition(piece.last == 0, "an LZMA2 stream ends with its end marker")
+                piece.removeLast()
+            }
+            sections[job.section] += piece
+        }
+
+        var patch = [UInt8]()
+        patch.reserveCapacity(headerSize + sections.reduce(0) { $0 + $1.count })
+        patch += magic
+        appendLE(UInt64(version), 2, to: &patch)
+        patch.append(codecLZMA2)
+        patch.append(0)
+        appendLE(0, 4, to: &patch)
+        appendLE(UInt64(old.count), 8, to: &patch)
+        appendLE(UInt64(new.count), 8, to: &patch)
+        patch += sha256(old)
+        patch += sha256(new)
+        appendLE(UInt64(triples.count), 8, to: &patch)
+        for s in 0..<3 {
+            appendLE(UInt64(sections[s].count), 8, to: &patch)
+            appendLE(UInt64(inputs[s].count), 8, to: &patch)
+            appendLE(UInt64(dictionaries[s]), 4, to: &patch)
+            appendLE(0, 4, to: &patch)
+        }
+        for s in sections { patch += s }
+        return patch
+    }
+
+    /// The writer's dictionary for a section of `length` bytes: `writerDictionary`, or the
+    /// power of two that holds the section if smaller, at least 4 KiB.
+    static func dictionary(for length: Int) -> Int {
+        var d = LZMA2.minimumDictionary
+        while d < writerDictionary && d < length { d <<= 1 }
+        return d
+    }
+
+    static func sha256(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var h = DigestCalculator.Streaming()
+        h.update(bytes)
+        return Hex.decode(h.sha256Hex())!
+    }
+
+    static func appendLE(_ v: UInt64, _ size: Int, to out: inout [UInt8]) {
+        for i in 0..<size { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+
+    static func appendLEB128(_ v: UInt64, to out: inout [UInt8]) {
+        var v = v
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    static func zigzag(_ s: Int64) -> UInt64 { s >= 0 ? UInt64(s) << 1 : (UInt64(-(s + 1)) << 1) | 1 }
+
+    // MARK: Applier
+
+    /// Applies an untrusted firmchain1 `patch` to `old`, calling `write` with each chunk of the
+    /// new image in order; returns N. Checks, in order: the header (`Header`), N against
+    /// `maxNewSize`, the old image's length and sha256 (`delta.wrong-base`, before any chunk),
+    /// every triple (§3) and section (§4) as it is used, and the new image's sha256
+    /// (`delta.digest-mismatch`, after the last chunk: discard what was written). Memory: one
+    /// chunk, three LZMA2 decoders and a control buffer.
+    @discardableResult
+    public static func apply(old: UnsafeBufferPointer<UInt8>, patch: UnsafeBufferPointer<UInt8>, maxNewSize: Int,
+                             write: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int {
+        let h = try Header(patch)
+        guard h.newLength <= maxNewSize else {
+            throw FirmchainError(.deltaTooLarge, "declares a \(h.newLength)-byte output, more than the limit of \(maxNewSize)")
+        }
+        guard old.count == h.oldLength else {
+            throw FirmchainError(.deltaWrongBase, "was made for a \(h.oldLength)-byte old image, not this \(old.count)-byte one")
+        }
+        guard sha256(old) == h.oldSHA256 else {
+            throw FirmchainError(.deltaWrongBase, "was made for an old image with sha256 \(Hex.encode(h.oldSHA256)), not this one")
+        }
+        var start = headerSize
+        var readers = [LZMA2Reader]()
+        for (k, name) in ["control", "diff", "extra"].enumerated() {
+            let s = h.sections[k]
+            readers.append(try LZMA2Reader(UnsafeBufferPointer(rebasing: patch[start..<start + s.compressed]), dictionary: s.dictionary,
+                                           length: s.length, what: name))
+            start += s.compressed
+        }
+        let control = ByteSource(readers[0]), diff = readers[1], extra = readers[2]
+
+        let out = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, min(Patcher.chunkSize, h.newLength)))
+        defer { out.deallocate() }
+        var filled = 0
+        var hash = DigestCalculator.Streaming()
+        func flush() throws {
+            guard filled > 0 else { return }
+            let chunk = UnsafeBufferPointer(rebasing: out[0..<filled])
+            hash.update(chunk)
+            try write(chunk)
+            filled = 0
+        }
+        let n = h.newLength, oldSize = old.count
+        var newpos = 0, oldpos = 0
+        for index in 0..<h.triples {
+            let add = try control.leb128(index), copy = try control.leb128(index), zz = try control.leb128(index)
+            let seek = zz & 1 == 0 ? Int(zz >> 1) : -Int(zz >> 1) - 1
+            guard add <= oldSize - oldpos else {
+                throw FirmchainError(.deltaOldOutOfRange, "control triple \(index) adds old bytes [\(oldpos), \(oldpos + add)) outside the \(oldSize)-byte old image")
+            }
+            guard add <= n - newpos, copy <= n - newpos - add else {
+                throw FirmchainError(.deltaBadControl, "control triple \(index) writes past the declared output size \(n)")
+            }
+            var remaining = add, op = oldpos
+            while remaining > 0 {
+                if filled == out.count { try flush() }
+                let take = min(remaining, out.count - filled)
+                let o = out.baseAddress! + filled
+                guard try diff.read(into: o, count: take) == take else {
+                    throw FirmchainError(.deltaBlockMismatch, "control triple \(index) needs more diff bytes than the patch holds")
+                }
+                let s = old.baseAddress! + op
+                for i in 0..<take { o[i] = o[i] &+ s[i] }
+                filled += take; op += take; remaining -= take
+            }
+            remaining = copy
+            while remaining > 0 {
+                if filled == out.count { try flush() }
+                let take = min(remaining, out.count - filled)
+                guard try extra.read(into: out.baseAddress! + filled, count: take) == take else {
+                    throw FirmchainError(.deltaBlockMismatch, "control triple \(index) needs more extra bytes than the patch holds")
+                }
+                filled += take; remaining -= take
+            }
+            newpos += add + copy
+            oldpos += add
+            // |seek| < 2^62 (a zigzagged integer below 2^63) and 0 <= oldpos <= O < 2^62: no overflow.
+            guard seek >= -oldpos, seek <= oldSize - oldpos else {
+                throw FirmchainError(.deltaBadControl, "control triple \(index) moves the old cursor outside the old image")
+            }
+            oldpos += seek
+        }
+        guard newpos == n else {
+            throw FirmchainError(.deltaSizeMismatch, "control triples produce \(newpos) bytes, the header says \(n)")
+        }
+        try control.finish()
+        try diff.finish()
+        try extra.finish()
+        try flush()
+        guard Hex.decode(hash.sha256Hex())! == h.newSHA256 else {
+            throw FirmchainError(.deltaDigestMismatch, "makes an image whose sha256 is not the one its header names (a corrupt or tampered patch); discard it")
+        }
+        return n
+    }
+
+    /// The control section read a buffer at a time, for LEB128 integers (§2).
+    private final class ByteSource {
+        let reader: LZMA2Reader
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var at = 0, end = 0
+
+        init(_ reader: LZMA2Reader) { self.reader = reader }
+
+        func next(_ index: Int) throws -> UInt8 {
+            if at == end {
+                end = try buffer.withUnsafeMutableBufferPointer { try reader.read(into: $0.baseAddress!, count: $0.count) }
+                at = 0
+                guard end > 0 else { throw FirmchainError(.deltaBadControl, "control triple \(index) runs past the end of the control section") }
+            }
+            defer { at += 1 }
+            return buffer[at]
+        }
+
+        /// One LEB128 integer: below 2^63 (so at most 9 bytes), minimal encoding.
+        func leb128(_ index: Int) throws -> Int {
+            var v: UInt64 = 0
+            for k in 0..<9 {
+                let b = try next(index)
+                v |= UInt64(b & 0x7F) << UInt64(7 * k)
+                if b & 0x80 == 0 {
+                    guard b != 0 || k == 0 else { throw FirmchainError(.deltaBadControl, "control triple \(index) has a non-minimal LEB128 integer") }
+                    return Int(v)
+                }
+            }
+            throw FirmchainError(.deltaBadControl, "control triple \(index) has an integer of 2^63 or more")
+        }
+
+        func finish() throws {
+            guard at == end else { throw FirmchainError(.deltaBlockMismatch, "has control bytes after its last triple") }
+            try reader.finish()
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+import TestSupport
+import FirmchainCore
+@testable import Delta
+
+/// A firmchain1 patch put together by hand (Docs/formats/FIRMCHAIN1.md §1), for patches no
+/// writer would make: the sections' bytes before compression, and header fields to override.
+struct Firmchain1Parts {
+    var old: [UInt8], new: [UInt8]
+    var control: [UInt8], diff: [UInt8], extra: [UInt8]
+    var triples: Int
+    var version: UInt16 = 1, codec: UInt8 = 1, flags: UInt8 = 0
+    var dictionary = 65536
+
+    /// The parts of the patch the writer makes for `triples`.
+    init(old: [UInt8], new: [UInt8], triples: [ControlTriple]) {
+        self.old = old
+        self.new = new
+        control = []
+        for t in triples {
+            FirmchainDelta1.appendLEB128(UInt64(t.add), to: &control)
+            FirmchainDelta1.appendLEB128(UInt64(t.copy), to: &control)
+            FirmchainDelta1.appendLEB128(FirmchainDelta1.zigzag(t.seek), to: &control)
+        }
+        (diff, extra) = old.withUnsafeBufferPointer { o in
+            new.withUnsafeBufferPointer { n in BSDIFF40.diffAndExtra(old: o, new: n, triples: triples, concurrency: 1) }
+        }
+        self.triples = triples.count
+    }
+
+    func assemble(oldSHA256: [UInt8]? = nil, newSHA256: [UInt8]? = nil) throws -> [UInt8] {
+        let sections = try [control, diff, extra].map { s in
+            try s.withUnsafeBufferPointer { try LZMA2.compress($0, dictionary: dictionary) }
+        }
+        var p = FirmchainDelta1.magic
+        FirmchainDelta1.appendLE(UInt64(version), 2, to: &p)
+        p += [codec, flags, 0, 0, 0, 0]
+        FirmchainDelta1.appendLE(UInt64(old.count), 8, to: &p)
+        FirmchainDelta1.appendLE(UInt64(new.count), 8, to: &p)
+        p += oldSHA256 ?? old.withUnsafeBufferPointer { FirmchainDelta1.sha256($0) }
+        p += newSHA256 ?? new.withUnsafeBufferPointer { FirmchainDelta1.sha256($0) }
+        FirmchainDelta1.appendLE(UInt64(triples), 8, to: &p)
+        for (k, s) in sections.enumerated() {
+            FirmchainDelta1.appendLE(UInt64(s.count), 8, to: &p)
+            FirmchainDelta1.appendLE(UInt64([control, diff, extra][k].count), 8, to: &p)
+            FirmchainDelta1.appendLE(UInt64(dictionary), 4, to: &p)
+            FirmchainDelta1.appendLE(0, 4, to: &p)
+        }
+        return p + sections.joined()
+    }
+}
+
+func createFirmchain1(old: [UInt8], new: [UInt8], threads: Int = 0) throws -> [UInt8] {
+    var options = DeltaCreateOptions()
+    options.format = .firmchain1
+    options.alignment.threads = threads
+    return try Delta.create(old: old, new: new, options: options)
+}
+
+@Suite("firmchain1: Firmchain's own delta format round-trips, names its base and result, and refuses hostile patches")
+struct FirmchainDelta1Tests {
+    static let old: [UInt8] = Array(Cases.firmware(seed: 11, size: 6000))
+    static let new: [UInt8] = Cases.edited(old, seed: 12)
+
+    @Test("every generated pair round-trips, and the patch starts with FCDELTA1 and names both images", arguments: Cases.all)
+    func roundTrip(pair: Pair) throws {
+        let patch = try createFirmchain1(old: pair.old, new: pair.new)
+        #expect(Array(patch.prefix(8)) == Array("FCDELTA1".utf8))
+        let header = try patch.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }
+        #expect(header.oldLength == pair.old.count && header.newLength == pair.new.count)
+        #expect(Hex.encode(header.oldSHA256) == DigestCalculator.sha256Hex(pair.old))
+        #expect(Hex.encode(header.newSHA256) == DigestCalculator.sha256Hex(pair.new))
+        #expect(try Delta.apply(old: pair.old, patch: patch) == pair.new)
+        let digest = try Delta.digestOfApplying(old: pair.old, patch: patch)
+        #expect(digest == Delta.Applied(length: pair.new.count, sha256: DigestCalculator.sha256Hex(pair.new)))
+    }
+
+    @Test("sections longer than one compression piece are joined at dictionary resets; the bytes do not depend on the threads")
+    func piecesAndThreads() throws {
+        // 5 MiB of firmware-like data and an edited copy: the diff section spans three pieces.
+        let old = Cases.firmware(seed: 21, size: 5 << 20)
+        var new = Cases.edited(old, seed: 22)
+        for k in stride(from: 0, to: new.count, by: 4099) { new[k] &+= 1 }
+        let one = try createFirmchain1(old: old, new: new, threads: 1)
+        let two = try createFirmchain1(old: old, new: new, threads: 2)
+        #expect(one == two)
+        let header = try one.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }
+        #expect(header.sections[1].length > 2 * FirmchainDelta1.pieceSize, "the diff section spans several pieces")
+        #expect(try Delta.apply(old: old, patch: one) == new)
+    }
+
+    @Test("the wrong old image is refused before anything is written (delta.wrong-base, exit 1)")
+    func wrongBase() throws {
+        let patch = try createFirmchain1(old: Self.old, new: Self.new)
+        var other = Self.old
+        other[other.count / 2] ^= 1
+        for base in [other, Array(Self.old.dropLast()), Self.new] {
+            var written = 0
+            let e = #expect(throws: FirmchainError.self) {
+                try base.withUnsafeBufferPointer { o in
+                    try patch.withUnsafeBufferPointer { p in try Delta.apply(old: o, patch: p, maxNewSize: 1 << 30) { written += $0.count } }
+                }
+            }
+            #expect(e?.code.id == ErrorCode.deltaWrongBase.id)
+            #expect(e?.code.exitCode == 1)
+            #expect(written == 0, "nothing is handed on before the base is checked")
+        }
+    }
+
+    @Test("a patch whose result is not the image its header names is refused (delta.digest-mismatch)")
+    func resultDigest() throws {
+        let triples = try Delta.computeTriples(old: Self.old, new: Self.new, options: DeltaCreateOptions(), progress: SilentProgress())
+        var parts = Firmchain1Parts(old: Self.old, new: Self.new, triples: triples)
+        #expect(try Delta.apply(old: Self.old, patch: parts.assemble()) == Self.new)
+        // A changed extra byte, with the header still naming the real new image.
+        parts.extra[parts.extra.count / 2] ^= 0x40
+        #expect(try rejectionCode(old: Self.old, patch: parts.assemble()) == ErrorCode.deltaDigestMismatch.id)
+    }
+
+    @Test("hostile headers and sections are each refused with their code and leave no output", arguments: [
+        ("wrong magic", ErrorCode.deltaBadMagic.id), ("header cut short", ErrorCode.deltaPatchTruncated.id),
+        ("version 2", ErrorCode.deltaUnsupportedVersion.id), ("codec 2", ErrorCode.deltaUnsupportedVersion.id),
+        ("a flag set", ErrorCode.deltaUnsupportedVersion.id), ("a reserved byte set", ErrorCode.deltaUnsupportedVersion.id),
+        ("dictionary of 1 KiB", ErrorCode.deltaBadHeader.id), ("a byte after the extra section", ErrorCode.deltaTrailingData.id),
+        ("a section cut short", ErrorCode.deltaPatchTruncated.id), ("new length beyond 2^62", ErrorCode.deltaBadHeader.id),
+        ("diff and extra not adding up to N", ErrorCode.deltaBadHeader.id), ("more triples than the control can hold", ErrorCode.deltaBadHeader.id),
+        ("non-minimal LEB128", ErrorCode.deltaBadControl.id), ("an integer of 2^63", ErrorCode.deltaBadControl.id),
+        ("an add past the end of old", ErrorCode.deltaOldOutOfRange.id), ("a seek before the start of old", ErrorCode.deltaBadControl.id),
+        ("a copy past N", ErrorCode.deltaBadControl.id), ("a control byte after the last triple", ErrorCode.deltaBlockMismatch.id),
+        ("a diff byte too many", ErrorCode.deltaBlockMismatch.id), ("garbage in the diff section", ErrorCode.deltaCorruptBlock.id),
+        ("the LZMA2 end marker missing", ErrorCode.deltaCorruptBlock.id), ("a byte after the LZMA2 end marker", ErrorCode.deltaCorruptBlock.id),
+    ])
+    func hostile(_ name: String, _ expected: String) throws {
+        let old = Self.old, new = Self.new
+        #expect(new.count > old.count)
+        let good = try createFirmchain1(old: old, new: new)
+        let triples = try Delta.computeTriples(old: old, new: new, options: DeltaCreateOptions(), progress: SilentProgress())
+        let parts = Firmchain1Parts(old: old, new: new, triples: triples)
+        func set(_ p: [UInt8], _ at: Int, _ bytes: [UInt8]) -> [UInt8] {
+            var p = p
+            p.replaceSubrange(at..<at + bytes.count, with: bytes)
+            return p
+        }
+        func le(_ v: UInt64, _ n: Int) -> [UInt8] { var out = [UInt8](); FirmchainDelta1.appendLE(v, n, to: &out); return out }
+        let header = try good.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }
+        let diffStart = 176 + header.sections[0].compressed
+        let patch: [UInt8]
+        switch name {
+        case "wrong magic": patch = set(good, 0, Array("FCDELTA2".utf8))
+        case "header cut short": patch = Array(good.prefix(100))
+        case "version 2": patch = set(good, 8, [2, 0])
+        case "codec 2": patch = set(good, 10, [2])
+        case "a flag set": patch = set(good, 11, [1])
+        case "a reserved byte set": patch = set(good, 14, [1])
+        case "dictionary of 1 KiB": patch = set(good, 104 + 16, le(1024, 4))
+        case "a byte after the extra section": patch = good + [0]
+        case "a section cut short": patch = Array(good.dropLast())
+        case "new length beyond 2^62": patch = set(good, 24, le(1 << 62, 8))
+        case "diff and extra not adding up to N": patch = set(good, 128 + 8, le(UInt64(header.sections[1].length + 1), 8))
+        case "more triples than the control can hold": patch = set(good, 96, le(UInt64(header.sections[0].length), 8))
+        case "non-minimal LEB128":
+            var p = parts
+            // The first triple's add, written with one needless continuation byte.
+            var c = [UInt8]()
+            FirmchainDelta1.appendLEB128(UInt64(triples[0].add), to: &c)
+            c[c.count - 1] |= 0x80
+            c.append(0)
+            var rest = [UInt8]()
+            FirmchainDelta1.appendLEB128(UInt64(triples[0].add), to: &rest)
+            p.control = c + Array(p.control.dropFirst(rest.count))
+            patch = try p.assemble()
+        case "an integer of 2^63":
+            var p = parts
+            p.control = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01] + p.control
+            p.triples += 1
+            patch = try p.assemble()
+        case "an add past the end of old":
+            // One add of N > O bytes (new is 100 bytes longer than old).
+            var p = parts
+            p.triples = 1
+            p.diff = [UInt8](repeating: 0, count: new.count)
+            p.extra = []
+            p.control = []
+            FirmchainDelta1.appendLEB128(UInt64(new.count), to: &p.control)
+            p.control += [0, 0]
+            patch = try p.assemble()
+        case "a seek before the start of old":
+            var p = parts
+            (p.triples, p.diff, p.extra) = (1, [], new)
+            p.control = [0]
+            FirmchainDelta1.appendLEB128(UInt64(new.count), to: &p.control)
+            p.control += [1]  // zigzag(-1)
+            patch = try p.assemble()
+        case "a copy past N":
+            var p = parts
+            (p.triples, p.diff, p.extra) = (1, [], new)
+            p.control = [0]
+            FirmchainDelta1.appendLEB128(UInt64(new.count + 1), to: &p.control)
+            p.control += [0]
+            patch = try p.assemble()
+        case "a control byte after the last triple":
+            var p = parts
+            p.control += [0]
+            patch = try p.assemble()
+        case "a diff byte too many":
+            var p = parts
+            p.diff += [0]
+            p.extra.removeLast()
+            patch = try p.assemble()
+        case "garbage in the diff section":
+            var p = good
+            for k in diffStart..<min(diffStart + 8, p.count) { p[k] = 0xA5 }
+            patch = p
+        case "the LZMA2 end marker missing":
+            // The extra section is last: drop its final byte (the end marker) and say so.
+            var p = Array(good.dropLast())
+            p = set(p, 152, le(UInt64(header.sections[2].compressed - 1), 8))
+            patch = p
+        case "a byte after the LZMA2 end marker":
+            var p = good + [0]
+            p = set(p, 152, le(UInt64(header.sections[2].compressed + 1), 8))
+            patch = p
+        default: Issue.record("no case \(name)"); return
+        }
+        #expect(try rejectionCode(old: old, patch: patch) == expected, "\(name)")
+    }
+
+    @Test("bit flips anywhere are refused or give exactly new; a flip never yields another image")
+    func bitFlips() throws {
+        let patch = try createFirmchain1(old: Self.old, new: Self.new)
+        var g = SeededGenerator(seed: 99)
+        for _ in 0..<400 {
+            var p = patch
+            let bit = Int(g.next() % UInt64(p.count * 8))
+            p[bit / 8] ^= UInt8(1 << (bit % 8))
+            do {
+                let out = try Delta.apply(old: Self.old, patch: p)
+                #expect(out == Self.new, "bit \(bit): another image came out")
+            } catch let e as FirmchainError {
+                #expect(e.code.id.hasPrefix("delta."))
+            }
+        }
+    }
+}
