@@ -11,6 +11,14 @@ public enum DeltaFormat: String, Sendable, CaseIterable {
     /// applier (the C one in `CFirmchainPatch`, or `firmchain delta apply`).
     case firmchain1
 
+    /// The file name extension a release gives patches of this format (`bsdiff`, `fcdelta`).
+    public var fileExtension: String {
+        switch self {
+        case .bsdiff40: "bsdiff"
+        case .firmchain1: "fcdelta"
+        }
+    }
+
     /// The format of `patch`, by its magic; nil if it is neither.
     public static func of(_ patch: UnsafeBufferPointer<UInt8>) -> DeltaFormat? {
         if patch.count >= 8 && patch.prefix(8).elementsEqual(BSDIFF40.magic) { return .bsdiff40 }

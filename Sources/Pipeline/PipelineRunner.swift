@@ -12,7 +12,7 @@ public struct PipelineResult: Sendable {
     /// One target of the release.
     public struct Target: Sendable {
         /// The target name: the image's, or for a delta
-        /// `deltas/<image's target name>.from-<base version>.bsdiff`.
+        /// `deltas/<image's target name>.from-<base version>.<bsdiff|fcdelta>`.
         public let name: String
         /// Whether the target is the whole image or a delta.
         public let kind: FirmwareInfo.Kind
@@ -139,7 +139,8 @@ public struct PipelineRunner: Sendable {
             for ref in d.keys { try policy.check(key: try Signers.publicKey(of: ref, options: options.signerOptions), reference: ref) }
         }
         let (roles, _) = try SignStep.delegatedRoles(policy) { try Signers.publicKey(of: $0, options: options.signerOptions) }
-        let names = [spec.targetName] + spec.bases.map { "deltas/\(spec.targetName).from-\($0.version).bsdiff" }
+        let format = DeltaStep.format(of: spec)
+        let names = [spec.targetName] + spec.bases.map { DeltaStep.targetName(spec, $0, format) }
         let hardware = Set(spec.hardwareIDs)
         for name in names {
             if let i = roles.firstIndex(where: { $0.mayList(name) }) {

@@ -1,4 +1,5 @@
 import Custody
+import Delta
 import FirmchainCore
 import Foundation
 import Release
@@ -96,6 +97,8 @@ public struct BuiltDelta: Sendable, Hashable {
     public var baseSHA256: String
     /// The patch, relative to `OUT`.
     public var file: String
+    /// Its format (the delta step's `format:`).
+    public var format: DeltaFormat = .bsdiff40
 }
 
 /// A payload the encrypt step encrypted: which target it becomes, its ciphertext file and the

@@ -7,7 +7,8 @@ import ReleasePolicy
 import Repository
 import Signing
 
-/// `delta`: a BSDIFF40 patch from every base to the new image, in `OUT/build/deltas/`.
+/// `delta`: a patch (BSDIFF40, or firmchain1 with `format: firmchain1`) from every base to the
+/// new image, in `OUT/build/deltas/`.
 /// Content-addressed through its in-toto link: when the recorded delta link names the same
 /// input images (by sha256) and its products are still there unchanged, nothing is recomputed.
 public struct DeltaStep: PipelineStep {
@@ -28,9 +29,19 @@ public struct DeltaStep: PipelineStep {
     /// The patches in `build/deltas`.
     public var writes: [ArtefactKind] { [ReleaseArtefacts.deltas.kind] }
 
-    /// `build/deltas/<target>.from-<base version>.bsdiff`.
-    static func patchName(_ spec: PipelineSpec, _ base: PipelineSpec.Base) -> String {
-        "build/deltas/\(spec.targetName).from-\(base.version).bsdiff"
+    /// `build/deltas/<target>.from-<base version>.<bsdiff|fcdelta>`.
+    static func patchName(_ spec: PipelineSpec, _ base: PipelineSpec.Base, _ format: DeltaFormat) -> String {
+        "build/" + targetName(spec, base, format)
+    }
+
+    /// The target name of the patch from `base`: `deltas/<target>.from-<base version>.<bsdiff|fcdelta>`.
+    static func targetName(_ spec: PipelineSpec, _ base: PipelineSpec.Base, _ format: DeltaFormat) -> String {
+        "deltas/\(spec.targetName).from-\(base.version).\(format.fileExtension)"
+    }
+
+    /// The delta format of the pipeline `spec` (bsdiff40 when it has no delta step).
+    static func format(of spec: PipelineSpec) -> DeltaFormat {
+        spec.steps.lazy.compactMap { $0.step as? DeltaStep }.first?.format ?? .bsdiff40
     }
 
     /// Exactly the patches it made (a link lists only what its step wrote).
@@ -38,7 +49,7 @@ public struct DeltaStep: PipelineStep {
         try context.value(ReleaseArtefacts.deltas).map { .inRelease($0.file) }
     }
 
-    /// Hashes the image and every base, writes one BSDIFF40 patch per base to `build/deltas/`
+    /// Hashes the image and every base, writes one patch per base to `build/deltas/`
     /// unless the recorded delta link names the same inputs and its patches are unchanged, and
     /// hands the deltas on.
     public func run(_ context: inout StepContext) throws -> String {
@@ -50,7 +61,7 @@ public struct DeltaStep: PipelineStep {
         for (base, input) in zip(spec.bases, try context.value(ReleaseArtefacts.bases)) {
             let d = try context.digests(of: input)
             materials[input.name] = d
-            deltas.append(BuiltDelta(base: base, baseSHA256: d["sha256"] ?? "", file: Self.patchName(spec, base)))
+            deltas.append(BuiltDelta(base: base, baseSHA256: d["sha256"] ?? "", file: Self.patchName(spec, base, format), format: format))
         }
         let names = deltas.map(\.file)
         let reusable = try context.recordedLinkHolds(step: Self.kind, materials: materials, products: names)
@@ -60,7 +71,9 @@ public struct DeltaStep: PipelineStep {
             for d in deltas {
                 try FileIO.makeDirectories((out + "/" + d.file as NSString).deletingLastPathComponent)
                 let old = try FileIO.read(d.base.image, limit: Delta.maxInputSize)
-                try AtomicFile.write(try Delta.create(old: old, new: new,
+                var options = DeltaCreateOptions()
+                options.format = format
+                try AtomicFile.write(try Delta.create(old: old, new: new, options: options,
                                                             progress: LabelledProgress("delta \(d.base.version) → \(spec.version)", context.options.progress)), to: out + "/" + d.file)
             }
         }
@@ -121,7 +134,7 @@ public struct ManifestStep: PipelineStep {
             var entry = try store.storeTargetFile(context.out + "/" + (sealed?.ciphertext ?? d.file), name: name)
             // The delta's result is the plaintext image a device rebuilds, encrypted or not.
             let info = FirmwareInfo(version: spec.version, versionNumber: spec.versionNumber, hardwareIDs: spec.hardwareIDs, kind: .delta,
-                                    delta: .init(baseName: basename(d.base.image), baseVersion: d.base.version, baseSHA256: d.baseSHA256,
+                                    delta: .init(format: d.format.rawValue, baseName: basename(d.base.image), baseVersion: d.base.version, baseSHA256: d.baseSHA256,
                                                  resultName: spec.targetName, resultSHA256: plainImage.sha256, resultLength: plainImage.length),
                                     encryption: sealed?.info, priority: spec.priority)
             entry.custom = [FirmwareInfo.customKey: info.json]
@@ -134,9 +147,9 @@ public struct ManifestStep: PipelineStep {
         return same ? "\(context.result.targets.count) target(s) described, as published" : "\(context.result.targets.count) target(s) described"
     }
 
-    /// The target name of delta `d`: `deltas/<target>.from-<base version>.bsdiff`.
+    /// The target name of delta `d`: `deltas/<target>.from-<base version>.<bsdiff|fcdelta>`.
     static func deltaTargetName(_ spec: PipelineSpec, _ d: BuiltDelta) -> String {
-        "deltas/\(spec.targetName).from-\(d.base.version).bsdiff"
+        DeltaStep.targetName(spec, d.base, d.format)
     }
 
     /// The rollback rule: a release's version number must exceed every published one, unless

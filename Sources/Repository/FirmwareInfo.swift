@@ -18,7 +18,7 @@ public struct FirmwareInfo: Sendable, Hashable {
 
     /// For a delta: what it applies to and what it reproduces.
     public struct DeltaInfo: Sendable, Hashable {
-        /// Patch format, `bsdiff40`.
+        /// Patch format, `bsdiff40` or `firmchain1` (the applier a device runs).
         public var format: String
         /// Target name, version and sha256 of the image the patch applies to.
         public var baseName: String

@@ -99,8 +99,9 @@ struct TargetChecks {
         return .from("release.targets.rollback", title, failures: failures, passedDetails: released.sorted { $0.key < $1.key }.map { "\($0.key): at least #\($0.value)" })
     }
 
-    /// One `release.delta` per delta target: its BSDIFF40 patch, applied to the base its
-    /// fields name (found by sha256), reproduces the result's sha256 and length.
+    /// One `release.delta` per delta target: its patch is of the declared format (BSDIFF40 or
+    /// firmchain1) and, applied to the base its fields name (found by sha256), reproduces the
+    /// result's sha256 and length.
     private func deltas(_ targets: [(name: String, file: TargetFile, info: FirmwareInfo)]) -> [Check] {
         let id = "release.delta"
         let deltas = targets.filter { $0.info.delta != nil }
@@ -109,7 +110,9 @@ struct TargetChecks {
         for b in baseImages { bases[DigestCalculator.sha256Hex(b)] = b }
         return deltas.map { t in
             let d = t.info.delta!
-            guard d.format == "bsdiff40" else { return Check(id, .failed, "the patch format \(d.format) is not one this verifier applies", subject: t.name) }
+            guard let format = DeltaFormat(rawValue: d.format) else {
+                return Check(id, .failed, "the patch format \(d.format) is not one this verifier applies", subject: t.name)
+            }
             guard t.info.encryption == nil else {
                 return Check(id, .skipped, "the patch is encrypted: only a recipient can apply it (release.encryption checks its envelope; devices check the plaintext digest)",
                              subject: t.name)
@@ -128,6 +131,11 @@ struct TargetChecks {
             do {
                 guard let patch = try files.read("repository/targets/" + InMemorySource.targetKey(name: t.name, hash: sha), limit: Self.patchLimit) else {
                     return Check(id, .failed, "the copy under \(sha.prefix(16))… is missing", subject: t.name)
+                }
+                // A device picks its applier by the declared format: the patch must be one.
+                let actual = patch.withUnsafeBufferPointer { DeltaFormat.of($0) }
+                guard actual == format else {
+                    return Check(id, .failed, "is declared \(d.format) but is \(actual.map { "a \($0.rawValue) patch" } ?? "neither BSDIFF40 nor firmchain1")", subject: t.name)
                 }
                 let out = try Delta.digestOfApplying(old: base, patch: patch, limits: DeltaApplyLimits(maxNewSize: Int(d.resultLength)))
                 let got = out.sha256
