@@ -207,7 +207,9 @@ let package = Package(
         // CustodyTests: releases built with the real commands and checked by in-toto-verify,
         // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
         .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),
+        // DeltaTests: BSDIFF40 round trips, interop with bsdiff/bspatch, hostile patches; Resources/firmchain1
+        // holds the C applier's test patches (CApplierBuildTests builds CFirmchainPatch with cc, not SwiftPM).
         .testTarget(name: "DeltaTests", dependencies: ["Delta", "SuffixArray", "FirmchainCore", "TestSupport"],
-                    exclude: ["Fixtures"]),
+                    exclude: ["Fixtures", "Resources"]),
     ]
 )
