@@ -196,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "firmchain-fuzz",
             dependencies: ["FirmchainCore", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "Pipeline", "Encryption",
-                           "Verification"],
+                           "Verification", "CFirmchainPatch"],
             path: "Tests/Fuzz/Targets"),
         // bz2-bench: times BSDIFF40.write on a diff-like block serially and on all cores, and
         // checks the patches are byte-identical (Benchmarks/bzip2/SwiftDriver).
