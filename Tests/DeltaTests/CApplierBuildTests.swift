@@ -33,8 +33,12 @@ enum CApplier {
         let dir = TestEnv.productsDirectory.appendingPathComponent("fcpatch-cc").path
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let r = try cc(library + ["\(sources)/cli/fcpatch_main.c"], flags: sanitized, output: "\(dir)/fcpatch")
-            return (r.status == 0 && r.err.isEmpty ? "\(dir)/fcpatch" : nil, r.err)
+            // Built under a name of its own and renamed: another test process may be running the last one.
+            let staging = "\(dir)/fcpatch.\(ProcessInfo.processInfo.processIdentifier)"
+            let r = try cc(library + ["\(sources)/cli/fcpatch_main.c"], flags: sanitized, output: staging)
+            guard r.status == 0 && r.err.isEmpty else { return (nil, r.err) }
+            guard rename(staging, "\(dir)/fcpatch") == 0 else { return (nil, "rename \(staging): errno \(errno)") }
+            return ("\(dir)/fcpatch", r.err)
         } catch {
             return (nil, "\(error)")
         }

@@ -137,8 +137,11 @@ typedef struct fcpatch_sha256 {
     size_t fill;          /**< bytes waiting in block */
 } fcpatch_sha256;
 
+/** Starts a digest. */
 void fcpatch_sha256_init(fcpatch_sha256 *c);
+/** Adds len bytes (data may be NULL when len is 0). */
 void fcpatch_sha256_update(fcpatch_sha256 *c, const uint8_t *data, size_t len);
+/** Writes the 32-byte digest; c must be initialised again before reuse. */
 void fcpatch_sha256_final(fcpatch_sha256 *c, uint8_t digest[32]);
 
 #ifdef __cplusplus
