@@ -14,7 +14,7 @@ VENV         := .venv
 PYTHON       := $(VENV)/bin/python
 BIN          := .build/debug/firmchain
 # Debian packages the build and the tests need (interop checkers included).
-APT_PACKAGES := liblzma-dev libssl-dev libp11-kit-dev softhsm2 opensc bsdiff libbz2-dev python3-venv xz-utils bzip2 mender-artifact swupdate rauc squashfs-tools cpio
+APT_PACKAGES := libssl-dev libp11-kit-dev softhsm2 opensc bsdiff libbz2-dev liblzma-dev python3-venv xz-utils bzip2 mender-artifact swupdate rauc squashfs-tools cpio
 # Extra packages only the benchmarks need.
 BENCH_APT    := xdelta3 zstd libdivsufsort-dev time
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -59,6 +59,11 @@ let package = Package(
             name: "Delta",
             dependencies: ["SuffixArray", "CBZip2", "CLZMA", "FirmchainCore"]
         ),
+        // CFirmchainPatch: the device-side firmchain1 applier (Docs/formats/FIRMCHAIN1.md) in portable
+        // C99 over liblzma, streaming from one caller-given workspace with no heap. Firmware projects
+        // vendor fcpatch.h, fcpatch.c and fcpatch_sha256.c; here only firmchain-fuzz imports it, and
+        // CApplierBuildTests compiles it (with cli/, the `fcpatch` driver) under cc and sanitizers.
+        .target(name: "CFirmchainPatch", exclude: ["cli"], linkerSettings: [.linkedLibrary("lzma")]),
         // CPKCS11: the standard PKCS#11 header (from libp11-kit-dev) and a few C helpers
         // for dlopen and the function list; only files named *_pkcs11.swift import it.
         .target(
@@ -195,7 +200,7 @@ let package = Package(
         .executableTarget(
             name: "firmchain-fuzz",
             dependencies: ["FirmchainCore", "Delta", "Signing", "Repository", "Custody", "ReleasePolicy", "Pipeline", "Encryption",
-                           "Verification"],
+                           "Verification", "CFirmchainPatch"],
             path: "Tests/Fuzz/Targets"),
         // bz2-bench: times BSDIFF40.write on a diff-like block serially and on all cores, and
         // checks the patches are byte-identical (Benchmarks/bzip2/SwiftDriver).
@@ -206,7 +211,9 @@ let package = Package(
         // CustodyTests: releases built with the real commands and checked by in-toto-verify,
         // securesystemslib and Firmchain's verifier; the ledger under concurrent and killed writers.
         .testTarget(name: "CustodyTests", dependencies: ["Custody", "Repository", "Signing", "FirmchainCore", "TestSupport"]),
+        // DeltaTests: BSDIFF40 round trips, interop with bsdiff/bspatch, hostile patches; Resources/firmchain1
+        // holds the C applier's test patches (CApplierBuildTests builds CFirmchainPatch with cc, not SwiftPM).
         .testTarget(name: "DeltaTests", dependencies: ["Delta", "SuffixArray", "FirmchainCore", "TestSupport"],
-                    exclude: ["Fixtures"]),
+                    exclude: ["Fixtures", "Resources"]),
     ]
 )

@@ -12,7 +12,7 @@ struct FuzzSeedTests {
         #expect(list.status == 0)
         let targets = list.out.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
         #expect(Set(targets).isSuperset(of: ["bspatch", "json", "tuf-metadata", "dsse", "ledger", "der-keys", "pkcs11-uri", "policy-yaml",
-                                            "pipeline-yaml", "cose", "recipient-cert", "device-state"]))
+                                            "pipeline-yaml", "cose", "recipient-cert", "device-state", "fcpatch"]))
         for t in targets {
             let seeds = TestEnv.packageRoot.appendingPathComponent("Tests/Fuzz/seeds/\(t)").path
             #expect(FileManager.default.fileExists(atPath: seeds), "no seeds for \(t)")

@@ -2,6 +2,7 @@
 // and must either reject them with a `FirmchainError` or accept them; a crash, a trap, a hang,
 // an unexpected error type or a sanitizer report is a finding. The same functions run under
 // libFuzzer (`make fuzz`, Entry.swift with -DFUZZING) and as a plain regression driver.
+import CFirmchainPatch
 import Custody
 import Delta
 import Encryption
@@ -23,8 +24,9 @@ struct FuzzTarget: Sendable {
     let run: @Sendable ([UInt8]) throws -> Void
 }
 
-/// The old file BSDIFF40 inputs are applied to: byte i = (i * 31 + i / 7) mod 251 (the seeds
-/// in Tests/Fuzz/seeds were made for it).
+/// The old file BSDIFF40 and firmchain1 inputs are applied to: byte i = (i * 31 + i / 7) mod 251
+/// (the seeds in Tests/Fuzz/seeds/bspatch and seeds/fcpatch were made for it; a firmchain1 seed
+/// carries its sha256, so only a patch made for this file gets past the base check).
 let fuzzOld: [UInt8] = (0..<4096).map { UInt8(truncatingIfNeeded: ($0 * 31 + $0 / 7) % 251) }
 
 /// A fixed reference time, so a run is reproducible.
@@ -38,6 +40,9 @@ let fuzzTargets: [FuzzTarget] = [
         }
         let declared = Int(BSDIFF40.decodeInteger(bytes, at: 24))
         guard out.count == declared else { fatalError("output size \(out.count) != declared \(declared)") }
+    },
+    FuzzTarget(name: "fcpatch", parses: "firmchain1 patches through the C applier (fcpatch_apply) on the same 4 KiB old file") { bytes in
+        fuzzFirmchain1(bytes)
     },
     FuzzTarget(name: "json", parses: "the strict JSON reader, and canonical re-encoding of what it accepts") { bytes in
         let value = try JSONReader().parse(bytes)
@@ -100,6 +105,59 @@ let fuzzTargets: [FuzzTarget] = [
         _ = try DeviceState(bytes: bytes, path: "fuzz-state.json")
     },
 ]
+
+/// The C applier's view of one fuzz input: the old file and the patch in memory, and what it wrote.
+private final class Firmchain1FuzzIO {
+    let patch: [UInt8]
+    var written = 0
+    init(patch: [UInt8]) { self.patch = patch }
+
+    static func of(_ ctx: UnsafeMutableRawPointer?) -> Firmchain1FuzzIO { Unmanaged.fromOpaque(ctx!).takeUnretainedValue() }
+
+    /// Copies bytes[offset ..< offset + len] to buf; -1 outside bytes (the applier promised not to ask).
+    static func read(_ bytes: [UInt8], _ offset: UInt64, _ buf: UnsafeMutablePointer<UInt8>?, _ len: Int) -> Int32 {
+        guard offset <= UInt64(bytes.count), UInt64(len) <= UInt64(bytes.count) - offset, let buf else { return -1 }
+        if len > 0 { bytes.withUnsafeBufferPointer { buf.update(from: $0.baseAddress! + Int(offset), count: len) } }
+        return 0
+    }
+}
+
+/// Runs fcpatch_apply on `patch` against `fuzzOld`. Any status is an answer; a finding is a crash,
+/// a sanitizer report, a write before the base was checked, or a success with the wrong length.
+func fuzzFirmchain1(_ patch: [UInt8]) {
+    let maxNew: UInt64 = 1 << 20
+    var workspaceSize = 1 << 16
+    var header = fcpatch_header()
+    if patch.count >= Int(FCPATCH_HEADER_SIZE), UInt32(bitPattern: fcpatch_read_header(patch, UInt64(patch.count), &header)) == FCPATCH_OK.rawValue {
+        // A few bytes of LZMA2 can declare and decode a control section of hundreds of MiB of
+        // empty triples: slow, not wrong. Keep each run short.
+        if header.section.0.length > 1 << 20 { return }
+        workspaceSize = min(fcpatch_workspace_size(&header), 4 << 20)
+    }
+    let box = Firmchain1FuzzIO(patch: patch)
+    let workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceSize, 1), alignment: 16)
+    defer { workspace.deallocate() }
+    var io = fcpatch_io()
+    io.ctx = Unmanaged.passUnretained(box).toOpaque()
+    io.read_old = { _, offset, buf, len in Firmchain1FuzzIO.read(fuzzOld, offset, buf, len) }
+    io.read_patch = { ctx, offset, buf, len in Firmchain1FuzzIO.read(Firmchain1FuzzIO.of(ctx).patch, offset, buf, len) }
+    io.write_new = { ctx, _, len in
+        Firmchain1FuzzIO.of(ctx).written += len
+        return 0
+    }
+    let status = withExtendedLifetime(box) {
+        UInt32(bitPattern: fcpatch_apply(&io, UInt64(fuzzOld.count), UInt64(patch.count), maxNew, workspace, workspaceSize))
+    }
+    switch status {
+    case FCPATCH_OK.rawValue:
+        guard UInt64(box.written) == header.new_size else { fatalError("fcpatch: wrote \(box.written) bytes, header says \(header.new_size)") }
+    case FCPATCH_E_BAD_HEADER.rawValue, FCPATCH_E_UNSUPPORTED.rawValue, FCPATCH_E_WORKSPACE.rawValue, FCPATCH_E_TOO_LARGE.rawValue,
+         FCPATCH_E_WRONG_BASE.rawValue:
+        guard box.written == 0 else { fatalError("fcpatch: status \(status) after writing \(box.written) bytes") }
+    default:
+        guard UInt64(box.written) <= maxNew else { fatalError("fcpatch: wrote \(box.written) bytes, more than allowed") }
+    }
+}
 
 /// Runs `target` on one input: a `FirmchainError` is a rejection, anything else a finding.
 func fuzzOne(_ target: FuzzTarget, _ bytes: [UInt8]) {
