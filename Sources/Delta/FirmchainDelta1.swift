@@ -84,6 +84,10 @@ public enum FirmchainDelta1 {
                 sections.append(Section(compressed: try length(at, "\(name) section"), length: try length(at + 8, "\(name) section length"),
                                         dictionary: dictionary))
             }
+            // An LZMA2 stream holds at least its end marker.
+            if let empty = sections.firstIndex(where: { $0.compressed == 0 }) {
+                throw FirmchainError(.deltaBadHeader, "declares an empty \(["control", "diff", "extra"][empty]) section (an LZMA2 stream is at least its end marker)")
+            }
             self.sections = sections
             let body = sections.reduce(0) { $0 + $1.compressed }
             guard patch.count - headerSize >= body else {

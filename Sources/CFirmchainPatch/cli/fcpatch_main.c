@@ -5,8 +5,9 @@
  * NEW appears only complete and verified: the image is written to a temporary file beside it
  * and renamed into place on success; on any failure the temporary is removed and one line
  * `fcpatch: PATCH: reason` goes to stderr. Exit codes (sysexits.h values, spelled out so the
- * file stays C99): 0 success, 1 verification failed (wrong base, digest of the result),
- * 64 usage, 65 malformed patch, 74 I/O (and a workspace that cannot be allocated).
+ * file stays C99): 0 success, 1 the wrong old image (wrong base), 64 usage, 65 malformed
+ * patch (a result whose sha256 is not the patch's included: the patch is corrupt, as
+ * `firmchain delta apply` says too), 74 I/O (and a workspace that cannot be allocated).
  * -v prints the workspace size to stdout.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -71,7 +72,6 @@ static int exit_code(int status)
 {
     switch (status) {
     case FCPATCH_E_WRONG_BASE:
-    case FCPATCH_E_DIGEST:
         return EXIT_VERIFY;
     case FCPATCH_E_READ:
     case FCPATCH_E_WRITE:
