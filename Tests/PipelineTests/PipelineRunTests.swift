@@ -43,7 +43,7 @@ private struct Workspace {
         try writePipeline(versionNumber: 10200)
     }
 
-    func writePipeline(versionNumber: Int, hardware: String = "acme-gw-v2", to file: String? = nil) throws {
+    func writePipeline(versionNumber: Int, hardware: String = "acme-gw-v2", deltaFormat: String = "bsdiff40", to file: String? = nil) throws {
         let images = dir.file("images")
         let text = """
             schema: 1
@@ -60,7 +60,7 @@ private struct Workspace {
                 - {image: \(images)/fw-1.0.0.bin, version: 1.0.0}
                 - {image: \(images)/fw-1.1.0.bin, version: 1.1.0}
             steps:
-              - delta: {format: bsdiff40}
+              - delta: {format: \(deltaFormat)}
               - manifest:
               - sign:
               - publish:
@@ -135,6 +135,48 @@ struct PipelineRunTests {
         try #require(again.status == 0, "\(again.err)")
         #expect(try JSONReader().parse(Array(again.stdout))["changed"] == false)
         #expect(try ws.snapshotOfFiles() == before)
+    }
+
+    @Test("format: firmchain1 releases .fcdelta targets whose manifest names the format; python-tuf, in-toto-verify and firmchain verify (applying them) accept the release; a BSDIFF40 patch in its place fails release.delta")
+    func firmchain1Deltas() throws {
+        let ws = try Workspace()
+        try ws.writePipeline(versionNumber: 10200, deltaFormat: "firmchain1")
+        let run = try ws.run()
+        try #require(run.status == 0, "\(run.err)")
+        let names = ["deltas/fw-1.2.0.bin.from-1.0.0.fcdelta", "deltas/fw-1.2.0.bin.from-1.1.0.fcdelta"]
+        let targets = try #require(try ws.pythonTUF())
+        #expect(Set(targets.keys) == Set(["fw-1.2.0.bin"] + names))
+        let metadata = try JSONReader().parse(try FileIO.read(ws.out + "/repository/metadata/1.targets.json"))
+        for name in names {
+            #expect(metadata["signed"]?["targets"]?[name]?["custom"]?["firmware"]?["delta"]?["format"] == "firmchain1", "\(name)")
+        }
+        #expect(try ws.inTotoVerify().status == 0)
+        // Trust from outside the release: its first root and owner key, copied out.
+        let trusted = try TemporaryDirectory("trusted")
+        try FileManager.default.copyItem(atPath: ws.out + "/repository/metadata/1.root.json", toPath: trusted.file("root.json"))
+        try FileManager.default.copyItem(atPath: ws.out + "/keys/owner.pub.pem", toPath: trusted.file("owner.pub.pem"))
+        let images = ws.dir.file("images")
+        let verify = try runProcess(TestEnv.firmchain, ["verify", "--release", ws.out, "--trusted-root", trusted.file("root.json"),
+                                                        "--owner-key", trusted.file("owner.pub.pem"), "--base", images + "/fw-1.0.0.bin",
+                                                        "--base", images + "/fw-1.1.0.bin", "--strict", "--json"])
+        #expect(verify.status == 0, "\(verify.out)")
+        let report = try JSONReader().parse(Array(verify.stdout))
+        let deltaChecks = report["checks"]?.arrayValue?.filter { $0["id"] == "release.delta" } ?? []
+        #expect(deltaChecks.count == 2 && deltaChecks.allSatisfy { $0["status"] == "passed" }, "\(deltaChecks)")
+        // A patch declared firmchain1 that is a BSDIFF40 patch fails release.delta.
+        let bsdiff = try runProcess(TestEnv.firmchain, ["delta", "create", "--old", images + "/fw-1.0.0.bin", "--new", images + "/fw-1.2.0.bin",
+                                                        "--out", trusted.file("p.bsdiff")])
+        try #require(bsdiff.status == 0)
+        let sha = try #require(metadata["signed"]?["targets"]?[names[0]]?["hashes"]?["sha256"]?.stringValue)
+        let copy = ws.out + "/repository/targets/deltas/" + sha + ".fw-1.2.0.bin.from-1.0.0.fcdelta"
+        try #require(FileIO.exists(copy))
+        try FileManager.default.removeItem(atPath: copy)
+        try FileManager.default.copyItem(atPath: trusted.file("p.bsdiff"), toPath: copy)
+        let refused = try runProcess(TestEnv.firmchain, ["verify", "--release", ws.out, "--trusted-root", trusted.file("root.json"),
+                                                         "--owner-key", trusted.file("owner.pub.pem"), "--base", images + "/fw-1.0.0.bin", "--json"])
+        #expect(refused.status == 1)
+        let failed = try JSONReader().parse(Array(refused.stdout))["checks"]?.arrayValue?.filter { $0["status"] == "failed" }.compactMap { $0["id"]?.stringValue } ?? []
+        #expect(failed.contains("release.delta"), "\(failed)")
     }
 
     @Test("a policy violation stops the run with exit 2 before anything is signed", arguments: ["algorithm", "rollback", "hardware"])
