@@ -192,6 +192,8 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
     /* §2: T triples of three LEB128 values below 2^63 take 3T ... 27T bytes. */
     if (h.triples > h.section[0].length / 3 || (h.section[0].length + 26) / 27 > h.triples)
         return FCPATCH_E_BAD_HEADER;
+    /* §3: at most 1024 triples make nothing, so T <= N + 1024 (decoding work follows N). */
+    if (h.triples > h.new_size + FCPATCH_MAX_EMPTY_TRIPLES) return FCPATCH_E_BAD_HEADER;
     *out = h;
     return FCPATCH_OK;
 }
@@ -364,7 +366,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
 {
     const uint64_t o = h->old_size, n = h->new_size;
     struct section *diff = &ap->sec[1], *extra = &ap->sec[2];
-    uint64_t oldpos = 0, newpos = 0, t, add, copy, seek;
+    uint64_t oldpos = 0, newpos = 0, t, add, copy, seek, empty = 0;
     uint8_t digest[32];
     int rc, i;
 
@@ -376,6 +378,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
 
         if (add > o - oldpos || add > n - newpos || add > diff->length - diff->produced)
             return FCPATCH_E_BAD_CONTROL;
+        if (add == 0 && copy == 0 && ++empty > FCPATCH_MAX_EMPTY_TRIPLES) return FCPATCH_E_BAD_CONTROL;
         while (add > 0) {
             size_t k = add < DATA_BUF ? (size_t)add : DATA_BUF, j;
 

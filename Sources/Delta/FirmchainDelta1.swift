@@ -17,6 +17,8 @@ public enum FirmchainDelta1 {
     /// A writer compresses a section in pieces of this many bytes, on all cores, joined at
     /// LZMA2 dictionary resets (§4): the bytes do not depend on the thread count.
     static let pieceSize = 2 << 20
+    /// Triples that make nothing (add = copy = 0) a patch may hold (§3), as for BSDIFF40.
+    public static let maxEmptyTriples = 1024
     /// The writer's dictionary: 64 KiB keeps a device's three decoders near 3 x 130 KiB.
     static let writerDictionary = 64 << 10
 
@@ -103,6 +105,10 @@ public enum FirmchainDelta1 {
             // A triple takes 3 to 27 bytes of control (three integers below 2^63).
             guard triples <= sections[0].length / 3, sections[0].length <= 27 * triples else {
                 throw FirmchainError(.deltaBadHeader, "declares \(triples) triples in a \(sections[0].length)-byte control section")
+            }
+            // At most `maxEmptyTriples` triples make nothing: the decoding work follows N.
+            guard triples <= newLength + maxEmptyTriples else {
+                throw FirmchainError(.deltaBadHeader, "declares \(triples) triples for a \(newLength)-byte image")
             }
         }
     }
@@ -275,9 +281,15 @@ public enum FirmchainDelta1 {
             filled = 0
         }
         let n = h.newLength, oldSize = old.count
-        var newpos = 0, oldpos = 0
+        var newpos = 0, oldpos = 0, empty = 0
         for index in 0..<h.triples {
             let add = try control.leb128(index), copy = try control.leb128(index), zz = try control.leb128(index)
+            if add == 0 && copy == 0 {
+                empty += 1
+                guard empty <= maxEmptyTriples else {
+                    throw FirmchainError(.deltaBadControl, "has more than \(maxEmptyTriples) control triples that make nothing")
+                }
+            }
             let seek = zz & 1 == 0 ? Int(zz >> 1) : -Int(zz >> 1) - 1
             guard add <= oldSize - oldpos else {
                 throw FirmchainError(.deltaOldOutOfRange, "control triple \(index) adds old bytes [\(oldpos), \(oldpos + add)) outside the \(oldSize)-byte old image")

@@ -105,6 +105,13 @@ struct CApplierBuildTests {
         #expect(run.output == swift, "the C applier's output differs from the Swift applier's")
     }
 
+    @Test("every hostile patch of the Swift applier's table is refused by the C applier too (65), leaving nothing",
+          arguments: FirmchainDelta1Tests.hostileCases.map(\.0))
+    func sameRefusals(_ name: String) throws {
+        let run = try Self.run(try CApplier.driver(), old: FirmchainDelta1Tests.old, patch: try FirmchainDelta1Tests.hostilePatch(name))
+        Self.expectRefusal(run, exit: [65])
+    }
+
     /// Every header field of §1/§3, truncations, the wrong base and a tampered result, made from
     /// valid.fc1 here; the rest (control and section errors need recompression) are committed.
     static let cases: [HostileCase] = {

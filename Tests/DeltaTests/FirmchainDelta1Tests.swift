@@ -118,7 +118,8 @@ struct FirmchainDelta1Tests {
         #expect(try rejectionCode(old: Self.old, patch: parts.assemble()) == ErrorCode.deltaDigestMismatch.id)
     }
 
-    @Test("hostile headers and sections are each refused with their code and leave no output", arguments: [
+    /// Hostile firmchain1 patches for `old` (and the code the Swift applier gives each).
+    static let hostileCases: [(String, String)] = [
         ("wrong magic", ErrorCode.deltaBadMagic.id), ("header cut short", ErrorCode.deltaPatchTruncated.id),
         ("version 2", ErrorCode.deltaUnsupportedVersion.id), ("codec 2", ErrorCode.deltaUnsupportedVersion.id),
         ("a flag set", ErrorCode.deltaUnsupportedVersion.id), ("a reserved byte set", ErrorCode.deltaUnsupportedVersion.id),
@@ -130,8 +131,16 @@ struct FirmchainDelta1Tests {
         ("a copy past N", ErrorCode.deltaBadControl.id), ("a control byte after the last triple", ErrorCode.deltaBlockMismatch.id),
         ("a diff byte too many", ErrorCode.deltaBlockMismatch.id), ("garbage in the diff section", ErrorCode.deltaCorruptBlock.id),
         ("the LZMA2 end marker missing", ErrorCode.deltaCorruptBlock.id), ("a byte after the LZMA2 end marker", ErrorCode.deltaCorruptBlock.id),
-    ])
+        ("1025 triples that make nothing", ErrorCode.deltaBadControl.id), ("more than N + 1024 triples", ErrorCode.deltaBadHeader.id),
+    ]
+
+    @Test("hostile headers and sections are each refused with their code and leave no output", arguments: hostileCases)
     func hostile(_ name: String, _ expected: String) throws {
+        #expect(try rejectionCode(old: Self.old, patch: Self.hostilePatch(name)) == expected, "\(name)")
+    }
+
+    /// The patch of hostile case `name`, made from the good patch of old -> new.
+    static func hostilePatch(_ name: String) throws -> [UInt8] {
         let old = Self.old, new = Self.new
         #expect(new.count > old.count)
         let good = try createFirmchain1(old: old, new: new)
@@ -221,9 +230,20 @@ struct FirmchainDelta1Tests {
             var p = good + [0]
             p = set(p, 152, le(UInt64(header.sections[2].compressed + 1), 8))
             patch = p
-        default: Issue.record("no case \(name)"); return
+        case "1025 triples that make nothing":
+            var p = parts
+            p.control = [UInt8](repeating: 0, count: 3 * 1025) + p.control
+            p.triples += 1025
+            patch = try p.assemble()
+        case "more than N + 1024 triples":
+            var p = parts
+            let extra = new.count + 1025 - p.triples
+            p.control = [UInt8](repeating: 0, count: 3 * extra) + p.control
+            p.triples += extra
+            patch = try p.assemble()
+        default: throw TestSetupError("no case \(name)")
         }
-        #expect(try rejectionCode(old: old, patch: patch) == expected, "\(name)")
+        return patch
     }
 
     @Test("bit flips anywhere are refused or give exactly new; a flip never yields another image")

@@ -32,6 +32,8 @@ extern "C" {
 /** The dictionary sizes a header may name (§3): 4 KiB ... 64 MiB, bounds included. */
 #define FCPATCH_DICT_MIN 4096u
 #define FCPATCH_DICT_MAX (64u * 1024u * 1024u)
+/** At most this many triples may make nothing (add = copy = 0), so T <= N + 1024 (§3). */
+#define FCPATCH_MAX_EMPTY_TRIPLES 1024u
 
 /** Results of the fcpatch functions; 0 is success, every failure has its own code. */
 enum fcpatch_status {

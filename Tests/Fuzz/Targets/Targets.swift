@@ -41,7 +41,7 @@ let fuzzTargets: [FuzzTarget] = [
         let declared = Int(BSDIFF40.decodeInteger(bytes, at: 24))
         guard out.count == declared else { fatalError("output size \(out.count) != declared \(declared)") }
     },
-    FuzzTarget(name: "fcpatch", parses: "firmchain1 patches through the C applier (fcpatch_apply) on the same 4 KiB old file") { bytes in
+    FuzzTarget(name: "fcpatch", parses: "firmchain1 patches through the C applier (fcpatch_apply) and the Swift one, which must agree, on the same 4 KiB old file") { bytes in
         fuzzFirmchain1(bytes)
     },
     FuzzTarget(name: "json", parses: "the strict JSON reader, and canonical re-encoding of what it accepts") { bytes in
@@ -110,6 +110,7 @@ let fuzzTargets: [FuzzTarget] = [
 private final class Firmchain1FuzzIO {
     let patch: [UInt8]
     var written = 0
+    var output = [UInt8]()
     init(patch: [UInt8]) { self.patch = patch }
 
     static func of(_ ctx: UnsafeMutableRawPointer?) -> Firmchain1FuzzIO { Unmanaged.fromOpaque(ctx!).takeUnretainedValue() }
@@ -122,8 +123,9 @@ private final class Firmchain1FuzzIO {
     }
 }
 
-/// Runs fcpatch_apply on `patch` against `fuzzOld`. Any status is an answer; a finding is a crash,
-/// a sanitizer report, a write before the base was checked, or a success with the wrong length.
+/// Runs fcpatch_apply on `patch` against `fuzzOld`, and the Swift applier beside it. Any status
+/// is an answer; a finding is a crash, a sanitizer report, a write before the base was checked,
+/// a success with the wrong length, or the two appliers disagreeing on accepting or on the image.
 func fuzzFirmchain1(_ patch: [UInt8]) {
     let maxNew: UInt64 = 1 << 20
     var workspaceSize = 1 << 16
@@ -141,8 +143,10 @@ func fuzzFirmchain1(_ patch: [UInt8]) {
     io.ctx = Unmanaged.passUnretained(box).toOpaque()
     io.read_old = { _, offset, buf, len in Firmchain1FuzzIO.read(fuzzOld, offset, buf, len) }
     io.read_patch = { ctx, offset, buf, len in Firmchain1FuzzIO.read(Firmchain1FuzzIO.of(ctx).patch, offset, buf, len) }
-    io.write_new = { ctx, _, len in
-        Firmchain1FuzzIO.of(ctx).written += len
+    io.write_new = { ctx, buf, len in
+        let io = Firmchain1FuzzIO.of(ctx)
+        io.written += len
+        if let buf, len > 0 { io.output.append(contentsOf: UnsafeBufferPointer(start: buf, count: len)) }
         return 0
     }
     let status = withExtendedLifetime(box) {
@@ -157,6 +161,17 @@ func fuzzFirmchain1(_ patch: [UInt8]) {
     default:
         guard UInt64(box.written) <= maxNew else { fatalError("fcpatch: wrote \(box.written) bytes, more than allowed") }
     }
+    // The Swift applier implements the same rules: it accepts exactly what the C one accepts,
+    // and makes the same image (a workspace the harness capped says nothing about the patch).
+    guard status != FCPATCH_E_WORKSPACE.rawValue else { return }
+    var swift = [UInt8]()
+    let swiftAccepts = (try? fuzzOld.withUnsafeBufferPointer { o in
+        try patch.withUnsafeBufferPointer { try FirmchainDelta1.apply(old: o, patch: $0, maxNewSize: Int(maxNew)) { swift.append(contentsOf: $0) } }
+    }) != nil
+    guard swiftAccepts == (status == FCPATCH_OK.rawValue) else {
+        fatalError("fcpatch: the C applier says \(status), the Swift applier \(swiftAccepts ? "accepts" : "refuses")")
+    }
+    guard !swiftAccepts || swift == box.output else { fatalError("fcpatch: the C and Swift appliers made different images") }
 }
 
 /// Runs `target` on one input: a `FirmchainError` is a rejection, anything else a finding.
