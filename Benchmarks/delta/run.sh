@@ -17,11 +17,13 @@
 # PAIRS defaults to every pair of the shared corpus and of Benchmarks/delta/corpus-extra.sh
 # (fetched when missing; its held-out pairs are marked "*").
 #
-# For each pair it runs Firmchain, Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9, on one and on two threads),
+# For each pair it runs Firmchain (BSDIFF40 and firmchain1), Debian bsdiff 4.3, PyPI bsdiff4, PyPI hdiffpatch (lzma 9, on one and on two threads),
 # xdelta3 -9 and zstd -19 --long=31 --patch-from, and prints wall time, peak RSS
 # (/usr/bin/time -f %M), patch size, Firmchain's speed-up and size ratio to each, and
 # Firmchain's RSS against the 5 x old + new + 64 MiB budget. Every Firmchain patch is
-# applied with Debian bspatch and compared with new; a mismatch fails the run.
+# applied with Debian bspatch, every firmchain1 patch with the C applier (Sources/CFirmchainPatch,
+# built here with cc -O2), and compared with new; a mismatch fails the run. Per pair, a line
+# compares firmchain1's size and speed with HDiffPatch's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -32,7 +34,8 @@ TIMEOUT=${TIMEOUT:-300}
 ROUNDS=${ROUNDS:-1}
 # The order of the table; TOOLS="firmchain bsdiff hdiffpatch hdiffpatch2" runs only those.
 # hdiffpatch: lzma 9 on one thread; hdiffpatch2: on two, as many as Firmchain uses here.
-TOOLS=${TOOLS:-"firmchain bsdiff bsdiff4 hdiffpatch hdiffpatch2 xdelta3 zstd"}
+# firmchain1: Firmchain's own format (Docs/formats/FIRMCHAIN1.md), applied by the C applier.
+TOOLS=${TOOLS:-"firmchain firmchain1 bsdiff bsdiff4 hdiffpatch hdiffpatch2 xdelta3 zstd"}
 OUT=${OUT:-$ROOT/Benchmarks/out/delta}
 FETCH=${FETCH:-$ROOT/../shared/corpus/fetch.sh}
 EXTRA=${EXTRA:-$ROOT/Benchmarks/delta/corpus-extra.sh}  # the wider corpus (EXTRA= to skip it)
@@ -57,6 +60,11 @@ PAIRS=${PAIRS:-$(cd "$CORPUS" && ls -d */ | tr -d / | grep -v '^dl$' | sort)}
 HELD_OUT=$( [ -f "$CORPUS/EXTRA.md" ] && awk -F' [|] ' '$2 == "held-out" { sub(/^[|] /, "", $1); print $1 }' "$CORPUS/EXTRA.md" | tr '\n' ' ')
 held() { case " $HELD_OUT " in *" $1 "*) return 0 ;; esac; return 1; }
 want() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
+# The device-side applier, built as a firmware project would (Sources/CFirmchainPatch).
+if want firmchain1; then
+  cc -std=c99 -O2 -o "$OUT/fcpatch" -I Sources/CFirmchainPatch/include Sources/CFirmchainPatch/fcpatch.c \
+    Sources/CFirmchainPatch/fcpatch_sha256.c Sources/CFirmchainPatch/cli/fcpatch_main.c -llzma
+fi
 
 # run NAME OUTFILE CMD... : wall seconds and peak RSS (KiB) into $OUT/NAME.time, "timeout" on timeout.
 run() {
@@ -78,6 +86,7 @@ for pair in $PAIRS; do
   d="$OUT/$pair"; mkdir -p "$d"
   for r in $(seq "$ROUNDS"); do
     want firmchain && run "$pair.firmchain.$r" "$d/firmchain.patch" "$FIRMCHAIN" delta create --old "$old" --new "$new" --out "$d/firmchain.patch"
+    want firmchain1 && run "$pair.firmchain1.$r" "$d/firmchain1.patch" "$FIRMCHAIN" delta create --format firmchain1 --old "$old" --new "$new" --out "$d/firmchain1.patch"
     want bsdiff && run "$pair.bsdiff.$r" "$d/bsdiff.patch" bsdiff "$old" "$new" "$d/bsdiff.patch"
     want bsdiff4 && run "$pair.bsdiff4.$r" "$d/bsdiff4.patch" "$PYTHON" -c 'import sys, bsdiff4; bsdiff4.file_diff(*sys.argv[1:4])' "$old" "$new" "$d/bsdiff4.patch"
     for h in hdiffpatch hdiffpatch2; do
@@ -112,6 +121,14 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/$h.patch" "$([ $h = hdiffpat
     rm -f "$d/firmchain.out"
   fi
 
+  # A firmchain1 patch must apply with the C applier.
+  if [ -f "$d/firmchain1.patch" ]; then
+    rm -f "$d/firmchain1.out"
+    "$OUT/fcpatch" "$old" "$d/firmchain1.patch" "$d/firmchain1.out" && cmp -s "$d/firmchain1.out" "$new" \
+      || die "$pair: the C applier did not reproduce new from Firmchain's firmchain1 patch"
+    rm -f "$d/firmchain1.out"
+  fi
+
   read -r fct fcm _ <"$OUT/$pair.firmchain.time" || true
   fcs=$(stat -c %s "$d/firmchain.patch" 2>/dev/null || echo 0)
   for tool in $TOOLS; do
@@ -134,6 +151,14 @@ open(sys.argv[3], "wb").write(p)' "$old" "$new" "$d/$h.patch" "$([ $h = hdiffpat
   held "$pair" && echo "$pair: * HELD OUT (not used for tuning)"
   if want bsdiff && [ -f "$d/bsdiff.patch" ] && [ -f "$d/firmchain.patch" ]; then
     echo "$pair: Firmchain patch $(stat -c %s "$d/firmchain.patch") B vs bsdiff 4.3 $(stat -c %s "$d/bsdiff.patch") B: $([ "$(stat -c %s "$d/firmchain.patch")" -le "$(stat -c %s "$d/bsdiff.patch")" ] && echo 'not larger' || echo 'LARGER')"
+  fi
+  if want firmchain1 && [ -f "$d/firmchain1.patch" ]; then
+    read -r f1t _ <"$OUT/$pair.firmchain1.time" || true
+    for h in hdiffpatch hdiffpatch2; do
+      [ -f "$d/$h.patch" ] || continue
+      read -r ht _ <"$OUT/$pair.$h.time" || true
+      echo "$pair: firmchain1 $(stat -c %s "$d/firmchain1.patch") B in $f1t s; $h $(stat -c %s "$d/$h.patch") B in $ht s: size $(awk -v a="$(stat -c %s "$d/firmchain1.patch")" -v b="$(stat -c %s "$d/$h.patch")" 'BEGIN{printf "%.3f", a/b}')x, speed $(awk -v a="$ht" -v b="$f1t" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')x"
+    done
   fi
   echo "$pair: Firmchain peak RSS $(awk -v k="$fcm" 'BEGIN{printf "%.1f", k/1024}') MiB, budget 5*old+new+64MiB = $budget MiB; per MiB of new: $(awk -v t="$fct" -v n="$(stat -c %s "$new")" 'BEGIN{printf "%.3f", t / (n / 1048576)}') s"
 done
