@@ -33,6 +33,8 @@ extension ErrorCode {
     public static let deltaWrongBase = ErrorCode("delta.wrong-base", .verificationFailed)
     /// A firmchain1 patch made an image whose sha256 is not the one its header names.
     public static let deltaDigestMismatch = ErrorCode("delta.digest-mismatch", .malformedInput)
+    /// `delta create --max-memory` names a limit too small for one segment and its window.
+    public static let deltaMemoryTooSmall = ErrorCode("delta.memory-too-small", .usage)
     /// An input to `create` is too large for 32-bit suffix-array indices (>= 2^31 - 1 bytes).
     public static let deltaInputTooLarge = ErrorCode("delta.input-too-large", .usage)
     /// The patch format named on the command line is not supported.
@@ -47,6 +49,6 @@ extension ErrorCode {
         deltaPatchTruncated, deltaBadMagic, deltaBadHeader, deltaTooLarge, deltaCorruptBlock, deltaBadControl,
         deltaOldOutOfRange, deltaBlockMismatch, deltaSizeMismatch, deltaTrailingData, deltaInputTooLarge,
         deltaUnsupportedFormat, deltaCompressionFailed, deltaResultMismatch, deltaUnsupportedVersion, deltaWrongBase,
-        deltaDigestMismatch,
+        deltaDigestMismatch, deltaMemoryTooSmall,
     ]
 }

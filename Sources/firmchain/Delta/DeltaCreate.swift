@@ -31,6 +31,9 @@ extension DeltaCommand {
         @Option(help: "Where to write the patch (atomically).")
         var out: String
 
+        @Option(help: ArgumentHelp("Make the patch window by window in about this much memory (firmchain1 only): images larger than memory allows; bytes or a K/M/G suffix.", valueName: "SIZE"))
+        var maxMemory: String?
+
         @Option(help: "Patch format: bsdiff40 (stock bspatch applies it) or firmchain1 (smaller; names its base and result; Docs/formats/FIRMCHAIN1.md).")
         var format: String = DeltaFormat.bsdiff40.rawValue
 
@@ -39,6 +42,30 @@ extension DeltaCommand {
             guard let deltaFormat = DeltaFormat(rawValue: format) else {
                 throw FirmchainError(.deltaUnsupportedFormat,
                                      "--format \(format) is not a patch format Firmchain writes (supported: \(DeltaFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if let limit = maxMemory {
+                guard deltaFormat == .firmchain1 else {
+                    throw FirmchainError(.deltaUnsupportedFormat, "--max-memory makes firmchain1 patches only (add --format firmchain1)")
+                }
+                guard let bytes = Self.size(limit) else {
+                    throw FirmchainError(.usageInvalid, "--max-memory \(limit) is not a size (bytes, or a number with K, M or G)")
+                }
+                var options = DeltaCreateOptions()
+                options.format = .firmchain1
+                let made = try WindowedDelta.create(oldPath: old, newPath: new, outPath: out, maxMemory: bytes, options: options, progress: progress)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let patchSHA = try DigestCalculator.file(out).sha256 ?? ""
+                var doc = DeltaCommand.report(action: "create", format: format, old: (old, made.old.length, made.old.sha256),
+                                              new: (new, made.new.length, made.new.sha256), patch: (out, made.patchLength, patchSHA), seconds: seconds)
+                if case .object(var members) = doc {
+                    members["windows"] = JSONValue.object(["count": .int(made.segments), "segment_length": .int(made.segmentLength),
+                                                           "max_memory": .int(bytes)])
+                    doc = .object(members)
+                }
+                output.emit(
+                    text: "wrote \(out): \(made.patchLength) bytes, \(made.segments) window(s) of \(made.segmentLength >> 20) MiB of new, in \(String(format: "%.2f", seconds)) s",
+                    json: doc)
+                return
             }
             // The 32-bit suffix array bounds the inputs: say so before reading gigabytes.
             for path in [old, new] where FileIO.exists(path) {
@@ -61,5 +88,16 @@ extension DeltaCommand {
                 json: DeltaCommand.report(action: "create", format: format, old: (old, oldBytes), new: (new, newBytes),
                                           patch: (out, patch), seconds: seconds))
         }
+    }
+}
+
+extension DeltaCommand.Create {
+    /// `--max-memory`'s value in bytes: digits, optionally followed by K, M or G (powers of 1024).
+    static func size(_ text: String) -> Int? {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text), scale = 1
+        if let last = text.last?.uppercased().first, let u = units[last] { digits = text.dropLast(); scale = u }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let v = Int(digits), v > 0, v <= Int.max / scale else { return nil }
+        return v * scale
     }
 }

@@ -1,0 +1,279 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FirmchainCore
+import Foundation
+
+/// `delta create --max-memory`: a firmchain1 patch of images larger than memory allows, made
+/// window by window. New is cut into segments; each segment is matched against a window of old
+/// around the same relative position (its own suffix array), so memory follows the window, not
+/// the images. A match that lies outside the window, or crosses a segment's end, is lost: the
+/// patch is larger than an unbounded run's by what those matches were worth (the benchmark
+/// shows it). The patch's sections are compressed segment by segment and spilled to unlinked
+/// temporary files, so the patch is never held whole either.
+///
+/// Memory, for a segment of S bytes and a window of W: W (old) + 4 W (suffix array) + W / 2
+/// (sampled keys) + S (new) + S (diff and extra) + the compressors (2 MiB pieces, about 10 MiB
+/// per thread) — `segmentLength(for:oldLength:newLength:)` picks S so that this stays within
+/// the limit less 64 MiB for the runtime.
+public enum WindowedDelta {
+    /// The smallest limit accepted: one 1 MiB segment with its window, and the runtime.
+    public static let minimumMemory = 96 << 20
+
+    /// What a windowed run made.
+    public struct Summary: Sendable {
+        /// The patch's length.
+        public var patchLength: Int
+        /// The segment length and the number of segments.
+        public var segmentLength: Int, segments: Int
+        /// The old and new images' lengths and sha256 (hex), as the patch names them.
+        public var old: (length: Int, sha256: String), new: (length: Int, sha256: String)
+    }
+
+    /// The segment length S for a limit of `maxMemory` bytes: the largest multiple of 1 MiB
+    /// whose window (S x old/new, plus S / 2 on each side) fits with the rest, or nil if even
+    /// 1 MiB does not.
+    static func segmentLength(for maxMemory: Int, oldLength: Int, newLength: Int) -> Int? {
+        let ratio = newLength == 0 ? 1.0 : max(0.01, Double(oldLength) / Double(newLength))
+        // Per byte of S: the window (ratio + 1) x 5.5, new, diff and extra (3).
+        let perByte = (ratio + 1) * 5.5 + 3
+        // 64 MiB for the runtime, 16 MiB for the compressors (2 MiB pieces, ~8 MiB per thread).
+        let usable = Double(maxMemory - (64 << 20) - (16 << 20))
+        guard usable > 0 else { return nil }
+        let s = Int(usable / perByte) / (1 << 20) * (1 << 20)
+        return s >= 1 << 20 ? s : nil
+    }
+
+    /// Writes the firmchain1 patch from the file at `oldPath` to the one at `newPath` into
+    /// `outPath` (atomically), using about `maxMemory` bytes at most.
+    ///
+    /// - Throws: `delta.memory-too-small` when `maxMemory` cannot hold one segment; `io.*` for
+    ///   the files.
+    public static func create(oldPath: String, newPath: String, outPath: String, maxMemory: Int,
+                              options: DeltaCreateOptions = DeltaCreateOptions(), progress: ProgressReporter = SilentProgress()) throws -> Summary {
+        let oldFile = try RangeReader(oldPath), newFile = try RangeReader(newPath)
+        let o = oldFile.length, n = newFile.length
+        guard let s = segmentLength(for: maxMemory, oldLength: o, newLength: n) else {
+            throw FirmchainError(.deltaMemoryTooSmall, "--max-memory \(maxMemory >> 20) MiB cannot hold one 1 MiB segment of new with its window of old and the runtime (\(minimumMemory >> 20) MiB at least for images of equal size)")
+        }
+        let threads = options.alignment.resolvedThreads
+        let oldSHA = try oldFile.sha256(), newSHA = try newFile.sha256()
+        let parent = (outPath as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
+        let diffSpill = try SpillFile(in: directory), extraSpill = try SpillFile(in: directory)
+        var control = [UInt8]()
+        var triples = 0, diffLength = 0, extraLength = 0
+        // The old cursor where the last segment left it, and a seek owed to the next triple.
+        var oldpos = 0
+        let segments = max(1, (n + s - 1) / s)
+        for k in 0..<segments {
+            let a = k * s, b = min(n, a + s)
+            if b <= a { break }
+            progress.report(phase: "windows", completed: Int64(k), total: Int64(segments))
+            let new = try newFile.read(a, b - a)
+            // The window: old around the same relative position, S / 2 either side.
+            let ratio = n == 0 ? 1.0 : Double(o) / Double(n)
+            let center = Int(Double(a) * ratio), span = Int(Double(b - a) * ratio)
+            let wa = max(0, min(o, center - s / 2)), wb = max(wa, min(o, center + span + s / 2))
+            let window = try oldFile.read(wa, wb - wa)
+            var local = try Delta.computeTriples(old: window, new: new, options: options, progress: SilentProgress())
+            if local.isEmpty { continue }
+            // The first add of the segment reads window[0...]: move the cursor there first, by
+            // the previous triple's seek or, on the first segment, from 0.
+            let start = wa
+            if start != oldpos {
+                if triples == 0 {
+                    // Nothing before it: a triple that only seeks (one of the 1024 allowed).
+                    appendTriple(add: 0, copy: 0, seek: start - oldpos, to: &control)
+                    triples += 1
+                } else {
+                    fixLastSeek(&control, by: start - oldpos)
+                }
+                oldpos = start
+            }
+            // The triples' cursor stays inside the window: a seek past its edges moves it only
+            // where no add reads next (FirmchainDelta1.write does the same); the last seek is 0.
+            var intended = 0, actual = 0
+            for (i, t) in local.enumerated() {
+                intended += Int(t.add) + Int(t.seek)
+                actual += Int(t.add)
+                let target = i == local.count - 1 ? actual : min(max(intended, 0), window.count)
+                let seek = target - actual
+                local[i].seek = Int64(seek)
+                appendTriple(add: Int(t.add), copy: Int(t.copy), seek: seek, to: &control)
+                actual = target
+            }
+            triples += local.count
+            oldpos = wa + actual
+            let (diff, extra) = window.withUnsafeBufferPointer { w in
+                new.withUnsafeBufferPointer { nw in BSDIFF40.diffAndExtra(old: w, new: nw, triples: local, concurrency: threads) }
+            }
+            try diffSpill.append(compressedPieces(of: diff, threads: threads))
+            try extraSpill.append(compressedPieces(of: extra, threads: threads))
+            diffLength += diff.count
+            extraLength += extra.count
+        }
+        progress.report(phase: "windows", completed: Int64(segments), total: Int64(segments))
+        // Every section ends with LZMA2's end marker (the pieces were written without theirs).
+        try diffSpill.append([0])
+        try extraSpill.append([0])
+        var controlSection = compressedPieces(of: control, threads: threads)
+        controlSection.append(0)
+
+        let writer = try AtomicFileWriter(path: outPath)
+        do {
+            var header = FirmchainDelta1.magic
+            FirmchainDelta1.appendLE(UInt64(FirmchainDelta1.version), 2, to: &header)
+            header += [FirmchainDelta1.codecLZMA2, 0, 0, 0, 0, 0]
+            FirmchainDelta1.appendLE(UInt64(o), 8, to: &header)
+            FirmchainDelta1.appendLE(UInt64(n), 8, to: &header)
+            header += oldSHA
+            header += newSHA
+            FirmchainDelta1.appendLE(UInt64(triples), 8, to: &header)
+            for (compressed, length) in [(controlSection.count, control.count), (diffSpill.length, diffLength), (extraSpill.length, extraLength)] {
+                FirmchainDelta1.appendLE(UInt64(compressed), 8, to: &header)
+                FirmchainDelta1.appendLE(UInt64(length), 8, to: &header)
+                FirmchainDelta1.appendLE(UInt64(FirmchainDelta1.writerDictionary), 4, to: &header)
+                FirmchainDelta1.appendLE(0, 4, to: &header)
+            }
+            try writer.write(header)
+            try writer.write(controlSection)
+            try diffSpill.copy(to: writer)
+            try extraSpill.copy(to: writer)
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return Summary(patchLength: FirmchainDelta1.headerSize + controlSection.count + diffSpill.length + extraSpill.length,
+                       segmentLength: s, segments: segments, old: (o, Hex.encode(oldSHA)), new: (n, Hex.encode(newSHA)))
+    }
+
+    /// `bytes` as LZMA2 pieces of `FirmchainDelta1.pieceSize` (each starting with a dictionary
+    /// reset), compressed on `threads` threads, joined without their end markers.
+    static func compressedPieces(of bytes: [UInt8], threads: Int) -> [UInt8] {
+        let count = (bytes.count + FirmchainDelta1.pieceSize - 1) / FirmchainDelta1.pieceSize
+        guard count > 0 else { return [] }
+        nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: count)
+        let lock = NSLock()
+        let compress: @Sendable (Int) -> Void = { j in
+            let range = j * FirmchainDelta1.pieceSize..<min(bytes.count, (j + 1) * FirmchainDelta1.pieceSize)
+            // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
+            var piece = try! bytes.withUnsafeBufferPointer {
+                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[range]), dictionary: FirmchainDelta1.writerDictionary)
+            }
+            precondition(piece.last == 0, "an LZMA2 stream ends with its end marker")
+            piece.removeLast()
+            lock.lock(); pieces[j] = piece; lock.unlock()
+        }
+        if threads <= 1 || count == 1 {
+            for j in 0..<count { compress(j) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: count, execute: compress)
+        }
+        return Array(pieces.joined())
+    }
+
+    private static func appendTriple(add: Int, copy: Int, seek: Int, to control: inout [UInt8]) {
+        FirmchainDelta1.appendLEB128(UInt64(add), to: &control)
+        FirmchainDelta1.appendLEB128(UInt64(copy), to: &control)
+        FirmchainDelta1.appendLEB128(FirmchainDelta1.zigzag(Int64(seek)), to: &control)
+    }
+
+    /// Adds `delta` to the seek of the last triple in `control`.
+    private static func fixLastSeek(_ control: inout [UInt8], by delta: Int) {
+        // The last LEB128 integer starts after the last byte with the high bit clear before it.
+        var start = control.count - 1
+        while start > 0 && control[start - 1] & 0x80 != 0 { start -= 1 }
+        var v: UInt64 = 0
+        for (i, b) in control[start...].enumerated() { v |= UInt64(b & 0x7F) << UInt64(7 * i) }
+        let seek = v & 1 == 0 ? Int(v >> 1) : -Int(v >> 1) - 1
+        control.removeSubrange(start...)
+        FirmchainDelta1.appendLEB128(FirmchainDelta1.zigzag(Int64(seek + delta)), to: &control)
+    }
+}
+
+/// A regular file read by offset (`pread`), never whole.
+final class RangeReader {
+    let path: String
+    let fd: Int32
+    let length: Int
+
+    init(_ path: String) throws {
+        self.path = path
+        fd = try FileIO.openRegular(path)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { close(fd); throw FirmchainError(.ioFailed, "cannot stat", path: path) }
+        length = Int(st.st_size)
+    }
+
+    deinit { close(fd) }
+
+    /// Bytes [offset, offset + count).
+    func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { buf, got in
+            got = 0
+            while got < count {
+                let r = pread(fd, buf.baseAddress! + got, count - got, off_t(offset + got))
+                if r < 0 { if errno == EINTR { continue }; throw FirmchainError(.ioFailed, "read failed", path: path) }
+                if r == 0 { throw FirmchainError(.ioFailed, "changed while it was read (shorter than \(length) bytes)", path: path) }
+                got += r
+            }
+        }
+    }
+
+    /// The sha256 of the whole file, read 4 MiB at a time.
+    func sha256() throws -> [UInt8] {
+        var h = DigestCalculator.Streaming()
+        var at = 0
+        while at < length {
+            let chunk = try read(at, min(4 << 20, length - at))
+            h.update(chunk)
+            at += chunk.count
+        }
+        return Hex.decode(h.sha256Hex())!
+    }
+}
+
+/// An unlinked temporary file beside the output: written once, then copied into it.
+final class SpillFile {
+    let fd: Int32
+    private(set) var length = 0
+
+    init(in directory: String) throws {
+        var template = Array("\(directory)/.firmchain-delta-XXXXXX".utf8CString)
+        fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw FirmchainError(.ioCannotCreate, "cannot create a temporary file: \(String(cString: strerror(errno)))", path: directory)
+        }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+    }
+
+    deinit { close(fd) }
+
+    func append(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let r = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+                if r < 0 { if errno == EINTR { continue }; throw FirmchainError(.ioWriteFailed, "write failed: \(String(cString: strerror(errno)))", path: "temporary file") }
+                off += r
+            }
+        }
+        length += bytes.count
+    }
+
+    func copy(to writer: AtomicFileWriter) throws {
+        var at = 0
+        let chunk = 4 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while at < length {
+            let want = min(chunk, length - at)
+            let r = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(at)) }
+            if r < 0 { if errno == EINTR { continue }; throw FirmchainError(.ioFailed, "read failed", path: "temporary file") }
+            guard r > 0 else { throw FirmchainError(.ioFailed, "ended early", path: "temporary file") }
+            try writer.write(buffer[0..<r])
+            at += r
+        }
+    }
+}
