@@ -19,13 +19,13 @@ APT_PACKAGES := libssl-dev libp11-kit-dev softhsm2 opensc bsdiff libbz2-dev libl
 BENCH_APT    := xdelta3 zstd libdivsufsort-dev time
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt venv build test demo clean bench-delta bench-sa bench-sign bench-encrypt fuzz
+.PHONY: help setup apt venv build test demo clean bench-delta bench-delta-windowed bench-sa bench-sign bench-encrypt fuzz
 
 help:
 	@echo "make demo    build and run the example release end to end"
 	@echo "make test    run every test, interop tests included"
 	@echo "make setup   install missing Debian packages and the Python venv (idempotent)"
-	@echo "make bench-delta | bench-sa | bench-sign | bench-encrypt | fuzz   long runs, not part of make test (fuzz: FUZZ_SECONDS per target)"
+	@echo "make bench-delta | bench-delta-windowed | bench-sa | bench-sign | bench-encrypt | fuzz   long runs, not part of make test (fuzz: FUZZ_SECONDS per target)"
 
 ## setup: idempotent; installs only what is missing.
 setup: apt venv
@@ -61,6 +61,12 @@ bench-delta:
 	$(MAKE) setup EXTRA_APT="$(BENCH_APT)"
 	$(SWIFT) build -c release
 	PYTHON=$(CURDIR)/$(PYTHON) Benchmarks/delta/run.sh
+
+## bench-delta-windowed: delta create --max-memory, its size cost on corpus pairs and a generated multi-GiB pair.
+bench-delta-windowed:
+	$(MAKE) setup EXTRA_APT="$(BENCH_APT)"
+	$(SWIFT) build -c release
+	Benchmarks/delta/windowed.sh
 
 ## bench-sa: SuffixArray.build against libdivsufsort on the corpus' old images (SA_FILES to override).
 CORPUS       ?= corpus-data
