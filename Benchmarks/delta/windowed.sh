@@ -29,7 +29,8 @@ die() { echo "bench-delta-windowed: $*" >&2; exit 1; }
 cc -std=c99 -O2 -o "$OUT/fcpatch" -I Sources/CFirmchainPatch/include Sources/CFirmchainPatch/fcpatch.c \
   Sources/CFirmchainPatch/fcpatch_sha256.c Sources/CFirmchainPatch/cli/fcpatch_main.c -llzma
 
-# create NAME OLD NEW [--max-memory M]: prints "seconds peak-MiB patch-bytes", checks the patch.
+# create NAME OLD NEW [--max-memory M]: writes "seconds peak-MiB patch-bytes" to $OUT/NAME.result
+# after checking the patch (a failure stops the whole script: it runs in this shell).
 create() {
   local name=$1 old=$2 new=$3; shift 3
   /usr/bin/time -f "%e %M" -o "$OUT/$name.time" "$FIRMCHAIN" delta create --format firmchain1 --old "$old" --new "$new" \
@@ -38,17 +39,19 @@ create() {
   cmp -s "$OUT/$name.out" "$new" || die "$name: the C applier did not rebuild new"
   rm -f "$OUT/$name.out"
   read -r t m <"$OUT/$name.time"
-  echo "$t $(awk -v k="$m" 'BEGIN { printf "%.1f", k / 1024 }') $(stat -c %s "$OUT/$name.fcdelta")"
+  echo "$t $(awk -v k="$m" 'BEGIN { printf "%.1f", k / 1024 }') $(stat -c %s "$OUT/$name.fcdelta")" >"$OUT/$name.result"
 }
 
 printf '%-18s %-10s %9s %9s %12s %9s\n' pair limit seconds "RSS MiB" "patch B" "/unbounded"
 for pair in $PAIRS; do
   old="$CORPUS/$pair/old" new="$CORPUS/$pair/new"
   [ -f "$old" ] && [ -f "$new" ] || { echo "$pair: not in $CORPUS, skipped"; continue; }
-  read -r t m base <<<"$(create "$pair.unbounded" "$old" "$new")"
+  create "$pair.unbounded" "$old" "$new"
+  read -r t m base <"$OUT/$pair.unbounded.result"
   printf '%-18s %-10s %9s %9s %12s %9s\n' "$pair" none "$t" "$m" "$base" 1.000
   for limit in $LIMITS; do
-    read -r t m size <<<"$(create "$pair.$limit" "$old" "$new" --max-memory "$limit")"
+    create "$pair.$limit" "$old" "$new" --max-memory "$limit"
+    read -r t m size <"$OUT/$pair.$limit.result"
     printf '%-18s %-10s %9s %9s %12s %9s\n' "$pair" "$limit" "$t" "$m" "$size" "$(awk -v a="$size" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
   done
 done
@@ -70,7 +73,8 @@ with open(old_path, "wb") as o, open(new_path, "wb") as n:
             o.write(a); n.write(b); written += len(a)
             if written >= target: break
 PY
-  read -r t m size <<<"$(create big "$OUT/big.old" "$OUT/big.new" --max-memory "$BIG_LIMIT")"
+  create big "$OUT/big.old" "$OUT/big.new" --max-memory "$BIG_LIMIT"
+  read -r t m size <"$OUT/big.result"
   echo "generated pair: old $(stat -c %s "$OUT/big.old") B, new $(stat -c %s "$OUT/big.new") B, --max-memory $BIG_LIMIT:" \
        "$t s, peak RSS $m MiB, patch $size B; the C applier rebuilt new"
   rm -f "$OUT/big.old" "$OUT/big.new"

@@ -29,6 +29,7 @@
 #define ARENA_ALLOCS 32u
 
 static const uint64_t two63 = (uint64_t)1 << 63;
+static const uint64_t two62 = (uint64_t)1 << 62;
 
 /* ---- bump allocator over one arena ---- */
 
@@ -169,8 +170,8 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
     memcpy(h.old_sha256, bytes + 32, 32);
     memcpy(h.new_sha256, bytes + 64, 32);
     h.triples = le(bytes + 96, 8);
-    /* Below 2^63, every sum and difference the applier forms stays in uint64_t. */
-    if (h.old_size >= two63 || h.new_size >= two63) return FCPATCH_E_BAD_HEADER;
+    /* Below 2^62 (§1, as the Swift reader): every sum and difference stays in uint64_t. */
+    if (h.old_size >= two62 || h.new_size >= two62 || h.triples >= two62) return FCPATCH_E_BAD_HEADER;
     for (i = 0; i < 3; i++) {
         const uint8_t *d = bytes + 104 + 24 * i;
         fcpatch_section *s = &h.section[i];
@@ -180,7 +181,7 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
         s->dictionary = (uint32_t)le(d + 16, 4);
         if (le(d + 20, 4) != 0) return FCPATCH_E_BAD_HEADER;
         if (s->dictionary < FCPATCH_DICT_MIN || s->dictionary > FCPATCH_DICT_MAX) return FCPATCH_E_BAD_HEADER;
-        if (s->length >= two63) return FCPATCH_E_BAD_HEADER;
+        if (s->length >= two62 || s->compressed >= two62) return FCPATCH_E_BAD_HEADER;
         /* An LZMA2 stream is at least its end marker. off <= patch_size holds here. */
         if (s->compressed == 0 || s->compressed > patch_size - off) return FCPATCH_E_BAD_HEADER;
         s->offset = off;
@@ -188,7 +189,9 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
     }
     if (off != patch_size) return FCPATCH_E_BAD_HEADER;
     /* §3: newpos ends at N and adds up every add (the diff section) and every copy (extra). */
-    if (h.new_size != h.section[1].length + h.section[2].length) return FCPATCH_E_BAD_HEADER;
+    /* Diff and extra hold at most N bytes between them (adds flagged as copies of old take none). */
+    if (h.section[1].length > h.new_size || h.section[2].length > h.new_size - h.section[1].length)
+        return FCPATCH_E_BAD_HEADER;
     /* §2: T triples of three LEB128 values below 2^63 take 3T ... 27T bytes. */
     if (h.triples > h.section[0].length / 3 || (h.section[0].length + 26) / 27 > h.triples)
         return FCPATCH_E_BAD_HEADER;
@@ -360,31 +363,40 @@ static int check_base(struct applier *ap, const fcpatch_header *h, uint64_t old_
 }
 
 /* Invariants at the top of each triple: oldpos <= O, newpos <= N, newpos is the number of bytes
- * written, and sec[1].produced + sec[2].produced == newpos. Since N = length(1) + length(2)
- * (checked in the header), newpos == N at the end means both sections were used up. */
+ * written, and sec[1].produced + sec[2].produced <= newpos (flagged adds read no diff byte). At
+ * the end newpos == N and both sections must be used up exactly. */
 static int run(struct applier *ap, const fcpatch_header *h)
 {
     const uint64_t o = h->old_size, n = h->new_size;
     struct section *diff = &ap->sec[1], *extra = &ap->sec[2];
-    uint64_t oldpos = 0, newpos = 0, t, add, copy, seek, empty = 0;
+    uint64_t oldpos = 0, newpos = 0, t, field, add, copy, seek, empty = 0;
+    int from_old;
     uint8_t digest[32];
     int rc, i;
 
     fcpatch_sha256_init(&ap->sha);
     for (t = 0; t < h->triples; t++) {
-        if ((rc = leb128(ap, &add)) != FCPATCH_OK || (rc = leb128(ap, &copy)) != FCPATCH_OK ||
+        if ((rc = leb128(ap, &field)) != FCPATCH_OK || (rc = leb128(ap, &copy)) != FCPATCH_OK ||
             (rc = leb128(ap, &seek)) != FCPATCH_OK)
             return rc;
+        /* §2: the add length, and in its lowest bit whether the add copies old as it is. */
+        add = field >> 1;
+        from_old = (int)(field & 1);
+        if (from_old && add == 0) return FCPATCH_E_BAD_CONTROL;
 
-        if (add > o - oldpos || add > n - newpos || add > diff->length - diff->produced)
+        if (add > o - oldpos || add > n - newpos || (!from_old && add > diff->length - diff->produced))
             return FCPATCH_E_BAD_CONTROL;
         if (add == 0 && copy == 0 && ++empty > FCPATCH_MAX_EMPTY_TRIPLES) return FCPATCH_E_BAD_CONTROL;
         while (add > 0) {
             size_t k = add < DATA_BUF ? (size_t)add : DATA_BUF, j;
 
-            if (ap->io->read_old(ap->io->ctx, oldpos, ap->old, k) != 0) return FCPATCH_E_READ;
-            if ((rc = section_read(ap, diff, ap->out, k)) != FCPATCH_OK) return rc;
-            for (j = 0; j < k; j++) ap->out[j] = (uint8_t)(ap->out[j] + ap->old[j]);
+            if (from_old) {
+                if (ap->io->read_old(ap->io->ctx, oldpos, ap->out, k) != 0) return FCPATCH_E_READ;
+            } else {
+                if (ap->io->read_old(ap->io->ctx, oldpos, ap->old, k) != 0) return FCPATCH_E_READ;
+                if ((rc = section_read(ap, diff, ap->out, k)) != FCPATCH_OK) return rc;
+                for (j = 0; j < k; j++) ap->out[j] = (uint8_t)(ap->out[j] + ap->old[j]);
+            }
             if ((rc = emit(ap, k)) != FCPATCH_OK) return rc;
             oldpos += k;
             newpos += k;
@@ -413,7 +425,8 @@ static int run(struct applier *ap, const fcpatch_header *h)
         }
     }
     /* Exactly T triples, exactly length(0) control bytes, exactly N new bytes. */
-    if (ap->ctl_pos != ap->ctl_len || ap->sec[0].produced != ap->sec[0].length || newpos != n)
+    if (ap->ctl_pos != ap->ctl_len || ap->sec[0].produced != ap->sec[0].length || newpos != n ||
+        diff->produced != diff->length || extra->produced != extra->length)
         return FCPATCH_E_BAD_CONTROL;
     for (i = 0; i < 3; i++)
         if ((rc = section_finish(ap, &ap->sec[i])) != FCPATCH_OK) return rc;

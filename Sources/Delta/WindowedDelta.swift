@@ -13,12 +13,18 @@ import Foundation
 /// temporary files, so the patch is never held whole either.
 ///
 /// Memory, for a segment of S bytes and a window of W: W (old) + 4 W (suffix array) + W / 2
-/// (sampled keys) + S (new) + S (diff and extra) + the compressors (2 MiB pieces, about 10 MiB
-/// per thread) — `segmentLength(for:oldLength:newLength:)` picks S so that this stays within
-/// the limit less 64 MiB for the runtime.
+/// (sampled keys) + S (new) + S (diff and extra) + the compressors (one 2 MiB piece in and out
+/// and liblzma's 2 MiB encoder per thread) — `segmentLength(for:oldLength:newLength:threads:)`
+/// picks S so that this stays within the limit less 64 MiB for the runtime. The control triples
+/// are compressed and spilled segment by segment like the rest.
 public enum WindowedDelta {
-    /// The smallest limit accepted: one 1 MiB segment with its window, and the runtime.
-    public static let minimumMemory = 96 << 20
+    /// The smallest limit for images of these lengths on `threads` threads: one 1 MiB segment
+    /// with its window, the compressors and the runtime.
+    public static func minimumMemory(oldLength: Int, newLength: Int, threads: Int) -> Int {
+        var m = 64 << 20
+        while segmentLength(for: m, oldLength: oldLength, newLength: newLength, threads: threads) == nil { m += 1 << 20 }
+        return m
+    }
 
     /// What a windowed run made.
     public struct Summary: Sendable {
@@ -31,16 +37,18 @@ public enum WindowedDelta {
     }
 
     /// The segment length S for a limit of `maxMemory` bytes: the largest multiple of 1 MiB
-    /// whose window (S x old/new, plus S / 2 on each side) fits with the rest, or nil if even
-    /// 1 MiB does not.
-    static func segmentLength(for maxMemory: Int, oldLength: Int, newLength: Int) -> Int? {
+    /// whose window (S x old/new, plus S / 2 on each side) fits with the rest and stays below
+    /// the suffix array's 2 GiB, or nil if even 1 MiB does not fit.
+    static func segmentLength(for maxMemory: Int, oldLength: Int, newLength: Int, threads: Int) -> Int? {
         let ratio = newLength == 0 ? 1.0 : max(0.01, Double(oldLength) / Double(newLength))
         // Per byte of S: the window (ratio + 1) x 5.5, new, diff and extra (3).
         let perByte = (ratio + 1) * 5.5 + 3
-        // 64 MiB for the runtime, 16 MiB for the compressors (2 MiB pieces, ~8 MiB per thread).
-        let usable = Double(maxMemory - (64 << 20) - (16 << 20))
+        // 64 MiB for the runtime; per compressing thread a 2 MiB piece in and out and liblzma's
+        // encoder (2 MiB at preset 9 with a 64 KiB dictionary).
+        let usable = Double(maxMemory - (64 << 20) - max(1, threads) * (6 << 20))
         guard usable > 0 else { return nil }
-        let s = Int(usable / perByte) / (1 << 20) * (1 << 20)
+        var s = Int(usable / perByte) / (1 << 20) * (1 << 20)
+        while s >= 1 << 20 && Double(s) * (ratio + 1) >= Double(Delta.maxInputSize) { s -= 1 << 20 }
         return s >= 1 << 20 ? s : nil
     }
 
@@ -53,16 +61,28 @@ public enum WindowedDelta {
                               options: DeltaCreateOptions = DeltaCreateOptions(), progress: ProgressReporter = SilentProgress()) throws -> Summary {
         let oldFile = try RangeReader(oldPath), newFile = try RangeReader(newPath)
         let o = oldFile.length, n = newFile.length
-        guard let s = segmentLength(for: maxMemory, oldLength: o, newLength: n) else {
-            throw FirmchainError(.deltaMemoryTooSmall, "--max-memory \(maxMemory >> 20) MiB cannot hold one 1 MiB segment of new with its window of old and the runtime (\(minimumMemory >> 20) MiB at least for images of equal size)")
-        }
         let threads = options.alignment.resolvedThreads
+        guard let s = segmentLength(for: maxMemory, oldLength: o, newLength: n, threads: threads) else {
+            let least = minimumMemory(oldLength: o, newLength: n, threads: threads)
+            throw FirmchainError(.deltaMemoryTooSmall, "--max-memory \(maxMemory >> 20) MiB cannot hold one 1 MiB segment of new with its window of old, \(threads) compressors and the runtime (\(least >> 20) MiB at least for these images)")
+        }
         let oldSHA = try oldFile.sha256(), newSHA = try newFile.sha256()
         let parent = (outPath as NSString).deletingLastPathComponent
         let directory = parent.isEmpty ? "." : parent
-        let diffSpill = try SpillFile(in: directory), extraSpill = try SpillFile(in: directory)
+        let spills = try (0..<3).map { _ in try SpillFile(in: directory) }
+        // Per section: bytes before compression, and the largest dictionary a piece used.
+        var lengths = [0, 0, 0], dictionaries = [LZMA2.minimumDictionary, LZMA2.minimumDictionary, LZMA2.minimumDictionary]
+        var triples = 0
+        // The segment's control, and the last triple's seek while the next segment may change it.
         var control = [UInt8]()
-        var triples = 0, diffLength = 0, extraLength = 0
+        /// Compresses `bytes` as pieces of `section` and appends them to its spill file.
+        func spill(_ bytes: [UInt8], section: Int) throws {
+            guard !bytes.isEmpty else { return }
+            let dictionary = FirmchainDelta1.dictionary(for: bytes.count)
+            try spills[section].append(compressedPieces(of: bytes, dictionary: dictionary, threads: threads))
+            lengths[section] += bytes.count
+            dictionaries[section] = max(dictionaries[section], dictionary)
+        }
         // The old cursor where the last segment left it, and a seek owed to the next triple.
         var oldpos = 0
         let segments = max(1, (n + s - 1) / s)
@@ -76,49 +96,41 @@ public enum WindowedDelta {
             let center = Int(Double(a) * ratio), span = Int(Double(b - a) * ratio)
             let wa = max(0, min(o, center - s / 2)), wb = max(wa, min(o, center + span + s / 2))
             let window = try oldFile.read(wa, wb - wa)
-            var local = try Delta.computeTriples(old: window, new: new, options: options, progress: SilentProgress())
-            if local.isEmpty { continue }
+            let local = try Delta.computeTriples(old: window, new: new, options: options, progress: SilentProgress())
+            precondition(!local.isEmpty, "the triples of a non-empty segment cover it")
             // The first add of the segment reads window[0...]: move the cursor there first, by
             // the previous triple's seek or, on the first segment, from 0.
-            let start = wa
-            if start != oldpos {
+            if wa != oldpos {
                 if triples == 0 {
                     // Nothing before it: a triple that only seeks (one of the 1024 allowed).
-                    appendTriple(add: 0, copy: 0, seek: start - oldpos, to: &control)
+                    appendTriple(add: 0, copy: 0, seek: wa - oldpos, to: &control)
                     triples += 1
                 } else {
-                    fixLastSeek(&control, by: start - oldpos)
+                    fixLastSeek(&control, by: wa - oldpos)
                 }
-                oldpos = start
             }
-            // The triples' cursor stays inside the window: a seek past its edges moves it only
-            // where no add reads next (FirmchainDelta1.write does the same); the last seek is 0.
-            var intended = 0, actual = 0
-            for (i, t) in local.enumerated() {
-                intended += Int(t.add) + Int(t.seek)
-                actual += Int(t.add)
-                let target = i == local.count - 1 ? actual : min(max(intended, 0), window.count)
-                let seek = target - actual
-                local[i].seek = Int64(seek)
-                appendTriple(add: Int(t.add), copy: Int(t.copy), seek: seek, to: &control)
-                actual = target
+            // The segment's triples as FirmchainDelta1.write encodes them, the cursor kept inside
+            // the window and left where the last add ended.
+            let (segmentControl, diff, extra, count, end) = window.withUnsafeBufferPointer { w in
+                new.withUnsafeBufferPointer { nw in
+                    FirmchainDelta1.encode(old: w, new: nw, triples: local, concurrency: threads, lastSeekZero: true)
+                }
             }
-            triples += local.count
-            oldpos = wa + actual
-            let (diff, extra) = window.withUnsafeBufferPointer { w in
-                new.withUnsafeBufferPointer { nw in BSDIFF40.diffAndExtra(old: w, new: nw, triples: local, concurrency: threads) }
-            }
-            try diffSpill.append(compressedPieces(of: diff, threads: threads))
-            try extraSpill.append(compressedPieces(of: extra, threads: threads))
-            diffLength += diff.count
-            extraLength += extra.count
+            control += segmentControl
+            triples += count
+            oldpos = wa + end
+            // The control up to this segment's last triple is final: spill it, keep that triple
+            // (its seek may still change when the next segment starts elsewhere).
+            let keep = lastTripleStart(control)
+            try spill(Array(control[..<keep]), section: 0)
+            control.removeSubrange(..<keep)
+            try spill(diff, section: 1)
+            try spill(extra, section: 2)
         }
+        try spill(control, section: 0)
         progress.report(phase: "windows", completed: Int64(segments), total: Int64(segments))
         // Every section ends with LZMA2's end marker (the pieces were written without theirs).
-        try diffSpill.append([0])
-        try extraSpill.append([0])
-        var controlSection = compressedPieces(of: control, threads: threads)
-        controlSection.append(0)
+        for f in spills { try f.append([0]) }
 
         let writer = try AtomicFileWriter(path: outPath)
         do {
@@ -130,28 +142,26 @@ public enum WindowedDelta {
             header += oldSHA
             header += newSHA
             FirmchainDelta1.appendLE(UInt64(triples), 8, to: &header)
-            for (compressed, length) in [(controlSection.count, control.count), (diffSpill.length, diffLength), (extraSpill.length, extraLength)] {
-                FirmchainDelta1.appendLE(UInt64(compressed), 8, to: &header)
-                FirmchainDelta1.appendLE(UInt64(length), 8, to: &header)
-                FirmchainDelta1.appendLE(UInt64(FirmchainDelta1.writerDictionary), 4, to: &header)
+            for k in 0..<3 {
+                FirmchainDelta1.appendLE(UInt64(spills[k].length), 8, to: &header)
+                FirmchainDelta1.appendLE(UInt64(lengths[k]), 8, to: &header)
+                FirmchainDelta1.appendLE(UInt64(dictionaries[k]), 4, to: &header)
                 FirmchainDelta1.appendLE(0, 4, to: &header)
             }
             try writer.write(header)
-            try writer.write(controlSection)
-            try diffSpill.copy(to: writer)
-            try extraSpill.copy(to: writer)
+            for f in spills { try f.copy(to: writer) }
             try writer.commit()
         } catch {
             writer.abort()
             throw error
         }
-        return Summary(patchLength: FirmchainDelta1.headerSize + controlSection.count + diffSpill.length + extraSpill.length,
+        return Summary(patchLength: FirmchainDelta1.headerSize + spills.reduce(0) { $0 + $1.length },
                        segmentLength: s, segments: segments, old: (o, Hex.encode(oldSHA)), new: (n, Hex.encode(newSHA)))
     }
 
     /// `bytes` as LZMA2 pieces of `FirmchainDelta1.pieceSize` (each starting with a dictionary
-    /// reset), compressed on `threads` threads, joined without their end markers.
-    static func compressedPieces(of bytes: [UInt8], threads: Int) -> [UInt8] {
+    /// reset), compressed with `dictionary` on `threads` threads, joined without their end markers.
+    static func compressedPieces(of bytes: [UInt8], dictionary: Int, threads: Int) -> [UInt8] {
         let count = (bytes.count + FirmchainDelta1.pieceSize - 1) / FirmchainDelta1.pieceSize
         guard count > 0 else { return [] }
         nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: count)
@@ -160,7 +170,7 @@ public enum WindowedDelta {
             let range = j * FirmchainDelta1.pieceSize..<min(bytes.count, (j + 1) * FirmchainDelta1.pieceSize)
             // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
             var piece = try! bytes.withUnsafeBufferPointer {
-                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[range]), dictionary: FirmchainDelta1.writerDictionary)
+                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[range]), dictionary: dictionary)
             }
             precondition(piece.last == 0, "an LZMA2 stream ends with its end marker")
             piece.removeLast()
@@ -175,9 +185,23 @@ public enum WindowedDelta {
     }
 
     private static func appendTriple(add: Int, copy: Int, seek: Int, to control: inout [UInt8]) {
-        FirmchainDelta1.appendLEB128(UInt64(add), to: &control)
+        FirmchainDelta1.appendLEB128(UInt64(add) << 1, to: &control)
         FirmchainDelta1.appendLEB128(UInt64(copy), to: &control)
         FirmchainDelta1.appendLEB128(FirmchainDelta1.zigzag(Int64(seek)), to: &control)
+    }
+
+    /// Where the last triple of `control` starts (0 if it holds at most one): the byte after
+    /// the fourth-last LEB128 integer's last byte.
+    private static func lastTripleStart(_ control: [UInt8]) -> Int {
+        var ends = 0, i = control.count - 1
+        while i >= 0 {
+            if control[i] & 0x80 == 0 {
+                ends += 1
+                if ends == 4 { return i + 1 }
+            }
+            i -= 1
+        }
+        return 0
     }
 
     /// Adds `delta` to the seek of the last triple in `control`.

@@ -19,7 +19,7 @@ struct Firmchain1Parts {
         self.new = new
         control = []
         for t in triples {
-            FirmchainDelta1.appendLEB128(UInt64(t.add), to: &control)
+            FirmchainDelta1.appendLEB128(UInt64(t.add) << 1, to: &control)
             FirmchainDelta1.appendLEB128(UInt64(t.copy), to: &control)
             FirmchainDelta1.appendLEB128(FirmchainDelta1.zigzag(t.seek), to: &control)
         }
@@ -81,13 +81,31 @@ struct FirmchainDelta1Tests {
         // 5 MiB of firmware-like data and an edited copy: the diff section spans three pieces.
         let old = Cases.firmware(seed: 21, size: 5 << 20)
         var new = Cases.edited(old, seed: 22)
-        for k in stride(from: 0, to: new.count, by: 4099) { new[k] &+= 1 }
+        // A changed byte every 61: zero runs shorter than `zeroRunMinimum` stay in the diff.
+        for k in stride(from: 0, to: new.count, by: 61) { new[k] &+= 1 }
         let one = try createFirmchain1(old: old, new: new, threads: 1)
         let two = try createFirmchain1(old: old, new: new, threads: 2)
         #expect(one == two)
         let header = try one.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }
         #expect(header.sections[1].length > 2 * FirmchainDelta1.pieceSize, "the diff section spans several pieces")
         #expect(try Delta.apply(old: old, patch: one) == new)
+    }
+
+    @Test("runs of zeros in the diff become flagged adds that copy old: identical and sparse images make patches of a few hundred bytes (the 176-byte header with both digests included)")
+    func zeroRuns() throws {
+        var g = SeededGenerator(seed: 41)
+        let image = g.bytes(4 << 20)
+        var sparse = [UInt8](repeating: 0, count: 8 << 20)
+        for k in stride(from: 0, to: sparse.count, by: 1 << 20) { sparse.replaceSubrange(k..<k + 100, with: g.bytes(100)) }
+        var changed = sparse
+        changed[3 << 20] ^= 0xFF
+        for (name, old, new) in [("identical", image, image), ("sparse, one byte changed", sparse, changed)] {
+            let patch = try createFirmchain1(old: old, new: new)
+            let header = try patch.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }
+            #expect(header.sections[1].length < 4096, "\(name): \(header.sections[1].length) diff bytes left")
+            #expect(patch.count < 400, "\(name): \(patch.count) B")
+            #expect(try Delta.apply(old: old, patch: patch) == new, "\(name)")
+        }
     }
 
     @Test("the wrong old image is refused before anything is written (delta.wrong-base, exit 1)")
@@ -132,6 +150,8 @@ struct FirmchainDelta1Tests {
         ("a diff byte too many", ErrorCode.deltaBlockMismatch.id), ("garbage in the diff section", ErrorCode.deltaCorruptBlock.id),
         ("the LZMA2 end marker missing", ErrorCode.deltaCorruptBlock.id), ("a byte after the LZMA2 end marker", ErrorCode.deltaCorruptBlock.id),
         ("1025 triples that make nothing", ErrorCode.deltaBadControl.id), ("more than N + 1024 triples", ErrorCode.deltaBadHeader.id),
+        ("a copy of old flagged with no length", ErrorCode.deltaBadControl.id), ("section lengths summing past 2^63", ErrorCode.deltaPatchTruncated.id),
+        ("2^60 triples in a control section of 2^62 - 1 bytes", ErrorCode.deltaBadHeader.id),
     ]
 
     @Test("hostile headers and sections are each refused with their code and leave no output", arguments: hostileCases)
@@ -166,17 +186,17 @@ struct FirmchainDelta1Tests {
         case "a byte after the extra section": patch = good + [0]
         case "a section cut short": patch = Array(good.dropLast())
         case "new length beyond 2^62": patch = set(good, 24, le(1 << 62, 8))
-        case "diff and extra not adding up to N": patch = set(good, 128 + 8, le(UInt64(header.sections[1].length + 1), 8))
+        case "diff and extra not adding up to N": patch = set(good, 128 + 8, le(UInt64(new.count + 1), 8))
         case "more triples than the control can hold": patch = set(good, 96, le(UInt64(header.sections[0].length), 8))
         case "non-minimal LEB128":
             var p = parts
             // The first triple's add, written with one needless continuation byte.
             var c = [UInt8]()
-            FirmchainDelta1.appendLEB128(UInt64(triples[0].add), to: &c)
+            FirmchainDelta1.appendLEB128(UInt64(triples[0].add) << 1, to: &c)
             c[c.count - 1] |= 0x80
             c.append(0)
             var rest = [UInt8]()
-            FirmchainDelta1.appendLEB128(UInt64(triples[0].add), to: &rest)
+            FirmchainDelta1.appendLEB128(UInt64(triples[0].add) << 1, to: &rest)
             p.control = c + Array(p.control.dropFirst(rest.count))
             patch = try p.assemble()
         case "an integer of 2^63":
@@ -191,7 +211,7 @@ struct FirmchainDelta1Tests {
             p.diff = [UInt8](repeating: 0, count: new.count)
             p.extra = []
             p.control = []
-            FirmchainDelta1.appendLEB128(UInt64(new.count), to: &p.control)
+            FirmchainDelta1.appendLEB128(UInt64(new.count) << 1, to: &p.control)
             p.control += [0, 0]
             patch = try p.assemble()
         case "a seek before the start of old":
@@ -230,6 +250,19 @@ struct FirmchainDelta1Tests {
             var p = good + [0]
             p = set(p, 152, le(UInt64(header.sections[2].compressed + 1), 8))
             patch = p
+        case "a copy of old flagged with no length":
+            var p = parts
+            p.control = [1, 0, 0] + p.control
+            p.triples += 1
+            patch = try p.assemble()
+        case "section lengths summing past 2^63":
+            var p = set(good, 104, le((1 << 62) - 1, 8))
+            p = set(p, 128, le((1 << 62) - 1, 8))
+            patch = set(p, 152, le(2, 8))
+        case "2^60 triples in a control section of 2^62 - 1 bytes":
+            var p = set(good, 96, le(1 << 60, 8))
+            p = set(p, 104 + 8, le((1 << 62) - 1, 8))
+            patch = set(p, 24, le(0, 8))
         case "1025 triples that make nothing":
             var p = parts
             p.control = [UInt8](repeating: 0, count: 3 * 1025) + p.control

@@ -86,9 +86,9 @@ typedef struct fcpatch_header {
 /**
  * Parses the first FCPATCH_HEADER_SIZE bytes of a patch of patch_size bytes into *out and
  * checks every header rule: magic, version 1, codec 1, flags 0, reserved bytes 0, each
- * dictionary in [FCPATCH_DICT_MIN, FCPATCH_DICT_MAX], O, N and the lengths below 2^63, the file
- * exactly 176 + the three compressed lengths long, and the sums §2/§3 force: N = length(diff) +
- * length(extra), 3T <= length(control) <= 27T (a triple is 3 to 27 bytes: three LEB128 values
+ * dictionary in [FCPATCH_DICT_MIN, FCPATCH_DICT_MAX], O, N, T and the lengths below 2^62, the file
+ * exactly 176 + the three compressed lengths long, and the sums §2/§3 force: length(diff) +
+ * length(extra) <= N, T <= N + 1024, 3T <= length(control) <= 27T (a triple is 3 to 27 bytes: three LEB128 values
  * below 2^63 take at most 9 bytes each) and every compressed length at least 1 (an LZMA2 stream
  * holds at least its end marker).
  * Returns FCPATCH_OK, FCPATCH_E_BAD_HEADER, FCPATCH_E_UNSUPPORTED or FCPATCH_E_ARGUMENT.

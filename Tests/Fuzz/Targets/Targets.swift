@@ -158,6 +158,10 @@ func fuzzFirmchain1(_ patch: [UInt8]) {
     case FCPATCH_E_BAD_HEADER.rawValue, FCPATCH_E_UNSUPPORTED.rawValue, FCPATCH_E_WORKSPACE.rawValue, FCPATCH_E_TOO_LARGE.rawValue,
          FCPATCH_E_WRONG_BASE.rawValue:
         guard box.written == 0 else { fatalError("fcpatch: status \(status) after writing \(box.written) bytes") }
+    case FCPATCH_E_READ.rawValue, FCPATCH_E_WRITE.rawValue:
+        // The callbacks fail only for a read outside the old image or the patch: the applier
+        // promised never to ask for one.
+        fatalError("fcpatch: status \(status): the applier read outside its inputs")
     default:
         guard UInt64(box.written) <= maxNew else { fatalError("fcpatch: wrote \(box.written) bytes, more than allowed") }
     }
