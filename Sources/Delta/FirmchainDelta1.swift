@@ -126,7 +126,7 @@ public enum FirmchainDelta1 {
     /// - Precondition: `triples` is valid for `old`/`new` (as for `BSDIFF40.write`).
     public static func write(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple],
                              concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [UInt8] {
-        let (control, diff, extra, count, _) = encode(old: old, new: new, triples: triples, concurrency: concurrency)
+        let (control, diff, extra, count, _, _) = encode(old: old, new: new, triples: triples, concurrency: concurrency)
 
         // Sections in pieces, all of them on one work list (the diff is usually most of it).
         let inputs = [control, diff, extra]
@@ -209,34 +209,53 @@ public enum FirmchainDelta1 {
     /// [0, O] where no add reads next, the difference carried to the next seek, so every add
     /// starts where the triples' did; with `lastSeekZero` the last seek leaves the cursor where
     /// the last add ended), the diff bytes without the runs of zeros moved into flagged adds,
-    /// and the extra bytes; and where the old cursor ends.
+    /// and the extra bytes; and where the old cursor ends. With `detachLeadingSeek`, a first
+    /// triple that only seeks is not written but its (clamped) seek returned as `leadingSeek`,
+    /// for a caller that moves the cursor there itself (a windowed patch's segments).
     ///
     /// - Precondition: `triples` is valid for `old`/`new` (adds read only old, add and copy
     ///   lengths sum to `new.count`).
     static func encode(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple], concurrency: Int,
-                       lastSeekZero: Bool = false) -> (control: [UInt8], diff: [UInt8], extra: [UInt8], triples: Int, oldEnd: Int) {
-        var clamped = triples
+                       lastSeekZero: Bool = false, detachLeadingSeek: Bool = false)
+        -> (control: [UInt8], diff: [UInt8], extra: [UInt8], triples: Int, oldEnd: Int, leadingSeek: Int) {
+        // A triple that makes nothing (bsdiff's search emits them: a match that starts where the
+        // last one ended) only moves the old cursor: its seek joins the one before it, so a patch
+        // never holds more than the one that may lead (§2 allows 1024; the search may emit more).
+        var joined = [ControlTriple]()
+        joined.reserveCapacity(triples.count)
+        for t in triples {
+            if t.add == 0 && t.copy == 0, !joined.isEmpty {
+                joined[joined.count - 1].seek += t.seek
+            } else {
+                joined.append(t)
+            }
+        }
+        var clamped = joined
         var actual = 0, intended = 0, produced = 0
-        for (i, t) in triples.enumerated() {
+        for (i, t) in joined.enumerated() {
             precondition(t.add >= 0 && t.copy >= 0)
             precondition(intended == actual || t.add == 0, "an add starts outside old")
             precondition(t.add == 0 || (actual >= 0 && Int(t.add) <= old.count - actual), "an add reads outside old")
             intended += Int(t.add) + Int(t.seek)
             actual += Int(t.add)
             produced += Int(t.add) + Int(t.copy)
-            let target = lastSeekZero && i == triples.count - 1 ? actual : min(max(intended, 0), old.count)
+            let target = lastSeekZero && i == joined.count - 1 ? actual : min(max(intended, 0), old.count)
             clamped[i].seek = Int64(target - actual)
             actual = target
         }
         precondition(produced == new.count, "triples do not cover new")
         let (full, extra) = BSDIFF40.diffAndExtra(old: old, new: new, triples: clamped, concurrency: concurrency)
 
-        var control = [UInt8](), diff = [UInt8](), count = 0
+        var control = [UInt8](), diff = [UInt8](), count = 0, leadingSeek = 0
         control.reserveCapacity(triples.count * 6)
         diff.reserveCapacity(full.count)
         full.withUnsafeBufferPointer { f in
             var d = 0
-            for t in clamped {
+            for (index, t) in clamped.enumerated() {
+                if index == 0 && detachLeadingSeek && t.add == 0 && t.copy == 0 {
+                    leadingSeek = Int(t.seek)
+                    continue
+                }
                 let end = d + Int(t.add)
                 // Parts of the add: (length, all zero), cut at runs of `zeroRunMinimum` zeros;
                 // a run keeps its first (length mod 16) zeros in the part before it, so the diff
@@ -270,7 +289,7 @@ public enum FirmchainDelta1 {
                 d = end
             }
         }
-        return (control, diff, extra, count, actual)
+        return (control, diff, extra, count, actual, leadingSeek)
     }
 
     /// The writer's dictionary for a section of `length` bytes: `writerDictionary`, or the

@@ -98,22 +98,24 @@ public enum WindowedDelta {
             let window = try oldFile.read(wa, wb - wa)
             let local = try Delta.computeTriples(old: window, new: new, options: options, progress: SilentProgress())
             precondition(!local.isEmpty, "the triples of a non-empty segment cover it")
-            // The first add of the segment reads window[0...]: move the cursor there first, by
-            // the previous triple's seek or, on the first segment, from 0.
-            if wa != oldpos {
-                if triples == 0 {
-                    // Nothing before it: a triple that only seeks (one of the 1024 allowed).
-                    appendTriple(add: 0, copy: 0, seek: wa - oldpos, to: &control)
-                    triples += 1
-                } else {
-                    fixLastSeek(&control, by: wa - oldpos)
+            // The segment's triples as FirmchainDelta1.write encodes them, the cursor kept inside
+            // the window and left where the last add ended; a first triple that only seeks is
+            // folded into the move below (one per segment would soon pass §2's 1024).
+            let (segmentControl, diff, extra, count, end, lead) = window.withUnsafeBufferPointer { w in
+                new.withUnsafeBufferPointer { nw in
+                    FirmchainDelta1.encode(old: w, new: nw, triples: local, concurrency: threads,
+                                           lastSeekZero: true, detachLeadingSeek: true)
                 }
             }
-            // The segment's triples as FirmchainDelta1.write encodes them, the cursor kept inside
-            // the window and left where the last add ended.
-            let (segmentControl, diff, extra, count, end) = window.withUnsafeBufferPointer { w in
-                new.withUnsafeBufferPointer { nw in
-                    FirmchainDelta1.encode(old: w, new: nw, triples: local, concurrency: threads, lastSeekZero: true)
+            // The first add of the segment reads window[lead...]: move the cursor there first, by
+            // the previous triple's seek or, on the first segment, from 0.
+            if wa + lead != oldpos {
+                if triples == 0 {
+                    // Nothing before it: a triple that only seeks (one of the 1024 allowed).
+                    appendTriple(add: 0, copy: 0, seek: wa + lead - oldpos, to: &control)
+                    triples += 1
+                } else {
+                    fixLastSeek(&control, by: wa + lead - oldpos)
                 }
             }
             control += segmentControl

@@ -58,6 +58,32 @@ func createFirmchain1(old: [UInt8], new: [UInt8], threads: Int = 0) throws -> [U
     return try Delta.create(old: old, new: new, options: options)
 }
 
+/// The control triples of a firmchain1 patch (§2), decoded: (add, flag, copy, seek) each.
+func firmchain1Triples(_ patch: [UInt8]) throws -> [(add: Int, fromOld: Bool, copy: Int, seek: Int)] {
+    try patch.withUnsafeBufferPointer { p in
+        let header = try FirmchainDelta1.Header(p)
+        let control = header.sections[0]
+        let start = FirmchainDelta1.headerSize
+        let reader = try LZMA2Reader(UnsafeBufferPointer(rebasing: p[start..<start + control.compressed]),
+                                     dictionary: control.dictionary, length: control.length, what: "control")
+        var bytes = [UInt8](repeating: 0, count: control.length)
+        let got = try bytes.withUnsafeMutableBufferPointer { try reader.read(into: $0.baseAddress!, count: control.length) }
+        #expect(got == control.length)
+        var at = 0
+        func leb() -> Int {
+            var v = 0, shift = 0
+            while true { let b = bytes[at]; at += 1; v |= Int(b & 0x7F) << shift; shift += 7; if b < 0x80 { return v } }
+        }
+        var out = [(add: Int, fromOld: Bool, copy: Int, seek: Int)]()
+        for _ in 0..<header.triples {
+            let field = leb(), copy = leb(), zz = leb()
+            out.append((field >> 1, field & 1 == 1, copy, zz & 1 == 0 ? zz >> 1 : -(zz >> 1) - 1))
+        }
+        #expect(at == bytes.count)
+        return out
+    }
+}
+
 @Suite("firmchain1: Firmchain's own delta format round-trips, names its base and result, and refuses hostile patches")
 struct FirmchainDelta1Tests {
     static let old: [UInt8] = Array(Cases.firmware(seed: 11, size: 6000))
@@ -74,6 +100,27 @@ struct FirmchainDelta1Tests {
         #expect(try Delta.apply(old: pair.old, patch: patch) == pair.new)
         let digest = try Delta.digestOfApplying(old: pair.old, patch: patch)
         #expect(digest == Delta.Applied(length: pair.new.count, sha256: DigestCalculator.sha256Hex(pair.new)))
+    }
+
+    @Test("triples that make nothing (thousands on some code pairs) are folded into the seek before them: at most one, leading, reaches the patch")
+    func emptyTriplesFolded() throws {
+        let old = Self.old, new = Self.old
+        // One byte per add, each followed by two triples that only seek away and back (as
+        // bsdiff's search emits when a match starts where the last one ended): 2 x 6000 of
+        // them, far over §2's 1024, and one leading triple that seeks before the first add.
+        var triples = [ControlTriple(add: 0, copy: 0, seek: 0)]
+        for _ in 0..<old.count {
+            triples.append(ControlTriple(add: 1, copy: 0, seek: 0))
+            triples.append(ControlTriple(add: 0, copy: 0, seek: 7))
+            triples.append(ControlTriple(add: 0, copy: 0, seek: -7))
+        }
+        let patch = try old.withUnsafeBufferPointer { o in
+            try new.withUnsafeBufferPointer { n in try FirmchainDelta1.write(old: o, new: n, triples: triples, concurrency: 1) }
+        }
+        let written = try firmchain1Triples(patch)
+        #expect(written.filter { $0.add == 0 && $0.copy == 0 }.count <= 1)
+        #expect(written.count <= old.count + 1)
+        #expect(try Delta.apply(old: old, patch: patch) == new)
     }
 
     @Test("sections longer than one compression piece are joined at dictionary resets; the bytes do not depend on the threads")

@@ -47,6 +47,20 @@ struct WindowedDeltaTests {
         #expect(patch.count < unbounded.count * 2, "windowed \(patch.count) B, unbounded \(unbounded.count) B")
     }
 
+    @Test("segments that start with a match do not each leave a triple that only seeks (2.5 GiB would pass §2's 1024): at most one, leading")
+    func segmentsFoldTheirLeadingSeek() throws {
+        let dir = try TemporaryDirectory()
+        let old = Cases.firmware(seed: 33, size: 4 << 20)
+        let path = try dir.write("old", old)
+        let made = try WindowedDelta.create(oldPath: path, newPath: path, outPath: dir.file("p"),
+                                            maxMemory: WindowedDelta.minimumMemory(oldLength: old.count, newLength: old.count, threads: ProcessInfo.processInfo.activeProcessorCount))
+        #expect(made.segments >= 4)
+        let patch = try dir.read("p")
+        let triples = try firmchain1Triples(patch)
+        #expect(triples.filter { $0.add == 0 && $0.copy == 0 }.count <= 1, "\(triples.prefix(12))")
+        #expect(try Delta.apply(old: old, patch: patch) == old)
+    }
+
     @Test("empty and one-sided inputs, and a new image much longer than old, still round-trip")
     func edges() throws {
         let dir = try TemporaryDirectory()
