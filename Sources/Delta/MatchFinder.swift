@@ -165,13 +165,13 @@ final class SearchBatch {
     }
 }
 
-/// For prefix-aware search: the first 8 bytes of every 16th suffix in suffix-array order, so
-/// that a search starts between two entries at most 16 apart instead of at the ends of the whole
-/// array. Two levels, both sorted (a suffix's key is its first 8 bytes, big-endian, zero-padded
+/// For prefix-aware search: the first 8 bytes of every 16th suffix in suffix-array order (every
+/// `fineStride`-th: 32nd or more where old is over 32 MiB, see below), so that a search starts
+/// between two entries at most that far apart instead of at the ends of the whole array. Two levels, both sorted (a suffix's key is its first 8 bytes, big-endian, zero-padded
 /// past the end of old, so keys never decrease along the suffix array):
 ///
-/// - `fine[j]` = key of SA[16 j] (n / 2 bytes: 15.7 MiB for the 31 MiB kernel);
-/// - `coarse[j]` = `fine[16 j]` (n / 32 bytes; stays in the second-level cache).
+/// - `fine[j]` = key of SA[16 j] (n / 2 bytes: 15.7 MiB for the 31 MiB kernel; at most 16 MiB);
+/// - `coarse[j]` = `fine[16 j]` (at most n / 32 bytes; stays in the second-level cache).
 ///
 /// A search for text with key K reads ~log2(n / 256) coarse keys, then one 16-key window of
 /// `fine` (two cache lines), and leaves a bracket of at most 16 + 1 suffixes, where the byte
@@ -194,10 +194,15 @@ final class SearchBatch {
 ///
 /// Stride 16 rather than 32 saves one binary-search level, a random read of old, for most
 /// searches (L1: 22.5 M levels -> 19.6 M; the scan 0.96 -> 0.88 s median on two threads) for
-/// 7.9 MiB more memory.
+/// 7.9 MiB more memory. The fine keys take n / 2 bytes at stride 16, which grows with old while
+/// the memory budget allows a fixed 64 MiB beyond the images and the suffix array; so the stride
+/// doubles until they fit in `fineBudget` (16 MiB: stride 16 up to 32 MiB of old, 32 up to 64;
+/// X1's 63 MiB kernel went 2 MiB over 5 x old + new + 64 MiB with stride 16).
 final class SampledKeys: @unchecked Sendable {
-    static let fineStride = 16
+    static let fineBudget = 16 << 20
     static let coarseStride = 16
+    /// Old positions per fine key: 16, or more where old is large (`fineBudget`).
+    let fineStride: Int
     let fine: UnsafeMutableBufferPointer<UInt64>
     let coarse: UnsafeMutableBufferPointer<UInt64>
     /// first[p] = the first coarse index whose key starts with two bytes >= p (p in 0...65536),
@@ -219,12 +224,13 @@ final class SampledKeys: @unchecked Sendable {
          threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         precondition(minimumRun >= 2)
         n = old.count
-        let count = (n + Self.fineStride - 1) / Self.fineStride
+        fineStride = Self.fineStride(for: n)
+        let count = (n + fineStride - 1) / fineStride
         fine = .allocate(capacity: count)
         // One random read of old per key (~1 M of them for 31 MiB): split over the cores.
         let parts = max(1, min(threads, count >> 16))
         nonisolated(unsafe) let f = fine.baseAddress, o = old.baseAddress, s = sa.baseAddress
-        let n = old.count, fs = Self.fineStride
+        let n = old.count, fs = fineStride
         DispatchQueue.concurrentPerform(iterations: parts) { k in
             for j in (count * k / parts)..<(count * (k + 1) / parts) {
                 let p = Int(s![j * fs])
@@ -241,7 +247,7 @@ final class SampledKeys: @unchecked Sendable {
             first[p] = Int32(j)
         }
         self.minimumRun = minimumRun
-        (runStart, runEnd, runOffset, second) = Self.secondKeys(old: old, sa: sa, fine: fine, minimumRun: minimumRun)
+        (runStart, runEnd, runOffset, second) = Self.secondKeys(old: old, sa: sa, fine: fine, fineStride: fineStride, minimumRun: minimumRun)
     }
 
     deinit {
@@ -252,6 +258,14 @@ final class SampledKeys: @unchecked Sendable {
     }
 
     /// The key of bytes 8-15 of old[p...] (zero past the end of old).
+    /// The fine stride for `n` bytes of old: 16, doubled while the fine keys (8 bytes each)
+    /// would take more than `fineBudget`.
+    static func fineStride(for n: Int) -> Int {
+        var stride = 16
+        while (n + stride - 1) / stride * 8 > fineBudget { stride *= 2 }
+        return stride
+    }
+
     @inline(__always) static func secondKey(_ old: UnsafeBufferPointer<UInt8>, _ p: Int) -> UInt64 {
         old.count &- p > 8 ? key(old.baseAddress! + (p &+ 8), available: old.count &- p &- 8) : 0
     }
@@ -260,7 +274,7 @@ final class SampledKeys: @unchecked Sendable {
     /// shortest first while they fit in fine.count / 16 second keys (n / 32 bytes), and the
     /// second keys of their samples.
     private static func secondKeys(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
-                                   fine: UnsafeMutableBufferPointer<UInt64>, minimumRun: Int)
+                                   fine: UnsafeMutableBufferPointer<UInt64>, fineStride: Int, minimumRun: Int)
         -> ([Int], [Int], [Int], UnsafeMutableBufferPointer<UInt64>) {
         var runs = [(start: Int, end: Int)]()
         var j = 0
@@ -351,7 +365,7 @@ final class SampledKeys: @unchecked Sendable {
     /// the prefix-aware search for `text` (of which `available` bytes exist, key `k`): I[st]
     /// sorts below the text (or st = 0), I[en] does not (or en = n).
     @inline(__always) func bracket(key k: UInt64, lo: Int, hi: Int, text: UnsafePointer<UInt8>, available: Int) -> (Int, Int) {
-        let cs = Self.coarseStride, fs = Self.fineStride
+        let cs = Self.coarseStride, fs = fineStride
         // fine[16 (lo - 1)] = coarse[lo - 1] < k <= coarse[lo] = fine[16 lo]; likewise for hi with "<=".
         var fineLo = Self.count(fine, k, from: max(0, cs &* (lo &- 1) &+ 1), to: min(fine.count, cs &* lo), strict: false)
         var fineHi = lo == hi

@@ -7,7 +7,7 @@ struct ScanJob: Sendable {
     var start: Int
     var stop: Int
     var state: ScanState? = nil
-    /// Keep every outer-loop top passed (`Scanner.records`), for bridges to stop at, and
+    /// Keep every outer-loop top passed (`Scanner.lastRecord`), for bridges to stop at, and
     /// publish each to `board` as piece `boardPiece` as soon as it is passed.
     var record = false
     var board: ScanSync? = nil
@@ -296,7 +296,7 @@ struct ScanDriver {
                     let sc = active[lane].scanner
                     freeCaches.append(sc.cache)
                     if let part { progress.add(part: part, sc.stop) }
-                    plan.set(piece, ScanResult(triples: sc.out, kept: sc.records.count, final: sc.final, synced: sc.synced),
+                    plan.set(piece, ScanResult(triples: sc.out, kept: sc.recordCount, final: sc.final, synced: sc.synced),
                              inferred: sc.inferred)
                     active.remove(at: lane)
                     continue

@@ -36,13 +36,16 @@ struct Scanner {
     let infer: Bool
     var out = [ControlTriple]()
     /// With `record`: every outer-loop top passed right after a triple was emitted, with the
-    /// number of triples emitted before it, kept here and published to `board` as piece
-    /// `boardPiece` (for bridges running at the same time).
+    /// number of triples emitted before it, published to `board` as piece `boardPiece` (for
+    /// bridges running at the same time).
     let record: Bool
     let board: ScanSync?
     let boardPiece: Int
     var emittedAtLastTop = 0
-    var records = [(state: ScanState, emitted: Int)]()
+    /// The last state kept (`record`) and how many were kept: a capped scan goes back to it;
+    /// the states themselves live on `board` only (one copy of them, not two).
+    var lastRecord: (state: ScanState, emitted: Int)? = nil
+    var recordCount = 0
     /// States of later scans to stop at, and the first scan whose states count.
     let sync: ScanSync?
     let syncFrom: Int
@@ -202,7 +205,7 @@ struct Scanner {
     mutating func advance(progress: ProgressSum, part: Int?) -> (Int, Int, Int)? {
         if capped {
             // Back to the last state kept; everything up to it used exact results only.
-            if let last = records.last {
+            if let last = lastRecord {
                 final = last.state
                 out.removeLast(out.count - last.emitted)
             } else {
@@ -278,7 +281,8 @@ struct Scanner {
                     return nil
                 }
                 if record {
-                    records.append((here, out.count))
+                    lastRecord = (here, out.count)
+                    recordCount += 1
                     board?.publish(boardPiece, here, emitted: out.count)
                 }
             }
