@@ -49,8 +49,8 @@ struct MatchFinder: @unchecked Sendable {
     /// wins, ties going to the right one. Each slot follows exactly bsdiff's path; three things
     /// only make it cheaper:
     ///
-    /// - Prefix-aware, the search starts between two sampled keys (`SampledKeys`), at most 17
-    ///   entries apart unless many suffixes share the text's first 8 (or, with second keys,
+    /// - Prefix-aware, the search starts between two sampled keys (`SampledKeys`), at most
+    ///   fineStride + 1 (17 up to 32 MiB of old) entries apart unless many suffixes share the text's first 8 (or, with second keys,
     ///   16) bytes; the full search would arrive there (its predicate is monotone).
     /// - The slots run in lockstep, one binary-search level for every slot per round: first each
     ///   slot's midpoint suffix is read and its text in old prefetched, then each comparison is
@@ -167,14 +167,15 @@ final class SearchBatch {
 
 /// For prefix-aware search: the first 8 bytes of every 16th suffix in suffix-array order (every
 /// `fineStride`-th: 32nd or more where old is over 32 MiB, see below), so that a search starts
-/// between two entries at most that far apart instead of at the ends of the whole array. Two levels, both sorted (a suffix's key is its first 8 bytes, big-endian, zero-padded
-/// past the end of old, so keys never decrease along the suffix array):
+/// between two entries at most that far apart instead of at the ends of the whole array. Two
+/// levels, both sorted (a suffix's key is its first 8 bytes, big-endian, zero-padded past the end
+/// of old, so keys never decrease along the suffix array); with s = `fineStride`:
 ///
-/// - `fine[j]` = key of SA[16 j] (n / 2 bytes: 15.7 MiB for the 31 MiB kernel; at most 16 MiB);
+/// - `fine[j]` = key of SA[s j] (8 n / s bytes: 15.7 MiB for the 31 MiB kernel; at most 16 MiB);
 /// - `coarse[j]` = `fine[16 j]` (at most n / 32 bytes; stays in the second-level cache).
 ///
 /// A search for text with key K reads ~log2(n / 256) coarse keys, then one 16-key window of
-/// `fine` (two cache lines), and leaves a bracket of at most 16 + 1 suffixes, where the byte
+/// `fine` (two cache lines), and leaves a bracket of at most s + 1 suffixes, where the byte
 /// comparisons of the binary search take over; only suffixes whose key equals K (8 or more
 /// bytes in common with the text; 16 or more where second keys exist, below) are left to them
 /// beyond that. A key smaller than K means the suffix sorts below the text (or is a proper
@@ -188,7 +189,7 @@ final class SearchBatch {
 /// relocation table (24-byte entries of which 8 bytes, the type, are the same): ~137,000 searches
 /// in a run of ~190,000 suffixes took ~18 binary-search levels (each a random read of the suffix
 /// array and of old) and take ~4 after the second keys, which are read from the cache. The
-/// second keys cost at most n / 32 bytes (n / 256 keys); runs whose samples all have the same
+/// second keys cost at most n / 32 bytes (n / 256 keys at stride 16; less at larger strides); runs whose samples all have the same
 /// second key (zero runs, mostly) gain nothing and are left out, and where the budget does not
 /// cover every run, the shortest ones are taken first.
 ///
@@ -257,7 +258,6 @@ final class SampledKeys: @unchecked Sendable {
         second.deallocate()
     }
 
-    /// The key of bytes 8-15 of old[p...] (zero past the end of old).
     /// The fine stride for `n` bytes of old: 16, doubled while the fine keys (8 bytes each)
     /// would take more than `fineBudget`.
     static func fineStride(for n: Int) -> Int {
@@ -266,12 +266,13 @@ final class SampledKeys: @unchecked Sendable {
         return stride
     }
 
+    /// The key of bytes 8-15 of old[p...] (zero past the end of old).
     @inline(__always) static func secondKey(_ old: UnsafeBufferPointer<UInt8>, _ p: Int) -> UInt64 {
         old.count &- p > 8 ? key(old.baseAddress! + (p &+ 8), available: old.count &- p &- 8) : 0
     }
 
     /// The runs of at least `minimumRun` equal samples whose second keys are not all equal,
-    /// shortest first while they fit in fine.count / 16 second keys (n / 32 bytes), and the
+    /// shortest first while they fit in fine.count / 16 second keys (n / 32 bytes at most), and the
     /// second keys of their samples.
     private static func secondKeys(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
                                    fine: UnsafeMutableBufferPointer<UInt64>, fineStride: Int, minimumRun: Int)
