@@ -105,6 +105,24 @@ struct CApplierBuildTests {
         #expect(run.output == swift, "the C applier's output differs from the Swift applier's")
     }
 
+    @Test("patches exactly at §2's limits are accepted by both appliers: 1024 triples that make nothing, and T = N + 1024 triples")
+    func limitsAccepted() throws {
+        let old = Array(Cases.firmware(seed: 61, size: 3000))
+        let new = old
+        let ones = [ControlTriple](repeating: ControlTriple(add: 1, copy: 0, seek: 0), count: new.count)
+        for (name, triples) in [("1024 empty, one add", [ControlTriple(add: Int64(new.count), copy: 0, seek: 0)]),
+                                ("1024 empty, N adds of one byte", ones)] {
+            var parts = Firmchain1Parts(old: old, new: new, triples: triples)
+            parts.control = [UInt8](repeating: 0, count: 3 * FirmchainDelta1.maxEmptyTriples) + parts.control
+            parts.triples += FirmchainDelta1.maxEmptyTriples
+            let patch = try parts.assemble()
+            #expect(try Delta.apply(old: old, patch: patch) == new, "\(name): Swift")
+            let run = try Self.run(try CApplier.driver(), old: old, patch: patch)
+            #expect(run.result.status == 0, "\(name): \(run.result.err)")
+            #expect(run.output == new, "\(name): C")
+        }
+    }
+
     @Test("every hostile patch of the Swift applier's table is refused by the C applier too (65), leaving nothing",
           arguments: FirmchainDelta1Tests.hostileCases.map(\.0))
     func sameRefusals(_ name: String) throws {
