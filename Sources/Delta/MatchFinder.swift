@@ -50,8 +50,9 @@ struct MatchFinder: @unchecked Sendable {
     /// only make it cheaper:
     ///
     /// - Prefix-aware, the search starts between two sampled keys (`SampledKeys`), at most
-    ///   fineStride + 1 (17 up to 32 MiB of old) entries apart unless many suffixes share the text's first 8 (or, with second keys,
-    ///   16) bytes; the full search would arrive there (its predicate is monotone).
+    ///   fineStride + 1 (17 up to 32 MiB of old) entries apart unless many suffixes share the
+    ///   text's first 8 (or, with second keys, 16) bytes; the full search would arrive there (its
+    ///   predicate is monotone).
     /// - The slots run in lockstep, one binary-search level for every slot per round: first each
     ///   slot's midpoint suffix is read and its text in old prefetched, then each comparison is
     ///   made, so the cache misses of different slots overlap.
@@ -189,9 +190,9 @@ final class SearchBatch {
 /// relocation table (24-byte entries of which 8 bytes, the type, are the same): ~137,000 searches
 /// in a run of ~190,000 suffixes took ~18 binary-search levels (each a random read of the suffix
 /// array and of old) and take ~4 after the second keys, which are read from the cache. The
-/// second keys cost at most n / 32 bytes (n / 256 keys at stride 16; less at larger strides); runs whose samples all have the same
-/// second key (zero runs, mostly) gain nothing and are left out, and where the budget does not
-/// cover every run, the shortest ones are taken first.
+/// second keys cost at most n / 32 bytes (n / 256 keys at stride 16; less at larger strides);
+/// runs whose samples all have the same second key (zero runs, mostly) gain nothing and are left
+/// out, and where the budget does not cover every run, the shortest ones are taken first.
 ///
 /// Stride 16 rather than 32 saves one binary-search level, a random read of old, for most
 /// searches (L1: 22.5 M levels -> 19.6 M; the scan 0.96 -> 0.88 s median on two threads) for
@@ -272,8 +273,8 @@ final class SampledKeys: @unchecked Sendable {
     }
 
     /// The runs of at least `minimumRun` equal samples whose second keys are not all equal,
-    /// shortest first while they fit in fine.count / 16 second keys (n / 32 bytes at most), and the
-    /// second keys of their samples.
+    /// shortest first while they fit in fine.count / 16 second keys (n / 32 bytes at most), and
+    /// the second keys of their samples.
     private static func secondKeys(old: UnsafeBufferPointer<UInt8>, sa: UnsafeBufferPointer<Int32>,
                                    fine: UnsafeMutableBufferPointer<UInt64>, fineStride: Int, minimumRun: Int)
         -> ([Int], [Int], [Int], UnsafeMutableBufferPointer<UInt64>) {
