@@ -15,7 +15,10 @@ enum LZMA2 {
     /// One raw LZMA2 stream of `input` with `dictionary` bytes of dictionary: preset 9 with the
     /// longest match length (273). Diff sections are mostly long runs of zeros, which preset
     /// 9's 64 cuts into four times as many matches: 5-17 % larger (T1's diff 67 KB against
-    /// 58 KB per 4 MiB); the extreme preset gets the same size in 10 % more time.
+    /// 58 KB per 4 MiB); the extreme preset gets the same size in 10 % more time. Since runs of
+    /// 128+ zeros became flagged adds, whole patches with nice_len 128 / 64 are +0.2-0.5 % /
+    /// +1.3-3.1 % on L1 and W1 (+1.8 % / +8 % on T1, +3.6 % / +6.4 % on S1) and made in 81 % /
+    /// 67 % of the time on L1 (RESULTS.md, session 14): size first, as the format's purpose is.
     static func compress(_ input: UnsafeBufferPointer<UInt8>, dictionary: Int) throws -> [UInt8] {
         var options = lzma_options_lzma()
         guard lzma_lzma_preset(&options, 9) == 0 else {
