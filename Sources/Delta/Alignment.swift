@@ -102,6 +102,11 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// the piece length, whichever is more). Tests make it tiny, so that pieces stop early.
     var pieceSearchMargin: Int? = nil
 
+    /// Hand a scan to another thread every this many rounds of a thread running several, even
+    /// when none waits (`ScanPlan.handOff`; nil: only when one waits). Tests set it to move
+    /// scans between threads all the time; the triples do not depend on it.
+    var handOffEvery: Int? = nil
+
     /// Old files at least this large get `SampledKeys` for the prefix-aware search (tests set
     /// it to 1 or `Int.max` to compare the two paths).
     var sampledKeysMinimumSize: Int = 1 << 12
@@ -190,8 +195,10 @@ public enum Alignment {
                     textEnd: bounds[$0 + 1] + margin)
         }, sync: sync, end: m, budget: options.speculativeBridgeLength ?? 4 * (m / pieces),
         progress: ProgressSum(parts: pieces, report: progress))
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            ScanDriver(finder: finder, options: options, plan: plan).run()
+        withExtendedLifetime(keys) {  // the finder does not retain them
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                ScanDriver(finder: finder, options: options, plan: plan).run()
+            }
         }
         var (out, inferred) = plan.output
         Scanner.dropEmptyTail(&out)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One scan of a plan: from `start` in bsdiff's initial state, or from `state` (a bridge, see
 /// `ScanPlan`), up to the first outer-loop top at or past `stop`, or to a state of a piece
@@ -108,6 +109,13 @@ final class ScanPlan: @unchecked Sendable {
     /// `bridgeAfter[k]`: the speculative bridge from piece k's final state, once made.
     private var bridgeAfter: [Int?]
     private var chain = (piece: 0, emitted: 0, joined: false, waiting: nil as Int?)
+    /// Scans a busy thread handed over for an idle one (see `handOff`), with their look-ahead
+    /// results, and how many threads wait in `take` for work.
+    private var handed = [(index: Int, scanner: Scanner, cache: [Int])]()
+    private var waiting = 0
+    /// `waiting`, readable without the lock (a hint: a busy thread hands a scan over when
+    /// it is not 0).
+    private let idleHint = Atomic<Int>(0)
     private var out = [ControlTriple]()
     private var finished = false
     private var inferredSum = 0
@@ -125,26 +133,55 @@ final class ScanPlan: @unchecked Sendable {
         self.bridgeAfter = Array(repeating: nil, count: pieces.count)
     }
 
-    /// The next job to run (a queued bridge first, then the next piece), or nil when there is
-    /// none now. With `wait`, blocks until there is one or the scan is done (nil: done).
-    func take(wait: Bool) -> (index: Int, job: ScanJob)? {
+    /// What `take` hands out: a job to start, or a scan another thread started and handed over
+    /// (with its look-ahead results, to copy into the taker's cache).
+    enum Work {
+        case job(index: Int, job: ScanJob)
+        case scan(index: Int, scanner: Scanner, cache: [Int])
+    }
+
+    /// The next work (a queued bridge first, then a handed-over scan, then the next piece), or
+    /// nil when there is none now. With `wait`, blocks until there is some or the scan is done
+    /// (nil: done).
+    func take(wait: Bool) -> Work? {
         condition.lock()
         defer { condition.unlock() }
         while true {
             if !finished {
                 if let b = urgent {
                     urgent = nil
-                    return (b, jobs[b])
+                    return .job(index: b, job: jobs[b])
                 }
-                if !queue.isEmpty { let b = queue.removeFirst(); return (b, jobs[b]) }
+                if !queue.isEmpty { let b = queue.removeFirst(); return .job(index: b, job: jobs[b]) }
+                if let h = handed.popLast() { return .scan(index: h.index, scanner: h.scanner, cache: h.cache) }
                 if nextPiece < pieces {
                     nextPiece += 1
-                    return (nextPiece - 1, jobs[nextPiece - 1])
+                    return .job(index: nextPiece - 1, job: jobs[nextPiece - 1])
                 }
             }
             if !wait || finished { return nil }
+            waiting += 1
+            idleHint.store(waiting, ordering: .relaxed)
             condition.wait()
+            waiting -= 1
+            idleHint.store(waiting, ordering: .relaxed)
         }
+    }
+
+    /// Whether a thread waits for work with nothing to give it: a thread running several
+    /// scans then hands one over.
+    var someoneIdle: Bool { idleHint.load(ordering: .relaxed) > 0 }
+
+    /// A busy thread hands scan `index` (its state and look-ahead results) to a waiting thread.
+    /// The scan goes on there exactly as it would have here. Without it, the slow pieces a
+    /// thread happened to start together keep each other's company to the end while the other
+    /// thread has nothing left: X2's four slow pieces took 650 ms in one thread's lanes while
+    /// the other thread waited for 550 ms of them.
+    func handOff(_ index: Int, _ scanner: Scanner, cache: [Int]) {
+        condition.lock()
+        defer { condition.unlock() }
+        handed.append((index, scanner, cache))
+        condition.broadcast()
     }
 
     /// Job `k` is done: a piece's speculative bridge is queued, and the chain moves on.
@@ -246,7 +283,8 @@ final class ScanPlan: @unchecked Sendable {
 
 /// One thread of a scan: keeps up to `interleave` pieces going, and in each round lets every
 /// piece run until it needs a search whose result it does not have, then makes all those
-/// searches (plus each piece's speculative look-ahead) in one lockstep batch.
+/// searches (plus each piece's speculative look-ahead) in one lockstep batch. While another
+/// thread waits for work, it hands that thread one of its scans (`ScanPlan.handOff`).
 struct ScanDriver {
     let finder: MatchFinder
     let options: AlignmentOptions
@@ -263,7 +301,11 @@ struct ScanDriver {
         defer { caches.deallocate() }
         var freeCaches = (0..<lanes).map { caches + 2 * lookAhead * $0 }
         var active = [(piece: Int, scanner: Scanner)]()
-        var requested = [(lane: Int, first: Int, count: Int, stride: Int)]()
+        // This round's searches per lane (a fixed buffer: emptying an array every round cost
+        // a call to memmove each time).
+        let requested = UnsafeMutablePointer<(lane: Int, first: Int, count: Int, stride: Int)>.allocate(capacity: lanes)
+        defer { requested.deallocate() }
+        var requestedCount = 0
         var rounds = 0
         var isolated = false
         let isolateAfter = 128 << 10
@@ -279,15 +321,38 @@ struct ScanDriver {
             if rounds & 63 == 0 {
                 isolated = active.contains { !plan.isPiece($0.piece) && $0.scanner.distance >= isolateAfter }
             }
-            if active.isEmpty || (active.count < lanes && rounds & 63 == 0 && !isolated) {
-                while active.count < lanes, let (k, job) = plan.take(wait: active.isEmpty) {
-                    active.append((k, Scanner(finder: finder, job: job,
-                                              options: options, lookAhead: lookAhead, cache: freeCaches.removeLast())))
+            // (Tests that force hand-offs refill every round, so that scans move all the time.)
+            let refill = rounds & 63 == 0 || options.handOffEvery != nil
+            if active.isEmpty || (active.count < lanes && refill && !isolated) {
+                while active.count < lanes, let work = plan.take(wait: active.isEmpty) {
+                    switch work {
+                    case let .job(k, job):
+                        active.append((k, Scanner(finder: finder, job: job,
+                                                  options: options, lookAhead: lookAhead, cache: freeCaches.removeLast())))
+                    case .scan(let k, var scanner, let results):
+                        scanner.cache = freeCaches.removeLast()
+                        results.withUnsafeBufferPointer { scanner.cache.update(from: $0.baseAddress!, count: $0.count) }
+                        active.append((k, scanner))
+                    }
                 }
+            }
+            // A thread waits with nothing to do: give it one of several scans running here (the
+            // one with the most of its piece left; a bridge's length is not known).
+            let handOff = options.handOffEvery.map { rounds % max(1, $0) == 0 } ?? (rounds & 63 == 32 && plan.someoneIdle)
+            if active.count >= 2 && handOff {
+                var pick = 0, most = -1
+                for (j, lane) in active.enumerated() where plan.isPiece(lane.piece) {
+                    let left = lane.scanner.remaining
+                    if left > most { (pick, most) = (j, left) }
+                }
+                let (k, scanner) = active.remove(at: pick)
+                let results = Array(UnsafeBufferPointer(start: scanner.cache, count: 2 * lookAhead))
+                freeCaches.append(scanner.cache)
+                plan.handOff(k, scanner, cache: results)
             }
             if active.isEmpty { return }  // the scan is done
             batch.count = 0
-            requested.removeAll(keepingCapacity: true)
+            requestedCount = 0
             var lane = 0
             while lane < active.count {
                 let piece = active[lane].piece
@@ -301,14 +366,16 @@ struct ScanDriver {
                     active.remove(at: lane)
                     continue
                 }
-                requested.append((lane, first, count, stride))
+                requested[requestedCount] = (lane, first, count, stride)
+                requestedCount += 1
                 batch.append(first: first, count: count, stride: stride, end: active[lane].scanner.textEnd)
                 lane += 1
             }
-            if requested.isEmpty { continue }
+            if requestedCount == 0 { continue }
             finder.search(batch)
             var slot = 0
-            for r in requested {
+            for i in 0..<requestedCount {
+                let r = requested[i]
                 active[r.lane].scanner.store(first: r.first, count: r.count, stride: r.stride, from: batch, slot: slot)
                 slot += r.count
             }

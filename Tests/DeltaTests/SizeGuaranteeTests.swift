@@ -195,6 +195,12 @@ struct SizeGuaranteeTests {
             cut.speculativeBridgeLength = 1 + Int(g.next() % 256)
             #expect(Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: cut) == expected,
                     "\(pair.name): \(cut.parallelPieces) pieces, bridge budget \(cut.speculativeBridgeLength!)")
+            // Scans handed from thread to thread (with their look-ahead results) mid-way, every
+            // few rounds; on one thread a handed scan comes back to the same thread later.
+            cut.interleave = 2 + Int(g.next() % 3)
+            cut.handOffEvery = 1 + Int(g.next() % 5)
+            #expect(Alignment.triples(old: pair.old, new: pair.new, suffixArray: sa, options: cut) == expected,
+                    "\(pair.name): \(cut.parallelPieces) pieces on \(cut.threads) threads, hand-off every \(cut.handOffEvery!) rounds")
         }
     }
 
