@@ -87,6 +87,34 @@ public enum Delta {
         return patch
     }
 
+    /// About the most memory `create` takes for inputs of these sizes: 5 x old + new while the
+    /// suffix array lives (old, new, the array, the sampled keys and the scan's state), old + 3 x
+    /// new while the patch is written, plus 64 MiB for the compressors, threads and runtime (the
+    /// budget `Benchmarks/delta` checks every corpus pair against).
+    public static func memoryNeeded(oldSize: Int, newSize: Int) -> Int {
+        max(5 * oldSize + newSize, oldSize + 3 * newSize) + (64 << 20)
+    }
+
+    /// Refuses, before anything is read, inputs that `create` could not finish within the
+    /// process's memory limit (`MemoryLimit.current()`: `ulimit -v`, or a container's cgroup
+    /// limit, where the kernel would kill it part way without a word).
+    ///
+    /// - Throws: `delta.not-enough-memory`, saying what it needs, what the limit leaves, and
+    ///   the windowed alternative.
+    public static func checkMemory(oldSize: Int, newSize: Int, headroom: MemoryLimit.Headroom? = MemoryLimit.current()) throws {
+        guard let headroom else { return }
+        let inUse = memoryNeeded(oldSize: oldSize, newSize: newSize)
+        // Under an address-space limit the threads' malloc arenas and stacks count too: measured
+        // (VmPeak less the size at this check) 61-65 MiB above `memoryNeeded` on L1, M1 and
+        // T1 with 2 cores; 48 MiB per core leaves room above that.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let need = headroom.addressSpace ? inUse + cores * (48 << 20) : inUse
+        guard headroom.bytes < need else { return }
+        throw FirmchainError(.deltaNotEnoughMemory,
+                             "these inputs need about \(need >> 20) MiB, but \(headroom.source) leaves this process \(headroom.bytes >> 20) MiB; "
+                                 + "raise the limit, or make a firmchain1 patch window by window (--format firmchain1 --max-memory SIZE)")
+    }
+
     /// Steps (1) and (2) of `create`; the suffix array dies when this returns.
     static func computeTriples(old: [UInt8], new: [UInt8], options: DeltaCreateOptions,
                                progress: ProgressReporter) throws -> [ControlTriple] {

@@ -35,6 +35,9 @@ extension ErrorCode {
     public static let deltaDigestMismatch = ErrorCode("delta.digest-mismatch", .malformedInput)
     /// `delta create --max-memory` names a limit too small for one segment and its window.
     public static let deltaMemoryTooSmall = ErrorCode("delta.memory-too-small", .usage)
+    /// `delta create` would need more memory than the process's address-space or cgroup limit
+    /// leaves (checked before the inputs are read).
+    public static let deltaNotEnoughMemory = ErrorCode("delta.not-enough-memory", .usage)
     /// An input to `create` is too large for 32-bit suffix-array indices (>= 2^31 - 1 bytes).
     public static let deltaInputTooLarge = ErrorCode("delta.input-too-large", .usage)
     /// The patch format named on the command line is not supported.
@@ -49,6 +52,6 @@ extension ErrorCode {
         deltaPatchTruncated, deltaBadMagic, deltaBadHeader, deltaTooLarge, deltaCorruptBlock, deltaBadControl,
         deltaOldOutOfRange, deltaBlockMismatch, deltaSizeMismatch, deltaTrailingData, deltaInputTooLarge,
         deltaUnsupportedFormat, deltaCompressionFailed, deltaResultMismatch, deltaUnsupportedVersion, deltaWrongBase,
-        deltaDigestMismatch, deltaMemoryTooSmall,
+        deltaDigestMismatch, deltaMemoryTooSmall, deltaNotEnoughMemory,
     ]
 }

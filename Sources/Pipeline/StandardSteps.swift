@@ -70,6 +70,7 @@ public struct DeltaStep: PipelineStep {
             let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
             for d in deltas {
                 try FileIO.makeDirectories((out + "/" + d.file as NSString).deletingLastPathComponent)
+                try Delta.checkMemory(oldSize: Int(try FileIO.size(d.base.image)), newSize: new.count)
                 let old = try FileIO.read(d.base.image, limit: Delta.maxInputSize)
                 var options = DeltaCreateOptions()
                 options.format = format

@@ -25,6 +25,43 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("p")))
     }
 
+    @Test("delta create under an address-space limit too small for its inputs says delta.not-enough-memory in one line before reading them, and writes nothing")
+    func createRefusesWithinTooSmallALimit() throws {
+        let dir = try TemporaryDirectory()
+        // Sparse 512 MiB inputs: about 3 GiB to diff, refused from their sizes under a 1 GiB limit.
+        for name in ["old", "new"] {
+            #expect(FileManager.default.createFile(atPath: dir.file(name), contents: nil))
+            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file(name)))
+            try h.truncate(atOffset: 512 << 20)
+            try h.close()
+        }
+        let r = try runProcess("/bin/sh", ["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\"", TestEnv.firmchain,
+                                           "delta", "create", "--old", dir.file("old"), "--new", dir.file("new"), "--out", dir.file("p")])
+        #expect(r.status == 64, "\(r.err)")
+        #expect(r.err.contains("[delta.not-enough-memory]") && r.err.contains("ulimit -v") && r.err.contains("--max-memory"), "\(r.err)")
+        #expect(r.err.split(separator: "\n").count == 1, "one line, no backtrace: \(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("p")))
+        // The same inputs without the limit pass the check (the check alone, not a 3 GiB diff).
+        #expect(throws: Never.self) { try Delta.checkMemory(oldSize: 512 << 20, newSize: 512 << 20, headroom: nil) }
+    }
+
+    @Test("Delta.checkMemory: refuses below what the inputs need, counts threads' arenas under an address-space limit")
+    func checkMemoryArithmetic() throws {
+        let need = Delta.memoryNeeded(oldSize: 10 << 20, newSize: 10 << 20)
+        #expect(need == 60 << 20 + 64 << 20)
+        #expect(Delta.memoryNeeded(oldSize: 1 << 20, newSize: 10 << 20) == 31 << 20 + 64 << 20)  // old + 3 new when new is larger
+        let group = MemoryLimit.Headroom(source: "the memory limit of control group /x", bytes: need)
+        #expect(throws: Never.self) { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, headroom: group) }
+        var short = group
+        short.bytes = need - 1
+        #expect { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, headroom: short) } throws: { error in
+            (error as? FirmchainError)?.code == .deltaNotEnoughMemory && "\(error)".contains("control group /x")
+        }
+        // The same headroom as an address-space limit is short by the per-core arenas.
+        let space = MemoryLimit.Headroom(source: "the address-space limit (ulimit -v)", bytes: need, addressSpace: true)
+        #expect(throws: FirmchainError.self) { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, headroom: space) }
+    }
+
     @Test("apply --expect-sha256/--expect-length refuses a wrong result and a patch declaring another length, writing nothing")
     func applyChecksExpectedResult() throws {
         let dir = try TemporaryDirectory()

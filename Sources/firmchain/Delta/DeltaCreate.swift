@@ -10,7 +10,10 @@ extension DeltaCommand {
             commandName: "create",
             abstract: "Write the patch that turns OLD into NEW.",
             discussion: """
-                Memory: about 5 x OLD + 3 x NEW bytes. Inputs must be smaller than 2 GiB.
+                Memory: about max(5 x OLD + NEW, OLD + 3 x NEW) + 64 MiB, checked before
+                anything is read against ulimit -v and a container's cgroup limit
+                (delta.not-enough-memory, exit 64, rather than a crash part way). Inputs must be
+                smaller than 2 GiB.
                 --format firmchain1 writes Firmchain's own format for fleets that ship their own
                 applier (Sources/CFirmchainPatch): LZMA2 sections, and the old and new images'
                 lengths and sha256 inside the patch.
@@ -73,6 +76,10 @@ extension DeltaCommand {
                 if size > Int64(Delta.maxInputSize) {
                     throw FirmchainError(.deltaInputTooLarge, "is \(size) bytes; delta create takes inputs below 2 GiB (\(Delta.maxInputSize) bytes)", path: path)
                 }
+            }
+            // A container's memory limit would kill the process part way, without a word.
+            if FileIO.exists(old) && FileIO.exists(new) {
+                try Delta.checkMemory(oldSize: Int(try FileIO.size(old)), newSize: Int(try FileIO.size(new)))
             }
             let oldBytes = try FileIO.read(old, limit: Delta.maxInputSize)
             let newBytes = try FileIO.read(new, limit: Delta.maxInputSize)

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// How much more memory this process may take before a hard limit stops it: the address-space
+/// limit (`ulimit -v`, RLIMIT_AS), where allocations beyond it fail (and a Swift program
+/// aborts), and the memory limit of its control group (cgroup v2 `memory.max`, a container's or a
+/// CI job's `--memory`), where the kernel kills the process without a word. A command that
+/// knows roughly what it will need checks this first and says so in one line instead.
+public enum MemoryLimit {
+    /// What limits the process, and how many bytes it may still take under it.
+    public struct Headroom: Sendable, Equatable {
+        /// What sets the limit, for a message: "the address-space limit (ulimit -v)" or "the
+        /// memory limit of control group /…".
+        public var source: String
+        /// Bytes the process may still take.
+        public var bytes: Int
+        /// Whether the limit counts address space (RLIMIT_AS: every mapping, reserved or not,
+        /// such as malloc's per-thread arenas and thread stacks) rather than memory in use.
+        public var addressSpace: Bool
+
+        /// A headroom from its parts.
+        public init(source: String, bytes: Int, addressSpace: Bool = false) {
+            self.source = source
+            self.bytes = bytes
+            self.addressSpace = addressSpace
+        }
+    }
+
+    /// The tightest limit on this process now, or nil when nothing limits it (or the limits
+    /// cannot be read: then the check does not stand in the way).
+    public static func current() -> Headroom? {
+        var limits = [Headroom]()
+        var rl = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &rl) == 0, rl.rlim_cur != rlim_t.max,  // RLIM_INFINITY
+           let statm = readSmall("/proc/self/statm") {
+            let pages = Int(sysconf(Int32(_SC_PAGESIZE)))
+            if let h = addressSpaceHeadroom(limit: UInt64(rl.rlim_cur), statm: String(decoding: statm, as: UTF8.self), pageSize: pages) {
+                limits.append(h)
+            }
+        }
+        if let own = readSmall("/proc/self/cgroup") {
+            let text = String(decoding: own, as: UTF8.self)
+            // cgroup v2 (memory.max, "max" when unlimited), then v1's memory controller
+            // (memory.limit_in_bytes, a huge number when unlimited). The group and each group
+            // above it may set a limit; the tightest one counts.
+            for (path, root, maxFile, currentFile) in [
+                (cgroupPath(text), "/sys/fs/cgroup", "memory.max", "memory.current"),
+                (cgroupV1MemoryPath(text), "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"),
+            ] {
+                guard var group = path else { continue }
+                while true {
+                    let dir = root + (group == "/" ? "" : group)
+                    if let max = readSmall(dir + "/" + maxFile), let now = readSmall(dir + "/" + currentFile),
+                       let h = cgroupHeadroom(group: group, max: String(decoding: max, as: UTF8.self), current: String(decoding: now, as: UTF8.self)) {
+                        limits.append(h)
+                    }
+                    if group == "/" { break }
+                    group = "/" + group.split(separator: "/").dropLast().joined(separator: "/")
+                }
+            }
+        }
+        return limits.min { $0.bytes < $1.bytes }
+    }
+
+    /// The text of a small kernel file (/proc, /sys: they report a size of 0, so it is read to
+    /// its end), or nil.
+    static func readSmall(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 16 {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return bytes
+    }
+
+    /// The headroom under an address-space limit of `limit` bytes, given /proc/self/statm (its
+    /// first field is the process's size in pages); nil when statm does not parse.
+    static func addressSpaceHeadroom(limit: UInt64, statm: String, pageSize: Int) -> Headroom? {
+        guard let first = statm.split(separator: " ").first, let pages = Int(first.trimmingCharacters(in: .whitespacesAndNewlines)),
+              pageSize > 0 else { return nil }
+        let used = UInt64(pages) &* UInt64(pageSize)
+        let left = limit > used ? limit - used : 0
+        return Headroom(source: "the address-space limit (ulimit -v)", bytes: Int(min(left, UInt64(Int.max))), addressSpace: true)
+    }
+
+    /// The process's cgroup v2 path from /proc/self/cgroup (the line `0::/path`), or nil (cgroup
+    /// v1 only, or unreadable).
+    static func cgroupPath(_ text: String) -> String? {
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+            let path = String(line.dropFirst(3))
+            return path.hasPrefix("/") ? path : nil
+        }
+        return nil
+    }
+
+    /// The process's cgroup v1 memory-controller path from /proc/self/cgroup (the line
+    /// `N:memory:/path`, or a controller list holding `memory`), or nil.
+    static func cgroupV1MemoryPath(_ text: String) -> String? {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, fields[1].split(separator: ",").contains("memory") else { continue }
+            let path = String(fields[2])
+            return path.hasPrefix("/") ? path : nil
+        }
+        return nil
+    }
+
+    /// The headroom a group's limit and use leave (v2: memory.max and memory.current; v1:
+    /// memory.limit_in_bytes and memory.usage_in_bytes); nil when there is no limit ("max", or
+    /// v1's 2^63 less a page) or either does not parse.
+    static func cgroupHeadroom(group: String, max: String, current: String) -> Headroom? {
+        let m = max.trimmingCharacters(in: .whitespacesAndNewlines), c = current.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard m != "max", let limit = Int(m), limit < 1 << 62, let used = Int(c) else { return nil }
+        return Headroom(source: "the memory limit of control group \(group)", bytes: Swift.max(0, limit - used))
+    }
+}

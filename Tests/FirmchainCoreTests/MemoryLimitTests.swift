@@ -1,0 +1,41 @@
+@testable import FirmchainCore
+import Testing
+
+/// Reading the limits a process runs under (`MemoryLimit`), from the kernel files' texts.
+@Suite("Memory limits: address space and control groups")
+struct MemoryLimitTests {
+    @Test("the address-space headroom is the limit less the process's size in pages")
+    func addressSpace() {
+        let h = MemoryLimit.addressSpaceHeadroom(limit: 1 << 30, statm: "65536 433 404 5 0 123 0\n", pageSize: 4096)
+        #expect(h == MemoryLimit.Headroom(source: "the address-space limit (ulimit -v)", bytes: (1 << 30) - 65536 * 4096, addressSpace: true))
+        // Already past the limit: nothing left, never negative.
+        #expect(MemoryLimit.addressSpaceHeadroom(limit: 4096, statm: "10 1 1 1 0 1 0", pageSize: 4096)?.bytes == 0)
+        #expect(MemoryLimit.addressSpaceHeadroom(limit: 1 << 30, statm: "garbage", pageSize: 4096) == nil)
+    }
+
+    @Test("cgroup paths: v2's 0:: line, v1's memory controller (alone or in a list)")
+    func cgroupPaths() {
+        let v1 = "9:name=systemd:/\n4:memory:/process_api/cb63\n0::/\n"
+        #expect(MemoryLimit.cgroupPath(v1) == "/")
+        #expect(MemoryLimit.cgroupV1MemoryPath(v1) == "/process_api/cb63")
+        #expect(MemoryLimit.cgroupV1MemoryPath("5:cpu,memory:/ci/job7\n") == "/ci/job7")
+        #expect(MemoryLimit.cgroupPath("0::/system.slice/docker-1.scope\n") == "/system.slice/docker-1.scope")
+        #expect(MemoryLimit.cgroupV1MemoryPath("0::/a\n") == nil)
+        #expect(MemoryLimit.cgroupPath("4:memory:/x\n") == nil)
+    }
+
+    @Test("a group's headroom is its limit less its use; no limit gives none")
+    func cgroupHeadroom() {
+        let h = MemoryLimit.cgroupHeadroom(group: "/ci/job7", max: "536870912\n", current: "104857600\n")
+        #expect(h == MemoryLimit.Headroom(source: "the memory limit of control group /ci/job7", bytes: 536_870_912 - 104_857_600))
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "max\n", current: "5") == nil)
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "9223372036854771712\n", current: "5") == nil)  // v1, unlimited
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "100", current: "200")?.bytes == 0)
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "", current: "1") == nil)
+    }
+
+    @Test("this process: a real limit is read when one is set, never a negative headroom")
+    func current() {
+        if let h = MemoryLimit.current() { #expect(h.bytes >= 0) }
+    }
+}
