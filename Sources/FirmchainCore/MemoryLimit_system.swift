@@ -53,7 +53,8 @@ public enum MemoryLimit {
                 while true {
                     let dir = root + (group == "/" ? "" : group)
                     if let max = readSmall(dir + "/" + maxFile), let now = readSmall(dir + "/" + currentFile),
-                       let h = cgroupHeadroom(group: group, max: String(decoding: max, as: UTF8.self), current: String(decoding: now, as: UTF8.self)) {
+                       let h = cgroupHeadroom(group: group, max: String(decoding: max, as: UTF8.self), current: String(decoding: now, as: UTF8.self),
+                                              stat: readSmall(dir + "/memory.stat").map { String(decoding: $0, as: UTF8.self) }) {
                         limits.append(h)
                     }
                     if group == "/" { break }
@@ -115,10 +116,21 @@ public enum MemoryLimit {
 
     /// The headroom a group's limit and use leave (v2: memory.max and memory.current; v1:
     /// memory.limit_in_bytes and memory.usage_in_bytes); nil when there is no limit ("max", or
-    /// v1's 2^63 less a page) or either does not parse.
-    static func cgroupHeadroom(group: String, max: String, current: String) -> Headroom? {
+    /// v1's 2^63 less a page) or either does not parse. The use counts the page cache, which
+    /// the kernel reclaims before it kills anything: the file pages in `stat` (memory.stat: v2
+    /// `file`, v1 `total_cache` or `cache`) are not counted, so that a build's cached files do
+    /// not make a roomy container look full.
+    static func cgroupHeadroom(group: String, max: String, current: String, stat: String? = nil) -> Headroom? {
         let m = max.trimmingCharacters(in: .whitespacesAndNewlines), c = current.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard m != "max", let limit = Int(m), limit < 1 << 62, let used = Int(c) else { return nil }
+        guard m != "max", let limit = Int(m), limit < 1 << 62, var used = Int(c) else { return nil }
+        if let stat {
+            var fields = [Substring: Int]()
+            for line in stat.split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 2, let v = Int(parts[1]) { fields[parts[0]] = v }
+            }
+            if let cache = fields["file"] ?? fields["total_cache"] ?? fields["cache"] { used = Swift.max(0, used - cache) }
+        }
         return Headroom(source: "the memory limit of control group \(group)", bytes: Swift.max(0, limit - used))
     }
 }

@@ -34,6 +34,16 @@ struct MemoryLimitTests {
         #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "", current: "1") == nil)
     }
 
+    @Test("the page cache a group's use counts is not held against it (v2 file, v1 total_cache)")
+    func pageCacheIsNotUse() {
+        let v2 = "anon 52428800\nfile 419430400\nkernel 1048576\n"
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "536870912", current: "524288000", stat: v2)?.bytes == 536_870_912 - (524_288_000 - 419_430_400))
+        let v1 = "cache 300000000\nrss 20000000\ntotal_cache 400000000\ntotal_rss 20000000\n"
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "536870912", current: "500000000", stat: v1)?.bytes == 536_870_912 - 100_000_000)
+        // No stat, or none of those lines: the use as it stands.
+        #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "1000", current: "400", stat: "anon 400\n")?.bytes == 600)
+    }
+
     @Test("this process: a real limit is read when one is set, never a negative headroom")
     func current() {
         if let h = MemoryLimit.current() { #expect(h.bytes >= 0) }
