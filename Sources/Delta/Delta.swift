@@ -96,23 +96,26 @@ public enum Delta {
     }
 
     /// Refuses, before anything is read, inputs that `create` could not finish within the
-    /// process's memory limit (`MemoryLimit.current()`: `ulimit -v`, or a container's cgroup
-    /// limit, where the kernel would kill it part way without a word).
+    /// process's memory limits (`MemoryLimit.current()`: `ulimit -v`, where an allocation fails
+    /// and the program aborts, and a container's cgroup limit, where the kernel kills it part
+    /// way without a word). Each limit is held against its own need.
     ///
-    /// - Throws: `delta.not-enough-memory`, saying what it needs, what the limit leaves, and
-    ///   the windowed alternative.
-    public static func checkMemory(oldSize: Int, newSize: Int, headroom: MemoryLimit.Headroom? = MemoryLimit.current()) throws {
-        guard let headroom else { return }
+    /// - Throws: `delta.not-enough-memory` for the first limit that is too small, saying what
+    ///   the inputs need, what the limit leaves, and the windowed alternative.
+    public static func checkMemory(oldSize: Int, newSize: Int, limits: [MemoryLimit.Headroom] = MemoryLimit.current()) throws {
         let inUse = memoryNeeded(oldSize: oldSize, newSize: newSize)
         // Under an address-space limit the threads' malloc arenas and stacks count too: measured
-        // (VmPeak less the size at this check) 61-65 MiB above `memoryNeeded` on L1, M1 and
-        // T1 with 2 cores; 48 MiB per core leaves room above that.
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let need = headroom.addressSpace ? inUse + cores * (48 << 20) : inUse
-        guard headroom.bytes < need else { return }
-        throw FirmchainError(.deltaNotEnoughMemory,
-                             "these inputs need about \(need >> 20) MiB, but \(headroom.source) leaves this process \(headroom.bytes >> 20) MiB; "
-                                 + "raise the limit, or make a firmchain1 patch window by window (--format firmchain1 --max-memory SIZE)")
+        // (VmPeak less the size at this check) 61-65 MiB above `memoryNeeded` on L1, M1 and T1
+        // with 2 cores. 48 MiB per core is an allowance scaled from there (each thread that
+        // allocates gets an arena of its own), not a measurement on larger machines.
+        let arenas = ProcessInfo.processInfo.activeProcessorCount * (48 << 20)
+        for limit in limits {
+            let need = limit.addressSpace ? inUse + arenas : inUse
+            guard limit.bytes < need else { continue }
+            throw FirmchainError(.deltaNotEnoughMemory,
+                                 "these inputs need about \(need >> 20) MiB, but \(limit.source) leaves this process \(limit.bytes >> 20) MiB; "
+                                     + "raise the limit, or make a firmchain1 patch window by window (--format firmchain1 --max-memory SIZE)")
+        }
     }
 
     /// Steps (1) and (2) of `create`; the suffix array dies when this returns.

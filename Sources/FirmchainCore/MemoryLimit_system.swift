@@ -28,9 +28,9 @@ public enum MemoryLimit {
         }
     }
 
-    /// The tightest limit on this process now, or nil when nothing limits it (or the limits
-    /// cannot be read: then the check does not stand in the way).
-    public static func current() -> Headroom? {
+    /// Every limit on this process now, the address-space limit first; empty when nothing
+    /// limits it (or the limits cannot be read: then no check stands in the way).
+    public static func current() -> [Headroom] {
         var limits = [Headroom]()
         var rl = rlimit()
         if getrlimit(Int32(RLIMIT_AS.rawValue), &rl) == 0, rl.rlim_cur != rlim_t.max,  // RLIM_INFINITY
@@ -41,28 +41,35 @@ public enum MemoryLimit {
             }
         }
         if let own = readSmall("/proc/self/cgroup") {
-            let text = String(decoding: own, as: UTF8.self)
-            // cgroup v2 (memory.max, "max" when unlimited), then v1's memory controller
-            // (memory.limit_in_bytes, a huge number when unlimited). The group and each group
-            // above it may set a limit; the tightest one counts.
-            for (path, root, maxFile, currentFile) in [
-                (cgroupPath(text), "/sys/fs/cgroup", "memory.max", "memory.current"),
-                (cgroupV1MemoryPath(text), "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"),
-            ] {
-                guard var group = path else { continue }
-                while true {
-                    let dir = root + (group == "/" ? "" : group)
-                    if let max = readSmall(dir + "/" + maxFile), let now = readSmall(dir + "/" + currentFile),
-                       let h = cgroupHeadroom(group: group, max: String(decoding: max, as: UTF8.self), current: String(decoding: now, as: UTF8.self),
-                                              stat: readSmall(dir + "/memory.stat").map { String(decoding: $0, as: UTF8.self) }) {
-                        limits.append(h)
-                    }
-                    if group == "/" { break }
-                    group = "/" + group.split(separator: "/").dropLast().joined(separator: "/")
-                }
+            limits += cgroupHeadrooms(String(decoding: own, as: UTF8.self)) { path in
+                readSmall(path).map { String(decoding: $0, as: UTF8.self) }
             }
         }
-        return limits.min { $0.bytes < $1.bytes }
+        return limits
+    }
+
+    /// The limits of the process's control group and of each group above it, given
+    /// /proc/self/cgroup and a reader of the files under /sys/fs/cgroup: cgroup v2 (memory.max,
+    /// "max" when unlimited), then v1's memory controller (memory.limit_in_bytes, a huge number
+    /// when unlimited). A group above may set a tighter limit than the process's own.
+    static func cgroupHeadrooms(_ cgroup: String, read: (String) -> String?) -> [Headroom] {
+        var limits = [Headroom]()
+        for (path, root, maxFile, currentFile) in [
+            (cgroupPath(cgroup), "/sys/fs/cgroup", "memory.max", "memory.current"),
+            (cgroupV1MemoryPath(cgroup), "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"),
+        ] {
+            guard var group = path else { continue }
+            while true {
+                let dir = root + (group == "/" ? "" : group)
+                if let max = read(dir + "/" + maxFile), let now = read(dir + "/" + currentFile),
+                   let h = cgroupHeadroom(group: group, max: max, current: now, stat: read(dir + "/memory.stat")) {
+                    limits.append(h)
+                }
+                if group == "/" { break }
+                group = "/" + group.split(separator: "/").dropLast().joined(separator: "/")
+            }
+        }
+        return limits
     }
 
     /// The text of a small kernel file (/proc, /sys: they report a size of 0, so it is read to

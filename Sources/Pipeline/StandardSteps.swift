@@ -67,10 +67,16 @@ public struct DeltaStep: PipelineStep {
         let reusable = try context.recordedLinkHolds(step: Self.kind, materials: materials, products: names)
         if !reusable {
             try FileIO.makeDirectories(out + "/build/deltas")
+            // Before anything is read (a container's limit would kill the run part way): the
+            // largest base against the image, inputs over 2 GiB left to the reads' own error.
+            let newSize = Int(try FileIO.size(spec.image))
+            let oldSize = try deltas.map { Int(try FileIO.size($0.base.image)) }.max() ?? 0
+            if newSize <= Delta.maxInputSize && oldSize <= Delta.maxInputSize {
+                try Delta.checkMemory(oldSize: oldSize, newSize: newSize)
+            }
             let new = try FileIO.read(spec.image, limit: Delta.maxInputSize)
             for d in deltas {
                 try FileIO.makeDirectories((out + "/" + d.file as NSString).deletingLastPathComponent)
-                try Delta.checkMemory(oldSize: Int(try FileIO.size(d.base.image)), newSize: new.count)
                 let old = try FileIO.read(d.base.image, limit: Delta.maxInputSize)
                 var options = DeltaCreateOptions()
                 options.format = format

@@ -41,25 +41,33 @@ struct CommandLineTests {
         #expect(r.err.contains("[delta.not-enough-memory]") && r.err.contains("ulimit -v") && r.err.contains("--max-memory"), "\(r.err)")
         #expect(r.err.split(separator: "\n").count == 1, "one line, no backtrace: \(r.err)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("p")))
-        // The same inputs without the limit pass the check (the check alone, not a 3 GiB diff).
-        #expect(throws: Never.self) { try Delta.checkMemory(oldSize: 512 << 20, newSize: 512 << 20, headroom: nil) }
     }
 
-    @Test("Delta.checkMemory: refuses below what the inputs need, counts threads' arenas under an address-space limit")
+    @Test("Delta.checkMemory holds each limit against its own need: threads' arenas count under an address-space limit only")
     func checkMemoryArithmetic() throws {
         let need = Delta.memoryNeeded(oldSize: 10 << 20, newSize: 10 << 20)
         #expect(need == 60 << 20 + 64 << 20)
         #expect(Delta.memoryNeeded(oldSize: 1 << 20, newSize: 10 << 20) == 31 << 20 + 64 << 20)  // old + 3 new when new is larger
+        func check(_ limits: [MemoryLimit.Headroom]) throws { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, limits: limits) }
         let group = MemoryLimit.Headroom(source: "the memory limit of control group /x", bytes: need)
-        #expect(throws: Never.self) { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, headroom: group) }
+        let space = MemoryLimit.Headroom(source: "the address-space limit (ulimit -v)", bytes: need, addressSpace: true)
+        var roomySpace = space
+        roomySpace.bytes = need + ProcessInfo.processInfo.activeProcessorCount * (48 << 20)
+        #expect(throws: Never.self) { try check([]) }
+        #expect(throws: Never.self) { try check([group]) }
+        #expect(throws: Never.self) { try check([roomySpace, group]) }
         var short = group
         short.bytes = need - 1
-        #expect { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, headroom: short) } throws: { error in
+        #expect { try check([roomySpace, short]) } throws: { error in
             (error as? FirmchainError)?.code == .deltaNotEnoughMemory && "\(error)".contains("control group /x")
         }
-        // The same headroom as an address-space limit is short by the per-core arenas.
-        let space = MemoryLimit.Headroom(source: "the address-space limit (ulimit -v)", bytes: need, addressSpace: true)
-        #expect(throws: FirmchainError.self) { try Delta.checkMemory(oldSize: 10 << 20, newSize: 10 << 20, headroom: space) }
+        // The same bytes as an address-space limit are short by the arenas, even where a
+        // cgroup limit with fewer bytes would pass.
+        var tighterGroup = group
+        tighterGroup.bytes = need - 0
+        #expect { try check([space, tighterGroup]) } throws: { error in
+            (error as? FirmchainError)?.code == .deltaNotEnoughMemory && "\(error)".contains("ulimit -v")
+        }
     }
 
     @Test("apply --expect-sha256/--expect-length refuses a wrong result and a patch declaring another length, writing nothing")

@@ -133,6 +133,7 @@ struct RoundTripTests {
                         }
                         let plain = MatchFinder(old: o, new: nw, sa: s, prefixAware: true, keys: nil)
                         let sampled = MatchFinder(old: o, new: nw, sa: s, prefixAware: true, keys: keys)
+                        defer { withExtendedLifetime(keys) {} }  // the finder does not retain them
                         let a = SearchBatch(capacity: 64), b = SearchBatch(capacity: 64)
                         defer { a.deallocate(); b.deallocate() }
                         var first = 0

@@ -44,8 +44,26 @@ struct MemoryLimitTests {
         #expect(MemoryLimit.cgroupHeadroom(group: "/", max: "1000", current: "400", stat: "anon 400\n")?.bytes == 600)
     }
 
-    @Test("this process: a real limit is read when one is set, never a negative headroom")
-    func current() {
-        if let h = MemoryLimit.current() { #expect(h.bytes >= 0) }
+    @Test("the groups above the process count too, each from its own directory; v2 before v1")
+    func ancestors() {
+        let files = [
+            "/sys/fs/cgroup/ci/job7/memory.max": "max", "/sys/fs/cgroup/ci/job7/memory.current": "10",
+            "/sys/fs/cgroup/ci/memory.max": "1000", "/sys/fs/cgroup/ci/memory.current": "300",
+            "/sys/fs/cgroup/memory.max": "5000", "/sys/fs/cgroup/memory.current": "100",
+            "/sys/fs/cgroup/memory/docker/c1/memory.limit_in_bytes": "2000", "/sys/fs/cgroup/memory/docker/c1/memory.usage_in_bytes": "500",
+            "/sys/fs/cgroup/memory/docker/memory.limit_in_bytes": "9223372036854771712", "/sys/fs/cgroup/memory/docker/memory.usage_in_bytes": "1",
+        ]
+        var asked = [String]()
+        let limits = MemoryLimit.cgroupHeadrooms("4:memory:/docker/c1\n0::/ci/job7\n") { path in
+            asked.append(path)
+            return files[path]
+        }
+        #expect(limits.map(\.bytes) == [700, 4900, 1500])
+        #expect(limits.map(\.source) == ["the memory limit of control group /ci", "the memory limit of control group /",
+                                         "the memory limit of control group /docker/c1"])
+        // The walk reaches the root of each hierarchy and stops there.
+        #expect(asked.contains("/sys/fs/cgroup/memory.max") && asked.contains("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        #expect(!asked.contains { $0.hasPrefix("/sys/fs/cgroup//") })
+        #expect(MemoryLimit.cgroupHeadrooms("garbage") { _ in nil }.isEmpty)
     }
 }
