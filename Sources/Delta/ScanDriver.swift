@@ -298,6 +298,7 @@ struct ScanDriver {
         defer { batch.deallocate() }
         // Each lane's result cache: 2 x lookAhead Ints, reused by the pieces it takes in turn.
         let caches = UnsafeMutablePointer<Int>.allocate(capacity: 2 * lookAhead * lanes)
+        caches.initialize(repeating: 0, count: 2 * lookAhead * lanes)  // a hand-off copies all of a cache
         defer { caches.deallocate() }
         var freeCaches = (0..<lanes).map { caches + 2 * lookAhead * $0 }
         var active = [(piece: Int, scanner: Scanner)]()
