@@ -70,17 +70,18 @@ extension DeltaCommand {
                     json: doc)
                 return
             }
-            // The 32-bit suffix array bounds the inputs: say so before reading gigabytes.
+            // The 32-bit suffix array bounds the inputs: say so before reading gigabytes. Then
+            // the memory they need (a container's limit would kill the process part way, without
+            // a word). A missing input is left to the read's own error.
+            var sizes = [Int]()
             for path in [old, new] where FileIO.exists(path) {
                 let size = try FileIO.size(path)
                 if size > Int64(Delta.maxInputSize) {
                     throw FirmchainError(.deltaInputTooLarge, "is \(size) bytes; delta create takes inputs below 2 GiB (\(Delta.maxInputSize) bytes)", path: path)
                 }
+                sizes.append(Int(size))
             }
-            // A container's memory limit would kill the process part way, without a word.
-            if FileIO.exists(old) && FileIO.exists(new) {
-                try Delta.checkMemory(oldSize: Int(try FileIO.size(old)), newSize: Int(try FileIO.size(new)))
-            }
+            if sizes.count == 2 { try Delta.checkMemory(oldSize: sizes[0], newSize: sizes[1]) }
             let oldBytes = try FileIO.read(old, limit: Delta.maxInputSize)
             let newBytes = try FileIO.read(new, limit: Delta.maxInputSize)
             var options = DeltaCreateOptions()
