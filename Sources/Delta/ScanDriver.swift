@@ -110,12 +110,11 @@ final class ScanPlan: @unchecked Sendable {
     private var bridgeAfter: [Int?]
     private var chain = (piece: 0, emitted: 0, joined: false, waiting: nil as Int?)
     /// Scans a busy thread handed over for an idle one (see `handOff`), with their look-ahead
-    /// results, and how many threads wait in `take` for work.
+    /// results.
     private var handed = [(index: Int, scanner: Scanner, cache: [Int])]()
-    private var waiting = 0
-    /// `waiting`, readable without the lock (a hint: a busy thread hands a scan over when
-    /// it is not 0).
-    private let idleHint = Atomic<Int>(0)
+    /// How many threads wait in `take` for work (changed under the lock, read without it: a
+    /// busy thread hands a scan over when it is not 0).
+    private let waiting = Atomic<Int>(0)
     private var out = [ControlTriple]()
     private var finished = false
     private var inferredSum = 0
@@ -160,17 +159,15 @@ final class ScanPlan: @unchecked Sendable {
                 }
             }
             if !wait || finished { return nil }
-            waiting += 1
-            idleHint.store(waiting, ordering: .relaxed)
+            waiting.add(1, ordering: .relaxed)
             condition.wait()
-            waiting -= 1
-            idleHint.store(waiting, ordering: .relaxed)
+            waiting.subtract(1, ordering: .relaxed)
         }
     }
 
     /// Whether a thread waits for work with nothing to give it: a thread running several
     /// scans then hands one over.
-    var someoneIdle: Bool { idleHint.load(ordering: .relaxed) > 0 }
+    var someoneIdle: Bool { waiting.load(ordering: .relaxed) > 0 }
 
     /// A busy thread hands scan `index` (its state and look-ahead results) to a waiting thread.
     /// The scan goes on there exactly as it would have here. Without it, the slow pieces a
