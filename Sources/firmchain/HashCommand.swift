@@ -10,7 +10,8 @@ struct HashCommand: FirmchainCommand {
             Example:
               firmchain hash --algorithm sha512 images/fw-1.2.0.bin
               firmchain hash --json images/*.bin
-              firmchain hash --check-format images/*.bin > SHA256SUMS && sha256sum -c SHA256SUMS
+              firmchain hash --check-format images/*.bin > SHA256SUMS
+              sha256sum -c SHA256SUMS
             """
     )
 

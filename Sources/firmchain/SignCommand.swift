@@ -16,8 +16,10 @@ struct SignCommand: FirmchainCommand {
 
             Example:
               export FIRMCHAIN_PKCS11_PIN   # set beforehand, e.g. by the CI secret store
-              firmchain sign --key 'pkcs11:token=release;object=targets' --in targets.json --out targets.sig
-              firmchain sign --key dev-key.pem --in image.bin --out image.sig --encoding raw
+              firmchain sign --key 'pkcs11:token=release;object=targets' \\
+                  --in targets.json --out targets.sig
+              firmchain sign --key dev-key.pem --in image.bin --out image.sig \\
+                  --encoding raw
             """
     )
 

@@ -13,7 +13,8 @@ extension CustodyCommand {
             abstract: "Sign a ledger checkpoint (run at the end of every run).",
             discussion: """
                 Example:
-                  firmchain custody checkpoint --out OUT --key 'pkcs11:token=release;object=publish'
+                  firmchain custody checkpoint --out OUT \\
+                      --key 'pkcs11:token=release;object=publish'
                 """
         )
         @OptionGroup var global: GlobalOptions

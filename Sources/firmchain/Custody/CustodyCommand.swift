@@ -44,16 +44,21 @@ struct CustodyCommand: ParsableCommand {
         commandName: "custody",
         abstract: "Record and verify chain-of-custody evidence: in-toto layout and links, SLSA provenance, the ledger.",
         discussion: """
-            Evidence lives in OUT/custody (see Docs/custody.md). Auditors can check it with
+            Evidence lives in OUT/custody (see Docs/custody.md). Auditors can check it with \
             in-toto-verify, run in OUT:
-              in-toto-verify --layout custody/root.layout --link-dir custody --verification-keys keys/owner.pub.pem
+              in-toto-verify --layout custody/root.layout --link-dir custody \\
+                  --verification-keys keys/owner.pub.pem
 
             Example:
-              firmchain custody layout --out OUT --owner-key owner.pem --functionary delta=builder.pem \\
-                  --functionary manifest=builder.pem --functionary sign=release.pem --functionary publish=release.pem
+              firmchain custody layout --out OUT --owner-key owner.pem \\
+                  --functionary delta=builder.pem \\
+                  --functionary manifest=builder.pem --functionary sign=release.pem \\
+                  --functionary publish=release.pem
               firmchain custody record --out OUT --step delta --key builder.pem \\
-                  --material inputs/fw-1.0.0.bin=fw-1.0.0.bin --material inputs/fw-1.1.0.bin=fw-1.1.0.bin \\
-                  --product build/deltas -- firmchain delta create --old fw-1.0.0.bin --new fw-1.1.0.bin --out OUT/build/deltas/fw.bsdiff
+                  --material inputs/fw-1.0.0.bin=fw-1.0.0.bin \\
+                  --material inputs/fw-1.1.0.bin=fw-1.1.0.bin \\
+                  --product build/deltas -- firmchain delta create --old fw-1.0.0.bin \\
+                  --new fw-1.1.0.bin --out OUT/build/deltas/fw.bsdiff
               firmchain custody checkpoint --out OUT --key release.pem
               firmchain custody verify OUT
               firmchain custody trace OUT/repository/targets/3f2a….fw-1.1.0.bin

@@ -12,14 +12,17 @@ extension CustodyCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the owner-signed in-toto layout of the standard release chain (delta, manifest, sign, publish).",
             discussion: """
-                Compiles the standard pipeline steps (Docs/custody.md) with the given functionaries
-                into OUT/custody/root.layout, signed by every --owner-key, and writes the owners'
+                Compiles the standard pipeline steps (Docs/custody.md) with the given functionaries \
+                into OUT/custody/root.layout, signed by every --owner-key, and writes the owners' \
                 public keys to OUT/keys/owner.pub.pem (owner-2.pub.pem, …).
 
                 Example:
-                  firmchain custody layout --out OUT --owner-key 'pkcs11:token=owner;object=layout' \\
-                      --functionary delta=keys/builder.pub.pem --functionary manifest=keys/builder.pub.pem \\
-                      --functionary sign=keys/release.pub.pem --functionary publish=keys/release.pub.pem --expires-days 90
+                  firmchain custody layout --out OUT \\
+                      --owner-key 'pkcs11:token=owner;object=layout' \\
+                      --functionary delta=keys/builder.pub.pem \\
+                      --functionary manifest=keys/builder.pub.pem \\
+                      --functionary sign=keys/release.pub.pem \\
+                      --functionary publish=keys/release.pub.pem --expires-days 90
                 """
         )
         @OptionGroup var global: GlobalOptions

@@ -12,11 +12,12 @@ extension CustodyCommand {
         static let configuration = CommandConfiguration(
             abstract: "Append one action to the ledger (for actions Firmchain did not perform itself).",
             discussion: """
-                The actor is the keyid of --actor-key (a public key is enough). Subjects are files,
+                The actor is the keyid of --actor-key (a public key is enough). Subjects are files, \
                 recorded by their sha256.
 
                 Example:
-                  firmchain custody log --out OUT --action release.approve --actor-key keys/officer.pub.pem \\
+                  firmchain custody log --out OUT --action release.approve \\
+                      --actor-key keys/officer.pub.pem \\
                       --subject OUT/repository/metadata/timestamp.json
                 """
         )

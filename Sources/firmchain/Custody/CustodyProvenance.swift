@@ -12,12 +12,13 @@ extension CustodyCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sign SLSA Provenance v1 statements for every target of the current TUF targets metadata.",
             discussion: """
-                Each target gets one in-toto Statement v1 in a DSSE envelope, appended to
-                OUT/custody/provenance.intoto.jsonl. Dependencies are the chain's inputs, byproducts
+                Each target gets one in-toto Statement v1 in a DSSE envelope, appended to \
+                OUT/custody/provenance.intoto.jsonl. Dependencies are the chain's inputs, byproducts \
                 the link files.
 
                 Example:
-                  firmchain custody provenance --out OUT --key release.pem --builder-id https://ci.example.com/runners/7
+                  firmchain custody provenance --out OUT --key release.pem \\
+                      --builder-id https://ci.example.com/runners/7
                 """
         )
         @OptionGroup var global: GlobalOptions

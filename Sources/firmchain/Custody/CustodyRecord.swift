@@ -12,20 +12,22 @@ extension CustodyCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sign an in-toto link for a step that ran (DSSE) and add it to the ledger.",
             discussion: """
-                Materials and products are paths relative to OUT (a directory stands for every
-                file below it). An input outside OUT is given as NAME=PATH and recorded as NAME
-                (by convention inputs/<basename>). Arguments after -- are recorded as the command.
-                With --run the command is run too, like in-toto-run: materials are hashed before it,
-                products after it, its exit status is recorded, and a failing command leaves no link
+                Materials and products are paths relative to OUT (a directory stands for every \
+                file below it). An input outside OUT is given as NAME=PATH and recorded as NAME \
+                (by convention inputs/<basename>). Arguments after -- are recorded as the command. \
+                With --run the command is run too, like in-toto-run: materials are hashed before it, \
+                products after it, its exit status is recorded, and a failing command leaves no link \
                 (custody.step-failed).
 
                 Example:
                   firmchain custody record --out OUT --step manifest --key builder.pem \\
                       --material build/deltas --material inputs/fw-1.1.0.bin=fw-1.1.0.bin \\
-                      --product repository/targets --product .staging -- firmchain repo add-target …
+                      --product repository/targets --product .staging \\
+                      -- firmchain repo add-target …
                   firmchain custody record --out OUT --step sign --key release.pem --run \\
                       --material repository --material .staging --product repository \\
-                      -- firmchain repo publish --out OUT --key targets.pem --key snapshot.pem --key timestamp.pem
+                      -- firmchain repo publish --out OUT --key targets.pem \\
+                      --key snapshot.pem --key timestamp.pem
                 """
         )
         @OptionGroup var global: GlobalOptions

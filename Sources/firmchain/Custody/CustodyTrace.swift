@@ -12,11 +12,11 @@ extension CustodyCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show where an artefact came from: the steps back to the inputs, the ledger entries, the provenance.",
             discussion: """
-                FILE is hashed; a 64-digit hex string is taken as its sha256. The release directory
-                is found by walking up from FILE to a directory with custody/, or given with --release.
-                The evidence is verified first (as custody verify does, with --owner-key or the
-                release's own keys/owner.pub.pem, which the output then says); evidence that does
-                not verify is never shown as fact (custody.unverified, exit 1). Exits 1
+                FILE is hashed; a 64-digit hex string is taken as its sha256. The release directory \
+                is found by walking up from FILE to a directory with custody/, or given with --release. \
+                The evidence is verified first (as custody verify does, with --owner-key or the \
+                release's own keys/owner.pub.pem, which the output then says); evidence that does \
+                not verify is never shown as fact (custody.unverified, exit 1). Exits 1 \
                 (custody.unknown-artifact) when no verified evidence names the artefact.
 
                 Example:

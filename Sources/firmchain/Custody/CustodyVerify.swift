@@ -12,8 +12,8 @@ extension CustodyCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify a release's custody evidence: layout, links, delivered files, ledger chain and checkpoints, provenance.",
             discussion: """
-                Prints a numbered list of checks; exits 1 if any fails. Owner keys default to
-                DIR/keys/owner.pub.pem (and owner-N.pub.pem): pass --owner-key from a trusted
+                Prints a numbered list of checks; exits 1 if any fails. Owner keys default to \
+                DIR/keys/owner.pub.pem (and owner-N.pub.pem): pass --owner-key from a trusted \
                 place, or the check only proves that DIR agrees with itself.
 
                 Example:

@@ -10,19 +10,20 @@ extension DeltaCommand {
             commandName: "apply",
             abstract: "Apply a BSDIFF40 or firmchain1 patch to OLD and write NEW; the patch is treated as untrusted.",
             discussion: """
-                The output streams to a temporary file (memory: the old file, the patch and a 1 MiB
-                chunk, whatever size the patch declares) that is renamed into place only when the whole
-                patch checked out: on any error (truncated, corrupt or hostile patch, wrong old file)
-                no output file appears. Exit code 65 means the patch was rejected.
-                Give the result's sha256 and length from the manifest (custom.firmware.delta.result)
-                with --expect-sha256 and --expect-length: a patch declaring another length is refused
-                before anything is allocated, and a wrong result is never written (exit 1).
-                A firmchain1 patch names its base and its result itself: the wrong old file is
-                refused before anything is written (delta.wrong-base, exit 1), and a result
+                The output streams to a temporary file (memory: the old file, the patch and a 1 MiB \
+                chunk, whatever size the patch declares) that is renamed into place only when the whole \
+                patch checked out: on any error (truncated, corrupt or hostile patch, wrong old file) \
+                no output file appears. Exit code 65 means the patch was rejected. \
+                Give the result's sha256 and length from the manifest (custom.firmware.delta.result) \
+                with --expect-sha256 and --expect-length: a patch declaring another length is refused \
+                before anything is allocated, and a wrong result is never written (exit 1). \
+                A firmchain1 patch names its base and its result itself: the wrong old file is \
+                refused before anything is written (delta.wrong-base, exit 1), and a result \
                 whose sha256 is not the patch's is never kept (delta.digest-mismatch, 65).
 
                 Example:
-                  firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff --out fw-1.1.bin \\
+                  firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff \\
+                      --out fw-1.1.bin \\
                       --expect-sha256 3f2a… --expect-length 1048576 --json
                 """
         )

@@ -9,13 +9,15 @@ struct DeltaCommand: ParsableCommand {
         commandName: "delta",
         abstract: "Create and apply bsdiff 4.x (BSDIFF40) binary deltas between firmware images.",
         discussion: """
-            Patches apply with Debian's bspatch and PyPI bsdiff4 as well as with `delta apply`.
-            A patch does not record which old file it belongs to: check the old and new hashes
+            Patches apply with Debian's bspatch and PyPI bsdiff4 as well as with `delta apply`. \
+            A patch does not record which old file it belongs to: check the old and new hashes \
             (printed with --json) against your signed manifest.
 
             Example:
-              firmchain delta create --old fw-1.0.bin --new fw-1.1.bin --out fw-1.0-1.1.bsdiff
-              firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff --out fw-1.1.bin
+              firmchain delta create --old fw-1.0.bin --new fw-1.1.bin \\
+                  --out fw-1.0-1.1.bsdiff
+              firmchain delta apply --old fw-1.0.bin --patch fw-1.0-1.1.bsdiff \\
+                  --out fw-1.1.bin
             """,
         subcommands: [Create.self, Apply.self]
     )

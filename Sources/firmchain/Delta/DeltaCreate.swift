@@ -10,16 +10,17 @@ extension DeltaCommand {
             commandName: "create",
             abstract: "Write the patch that turns OLD into NEW.",
             discussion: """
-                Memory: about max(5 x OLD + NEW, OLD + 3 x NEW) + 64 MiB, checked before
-                anything is read against ulimit -v and a container's cgroup limit
-                (delta.not-enough-memory, exit 64, rather than a crash part way). Inputs must be
-                smaller than 2 GiB.
-                --format firmchain1 writes Firmchain's own format for fleets that ship their own
-                applier (Sources/CFirmchainPatch): LZMA2 sections, and the old and new images'
+                Memory: about max(5 x OLD + NEW, OLD + 3 x NEW) + 64 MiB, checked before \
+                anything is read against ulimit -v and a container's cgroup limit \
+                (delta.not-enough-memory, exit 64, rather than a crash part way). Inputs must be \
+                smaller than 2 GiB. \
+                --format firmchain1 writes Firmchain's own format for fleets that ship their own \
+                applier (Sources/CFirmchainPatch): LZMA2 sections, and the old and new images' \
                 lengths and sha256 inside the patch.
 
                 Example:
-                  firmchain delta create --old fw-1.0.bin --new fw-1.1.bin --out fw-1.0-1.1.bsdiff --json
+                  firmchain delta create --old fw-1.0.bin --new fw-1.1.bin \\
+                      --out fw-1.0-1.1.bsdiff --json
                 """
         )
 

@@ -17,7 +17,8 @@ struct DecryptCommand: FirmchainCommand {
 
             Example:
               firmchain decrypt --in stage/fw.bin --key hw-a.key.pem --out fw.bin
-              firmchain decrypt --in stage/fw.bin --key 'pkcs11:token=device;object=hw-a' --out fw.bin
+              firmchain decrypt --in stage/fw.bin \\
+                  --key 'pkcs11:token=device;object=hw-a' --out fw.bin
             """
     )
 

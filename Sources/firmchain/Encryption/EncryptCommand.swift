@@ -18,8 +18,10 @@ struct EncryptCommand: FirmchainCommand {
             A recipient is a PEM public key, a PEM certificate, a pkcs11: URI (its public key) or kek:FILE (16/32 raw bytes or 32/64 hex digits; its key id is the file name without extension). See Docs/encryption.md.
 
             Example:
-              firmchain encrypt --in fw.bin --recipient hw-a.pub.pem --recipient kek:Keys/fleet-eu.kek --out stage/fw.bin
-              firmchain encrypt --add-to stage/fw.bin --key kek:Keys/fleet-eu.kek --recipient hw-c.pub.pem
+              firmchain encrypt --in fw.bin --recipient hw-a.pub.pem \\
+                  --recipient kek:Keys/fleet-eu.kek --out stage/fw.bin
+              firmchain encrypt --add-to stage/fw.bin --key kek:Keys/fleet-eu.kek \\
+                  --recipient hw-c.pub.pem
             """
     )
 

@@ -46,8 +46,10 @@ extension ExportCommand {
             abstract: "A Mender artifact (format v3) signed by --key (ECDSA P-256 as raw r‖s, or RSA PKCS#1 v1.5).",
             discussion: """
                 Example:
-                  firmchain export mender --release OUT --trusted-root trusted/1.root.json --target fw.bin \\
-                    --key 'pkcs11:token=release;object=mender' --device-type board-a --artifact-name fw-1.2.0 --out fw.mender
+                  firmchain export mender --release OUT --trusted-root trusted/1.root.json \\
+                      --target fw.bin \\
+                    --key 'pkcs11:token=release;object=mender' --device-type board-a \\
+                    --artifact-name fw-1.2.0 --out fw.mender
                 """
         )
 
@@ -138,8 +140,10 @@ extension ExportCommand {
             abstract: "A SWUpdate .swu: cpio newc, sw-description and its detached CMS signature first, then the image.",
             discussion: """
                 Example:
-                  firmchain export swu --release OUT --trusted-root trusted/1.root.json --target fw.bin \
-                    --key 'pkcs11:token=release;object=swu' --cert swu.pem --hardware board-a:1.0 --version 1.2.0 --out fw.swu
+                  firmchain export swu --release OUT --trusted-root trusted/1.root.json \\
+                      --target fw.bin \
+                    --key 'pkcs11:token=release;object=swu' --cert swu.pem \\
+                    --hardware board-a:1.0 --version 1.2.0 --out fw.swu
                   swupdate -c -i fw.swu -k ca.pem -H board-a:1.0
                 """
         )
@@ -179,8 +183,10 @@ extension ExportCommand {
             abstract: "A RAUC bundle (verity or plain): squashfs by mksquashfs, dm-verity tree by Firmchain, CMS signature.",
             discussion: """
                 Example:
-                  firmchain export rauc --release OUT --trusted-root trusted/1.root.json --target fw.bin \
-                    --key 'pkcs11:token=release;object=rauc' --cert rauc.pem --compatible board-a --version 1.2.0 --out fw.raucb
+                  firmchain export rauc --release OUT --trusted-root trusted/1.root.json \\
+                      --target fw.bin \
+                    --key 'pkcs11:token=release;object=rauc' --cert rauc.pem \\
+                    --compatible board-a --version 1.2.0 --out fw.raucb
                   rauc info --keyring ca.pem fw.raucb
                 """
         )

@@ -8,7 +8,7 @@ extension JSONCommand {
             commandName: "canonical",
             abstract: "Write the OLPC canonical JSON form of a document (what TUF and in-toto signatures cover).",
             discussion: """
-                Floats are refused (canonical JSON has none); duplicate keys and invalid UTF-8 are
+                Floats are refused (canonical JSON has none); duplicate keys and invalid UTF-8 are \
                 rejected. Without --out the canonical bytes go to stdout.
 
                 Example:

@@ -100,10 +100,16 @@ extension KeysCommand {
                 Writes the proposed next root, unsigned, with what it changes; nothing is published. For a delegated role (a product line's team) the root stays as it is: the proposal names the role's new keys, the root officers and the new keys approve it, and `keys apply` re-signs targets (with the targets key), the role's metadata (with its new keys), snapshot and timestamp. --remove takes a keyid or a public key file. With --overlap-days the removed keys stay in the role until then, so devices that missed an update keep verifying; --close-windows proposes removing the keys whose windows ended.
 
                 Example:
-                  firmchain keys rotate --repo OUT --role root --add keys/officer-c.pub.pem --remove 1a2b3c… --threshold 2 --out rotate-root.json
-                  firmchain keys rotate --repo OUT --role targets --add 'pkcs11:token=release;object=targets-2' --remove keys/targets.pub.pem --overlap-days 30 --out t.json
-                  firmchain keys rotate --repo OUT --role root --renew --expires-in 365 --out renew-root.json
-                  firmchain keys rotate --repo OUT --role board-a-team --add 'pkcs11:token=team-a;object=team-2' --remove 9f8e7d… --out team-a.json
+                  firmchain keys rotate --repo OUT --role root --add keys/officer-c.pub.pem \\
+                      --remove 1a2b3c… --threshold 2 --out rotate-root.json
+                  firmchain keys rotate --repo OUT --role targets \\
+                      --add 'pkcs11:token=release;object=targets-2' \\
+                      --remove keys/targets.pub.pem --overlap-days 30 --out t.json
+                  firmchain keys rotate --repo OUT --role root --renew --expires-in 365 \\
+                      --out renew-root.json
+                  firmchain keys rotate --repo OUT --role board-a-team \\
+                      --add 'pkcs11:token=team-a;object=team-2' --remove 9f8e7d… \\
+                      --out team-a.json
                 """
         )
         @OptionGroup var global: GlobalOptions
@@ -175,7 +181,8 @@ extension KeysCommand {
                 A compromised key's signatures are void at every time; a superseded or retired key's stay valid before the revocation time. --add puts a replacement into every role that loses the key (an emergency rotation in the same ceremony).
 
                 Example:
-                  firmchain keys revoke 1a2b3c… --reason compromised --repo OUT --add keys/root-new.pub.pem --out revoke.json
+                  firmchain keys revoke 1a2b3c… --reason compromised --repo OUT \\
+                      --add keys/root-new.pub.pem --out revoke.json
                 """
         )
         @OptionGroup var global: GlobalOptions
@@ -252,7 +259,8 @@ extension KeysCommand {
                 Refuses a key with no say in the change, an expired proposal, and a proposal edited after an earlier approval. Other officers' approvals are kept; two officers approving the same file at once both land.
 
                 Example:
-                  firmchain keys approve rotate-root.json --key 'pkcs11:token=officer-a;object=root'
+                  firmchain keys approve rotate-root.json \\
+                      --key 'pkcs11:token=officer-a;object=root'
                 """
         )
         @OptionGroup var global: GlobalOptions
@@ -287,7 +295,9 @@ extension KeysCommand {
 
                 Example:
                   firmchain keys apply rotate-root.json --repo OUT
-                  firmchain keys apply rotate-timestamp.json --repo OUT --key keys/targets.pem --key keys/snapshot.pem --key keys/timestamp-2.pem
+                  firmchain keys apply rotate-timestamp.json --repo OUT \\
+                      --key keys/targets.pem --key keys/snapshot.pem \\
+                      --key keys/timestamp-2.pem
                 """
         )
         @OptionGroup var global: GlobalOptions

@@ -13,8 +13,11 @@ extension KeysCommand {
                 With --issuer-key and --issuer-cert: a signing certificate for --key (digitalSignature; EKU emailProtection and codeSigning, which RAUC and SWUpdate check). With --self-signed: a CA certificate for --key, signed by itself. Signatures are made by the keys where they live (PKCS#11 or PEM); no OpenSSL engine is involved. See Docs/exports.md.
 
                 Example:
-                  firmchain keys certify --key 'pkcs11:token=release;object=ca' --self-signed --subject 'CN=Release CA,O=Example' --out ca.pem
-                  firmchain keys certify --key 'pkcs11:token=release;object=export' --issuer-key 'pkcs11:token=release;object=ca' --issuer-cert ca.pem --subject 'CN=Exports,O=Example' --out export.pem
+                  firmchain keys certify --key 'pkcs11:token=release;object=ca' \\
+                      --self-signed --subject 'CN=Release CA,O=Example' --out ca.pem
+                  firmchain keys certify --key 'pkcs11:token=release;object=export' \\
+                      --issuer-key 'pkcs11:token=release;object=ca' --issuer-cert ca.pem \\
+                      --subject 'CN=Exports,O=Example' --out export.pem
                 """
         )
 

@@ -13,7 +13,8 @@ extension KeysCommand {
                 For a pkcs11: URI the public key object is read without logging in when the token shows it; otherwise the PIN is needed. For a PEM file, its public half (or the file itself when it is a PUBLIC KEY).
 
                 Example:
-                  firmchain keys export-public --key 'pkcs11:token=release;object=targets' --out keys/targets.pub.pem
+                  firmchain keys export-public --key 'pkcs11:token=release;object=targets' \\
+                      --out keys/targets.pub.pem
                 """
         )
 

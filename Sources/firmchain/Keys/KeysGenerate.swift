@@ -17,9 +17,12 @@ extension KeysCommand {
                 With --out a software key is written as PKCS#8 (mode 0600), encrypted (PBES2: PBKDF2-HMAC-SHA-256, AES-256-CBC) when FIRMCHAIN_KEY_PASSPHRASE or --passphrase-file gives a passphrase.
 
                 Example:
-                  firmchain keys generate --token 'pkcs11:token=release' --type ecdsa-p256 --label targets --public-out keys/targets.pub.pem
-                  firmchain keys generate --type ed25519 --out dev.key.pem --public-out dev.pub.pem
-                  firmchain keys generate --token 'pkcs11:token=fleet' --type ecdsa-p256 --usage key-agreement --label hw-class-a
+                  firmchain keys generate --token 'pkcs11:token=release' --type ecdsa-p256 \\
+                      --label targets --public-out keys/targets.pub.pem
+                  firmchain keys generate --type ed25519 --out dev.key.pem \\
+                      --public-out dev.pub.pem
+                  firmchain keys generate --token 'pkcs11:token=fleet' --type ecdsa-p256 \\
+                      --usage key-agreement --label hw-class-a
                 """
         )
 

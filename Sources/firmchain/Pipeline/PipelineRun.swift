@@ -11,10 +11,10 @@ extension PipelineCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run delta → manifest → sign → publish into the release directory.",
             discussion: """
-                Steps are content-addressed: re-running with the same inputs changes nothing.
-                A failed or killed run leaves the last good release; re-run it. A policy
-                violation (a forbidden key algorithm, a version not above the last release,
-                an unknown hardware id) stops the run before anything is signed (exit 2).
+                Steps are content-addressed: re-running with the same inputs changes nothing. \
+                A failed or killed run leaves the last good release; re-run it. A policy \
+                violation (a forbidden key algorithm, a version not above the last release, \
+                an unknown hardware id) stops the run before anything is signed (exit 2). \
                 Schemas: Docs/pipeline.md, Docs/policy.md.
 
                 Example:

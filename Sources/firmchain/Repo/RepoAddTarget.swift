@@ -11,9 +11,11 @@ extension RepoCommand {
             abstract: "Add an image or delta to the targets staged for the next publish.",
             discussion: """
                 Example:
-                  firmchain repo add-target --out OUT --file fw-1.2.0-from-1.1.0.bsdiff --version 1.2.0 \\
+                  firmchain repo add-target --out OUT --file fw-1.2.0-from-1.1.0.bsdiff \\
+                      --version 1.2.0 \\
                       --version-number 10200 --hardware-id acme-gw-v2 --kind delta \\
-                      --base fw-1.1.0.bin:1.1.0:BASE_SHA256 --result fw-1.2.0.bin:RESULT_SHA256:LENGTH
+                      --base fw-1.1.0.bin:1.1.0:BASE_SHA256 \\
+                      --result fw-1.2.0.bin:RESULT_SHA256:LENGTH
                 """
         )
         @OptionGroup var global: GlobalOptions

@@ -10,15 +10,17 @@ struct RepoCommand: ParsableCommand {
         commandName: "repo",
         abstract: "Build and update a TUF 1.0 repository (root, targets, snapshot, timestamp) with firmware metadata.",
         discussion: """
-            Keys are pkcs11: URIs (PIN from FIRMCHAIN_PKCS11_PIN) or PEM key files (passphrase from
+            Keys are pkcs11: URIs (PIN from FIRMCHAIN_PKCS11_PIN) or PEM key files (passphrase from \
             FIRMCHAIN_KEY_PASSPHRASE). The repository lives in OUT/repository (see Docs/manifest.md).
 
             Example:
-              firmchain repo init --out OUT --root-key keys/root.pem --targets-key keys/targets.pem \\
+              firmchain repo init --out OUT --root-key keys/root.pem \\
+                  --targets-key keys/targets.pem \\
                   --snapshot-key keys/snapshot.pem --timestamp-key keys/timestamp.pem
               firmchain repo add-target --out OUT --file fw-1.2.0.bin --version 1.2.0 \\
                   --version-number 10200 --hardware-id acme-gw-v2
-              firmchain repo publish --out OUT --key keys/targets.pem --key keys/snapshot.pem --key keys/timestamp.pem
+              firmchain repo publish --out OUT --key keys/targets.pem \\
+                  --key keys/snapshot.pem --key keys/timestamp.pem
               firmchain repo show --out OUT
             """,
         subcommands: [Init.self, AddTarget.self, Publish.self, Refresh.self, Show.self]

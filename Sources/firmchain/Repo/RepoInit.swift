@@ -10,7 +10,8 @@ extension RepoCommand {
             abstract: "Create a repository: 1.root.json and version 1 of targets, snapshot and timestamp.",
             discussion: """
                 Example:
-                  firmchain repo init --out OUT --root-key 'pkcs11:token=release;object=root' \\
+                  firmchain repo init --out OUT \\
+                      --root-key 'pkcs11:token=release;object=root' \\
                       --targets-key 'pkcs11:token=release;object=targets' \\
                       --snapshot-key 'pkcs11:token=release;object=snapshot' \\
                       --timestamp-key 'pkcs11:token=release;object=timestamp'

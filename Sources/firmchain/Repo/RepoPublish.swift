@@ -10,7 +10,8 @@ extension RepoCommand {
             abstract: "Sign the staged targets, a new snapshot and a new timestamp (versions bumped).",
             discussion: """
                 Example:
-                  firmchain repo publish --out OUT --key keys/targets.pem --key keys/snapshot.pem --key keys/timestamp.pem
+                  firmchain repo publish --out OUT --key keys/targets.pem \\
+                      --key keys/snapshot.pem --key keys/timestamp.pem
                 """
         )
         @OptionGroup var global: GlobalOptions

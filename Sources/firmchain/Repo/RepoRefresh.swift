@@ -11,17 +11,19 @@ extension RepoCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-sign the timestamp (or the snapshot and the timestamp) of a verified release with a fresh expiry.",
             discussion: """
-                Keeps a release fresh between releases with only the online keys: the timestamp
-                (--role timestamp) or the snapshot and then the timestamp (--role snapshot) get the
-                next version and a new expiry; nothing else changes. The release is verified first,
-                from --trusted-root (default: its own 1.root.json), and must hold nothing its
-                metadata does not account for. The refresh is a ledger entry, and a checkpoint when
-                the timestamp key is an owner or functionary of custody/root.layout, so custody
+                Keeps a release fresh between releases with only the online keys: the timestamp \
+                (--role timestamp) or the snapshot and then the timestamp (--role snapshot) get the \
+                next version and a new expiry; nothing else changes. The release is verified first, \
+                from --trusted-root (default: its own 1.root.json), and must hold nothing its \
+                metadata does not account for. The refresh is a ledger entry, and a checkpoint when \
+                the timestamp key is an owner or functionary of custody/root.layout, so custody \
                 verify keeps passing.
 
                 Example:
-                  firmchain repo refresh --out OUT --role timestamp --key 'pkcs11:token=release;object=timestamp'
-                  firmchain repo refresh --out OUT --role snapshot --key keys/snapshot.pem --key keys/timestamp.pem
+                  firmchain repo refresh --out OUT --role timestamp \\
+                      --key 'pkcs11:token=release;object=timestamp'
+                  firmchain repo refresh --out OUT --role snapshot --key keys/snapshot.pem \\
+                      --key keys/timestamp.pem
                 """
         )
         @OptionGroup var global: GlobalOptions

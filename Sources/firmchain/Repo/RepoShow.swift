@@ -9,7 +9,7 @@ extension RepoCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify the repository from its trusted root and list roles and targets.",
             discussion: """
-                Walks the TUF client workflow (root chain, timestamp, snapshot, targets, target
+                Walks the TUF client workflow (root chain, timestamp, snapshot, targets, target \
                 files) at the current time. Exit code 1 when a check fails.
 
                 Example:
