@@ -21,6 +21,41 @@ struct CommandLineTests {
         }
     }
 
+    @Test("every command's help reads whole at 80 columns: no paragraph broken by hand into a line and a stray word, no example command wrapped mid-argument")
+    func helpWrapsCleanly() throws {
+        // Every command, found from the SUBCOMMANDS lists of the help itself.
+        var commands = [[String]()], i = 0
+        var texts = [String: String]()
+        while i < commands.count {
+            let path = commands[i]
+            i += 1
+            let r = try runProcess(TestEnv.firmchain, path + ["--help"], environment: ["COLUMNS": "80"])
+            #expect(r.status == 0, "\(path) --help failed")
+            guard r.status == 0 else { continue }
+            texts[path.joined(separator: " ")] = r.out
+            guard let list = r.out.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { continue }
+            for line in list.split(separator: "\n") where line.hasPrefix("  ") && !line.hasPrefix("   ") {
+                // "  name   abstract", the name in lower case ("  See 'firmchain help …'" ends the list).
+                guard let name = line.split(separator: " ").first, name.first?.isLowercase == true, name != "help" else { continue }
+                commands.append(path + [String(name)])
+            }
+        }
+        #expect(texts.count > 30, "found only \(texts.count) commands")
+        for (name, text) in texts {
+            let lines = text.components(separatedBy: "USAGE:")[0].components(separatedBy: "\n")
+            for k in lines.indices.dropFirst() {
+                let line = lines[k], before = lines[k - 1]
+                // An example (indented) wrapped by the help formatter goes on at column 0.
+                #expect(!(before.hasPrefix("  ") && !line.isEmpty && !line.hasPrefix(" ")), "firmchain \(name) --help: example wrapped: \(before) / \(line)")
+                // A hand-broken paragraph: a full line, a stray short one, and the paragraph goes on.
+                if k + 1 < lines.count, before.count >= 70, !line.isEmpty, line.count <= 30, !line.hasPrefix(" "),
+                   !lines[k + 1].isEmpty, !lines[k + 1].hasPrefix(" "), !lines[k + 1].hasPrefix("Example") {
+                    Issue.record("firmchain \(name) --help: a stray line: \(before) / \(line) / \(lines[k + 1])")
+                }
+            }
+        }
+    }
+
     @Test("shell completions as the README shows them: a script for bash, zsh and fish that knows the commands (issue 18, item 14)", arguments: ["bash", "zsh", "fish"])
     func completions(_ shell: String) throws {
         let readme = try String(contentsOf: TestEnv.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)

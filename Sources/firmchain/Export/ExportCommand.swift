@@ -48,8 +48,8 @@ extension ExportCommand {
                 Example:
                   firmchain export mender --release OUT --trusted-root trusted/1.root.json \\
                       --target fw.bin \\
-                    --key 'pkcs11:token=release;object=mender' --device-type board-a \\
-                    --artifact-name fw-1.2.0 --out fw.mender
+                      --key 'pkcs11:token=release;object=mender' --device-type board-a \\
+                      --artifact-name fw-1.2.0 --out fw.mender
                 """
         )
 
@@ -141,9 +141,9 @@ extension ExportCommand {
             discussion: """
                 Example:
                   firmchain export swu --release OUT --trusted-root trusted/1.root.json \\
-                      --target fw.bin \
-                    --key 'pkcs11:token=release;object=swu' --cert swu.pem \\
-                    --hardware board-a:1.0 --version 1.2.0 --out fw.swu
+                      --target fw.bin \\
+                      --key 'pkcs11:token=release;object=swu' --cert swu.pem \\
+                      --hardware board-a:1.0 --version 1.2.0 --out fw.swu
                   swupdate -c -i fw.swu -k ca.pem -H board-a:1.0
                 """
         )
@@ -184,9 +184,9 @@ extension ExportCommand {
             discussion: """
                 Example:
                   firmchain export rauc --release OUT --trusted-root trusted/1.root.json \\
-                      --target fw.bin \
-                    --key 'pkcs11:token=release;object=rauc' --cert rauc.pem \\
-                    --compatible board-a --version 1.2.0 --out fw.raucb
+                      --target fw.bin \\
+                      --key 'pkcs11:token=release;object=rauc' --cert rauc.pem \\
+                      --compatible board-a --version 1.2.0 --out fw.raucb
                   rauc info --keyring ca.pem fw.raucb
                 """
         )
