@@ -13,7 +13,8 @@ extension DeltaCommand {
                 Memory: about max(5 x OLD + NEW, OLD + 3 x NEW) + 64 MiB, checked before \
                 anything is read against ulimit -v and a container's cgroup limit \
                 (delta.not-enough-memory, exit 64, rather than a crash part way). Inputs must be \
-                smaller than 2 GiB. \
+                smaller than 2 GiB.
+
                 --format firmchain1 writes Firmchain's own format for fleets that ship their own \
                 applier (Sources/CFirmchainPatch): LZMA2 sections, and the old and new images' \
                 lengths and sha256 inside the patch.
