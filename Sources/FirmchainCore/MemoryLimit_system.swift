@@ -41,7 +41,8 @@ public enum MemoryLimit {
             }
         }
         if let own = readSmall("/proc/self/cgroup") {
-            limits += cgroupHeadrooms(String(decoding: own, as: UTF8.self)) { path in
+            let mounts = readSmall("/proc/self/mountinfo").map { cgroupMounts(String(decoding: $0, as: UTF8.self)) }
+            limits += cgroupHeadrooms(String(decoding: own, as: UTF8.self), mounts: mounts) { path in
                 readSmall(path).map { String(decoding: $0, as: UTF8.self) }
             }
         }
@@ -51,16 +52,20 @@ public enum MemoryLimit {
     /// The limits of the process's control group and of each group above it, given
     /// /proc/self/cgroup and a reader of the files under /sys/fs/cgroup: cgroup v2 (memory.max,
     /// "max" when unlimited), then v1's memory controller (memory.limit_in_bytes, a huge number
-    /// when unlimited). A group above may set a tighter limit than the process's own.
-    static func cgroupHeadrooms(_ cgroup: String, read: (String) -> String?) -> [Headroom] {
+    /// when unlimited). A group above may set a tighter limit than the process's own, up to the
+    /// top of what the mount shows. `mounts` says where each hierarchy is mounted
+    /// (`cgroupMounts`); without it the usual places are assumed (/sys/fs/cgroup for v2,
+    /// /sys/fs/cgroup/memory for v1).
+    static func cgroupHeadrooms(_ cgroup: String, mounts: CgroupMounts? = nil, read: (String) -> String?) -> [Headroom] {
         var limits = [Headroom]()
-        for (path, root, maxFile, currentFile) in [
-            (cgroupPath(cgroup), "/sys/fs/cgroup", "memory.max", "memory.current"),
-            (cgroupV1MemoryPath(cgroup), "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"),
+        let usual = CgroupMounts(v2: CgroupMount(point: "/sys/fs/cgroup", root: "/"),
+                                 v1Memory: CgroupMount(point: "/sys/fs/cgroup/memory", root: "/"))
+        for (path, mount, maxFile, currentFile) in [
+            (cgroupPath(cgroup), (mounts ?? usual).v2, "memory.max", "memory.current"),
+            (cgroupV1MemoryPath(cgroup), (mounts ?? usual).v1Memory, "memory.limit_in_bytes", "memory.usage_in_bytes"),
         ] {
-            guard var group = path else { continue }
-            while true {
-                let dir = root + (group == "/" ? "" : group)
+            guard var group = path, let mount else { continue }
+            while let dir = mount.directory(of: group) {
                 if let max = read(dir + "/" + maxFile), let now = read(dir + "/" + currentFile),
                    let h = cgroupHeadroom(group: group, max: max, current: now, stat: read(dir + "/memory.stat")) {
                     limits.append(h)
@@ -70,6 +75,63 @@ public enum MemoryLimit {
             }
         }
         return limits
+    }
+
+    /// Where a cgroup hierarchy is mounted: at `point`, showing the hierarchy's group `root`
+    /// and what lies below it (a container without its own cgroup namespace sees its group at
+    /// /sys/fs/cgroup/memory, mounted from /docker/<id>).
+    struct CgroupMount: Equatable {
+        var point: String
+        var root: String
+
+        /// The directory of `group` under this mount, or nil when the mount does not show it.
+        func directory(of group: String) -> String? {
+            if root == "/" { return point + (group == "/" ? "" : group) }
+            if group == root { return point }
+            return group.hasPrefix(root + "/") ? point + group.dropFirst(root.count) : nil
+        }
+    }
+
+    /// The cgroup v2 hierarchy and the v1 hierarchy that holds the memory controller.
+    struct CgroupMounts: Equatable {
+        var v2: CgroupMount?
+        var v1Memory: CgroupMount?
+    }
+
+    /// The cgroup mounts in /proc/self/mountinfo: a `cgroup2` file system, and a `cgroup` one
+    /// whose options name `memory` (alone, or with other controllers mounted with it, as in
+    /// /sys/fs/cgroup/cpu,memory). Each line is "id parent dev root point options [tags] - type
+    /// source super-options"; spaces and the like in paths come as octal escapes (\040).
+    static func cgroupMounts(_ mountinfo: String) -> CgroupMounts {
+        var found = CgroupMounts()
+        for line in mountinfo.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2 else { continue }
+            let fields = halves[0].split(separator: " "), tail = halves[1].split(separator: " ")
+            guard fields.count >= 5, tail.count >= 3 else { continue }
+            let mount = CgroupMount(point: unescapeMountPath(fields[4]), root: unescapeMountPath(fields[3]))
+            if tail[0] == "cgroup2" && found.v2 == nil { found.v2 = mount }
+            if tail[0] == "cgroup" && found.v1Memory == nil && tail[2].split(separator: ",").contains("memory") { found.v1Memory = mount }
+        }
+        return found
+    }
+
+    /// A mountinfo path with its octal escapes (\040 space, \011 tab, \012 newline, \134
+    /// backslash) decoded.
+    static func unescapeMountPath(_ field: Substring) -> String {
+        let raw = Array(field.utf8)
+        var bytes = [UInt8](), i = 0
+        while i < raw.count {
+            if raw[i] == UInt8(ascii: "\\"), i + 3 < raw.count,
+               let v = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                bytes.append(v)
+                i += 4
+            } else {
+                bytes.append(raw[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The text of a small kernel file (/proc, /sys: they report a size of 0, so it is read to

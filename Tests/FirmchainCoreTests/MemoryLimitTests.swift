@@ -66,4 +66,43 @@ struct MemoryLimitTests {
         #expect(!asked.contains { $0.hasPrefix("/sys/fs/cgroup//") })
         #expect(MemoryLimit.cgroupHeadrooms("garbage") { _ in nil }.isEmpty)
     }
+
+    @Test("where the hierarchies are mounted, from mountinfo: hybrid, v2 only, memory co-mounted with cpu, a container's own group, escaped paths")
+    func mounts() {
+        // This machine's kind (hybrid: v1 controllers, v2 at unified).
+        let hybrid = """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+            32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            """
+        let m = MemoryLimit.cgroupMounts(hybrid)
+        #expect(m.v2 == .init(point: "/sys/fs/cgroup/unified", root: "/"))
+        #expect(m.v1Memory == .init(point: "/sys/fs/cgroup/memory", root: "/"))
+        #expect(MemoryLimit.cgroupMounts("29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n")
+            == .init(v2: .init(point: "/sys/fs/cgroup", root: "/"), v1Memory: nil))
+        let coMounted = MemoryLimit.cgroupMounts("40 31 0:40 / /sys/fs/cgroup/cpu,memory rw - cgroup cgroup rw,cpu,memory\n")
+        #expect(coMounted.v1Memory == .init(point: "/sys/fs/cgroup/cpu,memory", root: "/"))
+        let escaped = MemoryLimit.cgroupMounts("50 31 0:41 /ci\\040jobs /mnt/cg\\040v1 rw - cgroup cgroup rw,memory\n")
+        #expect(escaped.v1Memory == .init(point: "/mnt/cg v1", root: "/ci jobs"))
+        #expect(MemoryLimit.cgroupMounts("garbage\n\n") == .init())
+
+        // A container without its own cgroup namespace: /proc/self/cgroup names /docker/c1, the
+        // mount shows that group at its point, and nothing above it.
+        let container = MemoryLimit.cgroupMounts("60 50 0:33 /docker/c1 /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n")
+        let files = ["/sys/fs/cgroup/memory/memory.limit_in_bytes": "1000", "/sys/fs/cgroup/memory/memory.usage_in_bytes": "400"]
+        var asked = [String]()
+        let limits = MemoryLimit.cgroupHeadrooms("4:memory:/docker/c1\n", mounts: container) { path in
+            asked.append(path)
+            return files[path]
+        }
+        #expect(limits == [MemoryLimit.Headroom(source: "the memory limit of control group /docker/c1", bytes: 600)])
+        #expect(asked.allSatisfy { $0.hasPrefix("/sys/fs/cgroup/memory/memory.") }, "\(asked)")
+        // With the memory controller co-mounted, its files are read there.
+        let co = MemoryLimit.cgroupHeadrooms("5:cpu,memory:/ci/job7\n", mounts: coMounted) { path in
+            ["/sys/fs/cgroup/cpu,memory/ci/job7/memory.limit_in_bytes": "2000",
+             "/sys/fs/cgroup/cpu,memory/ci/job7/memory.usage_in_bytes": "500"][path]
+        }
+        #expect(co.map(\.bytes) == [1500])
+    }
 }
