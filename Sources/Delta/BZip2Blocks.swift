@@ -78,6 +78,9 @@ enum BZip2Blocks {
     /// against 0.123; under the threshold M1's 1.45e6 0.079 against 0.166 and W2's 9.4e5 0.10
     /// against 0.19 (the main sort wins where it finishes). One 400 kB zero run inside ordinary
     /// diff bytes still sorted in 0.08 s, 500 kB took 0.17-0.20 s.
+    ///
+    /// Such a block is now written by `BZip2Encoder` (same bytes; about 55 ms CPU for each of
+    /// L1's three); libbz2 with work factor 1 takes only the periodic ones it declines.
     static let fallbackRunWeight = (480_000 / 255) * (480_000 / 255)
 
     /// `blockStarts(_:)` with each block's `Block.runWeight`.

@@ -20,7 +20,9 @@ extension BZip2 {
     ///    of one block (or every input, when `concurrency` is 1 and no block needs the fallback
     ///    sort, see below) is one job: `compress(_:)` as is. A block (or single-block input)
     ///    whose long runs would exhaust libbz2's main sort (`BZip2Blocks.fallbackRunWeight`) is
-    ///    compressed with work factor 1, which goes to the fallback sort at once: same bytes.
+    ///    written by `BZip2Encoder`, whose suffix sort takes such blocks in linear time (a
+    ///    periodic one, which it declines, goes to libbz2 with work factor 1, straight to the
+    ///    fallback sort): same bytes.
     /// 2. Otherwise each block's slice is a job: `compressSingleBlock` compresses it alone, and
     ///    libbz2 itself confirms the slice filled exactly one block.
     /// 3. Finished jobs are taken in order; `BZip2StreamSplicer` joins each input's blocks bit
@@ -54,7 +56,7 @@ extension BZip2 {
         if jobs.count == inputs.count {
             // Nothing to split: one serial stream per input, as many at once as allowed.
             if concurrency == 1 || inputs.count == 1 {
-                return try jobs.map { try compress(inputs[$0.input], workFactor: $0.workFactor) }
+                return try jobs.map { try CompressionScheduler.run($0, inputs: inputs)! }
             }
         }
         let scheduler = CompressionScheduler(inputs: inputs, jobs: jobs, window: 2 * concurrency)
@@ -157,8 +159,14 @@ final class CompressionScheduler: @unchecked Sendable {
         }
     }
 
-    private func run(_ job: CompressionJob) throws -> [UInt8]? {
+    private func run(_ job: CompressionJob) throws -> [UInt8]? { try Self.run(job, inputs: inputs) }
+
+    /// The stream of one job: whole, or nil when a block slice did not come out as one block.
+    static func run(_ job: CompressionJob, inputs: [UnsafeBufferPointer<UInt8>]) throws -> [UInt8]? {
         let slice = UnsafeBufferPointer(rebasing: inputs[job.input][job.range])
+        // A block of long runs: the Swift encoder's suffix sort instead of libbz2's fallback
+        // sort, same bytes (it declines a periodic block, and a whole input of several blocks).
+        if job.workFactor == 1, let stream = BZip2Encoder.singleBlockStream(slice) { return stream }
         switch job.kind {
         case .whole: return try BZip2.compress(slice, workFactor: job.workFactor)
         case .block, .lastBlock: return try BZip2.compressSingleBlock(slice, workFactor: job.workFactor)
