@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SuffixArray
 
 /// One bzip2 block written in Swift, bit for bit as libbz2 (1.0.8, blockSize100k 9) writes it,
@@ -56,32 +59,40 @@ enum BZip2Encoder {
     /// block holds fewer than `BZip2Blocks.blockCapacity` bytes (the run being read not counted).
     static func runLengthBlock(_ input: UnsafeBufferPointer<UInt8>) -> (block: [UInt8], crc: UInt32)? {
         let n = input.count
-        guard n > 0 else { return nil }
-        var block = [UInt8]()
-        block.reserveCapacity(min(n, BZip2Blocks.blockCapacity) + 5)
-        // Before each byte libbz2 checks the block without the run still being read (the one
-        // before this byte, which this loop has already appended): `pending` bytes of it.
-        var i = 0, pending = 0
-        while i < n {
-            guard block.count - pending < BZip2Blocks.blockCapacity else { return nil }
-            let b = input[i]
-            var j = i + 1
-            let stop = min(n, i + 255)
-            while j < stop && input[j] == b { j += 1 }
-            let length = j - i
-            // Before the run's second byte the run before it has entered the block.
-            if length > 1 && block.count >= BZip2Blocks.blockCapacity { return nil }
-            if length < 4 {
-                for _ in 0..<length { block.append(b) }
-                pending = length
-            } else {
-                block.append(b); block.append(b); block.append(b); block.append(b)
-                block.append(UInt8(length - 4))
-                pending = 5
+        guard n > 0, let base = input.baseAddress else { return nil }
+        let capacity = BZip2Blocks.blockCapacity
+        var fits = true
+        // Runs of 4 take 5 bytes; the block passes its capacity by at most two runs (see the check).
+        let block = [UInt8](unsafeUninitializedCapacity: min(n + n / 4 + 5, capacity + 10)) { out, count in
+            // Before each byte libbz2 checks the block without the run still being read (the
+            // one before this byte, which this loop has already written): `pending` bytes of it.
+            var i = 0, pending = 0, filled = 0
+            let raw = UnsafeRawPointer(base)
+            while i < n {
+                guard filled - pending < capacity else { fits = false; break }
+                let b = base[i]
+                var j = i + 1
+                let stop = min(n, i + 255)
+                let pattern = UInt64(b) &* 0x0101_0101_0101_0101
+                while j + 8 <= stop && raw.loadUnaligned(fromByteOffset: j, as: UInt64.self) == pattern { j += 8 }
+                while j < stop && base[j] == b { j += 1 }
+                let length = j - i
+                // Before the run's second byte the run before it has entered the block.
+                if length > 1 && filled >= capacity { fits = false; break }
+                if length < 4 {
+                    for k in 0..<length { out[filled + k] = b }
+                    pending = length
+                } else {
+                    out[filled] = b; out[filled + 1] = b; out[filled + 2] = b; out[filled + 3] = b
+                    out[filled + 4] = UInt8(length - 4)
+                    pending = 5
+                }
+                filled += pending
+                i = j
             }
-            i = j
+            count = filled
         }
-        return (block, CRC32BZip2.checksum(input))
+        return fits ? (block, CRC32BZip2.checksum(input)) : nil
     }
 
     // MARK: Block sort
@@ -99,10 +110,12 @@ enum BZip2Encoder {
         var origin = -1
         let last = [UInt8](unsafeUninitializedCapacity: n) { out, count in
             w.withUnsafeBufferPointer { wp in
-                for i in 0..<n {
-                    let s = Int(sa[i])
-                    if s == zero { origin = i }
-                    out[i] = wp[s == 0 ? n - 1 : s - 1]
+                sa.withUnsafeBufferPointer { sp in
+                    for i in 0..<n {
+                        let s = Int(sp[i])
+                        if s == zero { origin = i }
+                        out[i] = wp[s == 0 ? n - 1 : s - 1]
+                    }
                 }
             }
             count = n
@@ -153,7 +166,9 @@ enum BZip2Encoder {
 
     static func moveToFront(_ block: [UInt8], _ last: [UInt8]) -> Symbols {
         var inUse = [Bool](repeating: false, count: 256)
-        for b in block { inUse[Int(b)] = true }
+        block.withUnsafeBufferPointer { b in
+            for v in b { inUse[Int(v)] = true }
+        }
         var sequence = [UInt8](repeating: 0, count: 256)
         var used = 0
         for v in 0..<256 where inUse[v] {
@@ -162,45 +177,71 @@ enum BZip2Encoder {
         }
         let endOfBlock = used + 1
         var frequencies = [Int32](repeating: 0, count: 258)
-        var values = [UInt16]()
-        values.reserveCapacity(last.count + 1)
-        var order = [UInt8](repeating: 0, count: 256)
-        for k in 0..<used { order[k] = UInt8(k) }
-        var zeros = 0
-        func flushZeros() {
-            guard zeros > 0 else { return }
-            var z = zeros - 1
-            while true {
-                let digit: UInt16 = z & 1 == 0 ? 0 : 1
-                values.append(digit)
-                frequencies[Int(digit)] += 1
-                if z < 2 { break }
-                z = (z - 2) / 2
+        let values = [UInt16](unsafeUninitializedCapacity: last.count + 1) { out, count in
+            frequencies.withUnsafeMutableBufferPointer { freq in
+                sequence.withUnsafeBufferPointer { seq in
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { order in
+                        for k in 0..<256 { order[k] = UInt8(truncatingIfNeeded: k) }
+                        let raw = UnsafeMutableRawPointer(order.baseAddress!)
+                        var wr = 0, zeros = 0
+                        last.withUnsafeBufferPointer { column in
+                            for b in column {
+                                let symbol = seq[Int(b)]
+                                if order[0] == symbol {
+                                    zeros += 1
+                                    continue
+                                }
+                                if zeros > 0 {
+                                    zeroRun(zeros, out, &wr, freq)
+                                    zeros = 0
+                                }
+                                // Move `symbol` to the front, shifting those before it back one.
+                                // Its rank: eight entries a step (the lowest zero byte of
+                                // entries ^ symbol is exact), then the shift as one move.
+                                let pattern = UInt64(symbol) &* 0x0101_0101_0101_0101
+                                var j = 0
+                                while true {
+                                    let x = raw.loadUnaligned(fromByteOffset: j, as: UInt64.self) ^ pattern
+                                    let zero = (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
+                                    if zero != 0 {
+                                        j += zero.trailingZeroBitCount >> 3
+                                        break
+                                    }
+                                    j += 8
+                                }
+                                memmove(raw + 1, raw, j)
+                                order[0] = symbol
+                                out[wr] = UInt16(j + 1)
+                                wr += 1
+                                freq[j + 1] += 1
+                            }
+                        }
+                        if zeros > 0 { zeroRun(zeros, out, &wr, freq) }
+                        out[wr] = UInt16(endOfBlock)
+                        wr += 1
+                        freq[endOfBlock] += 1
+                        count = wr
+                    }
+                }
             }
-            zeros = 0
         }
-        for b in last {
-            let symbol = sequence[Int(b)]
-            if order[0] == symbol {
-                zeros += 1
-                continue
-            }
-            flushZeros()
-            var j = 1
-            var carried = order[0]
-            while order[j] != symbol {
-                swap(&carried, &order[j])
-                j += 1
-            }
-            order[j] = carried
-            order[0] = symbol
-            values.append(UInt16(j + 1))
-            frequencies[j + 1] += 1
-        }
-        flushZeros()
-        values.append(UInt16(endOfBlock))
-        frequencies[endOfBlock] += 1
         return Symbols(values: values, frequencies: frequencies, inUse: inUse, inUseCount: used)
+    }
+
+    /// A run of `zeros` rank-0 symbols as bijective base-2 digits, least significant first:
+    /// RUNA (0) for 1, RUNB (1) for 2.
+    @inline(__always)
+    private static func zeroRun(_ zeros: Int, _ out: UnsafeMutableBufferPointer<UInt16>, _ wr: inout Int,
+                                _ freq: UnsafeMutableBufferPointer<Int32>) {
+        var z = zeros - 1
+        while true {
+            let digit = z & 1
+            out[wr] = UInt16(digit)
+            wr += 1
+            freq[digit] += 1
+            if z < 2 { break }
+            z = (z - 2) / 2
+        }
     }
 
     // MARK: Huffman tables and the block data (compress.c `sendMTFValues`)
@@ -235,26 +276,51 @@ enum BZip2Encoder {
         }
         // Four rounds: each group of 50 symbols picks the cheapest table (first on ties), and
         // each table's lengths are remade from the symbols of the groups that picked it.
-        var selectors = [UInt8]()
-        selectors.reserveCapacity(count / groupSize + 1)
+        // The cost of a group under every table at once: each symbol's six lengths packed in
+        // 16-bit lanes of two words (a group's sum is at most 50 x 17 per lane, no carry).
+        var selectors = [UInt8](repeating: 0, count: (count + groupSize - 1) / groupSize)
+        var packed = [UInt64](repeating: 0, count: 2 * alphabet)
+        var frequencies = [Int32](repeating: 0, count: 6 * alphabet)
         for _ in 0..<4 {
-            var frequencies = [[Int32]](repeating: [Int32](repeating: 0, count: alphabet), count: groups)
-            selectors.removeAll(keepingCapacity: true)
-            var gs = 0
-            while gs < count {
-                let ge = min(gs + groupSize, count)
-                var best = 0, bestCost = Int.max
-                for t in 0..<groups {
-                    var cost = 0
-                    let row = lengths[t]
-                    for i in gs..<ge { cost += Int(row[Int(mtf[i])]) }
-                    if cost < bestCost { bestCost = cost; best = t }
-                }
-                selectors.append(UInt8(best))
-                for i in gs..<ge { frequencies[best][Int(mtf[i])] += 1 }
-                gs = ge
+            for v in 0..<alphabet {
+                var lo: UInt64 = 0, hi: UInt64 = 0
+                for t in 0..<min(groups, 4) { lo |= UInt64(lengths[t][v]) << UInt64(16 * t) }
+                for t in 4..<max(4, groups) { hi |= UInt64(lengths[t][v]) << UInt64(16 * (t - 4)) }
+                packed[2 * v] = lo
+                packed[2 * v + 1] = hi
             }
-            for t in 0..<groups { lengths[t] = codeLengths(frequencies[t], maxLength: maxCodeLength) }
+            for k in frequencies.indices { frequencies[k] = 0 }
+            mtf.withUnsafeBufferPointer { m in
+                packed.withUnsafeBufferPointer { pk in
+                    frequencies.withUnsafeMutableBufferPointer { freq in
+                        selectors.withUnsafeMutableBufferPointer { sel in
+                            var gs = 0, group = 0
+                            while gs < count {
+                                let ge = min(gs + groupSize, count)
+                                var lo: UInt64 = 0, hi: UInt64 = 0
+                                for i in gs..<ge {
+                                    let v = Int(m[i])
+                                    lo &+= pk[2 * v]
+                                    hi &+= pk[2 * v + 1]
+                                }
+                                var best = 0, bestCost = Int.max
+                                for t in 0..<groups {
+                                    let cost = Int(truncatingIfNeeded: (t < 4 ? lo >> UInt64(16 * t) : hi >> UInt64(16 * (t - 4))) & 0xFFFF)
+                                    if cost < bestCost { bestCost = cost; best = t }
+                                }
+                                sel[group] = UInt8(best)
+                                let row = best * alphabet
+                                for i in gs..<ge { freq[row + Int(m[i])] += 1 }
+                                gs = ge
+                                group += 1
+                            }
+                        }
+                    }
+                }
+            }
+            for t in 0..<groups {
+                lengths[t] = codeLengths(Array(frequencies[t * alphabet ..< (t + 1) * alphabet]), maxLength: maxCodeLength)
+            }
         }
         var codes = [[UInt32]](repeating: [], count: groups)
         for t in 0..<groups { codes[t] = assignCodes(lengths[t]) }
@@ -295,16 +361,21 @@ enum BZip2Encoder {
         }
         // The data, each group of 50 with its table.
         var gs = 0, group = 0
-        while gs < count {
-            let ge = min(gs + groupSize, count)
-            let t = Int(selectors[group])
-            let row = lengths[t], code = codes[t]
-            for i in gs..<ge {
-                let v = Int(mtf[i])
-                bits.write(code[v], count: Int(row[v]))
+        mtf.withUnsafeBufferPointer { m in
+            while gs < count {
+                let ge = min(gs + groupSize, count)
+                let t = Int(selectors[group])
+                lengths[t].withUnsafeBufferPointer { row in
+                    codes[t].withUnsafeBufferPointer { code in
+                        for i in gs..<ge {
+                            let v = Int(m[i])
+                            bits.write(code[v], count: Int(row[v]))
+                        }
+                    }
+                }
+                gs = ge
+                group += 1
             }
-            gs = ge
-            group += 1
         }
     }
 
