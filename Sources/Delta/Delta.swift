@@ -65,7 +65,8 @@ public enum Delta {
     /// (3) the suffix array is released, then the diff/extra blocks are built and the three
     /// bzip2 streams compressed block by block on all cores (`BSDIFF40.write`). Peak memory:
     /// old + new + 4 x old (suffix array) during (1)-(2) (plus what the suffix sort itself
-    /// needs), old + 3 x new during (3).
+    /// needs), old + 3 x new during (3). When new is old, (1) and (2) are skipped: their one
+    /// triple is known (`identicalInputTriples`).
     ///
     /// - Throws: `delta.input-too-large` if either input is >= 2^31 - 1 bytes.
     public static func create(old: [UInt8], new: [UInt8], options: DeltaCreateOptions = DeltaCreateOptions(),
@@ -121,6 +122,7 @@ public enum Delta {
     /// Steps (1) and (2) of `create`; the suffix array dies when this returns.
     static func computeTriples(old: [UInt8], new: [UInt8], options: DeltaCreateOptions,
                                progress: ProgressReporter) throws -> [ControlTriple] {
+        if let triples = identicalInputTriples(old: old, new: new, options: options.alignment) { return triples }
         progress.report(phase: "suffix sort", completed: 0, total: Int64(old.count))
         let sa = try SuffixArray.build(old, threads: options.alignment.resolvedThreads)
         progress.report(phase: "suffix sort", completed: Int64(old.count), total: Int64(old.count))
@@ -134,6 +136,17 @@ public enum Delta {
                 }
             }
         }
+    }
+
+    /// The scan's triples when `new` is `old` (an image rebuilt without change), without the
+    /// suffix sort; nil otherwise. The scan's first search at 0 finds all of old, whose score
+    /// at offset 0 is its whole length, so nothing is emitted until the end of new: then one
+    /// triple adds all n bytes (forward extension over the whole file), copies none, and seeks
+    /// back to the match at 0 (`seek` -n); empty inputs give none. The tests compare it with
+    /// the scan. bsdiff 4.3's original search (`AlignmentOptions.classic`) is left to the scan.
+    static func identicalInputTriples(old: [UInt8], new: [UInt8], options: AlignmentOptions) -> [ControlTriple]? {
+        guard options.prefixAwareSearch, old.count == new.count, old == new else { return nil }
+        return old.isEmpty ? [] : [ControlTriple(add: Int64(old.count), copy: 0, seek: -Int64(old.count))]
     }
 
     /// Applies an untrusted patch of either format (by its magic: `Patcher` for BSDIFF40,

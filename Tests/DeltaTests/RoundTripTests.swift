@@ -298,3 +298,38 @@ struct IntegerEncodingTests {
         }
     }
 }
+
+@Suite("identical inputs skip the suffix sort")
+struct IdenticalInputTests {
+    @Test("the triples for new == old are the scan's own, on one thread and in pieces",
+          arguments: [1, 2, 11, 4096, 300_000, 5 << 20])
+    func sameAsTheScan(_ size: Int) throws {
+        var g = SeededGenerator(seed: UInt64(size))
+        // Firmware-like: random stretches, zero runs and repeats, so the search meets ties.
+        var image = [UInt8]()
+        while image.count < size {
+            image += g.bytes(Int(g.next() % 3000) + 1)
+            image += [UInt8](repeating: 0, count: Int(g.next() % 2000))
+            if image.count > 5000 { image += Array(image[..<1000]) }
+        }
+        image = Array(image.prefix(size))
+        let fast = try #require(Delta.identicalInputTriples(old: image, new: image, options: AlignmentOptions()))
+        let sa = try SuffixArray.build(image, threads: 2)
+        let scanned = Alignment.triples(old: image, new: image, suffixArray: sa)
+        #expect(fast == scanned, "\(size) bytes: \(fast) against the scan's \(scanned)")
+        // And the patch rebuilds the image.
+        let patch = try Delta.create(old: image, new: image)
+        #expect(try Delta.apply(old: image, patch: patch) == image)
+    }
+
+    @Test("inputs that differ in one byte or in length, and the classic search, take the scan")
+    func onlyIdentical() {
+        let a: [UInt8] = Array(repeating: 7, count: 100)
+        var b = a
+        b[99] = 8
+        #expect(Delta.identicalInputTriples(old: a, new: b, options: AlignmentOptions()) == nil)
+        #expect(Delta.identicalInputTriples(old: a, new: Array(a.dropLast()), options: AlignmentOptions()) == nil)
+        #expect(Delta.identicalInputTriples(old: a, new: a, options: .classic) == nil)
+        #expect(Delta.identicalInputTriples(old: [], new: [], options: AlignmentOptions()) == [])
+    }
+}
