@@ -50,8 +50,10 @@ public struct AlignmentOptions: Sendable, Hashable {
     /// costs time, never patch bytes. `Int.max` scans on one thread.
     public var parallelMinimumSize: Int = 4 << 20
 
-    /// At most this many pieces for a parallel scan (pieces are at least 1 MiB); a boundary
-    /// costs only the time of its bridge, never patch bytes.
+    /// At most this many pieces for a parallel scan (pieces are at least 512 KiB); a boundary
+    /// costs only the time of its bridge, never patch bytes. Pieces of 512 KiB rather than
+    /// 1 MiB finish the scan of a 4-16 MiB file more evenly on two cores: M1, T1, W1 and W2
+    /// 2-12 % faster, measured in both orders.
     public var parallelPieces: Int = 32
 
     /// Threads for everything `Delta.create` runs: the suffix sort, the sampled keys, the scan
@@ -179,7 +181,7 @@ public enum Alignment {
         // in the initial state (as if new began there; searches and matches still run to the
         // end of new) to the first top of the outer loop at or past the next piece's start.
         let pieces = m >= options.parallelMinimumSize && m >= 2
-            ? max(2, min(options.parallelPieces, m / max(1, min(1 << 20, options.parallelMinimumSize / 2)))) : 1
+            ? max(2, min(options.parallelPieces, m / max(1, min(1 << 19, options.parallelMinimumSize / 2)))) : 1
         let bounds = (0...pieces).map { m * $0 / pieces }
         let threads = pieces == 1 ? 1 : min(pieces, options.resolvedThreads)
         let margin = options.pieceSearchMargin ?? max(1 << 16, m / pieces)
