@@ -105,6 +105,43 @@ struct BZip2EncoderTests {
         }
     }
 
+    /// Diff-like bytes: zero runs from one byte to 900 kB between stretches of small deltas
+    /// (mostly zero, some of them not), random bytes and short runs of other values.
+    static func diffLike(seed: UInt64, total: Int) -> [UInt8] {
+        var g = SeededGenerator(seed: seed)
+        var out = [UInt8]()
+        out.reserveCapacity(total + 600_000)
+        while out.count < total {
+            let r = g.next() % 20
+            if r < 8 {
+                out += repeatElement(0, count: Int(g.next() % (r == 0 ? 900_000 : 5000)) + 1)
+            } else if r < 14 {
+                for _ in 0..<Int(g.next() % 4000) + 1 {
+                    out.append(g.next() % 5 == 0 ? UInt8(truncatingIfNeeded: g.next() % 7) &- 3 : 0)
+                }
+            } else if r < 19 {
+                out += g.bytes(Int(g.next() % 3000) + 1)
+            } else {
+                out += repeatElement(UInt8(truncatingIfNeeded: g.next()), count: Int(g.next() % 1000) + 1)
+            }
+        }
+        return out
+    }
+
+    @Test("diff-like inputs: every block heavy enough for the encoder is libbz2's stream", arguments: [1, 2] as [UInt64])
+    func heavyDiffBlocks(_ seed: UInt64) throws {
+        let input = Self.diffLike(seed: seed, total: 24_000_000)
+        try input.withUnsafeBufferPointer { b in
+            let blocks = BZip2Blocks.blocks(b)
+            var heavy = 0
+            for (k, block) in blocks.enumerated() where block.runWeight >= BZip2Blocks.fallbackRunWeight {
+                let end = k + 1 < blocks.count ? blocks[k + 1].start : b.count
+                if try check(UnsafeBufferPointer(rebasing: b[block.start..<end]), "seed \(seed), block \(k)") { heavy += 1 }
+            }
+            #expect(heavy >= 2 && blocks.count >= 2, "seed \(seed): \(heavy) heavy blocks taken of \(blocks.count)")
+        }
+    }
+
     @Test("the least rotation and the primitivity test agree with brute force")
     func leastRotation() {
         var g = SeededGenerator(seed: 3)
