@@ -32,7 +32,8 @@ extension BZip2 {
     ///    libbz2's serial stream.
     ///
     /// Memory beyond the outputs: one libbz2 compressor (about 7.6 MB at level 9) per thread,
-    /// and at most 2 x `concurrency` compressed blocks (about 1 MB each at worst) waiting for
+    /// or for a block of long runs `BZip2Encoder`'s working arrays (about 8.5 MB: the coded
+    /// block and its rotation, its suffix array, the last column and the symbols), and at most 2 x `concurrency` compressed blocks (about 1 MB each at worst) waiting for
     /// an earlier block to finish; a thread does not start a job further ahead than that.
     ///
     /// - Precondition: `concurrency >= 1`.
