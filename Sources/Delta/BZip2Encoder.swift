@@ -19,16 +19,17 @@ import SuffixArray
 /// rotation that continues v with the start of w sorts after the one that reaches the end of
 /// w first). So the suffix array of w, shifted by w's offset in the block, is the sorted
 /// rotation order, and origPtr is the row of rotation 0. A periodic block has equal rotations,
-/// whose order would be libbz2's tie-breaking: `stream` declines those (nil) and libbz2 sorts
-/// them.
+/// whose order would be libbz2's tie-breaking: `singleBlockStream` declines those (nil) and
+/// libbz2 sorts them.
 ///
 /// The rest is compress.c's order of work, step by step: the move-to-front of the last
 /// column with zero runs as RUNA/RUNB digits (`generateMTFValues`); 2-6 Huffman tables from an
 /// initial split of the symbol frequencies, refined four times over groups of 50 symbols,
 /// code lengths at most 17 (`sendMTFValues`, huffman.c `BZ2_hbMakeCodeLengths` and
 /// `BZ2_hbAssignCodes`); then the symbol map, the selectors (move-to-front, unary), the
-/// delta-coded lengths and the data. The tests compare the streams with libbz2's on every
-/// input of the bzip2 tests and on every run length from 1 to 300.
+/// delta-coded lengths and the data. The tests (BZip2EncoderTests) compare the streams with
+/// libbz2's on inputs around the block boundaries, every run length from 1 to 300, skewed and
+/// small alphabets, and generated diff-like blocks of long runs.
 enum BZip2Encoder {
     /// The bzip2 stream libbz2 makes of `input` (blockSize100k 9, any work factor), or nil
     /// when this encoder does not take it: empty input, input that does not fit in one block,
