@@ -60,10 +60,10 @@ let package = Package(
             dependencies: ["SuffixArray", "CBZip2", "CLZMA", "FirmchainCore"]
         ),
         // CFirmchainPatch: the device-side firmchain1 applier (Docs/formats/FIRMCHAIN1.md) in portable
-        // C99 over liblzma, streaming from one caller-given workspace with no heap. Firmware projects
-        // vendor fcpatch.h, fcpatch.c and fcpatch_sha256.c; here only firmchain-fuzz imports it, and
-        // CApplierBuildTests compiles it (with cli/, the `fcpatch` driver) under cc and sanitizers.
-        .target(name: "CFirmchainPatch", exclude: ["cli"], linkerSettings: [.linkedLibrary("lzma")]),
+        // C99 with its own LZMA2 decoder, streaming from one caller-given workspace with no heap and
+        // no library. Firmware projects vendor its five files; here only firmchain-fuzz imports it,
+        // and CApplierBuildTests compiles it (with cli/, the `fcpatch` driver) under cc and sanitizers.
+        .target(name: "CFirmchainPatch", exclude: ["cli"]),
         // CPKCS11: the standard PKCS#11 header (from libp11-kit-dev) and a few C helpers
         // for dlopen and the function list; only files named *_pkcs11.swift import it.
         .target(

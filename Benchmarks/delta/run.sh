@@ -63,7 +63,7 @@ want() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
 # The device-side applier, built as a firmware project would (Sources/CFirmchainPatch).
 if want firmchain1; then
   cc -std=c99 -O2 -o "$OUT/fcpatch" -I Sources/CFirmchainPatch/include Sources/CFirmchainPatch/fcpatch.c \
-    Sources/CFirmchainPatch/fcpatch_sha256.c Sources/CFirmchainPatch/cli/fcpatch_main.c -llzma
+    Sources/CFirmchainPatch/fcpatch_sha256.c Sources/CFirmchainPatch/fcpatch_lzma2.c Sources/CFirmchainPatch/cli/fcpatch_main.c
 fi
 
 # run NAME OUTFILE CMD... : wall seconds and peak RSS (KiB) into $OUT/NAME.time, "timeout" on timeout.

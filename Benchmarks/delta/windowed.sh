@@ -27,7 +27,7 @@ mkdir -p "$OUT"
 die() { echo "bench-delta-windowed: $*" >&2; exit 1; }
 [ -x "$FIRMCHAIN" ] || die "no release build at $FIRMCHAIN (swift build -c release)"
 cc -std=c99 -O2 -o "$OUT/fcpatch" -I Sources/CFirmchainPatch/include Sources/CFirmchainPatch/fcpatch.c \
-  Sources/CFirmchainPatch/fcpatch_sha256.c Sources/CFirmchainPatch/cli/fcpatch_main.c -llzma
+  Sources/CFirmchainPatch/fcpatch_sha256.c Sources/CFirmchainPatch/fcpatch_lzma2.c Sources/CFirmchainPatch/cli/fcpatch_main.c
 
 # create NAME OLD NEW [--max-memory M]: writes "seconds peak-MiB patch-bytes" to $OUT/NAME.result
 # after checking the patch (a failure stops the whole script: it runs in this shell).

@@ -3,75 +3,40 @@
  *
  * Everything lives in the caller's workspace, laid out by plan():
  *
- *   [align to 16] state | in[0] in[1] in[2] | ctl | old | out | arena[0] arena[1] arena[2]
+ *   [align to 16] state | in[0] in[1] in[2] | ctl | old | out | probs[0..2] | dict[0] dict[1] dict[2]
  *
- * Each arena backs one liblzma raw LZMA2 decoder through a bump allocator, so the decoders
- * allocate nothing from the heap; an arena is lzma_raw_decoder_memusage() for the section's
- * dictionary (liblzma's own upper bound, the one its memory limits use) plus room to align
- * each allocation. The sections are decoded in step: the control section a few bytes ahead,
- * diff and extra exactly as the triples consume them.
+ * Each section has its own LZMA2 decoder (fcpatch_lzma2.c): a probability table of FCLZ_PROBS
+ * entries and a dictionary of the size the header names, nothing else. The sections are decoded
+ * in step: the control section a few bytes ahead, diff and extra exactly as the triples consume
+ * them.
  */
 #include "fcpatch.h"
+#include "fcpatch_lzma2.h"
 
-#include <lzma.h>
 #include <string.h>
 
 #define ALIGN 16u
 /* Compressed bytes fetched per read_patch call, per section. */
-#define IN_BUF 4096u
+#define IN_BUF 1024u
 /* Decoded control bytes kept ahead of the parser; a triple is at most 27 bytes. */
 #define CTL_BUF 256u
 /* Old, diff and new bytes handled per step of an add or copy. */
-#define DATA_BUF 4096u
-/* A raw LZMA2 decoder makes about five allocations (stream internals, filter chain, LZ
- * decoder, LZMA2 and LZMA states, dictionary); each may cost up to ALIGN - 1 bytes of padding.
- * 32 leaves room for a liblzma that allocates more, for 512 bytes. */
-#define ARENA_ALLOCS 32u
+#define DATA_BUF 2048u
 
-static const uint64_t two63 = (uint64_t)1 << 63;
 static const uint64_t two62 = (uint64_t)1 << 62;
-
-/* ---- bump allocator over one arena ---- */
-
-struct arena {
-    uint8_t *base; /* ALIGN-aligned */
-    size_t size;
-    size_t used;
-};
-
-static void *arena_alloc(void *opaque, size_t nmemb, size_t size)
-{
-    struct arena *a = opaque;
-    size_t n, start;
-
-    if (size != 0 && nmemb > SIZE_MAX / size) return NULL;
-    n = nmemb * size;
-    start = (a->used + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
-    if (start < a->used || start > a->size || n > a->size - start) return NULL;
-    a->used = start + n;
-    return a->base + start;
-}
-
-/* Memory goes back all at once, when the caller reuses the workspace. */
-static void arena_free(void *opaque, void *ptr)
-{
-    (void)opaque;
-    (void)ptr;
-}
 
 /* ---- workspace layout ---- */
 
+struct applier;
+
 struct section {
-    lzma_stream strm;
-    lzma_allocator allocator;
-    struct arena arena;
+    fclz z;
+    struct applier *ap;
     uint8_t *in;
-    uint64_t next;     /* file offset of the first compressed byte not yet handed to liblzma */
+    uint64_t next;     /* file offset of the first compressed byte not yet handed to the decoder */
     uint64_t end;      /* file offset one past the section */
     uint64_t length;   /* decoded length the header names */
     uint64_t produced; /* decoded bytes handed out so far, <= length */
-    int started;       /* lzma_raw_decoder succeeded: lzma_end is due */
-    int ended;         /* the decoder returned LZMA_STREAM_END */
 };
 
 struct applier {
@@ -85,27 +50,13 @@ struct applier {
 };
 
 struct layout {
-    uint64_t state, in[3], ctl, old, out, arena[3], arena_size[3];
+    uint64_t state, in[3], ctl, old, out, probs[3], dict[3];
     uint64_t total; /* including ALIGN - 1 bytes to align an arbitrary workspace pointer */
 };
 
 static uint64_t round_up(uint64_t n) { return (n + (ALIGN - 1)) & ~(uint64_t)(ALIGN - 1); }
 
-static void lzma2_filters(lzma_options_lzma *opt, lzma_filter f[2], uint32_t dict)
-{
-    /* LZMA2 carries lc/lp/pb in its chunk headers (§4): only the dictionary matters here. */
-    memset(opt, 0, sizeof *opt);
-    opt->dict_size = dict;
-    opt->lc = LZMA_LC_DEFAULT;
-    opt->lp = LZMA_LP_DEFAULT;
-    opt->pb = LZMA_PB_DEFAULT;
-    f[0].id = LZMA_FILTER_LZMA2;
-    f[0].options = opt;
-    f[1].id = LZMA_VLI_UNKNOWN;
-    f[1].options = NULL;
-}
-
-/* Returns 0 if liblzma refuses a dictionary or the total does not fit in size_t. */
+/* Returns 0 if the total does not fit in size_t. Dictionaries are at most 64 MiB (§1). */
 static int plan(const fcpatch_header *h, struct layout *l)
 {
     uint64_t off = 0;
@@ -124,17 +75,12 @@ static int plan(const fcpatch_header *h, struct layout *l)
     l->out = off;
     off += DATA_BUF;
     for (i = 0; i < 3; i++) {
-        lzma_options_lzma opt;
-        lzma_filter f[2];
-        uint64_t m;
-
-        lzma2_filters(&opt, f, h->section[i].dictionary);
-        m = lzma_raw_decoder_memusage(f);
-        if (m == UINT64_MAX || m > two63) return 0;
-        l->arena[i] = off;
-        l->arena_size[i] = round_up(m) + (uint64_t)ARENA_ALLOCS * ALIGN;
-        off += l->arena_size[i]; /* below 4 * 2^63: no wrap */
-        if (off > two63) return 0;
+        l->probs[i] = off;
+        off += round_up(FCLZ_PROBS * sizeof(uint16_t));
+    }
+    for (i = 0; i < 3; i++) {
+        l->dict[i] = off;
+        off += round_up(h->section[i].dictionary);
     }
     l->total = off + (ALIGN - 1);
     return l->total <= SIZE_MAX;
@@ -211,91 +157,42 @@ size_t fcpatch_workspace_size(const fcpatch_header *h)
 
 /* ---- sections (§4) ---- */
 
-static int section_start(struct section *s, const fcpatch_section *desc)
+/* The decoder's input: the section's next compressed bytes, IN_BUF at a time, none past its end. */
+static int section_fill(void *ctx, const uint8_t **next, size_t *avail)
 {
-    static const lzma_stream init = LZMA_STREAM_INIT;
-    lzma_options_lzma opt;
-    lzma_filter f[2];
-    lzma_ret ret;
+    struct section *s = ctx;
+    size_t k = s->end - s->next < IN_BUF ? (size_t)(s->end - s->next) : IN_BUF;
 
-    s->strm = init;
-    s->allocator.alloc = arena_alloc;
-    s->allocator.free = arena_free;
-    s->allocator.opaque = &s->arena;
-    s->strm.allocator = &s->allocator;
+    *next = s->in;
+    *avail = 0;
+    if (k == 0) return FCPATCH_OK;
+    if (s->ap->io->read_patch(s->ap->io->ctx, s->next, s->in, k) != 0) return FCPATCH_E_READ;
+    s->next += k;
+    *avail = k;
+    return FCPATCH_OK;
+}
+
+static void section_start(struct applier *ap, struct section *s, const fcpatch_section *desc, uint8_t *dict, uint16_t *probs)
+{
+    s->ap = ap;
     s->next = desc->offset;
     s->end = desc->offset + desc->compressed;
     s->length = desc->length;
     s->produced = 0;
-    s->ended = 0;
-    lzma2_filters(&opt, f, desc->dictionary);
-    ret = lzma_raw_decoder(&s->strm, f);
-    if (ret == LZMA_MEM_ERROR) return FCPATCH_E_WORKSPACE;
-    if (ret != LZMA_OK) return FCPATCH_E_CORRUPT_SECTION;
-    s->started = 1;
-    return FCPATCH_OK;
-}
-
-/* One lzma_code call on s, fetching compressed bytes first when liblzma has none left. The
- * caller has set next_out/avail_out. Never reads past the section's end. */
-static int section_step(struct applier *ap, struct section *s)
-{
-    size_t in0, out0;
-    lzma_ret ret;
-
-    if (s->strm.avail_in == 0 && s->next < s->end) {
-        size_t k = s->end - s->next < IN_BUF ? (size_t)(s->end - s->next) : IN_BUF;
-
-        if (ap->io->read_patch(ap->io->ctx, s->next, s->in, k) != 0) return FCPATCH_E_READ;
-        s->next += k;
-        s->strm.next_in = s->in;
-        s->strm.avail_in = k;
-    }
-    in0 = s->strm.avail_in;
-    out0 = s->strm.avail_out;
-    /* Once the last byte is handed over the action stays LZMA_FINISH, as liblzma requires. */
-    ret = lzma_code(&s->strm, s->next == s->end ? LZMA_FINISH : LZMA_RUN);
-    if (ret == LZMA_STREAM_END) {
-        s->ended = 1;
-        return FCPATCH_OK;
-    }
-    if (ret == LZMA_MEM_ERROR) return FCPATCH_E_WORKSPACE;
-    if (ret != LZMA_OK) return FCPATCH_E_CORRUPT_SECTION;
-    /* No progress with room to write means the input ran out before the end marker. */
-    if (s->strm.avail_in == in0 && s->strm.avail_out == out0) return FCPATCH_E_CORRUPT_SECTION;
-    return FCPATCH_OK;
+    fclz_init(&s->z, dict, desc->dictionary, probs, section_fill, s);
 }
 
 /* Decodes exactly n bytes of s into dst. The caller has checked produced + n <= length. */
-static int section_read(struct applier *ap, struct section *s, uint8_t *dst, size_t n)
+static int section_read(struct section *s, uint8_t *dst, size_t n)
 {
-    int rc;
+    int rc = fclz_read(&s->z, dst, n);
 
-    s->strm.next_out = dst;
-    s->strm.avail_out = n;
-    while (s->strm.avail_out > 0) {
-        if (s->ended) return FCPATCH_E_CORRUPT_SECTION; /* shorter than its length */
-        if ((rc = section_step(ap, s)) != FCPATCH_OK) return rc;
-    }
-    s->produced += n;
-    return FCPATCH_OK;
+    if (rc == FCPATCH_OK) s->produced += n;
+    return rc;
 }
 
 /* §4: the stream must end here, with no byte beyond length and none of the file left over. */
-static int section_finish(struct applier *ap, struct section *s)
-{
-    uint8_t spare;
-    int rc;
-
-    while (!s->ended) {
-        s->strm.next_out = &spare;
-        s->strm.avail_out = 1;
-        if ((rc = section_step(ap, s)) != FCPATCH_OK) return rc;
-        if (s->strm.avail_out == 0) return FCPATCH_E_CORRUPT_SECTION; /* longer than its length */
-    }
-    if (s->strm.avail_in != 0 || s->next != s->end) return FCPATCH_E_CORRUPT_SECTION;
-    return FCPATCH_OK;
-}
+static int section_finish(struct section *s) { return fclz_finish(&s->z); }
 
 /* ---- control (§2) ---- */
 
@@ -308,7 +205,7 @@ static int control_byte(struct applier *ap, uint8_t *b)
         int rc;
 
         if (k == 0) return FCPATCH_E_BAD_CONTROL; /* a triple runs past the section */
-        if ((rc = section_read(ap, s, ap->ctl, k)) != FCPATCH_OK) return rc;
+        if ((rc = section_read(s, ap->ctl, k)) != FCPATCH_OK) return rc;
         ap->ctl_pos = 0;
         ap->ctl_len = k;
     }
@@ -394,7 +291,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
                 if (ap->io->read_old(ap->io->ctx, oldpos, ap->out, k) != 0) return FCPATCH_E_READ;
             } else {
                 if (ap->io->read_old(ap->io->ctx, oldpos, ap->old, k) != 0) return FCPATCH_E_READ;
-                if ((rc = section_read(ap, diff, ap->out, k)) != FCPATCH_OK) return rc;
+                if ((rc = section_read(diff, ap->out, k)) != FCPATCH_OK) return rc;
                 for (j = 0; j < k; j++) ap->out[j] = (uint8_t)(ap->out[j] + ap->old[j]);
             }
             if ((rc = emit(ap, k)) != FCPATCH_OK) return rc;
@@ -407,7 +304,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
         while (copy > 0) {
             size_t k = copy < DATA_BUF ? (size_t)copy : DATA_BUF;
 
-            if ((rc = section_read(ap, extra, ap->out, k)) != FCPATCH_OK) return rc;
+            if ((rc = section_read(extra, ap->out, k)) != FCPATCH_OK) return rc;
             if ((rc = emit(ap, k)) != FCPATCH_OK) return rc;
             newpos += k;
             copy -= k;
@@ -429,7 +326,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
         diff->produced != diff->length || extra->produced != extra->length)
         return FCPATCH_E_BAD_CONTROL;
     for (i = 0; i < 3; i++)
-        if ((rc = section_finish(ap, &ap->sec[i])) != FCPATCH_OK) return rc;
+        if ((rc = section_finish(&ap->sec[i])) != FCPATCH_OK) return rc;
     fcpatch_sha256_final(&ap->sha, digest);
     return memcmp(digest, h->new_sha256, 32) == 0 ? FCPATCH_OK : FCPATCH_E_DIGEST;
 }
@@ -463,15 +360,11 @@ int fcpatch_apply(const fcpatch_io *io, uint64_t old_size, uint64_t patch_size, 
     ap->out = base + l.out;
     for (i = 0; i < 3; i++) {
         ap->sec[i].in = base + l.in[i];
-        ap->sec[i].arena.base = base + l.arena[i];
-        ap->sec[i].arena.size = (size_t)l.arena_size[i];
+        section_start(ap, &ap->sec[i], &h.section[i], base + l.dict[i], (uint16_t *)(void *)(base + l.probs[i]));
     }
 
     rc = check_base(ap, &h, old_size);
-    for (i = 0; i < 3 && rc == FCPATCH_OK; i++) rc = section_start(&ap->sec[i], &h.section[i]);
     if (rc == FCPATCH_OK) rc = run(ap, &h);
-    for (i = 0; i < 3; i++)
-        if (ap->sec[i].started) lzma_end(&ap->sec[i].strm);
     return rc;
 }
 

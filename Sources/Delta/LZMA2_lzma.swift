@@ -56,6 +56,39 @@ enum LZMA2 {
     }
 }
 
+extension LZMA2 {
+    /// §4 narrows LZMA2's `lc + lp <= 4` to `<= 3`, so a device's decoder needs at most 7,991
+    /// probabilities: walks the stream's chunk headers (liblzma checks everything else) and
+    /// refuses a properties byte outside that, as the C applier does. Stops at the end marker or
+    /// at the first header that does not parse, which liblzma then refuses.
+    static func checkProperties(_ s: UnsafeBufferPointer<UInt8>, what: String) throws {
+        var i = 0
+        while i < s.count {
+            let control = Int(s[i])
+            if control == 0 { return }
+            if control == 1 || control == 2 {
+                guard i + 2 < s.count else { return }
+                i += 3 + (Int(s[i + 1]) << 8 | Int(s[i + 2])) + 1
+            } else if control >= 0x80 {
+                guard i + 4 < s.count else { return }
+                let packed = (Int(s[i + 3]) << 8 | Int(s[i + 4])) + 1
+                i += 5
+                if control >= 0xC0 {
+                    guard i < s.count else { return }
+                    let props = Int(s[i])
+                    if props < 225 && props % 9 + (props / 9) % 5 > 3 {
+                        throw FirmchainError(.deltaCorruptBlock, "the \(what) section uses LZMA2 properties lc \(props % 9), lp \((props / 9) % 5): firmchain1 allows lc + lp <= 3")
+                    }
+                    i += 1
+                }
+                i += packed
+            } else {
+                return
+            }
+        }
+    }
+}
+
 /// One section of an untrusted firmchain1 patch, decompressed on demand: at most `length`
 /// bytes come out, and `finish` checks that the stream ends exactly at its last compressed
 /// byte with exactly `length` bytes made (§4). Errors name the section (`what`).
@@ -69,6 +102,7 @@ final class LZMA2Reader {
     init(_ section: UnsafeBufferPointer<UInt8>, dictionary: Int, length: Int, what: String) throws {
         self.what = what
         self.length = length
+        try LZMA2.checkProperties(section, what: what)
         var options = lzma_options_lzma()
         options.dict_size = UInt32(dictionary)
         let rc = withUnsafeMutablePointer(to: &options) { opt in

@@ -199,6 +199,7 @@ struct FirmchainDelta1Tests {
         ("1025 triples that make nothing", ErrorCode.deltaBadControl.id), ("more than N + 1024 triples", ErrorCode.deltaBadHeader.id),
         ("a copy of old flagged with no length", ErrorCode.deltaBadControl.id), ("section lengths summing past 2^63", ErrorCode.deltaPatchTruncated.id),
         ("2^60 triples in a control section of 2^62 - 1 bytes", ErrorCode.deltaBadHeader.id),
+        ("LZMA2 properties lc 3, lp 1 (lc + lp above 3)", ErrorCode.deltaCorruptBlock.id),
     ]
 
     @Test("hostile headers and sections are each refused with their code and leave no output", arguments: hostileCases)
@@ -234,6 +235,11 @@ struct FirmchainDelta1Tests {
         case "a section cut short": patch = Array(good.dropLast())
         case "new length beyond 2^62": patch = set(good, 24, le(1 << 62, 8))
         case "diff and extra not adding up to N": patch = set(good, 128 + 8, le(UInt64(new.count + 1), 8))
+        case "LZMA2 properties lc 3, lp 1 (lc + lp above 3)":
+            // The diff section's first chunk: control byte (dictionary reset, new properties), two
+            // size bytes each for its decoded and compressed lengths, then its properties.
+            #expect(good[diffStart] >= 0xE0 && good[diffStart + 5] == (2 * 5 + 0) * 9 + 3, "an LZMA chunk with lc 3, lp 0, pb 2 from the writer")
+            patch = set(good, diffStart + 5, [(2 * 5 + 1) * 9 + 3])
         case "more triples than the control can hold": patch = set(good, 96, le(UInt64(header.sections[0].length), 8))
         case "non-minimal LEB128":
             var p = parts

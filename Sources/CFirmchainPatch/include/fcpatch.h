@@ -4,7 +4,8 @@
  * Written for devices: pure C99, no heap. The caller gives one workspace of
  * fcpatch_workspace_size() bytes and three callbacks; the applier reads the old image and the
  * patch by offset and writes the new image once, front to back. To vendor it, copy this header,
- * fcpatch.c and fcpatch_sha256.c, and link liblzma (only fcpatch.c includes <lzma.h>).
+ * fcpatch.c, fcpatch_sha256.c, fcpatch_lzma2.c and fcpatch_lzma2.h (its own LZMA2 decoder: no
+ * other library is needed).
  *
  * What fcpatch_apply guarantees, in the order it checks (FIRMCHAIN1.md §3):
  *   1. the header follows every rule of §1 and §3, else nothing else is read;
@@ -48,7 +49,8 @@ enum fcpatch_status {
     FCPATCH_E_TOO_LARGE = 4,
     /** The old image is not the one the patch was made from (length or sha256). */
     FCPATCH_E_WRONG_BASE = 5,
-    /** An LZMA2 section is corrupt, or does not decode to exactly its length at its end. */
+    /** An LZMA2 section is corrupt (or uses lc + lp > 3, §4), or does not decode to exactly its
+     *  length at its end. */
     FCPATCH_E_CORRUPT_SECTION = 6,
     /** The control section breaks §2/§3: a bad LEB128, a triple out of bounds, a count off. */
     FCPATCH_E_BAD_CONTROL = 7,
@@ -96,11 +98,11 @@ typedef struct fcpatch_header {
 int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch_size, fcpatch_header *out);
 
 /**
- * The exact number of workspace bytes fcpatch_apply needs for this header: three LZMA2 decoder
- * arenas (lzma_raw_decoder_memusage for each section's dictionary, with room for aligning each
- * allocation), the applier's state and I/O buffers, and up to 15 bytes to align the start.
- * Depends on the liblzma linked at run time. Returns 0 if h is NULL or names a dictionary
- * liblzma refuses, or if the size does not fit in size_t.
+ * The exact number of workspace bytes fcpatch_apply needs for this header: the three sections'
+ * dictionaries (each rounded up to 16 bytes), three LZMA2 probability tables of 15,982 bytes,
+ * the applier's state and I/O buffers (about 8.5 KiB), and up to 15 bytes to align the start.
+ * For patches of Firmchain's writer (8 / 16 / 16 KiB dictionaries at most): 97,087 bytes or less.
+ * Returns 0 if h is NULL or if the size does not fit in size_t.
  */
 size_t fcpatch_workspace_size(const fcpatch_header *h);
 

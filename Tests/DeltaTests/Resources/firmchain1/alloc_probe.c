@@ -3,7 +3,7 @@
  * (CApplierBuildTests.swift builds and runs it, without sanitizers, which bring their own malloc).
  *
  * It replaces malloc, calloc, realloc and free (glibc allows this and exports the originals as
- * __libc_*), so a call from the applier or from liblzma while `counting` is set is seen. Then:
+ * __libc_*), so a call from the applier while `counting` is set is seen. Then:
  *   1. a workspace one byte short of fcpatch_workspace_size() is refused before any I/O;
  *   2. a workspace of exactly that size, aligned and at the worst alignment (address 1 mod 16),
  *      yields NEW byte for byte with no heap call.
