@@ -44,7 +44,7 @@ public enum WindowedDelta {
         // Per byte of S: the window (ratio + 1) x 5.5, new, diff and extra (3).
         let perByte = (ratio + 1) * 5.5 + 3
         // 64 MiB for the runtime; per compressing thread a 2 MiB piece in and out and liblzma's
-        // encoder (2 MiB at preset 9 with a 64 KiB dictionary).
+        // encoder (2 MiB at preset 9 with a 16 KiB dictionary).
         let usable = Double(maxMemory - (64 << 20) - max(1, threads) * (6 << 20))
         guard usable > 0 else { return nil }
         var s = Int(usable / perByte) / (1 << 20) * (1 << 20)
@@ -78,7 +78,7 @@ public enum WindowedDelta {
         /// Compresses `bytes` as pieces of `section` and appends them to its spill file.
         func spill(_ bytes: [UInt8], section: Int) throws {
             guard !bytes.isEmpty else { return }
-            let dictionary = FirmchainDelta1.dictionary(for: bytes.count)
+            let dictionary = FirmchainDelta1.dictionary(for: bytes.count, section: section)
             try spills[section].append(compressedPieces(of: bytes, dictionary: dictionary, threads: threads))
             lengths[section] += bytes.count
             dictionaries[section] = max(dictionaries[section], dictionary)
