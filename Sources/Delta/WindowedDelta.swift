@@ -161,18 +161,17 @@ public enum WindowedDelta {
                        segmentLength: s, segments: segments, old: (o, Hex.encode(oldSHA)), new: (n, Hex.encode(newSHA)))
     }
 
-    /// `bytes` as LZMA2 pieces of `FirmchainDelta1.pieceSize` (each starting with a dictionary
+    /// `bytes` as LZMA2 pieces (`FirmchainDelta1.pieces(of:)`, each starting with a dictionary
     /// reset), compressed with `dictionary` on `threads` threads, joined without their end markers.
     static func compressedPieces(of bytes: [UInt8], dictionary: Int, threads: Int) -> [UInt8] {
-        let count = (bytes.count + FirmchainDelta1.pieceSize - 1) / FirmchainDelta1.pieceSize
-        guard count > 0 else { return [] }
+        guard !bytes.isEmpty else { return [] }
+        let ranges = FirmchainDelta1.pieces(of: bytes.count), count = ranges.count
         nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: count)
         let lock = NSLock()
         let compress: @Sendable (Int) -> Void = { j in
-            let range = j * FirmchainDelta1.pieceSize..<min(bytes.count, (j + 1) * FirmchainDelta1.pieceSize)
             // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
             var piece = try! bytes.withUnsafeBufferPointer {
-                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[range]), dictionary: dictionary)
+                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[ranges[j]]), dictionary: dictionary)
             }
             precondition(piece.last == 0, "an LZMA2 stream ends with its end marker")
             piece.removeLast()

@@ -138,6 +138,19 @@ struct FirmchainDelta1Tests {
         #expect(try Delta.apply(old: old, patch: one) == new)
     }
 
+    @Test("a section is cut into as few pieces of at most pieceSize as hold it, of equal length to a byte, covering it in order")
+    func pieceRanges() {
+        let p = FirmchainDelta1.pieceSize
+        for length in [0, 1, 4095, p - 1, p, p + 1, 2 * p, 2 * p + 1, 2_649_394, 16_952_609, 7 * p - 3] {
+            let ranges = FirmchainDelta1.pieces(of: length)
+            #expect(ranges.count == max(1, (length + p - 1) / p), "\(length)")
+            #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == length, "\(length)")
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(length)")
+            let sizes = ranges.map(\.count)
+            #expect(sizes.max()! <= p && sizes.max()! - sizes.min()! <= 1, "\(length): \(sizes)")
+        }
+    }
+
     @Test("runs of zeros in the diff become flagged adds that copy old: identical and sparse images make patches of a few hundred bytes (the 176-byte header with both digests included)")
     func zeroRuns() throws {
         var g = SeededGenerator(seed: 41)
