@@ -101,14 +101,15 @@ static uint32_t direct_bits(fclz *z, unsigned n)
 {
     uint32_t v = 0;
 
+    /* As liblzma computes it (bit 31 of code - range), so that the two agree on every input. */
     while (n-- > 0) {
+        uint32_t t;
+
         z->range >>= 1;
-        if (z->code >= z->range) {
-            z->code -= z->range;
-            v = v << 1 | 1u;
-        } else {
-            v <<= 1;
-        }
+        z->code -= z->range;
+        t = 0u - (z->code >> 31);
+        z->code += z->range & t;
+        v = (v << 1) + t + 1u;
         if (z->range < TOP) {
             z->range <<= 8;
             z->code = z->code << 8 | rc_byte(z);
@@ -343,7 +344,7 @@ static void next_chunk(fclz *z)
     z->chunk = 2;
     z->chunk_out = out + 1;
     z->chunk_in = in + 1;
-    /* A range coder: a 0 byte, then the 32-bit code, which must be below the initial range. */
+    /* A range coder: a 0 byte, then the 32-bit code (liblzma checks no more). */
     if (rc_byte(z) != 0) corrupt(z);
     z->code = 0;
     z->code = (uint32_t)rc_byte(z) << 24;
@@ -351,7 +352,6 @@ static void next_chunk(fclz *z)
     z->code |= (uint32_t)rc_byte(z) << 8;
     z->code |= rc_byte(z);
     z->range = 0xFFFFFFFFu;
-    if (z->code == z->range) corrupt(z);
 }
 
 void fclz_init(fclz *z, uint8_t *dict, uint32_t dict_size, uint16_t *probs, fclz_fill fill, void *ctx)
@@ -362,7 +362,7 @@ void fclz_init(fclz *z, uint8_t *dict, uint32_t dict_size, uint16_t *probs, fclz
     z->fill = fill;
     z->ctx = ctx;
     z->dict = dict;
-    z->dict_size = dict_size;
+    z->dict_size = (dict_size + 15u) & ~15u; /* as liblzma rounds it */
     z->probs = probs;
     z->need_dict_reset = 1;
     z->need_props = 1;

@@ -5,11 +5,12 @@
  * and the probability table (FCLZ_PROBS entries), and a callback that hands it compressed bytes.
  *
  * Checks, each a FCPATCH_E_CORRUPT_SECTION: the first chunk resets the dictionary and the first
- * LZMA chunk sets its properties; lc + lp <= 3 and pb <= 4 (§4 narrows LZMA2's lc + lp <= 4);
- * each range coder starts with a 0 byte, ends with its code at 0 and uses exactly its chunk's
- * compressed bytes; a match stays inside the bytes decoded since the last dictionary reset, inside
+ * LZMA chunk sets its properties; lc + lp <= 3 and pb <= 4 (§4 narrows LZMA2's lc + lp <= 4, and
+ * the Swift applier checks it too); each range coder starts with a 0 byte, ends with its code at
+ * 0 and uses exactly its chunk's compressed bytes; a match stays inside the bytes decoded since the last dictionary reset, inside
  * the dictionary and inside its chunk; no LZMA end marker inside a chunk; no control byte LZMA2
- * does not define.
+ * does not define. These are liblzma's checks, made the same way, so that the C and the Swift
+ * applier (which uses liblzma) accept the same patches.
  */
 #ifndef FCPATCH_LZMA2_H
 #define FCPATCH_LZMA2_H
@@ -49,7 +50,8 @@ typedef struct fclz {
     int need_dict_reset, need_props, ended;
 } fclz;
 
-/* Starts a decoder over a dictionary of dict_size bytes (dict) and FCLZ_PROBS probabilities. */
+/* Starts a decoder over a dictionary of dict_size bytes rounded up to a multiple of 16, as
+ * liblzma rounds it (dict holds that many), and FCLZ_PROBS probabilities. */
 void fclz_init(fclz *z, uint8_t *dict, uint32_t dict_size, uint16_t *probs, fclz_fill fill, void *ctx);
 
 /* Decodes exactly n bytes into dst; FCPATCH_E_CORRUPT_SECTION if the stream is invalid or ends

@@ -6,12 +6,14 @@
  *   1. Generated inputs (random, small alphabets, zero runs between sparse changes as in a diff
  *      section, repeats at near and far distances, a 4-byte-aligned pattern), each encoded by
  *      liblzma's raw LZMA2 encoder under a spread of options (presets 0-9, fast and normal modes,
- *      lc/lp/pb with lc + lp <= 3, dictionaries 4 KiB to 1 MiB), some as two streams joined at a
+ *      lc/lp/pb with lc + lp <= 3, dictionaries 4 KiB to 1 MiB and one of 5,000 bytes), some as two streams joined at a
  *      dictionary reset the way Firmchain's writer joins pieces: the decoder, fed its input and
  *      asked for output in uneven pieces, gives back the input byte for byte and finishes cleanly.
  *   2. Refusals: lc + lp = 4; the end marker missing; a byte after it; one byte more asked for
  *      than the stream holds; the stream cut anywhere.
  *   3. Bit flips in every stream: the decoder returns (either way) without a sanitizer report.
+ *
+ *   4. A dictionary size that is not a multiple of 16 is rounded up as liblzma rounds it.
  *
  * Prints "N streams, B bytes decoded, R refusals, F flips" and exits 0, or names the failed
  * check and exits 1.
@@ -142,7 +144,7 @@ static int fail(const char *what, int kind, uint32_t preset, unsigned lc, unsign
 
 int main(void)
 {
-    static const uint32_t dicts[] = {4096, 16384, 65536, 1u << 20};
+    static const uint32_t dicts[] = {4096, 16384, 65536, 1u << 20, 5000};
     enum { MAX_IN = 600000, CAP = 2 * MAX_IN + 4096 };
     static uint8_t in[MAX_IN], stream[CAP], second[CAP], out[MAX_IN + 1];
     unsigned long streams = 0, refusals = 0, flips = 0;
@@ -151,7 +153,7 @@ int main(void)
 
     for (round = 0; round < 60; round++) {
         int kind = round % 5, join = round % 3 == 2;
-        uint32_t preset = (uint32_t)(round * 7 % 10), d = dicts[round % 4];
+        uint32_t preset = (uint32_t)(round * 7 % 10), d = dicts[round % 5];
         unsigned lc = next() % 4, lp = next() % (4 - lc), pb = next() % 5;
         int fast = round % 4 == 1;
         size_t n = round < 5 ? (size_t)round * 3 : 1 + next() % (round % 6 == 0 ? MAX_IN : 70000), half = n / 2;
@@ -207,6 +209,20 @@ int main(void)
             stream[bit / 8] ^= (uint8_t)(1u << (bit % 8));
             flips++;
         }
+    }
+    /* 4. A dictionary that is not a multiple of 16 is rounded up as liblzma rounds it: a match
+     *    4,105 bytes back is valid under a header's 4,100 (liblzma uses 4,112). */
+    {
+        size_t n = 4105 + 300, sn;
+
+        generate(in, 4105, 0);
+        memcpy(in + 4105, in, 300);
+        sn = encode(in, n, stream, CAP, 6, 3, 0, 2, 4112, 0);
+        if (sn == 0 || sn >= n) return fail("liblzma did not find the far match", 0, 6, 3, 0, 2, 4112);
+        if (decode(stream, sn, 4100, out, n, 0) != 0 || memcmp(out, in, n) != 0)
+            return fail("a match inside the rounded dictionary was refused", 0, 6, 3, 0, 2, 4100);
+        streams++;
+        bytes += n;
     }
     printf("%lu streams, %llu bytes decoded, %lu refusals, %lu flips\n", streams, bytes, refusals, flips);
     return 0;
