@@ -45,7 +45,7 @@ typedef struct fclz {
     uint32_t rep[4];       /* distances minus one */
 
     int chunk;             /* 0 between chunks, 1 uncompressed, 2 LZMA */
-    uint32_t chunk_out;    /* bytes the current chunk still makes (a pending match included) */
+    uint32_t chunk_out;    /* bytes the current chunk still makes, a pending match excluded */
     uint32_t match_left;   /* bytes of the current match not yet copied */
     int need_dict_reset, need_props, ended;
 } fclz;

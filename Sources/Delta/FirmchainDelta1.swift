@@ -166,8 +166,11 @@ public enum FirmchainDelta1 {
             for j in jobs.indices { compress(j) }
             for i in 0..<2 { hash(i) }
         } else {
-            // Largest first, so a big piece does not start last and run on alone.
-            let order = jobs.indices.sorted { (jobs[$0].range.count, $1) > (jobs[$1].range.count, $0) }
+            // Largest first, so a big piece does not start last and run on alone (stable: ties
+            // keep their order).
+            let order = jobs.indices.sorted { a, b in
+                jobs[a].range.count != jobs[b].range.count ? jobs[a].range.count > jobs[b].range.count : a < b
+            }
             DispatchQueue.concurrentPerform(iterations: jobs.count + 2) { k in
                 if k < order.count { compress(order[k]) } else { hash(k - order.count) }
             }
