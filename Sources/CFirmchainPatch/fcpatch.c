@@ -109,7 +109,7 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
     h.version = (uint16_t)le(bytes + 8, 2);
     h.codec = bytes[10];
     h.flags = bytes[11];
-    if (h.version != 1 || h.codec != 1 || h.flags != 0) return FCPATCH_E_UNSUPPORTED;
+    if (h.version != 1 || h.codec != 1 || (h.flags & ~FCPATCH_FLAG_CARRY) != 0) return FCPATCH_E_UNSUPPORTED;
     if (le(bytes + 12, 4) != 0) return FCPATCH_E_BAD_HEADER;
     h.old_size = le(bytes + 16, 8);
     h.new_size = le(bytes + 24, 8);
@@ -267,7 +267,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
     const uint64_t o = h->old_size, n = h->new_size;
     struct section *diff = &ap->sec[1], *extra = &ap->sec[2];
     uint64_t oldpos = 0, newpos = 0, t, field, add, copy, seek, empty = 0;
-    int from_old;
+    int from_old, carry;
     uint8_t digest[32];
     int rc, i;
 
@@ -284,6 +284,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
         if (add > o - oldpos || add > n - newpos || (!from_old && add > diff->length - diff->produced))
             return FCPATCH_E_BAD_CONTROL;
         if (add == 0 && copy == 0 && ++empty > FCPATCH_MAX_EMPTY_TRIPLES) return FCPATCH_E_BAD_CONTROL;
+        carry = 0;
         while (add > 0) {
             size_t k = add < DATA_BUF ? (size_t)add : DATA_BUF, j;
 
@@ -292,7 +293,18 @@ static int run(struct applier *ap, const fcpatch_header *h)
             } else {
                 if (ap->io->read_old(ap->io->ctx, oldpos, ap->old, k) != 0) return FCPATCH_E_READ;
                 if ((rc = section_read(diff, ap->out, k)) != FCPATCH_OK) return rc;
-                for (j = 0; j < k; j++) ap->out[j] = (uint8_t)(ap->out[j] + ap->old[j]);
+                if (h->flags & FCPATCH_FLAG_CARRY) {
+                    /* §3: old + stored byte (signed) + carry in lies in [-129, 383]; its bits
+                     * above the low 8 (-1, 0 or 1) carry into the next byte of the add. */
+                    for (j = 0; j < k; j++) {
+                        int stored = ap->out[j] < 0x80 ? (int)ap->out[j] : (int)ap->out[j] - 0x100;
+                        int v = (int)ap->old[j] + stored + carry;
+                        ap->out[j] = (uint8_t)(v & 0xFF);
+                        carry = v < 0 ? -1 : v > 0xFF ? 1 : 0;
+                    }
+                } else {
+                    for (j = 0; j < k; j++) ap->out[j] = (uint8_t)(ap->out[j] + ap->old[j]);
+                }
             }
             if ((rc = emit(ap, k)) != FCPATCH_OK) return rc;
             oldpos += k;

@@ -14,6 +14,9 @@ public enum FirmchainDelta1 {
     public static let version: UInt16 = 1
     /// Codec 1: raw LZMA2 sections (§4).
     static let codecLZMA2: UInt8 = 1
+    /// Header flag 1 (§3): the diff bytes of an add carry from byte to byte, as a multi-byte
+    /// addition does. The writer always sets it; the appliers read patches with and without it.
+    public static let flagCarry: UInt8 = 1
     /// A writer compresses a section in pieces of this many bytes, on all cores, joined at
     /// LZMA2 dictionary resets (§4): the bytes do not depend on the thread count.
     static let pieceSize = 2 << 20
@@ -33,6 +36,8 @@ public enum FirmchainDelta1 {
         public var oldSHA256: [UInt8], newSHA256: [UInt8]
         /// T, the number of control triples.
         public var triples: Int
+        /// Whether the diff bytes carry (flag 1, §3).
+        public var carry: Bool
         /// The control, diff and extra sections: compressed length, decompressed length, dictionary.
         public var sections: [Section]
 
@@ -47,7 +52,7 @@ public enum FirmchainDelta1 {
         }
 
         /// Reads and checks the header of `patch` (every rule of §1 and §3 that needs no
-        /// section): the magic, version 1, codec 1, zero flags and reserved bytes,
+        /// section): the magic, version 1, codec 1, no flag but 1, zero reserved bytes,
         /// dictionaries of 4 KiB ... 64 MiB, and section lengths that add up to the patch's
         /// length exactly.
         public init(_ patch: UnsafeBufferPointer<UInt8>) throws {
@@ -63,10 +68,11 @@ public enum FirmchainDelta1 {
                 return v
             }
             let version = u(8, 2), codec = u(10, 1), flags = u(11, 1), reserved = u(12, 4)
-            guard version == UInt64(FirmchainDelta1.version), codec == UInt64(codecLZMA2), flags == 0, reserved == 0 else {
+            guard version == UInt64(FirmchainDelta1.version), codec == UInt64(codecLZMA2), flags & ~UInt64(flagCarry) == 0, reserved == 0 else {
                 throw FirmchainError(.deltaUnsupportedVersion,
-                                     "is firmchain1 version \(version), codec \(codec), flags \(flags) (this reader knows version 1, codec 1, no flags)")
+                                     "is firmchain1 version \(version), codec \(codec), flags \(flags) (this reader knows version 1, codec 1, flags 0 and 1)")
             }
+            carry = flags & UInt64(flagCarry) != 0
             // Every length must fit comfortably in an Int; 2^62 bounds sums of three.
             func length(_ at: Int, _ name: String) throws -> Int {
                 let v = u(at, 8)
@@ -194,7 +200,7 @@ public enum FirmchainDelta1 {
         patch += magic
         appendLE(UInt64(version), 2, to: &patch)
         patch.append(codecLZMA2)
-        patch.append(0)
+        patch.append(flagCarry)
         appendLE(0, 4, to: &patch)
         appendLE(UInt64(old.count), 8, to: &patch)
         appendLE(UInt64(new.count), 8, to: &patch)
@@ -264,8 +270,9 @@ public enum FirmchainDelta1 {
         control.reserveCapacity(triples.count * 6)
         diff.reserveCapacity(full.count)
         full.withUnsafeBufferPointer { f in
-            var d = 0
+            var d = 0, oldpos = 0
             for (index, t) in clamped.enumerated() {
+                defer { oldpos += Int(t.add) + Int(t.seek) }
                 if index == 0 && detachLeadingSeek && t.add == 0 && t.copy == 0 {
                     leadingSeek = Int(t.seek)
                     continue
@@ -296,7 +303,17 @@ public enum FirmchainDelta1 {
                     appendLEB128(UInt64(length) << 1 | (zero ? 1 : 0), to: &control)
                     appendLEB128(last ? UInt64(t.copy) : 0, to: &control)
                     appendLEB128(last ? zigzag(t.seek) : 0, to: &control)
-                    if !zero { diff.append(contentsOf: UnsafeBufferPointer(rebasing: f[at..<at + length])) }
+                    if !zero {
+                        // §3's carry, from 0 at the start of each add: the stored byte is the
+                        // difference less the carry the bytes before it make.
+                        var carry: UInt8 = 0
+                        let from = oldpos + (at - d)
+                        for i in 0..<length {
+                            let stored = f[at + i] &- carry
+                            diff.append(stored)
+                            carry = carryOut(old: old[from + i], stored: stored, carry: carry)
+                        }
+                    }
                     at += length
                 }
                 count += parts.count
@@ -304,6 +321,15 @@ public enum FirmchainDelta1 {
             }
         }
         return (control, diff, extra, count, actual, leadingSeek)
+    }
+
+    /// §3's carry out of a byte of an add: old + the stored diff byte (signed) + the carry in
+    /// (-1, 0 or 1, as 0xFF, 0 or 1) is a number in [-129, 383]; what leaves its low 8 bits,
+    /// -1, 0 or 1, carries into the next byte. A pointer or offset that moved by k then makes
+    /// the same diff bytes wherever it sits (k's bytes, and no borrow's 0xFF after them).
+    @inline(__always)
+    static func carryOut(old: UInt8, stored: UInt8, carry: UInt8) -> UInt8 {
+        UInt8(truncatingIfNeeded: (Int(old) + Int(Int8(bitPattern: stored)) + Int(Int8(bitPattern: carry))) >> 8)
     }
 
     /// How the writer cuts a section of `length` bytes: into as few pieces of at most
@@ -408,7 +434,7 @@ public enum FirmchainDelta1 {
             guard add <= n - newpos, copy <= n - newpos - add else {
                 throw FirmchainError(.deltaBadControl, "control triple \(index) writes past the declared output size \(n)")
             }
-            var remaining = add, op = oldpos
+            var remaining = add, op = oldpos, carry: UInt8 = 0
             while remaining > 0 {
                 if filled == out.count { try flush() }
                 let take = min(remaining, out.count - filled)
@@ -420,7 +446,15 @@ public enum FirmchainDelta1 {
                     guard try diff.read(into: o, count: take) == take else {
                         throw FirmchainError(.deltaBlockMismatch, "control triple \(index) needs more diff bytes than the patch holds")
                     }
-                    for i in 0..<take { o[i] = o[i] &+ s[i] }
+                    if h.carry {
+                        for i in 0..<take {
+                            let stored = o[i]
+                            o[i] = s[i] &+ stored &+ carry
+                            carry = carryOut(old: s[i], stored: stored, carry: carry)
+                        }
+                    } else {
+                        for i in 0..<take { o[i] = o[i] &+ s[i] }
+                    }
                 }
                 filled += take; op += take; remaining -= take
             }

@@ -138,7 +138,7 @@ public enum WindowedDelta {
         do {
             var header = FirmchainDelta1.magic
             FirmchainDelta1.appendLE(UInt64(FirmchainDelta1.version), 2, to: &header)
-            header += [FirmchainDelta1.codecLZMA2, 0, 0, 0, 0, 0]
+            header += [FirmchainDelta1.codecLZMA2, FirmchainDelta1.flagCarry, 0, 0, 0, 0]
             FirmchainDelta1.appendLE(UInt64(o), 8, to: &header)
             FirmchainDelta1.appendLE(UInt64(n), 8, to: &header)
             header += oldSHA

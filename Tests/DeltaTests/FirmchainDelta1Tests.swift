@@ -58,6 +58,21 @@ func createFirmchain1(old: [UInt8], new: [UInt8], threads: Int = 0) throws -> [U
     return try Delta.create(old: old, new: new, options: options)
 }
 
+/// Section `k` (0 control, 1 diff, 2 extra) of a firmchain1 patch, decompressed.
+func firmchain1Section(_ patch: [UInt8], _ k: Int) throws -> [UInt8] {
+    try patch.withUnsafeBufferPointer { p in
+        let header = try FirmchainDelta1.Header(p)
+        let start = FirmchainDelta1.headerSize + header.sections[..<k].reduce(0) { $0 + $1.compressed }
+        let s = header.sections[k]
+        let reader = try LZMA2Reader(UnsafeBufferPointer(rebasing: p[start..<start + s.compressed]),
+                                     dictionary: s.dictionary, length: s.length, what: "section \(k)")
+        var bytes = [UInt8](repeating: 0, count: s.length)
+        let got = try bytes.withUnsafeMutableBufferPointer { try reader.read(into: $0.baseAddress!, count: s.length) }
+        #expect(got == s.length)
+        return bytes
+    }
+}
+
 /// The control triples of a firmchain1 patch (§2), decoded: (add, flag, copy, seek) each.
 func firmchain1Triples(_ patch: [UInt8]) throws -> [(add: Int, fromOld: Bool, copy: Int, seek: Int)] {
     try patch.withUnsafeBufferPointer { p in
@@ -168,6 +183,46 @@ struct FirmchainDelta1Tests {
         }
     }
 
+    @Test("the diff bytes carry (§3, flag 1): a 32-bit pointer moved by -16 or +0x1F0 stores the same bytes whatever its low byte, where plain differences would hold a borrow's or a carry's 0xFF/0x01; flag-0 patches still apply")
+    func carry() throws {
+        // 64 little-endian pointers, 8 bytes apart, whose low bytes run through 0...255 (so
+        // about one in 16 of them borrows at -16), then the same with +0x1F0 (carries).
+        var old = [UInt8](), new = [UInt8]()
+        var g = SeededGenerator(seed: 51)
+        for (k, step) in [(0, -16), (1, 0x1F0)] {
+            for i in 0..<64 {
+                let pointer = UInt32(0x4010_0000 + k * 0x10000) + UInt32(i * 37 % 256) + UInt32(i) << 8
+                let moved = UInt32(bitPattern: Int32(bitPattern: pointer) &+ Int32(step))
+                let filler = g.bytes(4)
+                old += withUnsafeBytes(of: pointer.littleEndian, Array.init) + filler
+                new += withUnsafeBytes(of: moved.littleEndian, Array.init) + filler
+            }
+        }
+        let triples = [ControlTriple(add: Int64(old.count), copy: 0, seek: 0)]
+        let patch = try old.withUnsafeBufferPointer { o in
+            try new.withUnsafeBufferPointer { n in try FirmchainDelta1.write(old: o, new: n, triples: triples, concurrency: 1) }
+        }
+        #expect(patch[11] == FirmchainDelta1.flagCarry)
+        let diff = try firmchain1Section(patch, 1)
+        #expect(diff.count == old.count)
+        for i in 0..<128 {
+            let stored = Array(diff[8 * i..<8 * i + 4])
+            // Signed digits: -16 is (0xF0), 0x1F0 is 0x200 - 16, (0xF0, 0x02).
+            #expect(stored == (i < 64 ? [0xF0, 0, 0, 0] : [0xF0, 0x02, 0, 0]), "pointer \(i): \(stored)")
+            #expect(diff[8 * i + 4..<8 * i + 8].allSatisfy { $0 == 0 }, "filler \(i)")
+        }
+        // The plain differences (flag 0) of the same pair do hold borrows and carries.
+        let plain = Firmchain1Parts(old: old, new: new, triples: triples)
+        #expect(Set((0..<128).map { plain.diff[8 * $0 + 1] }).count > 1)
+        #expect(try Delta.apply(old: old, patch: patch) == new)
+        #expect(try Delta.apply(old: old, patch: try plain.assemble()) == new)
+        // The flag decides how the diff bytes read: set on plain differences, the result is
+        // another image, which its digest check refuses.
+        var flagged = plain
+        flagged.flags = FirmchainDelta1.flagCarry
+        #expect(throws: FirmchainError.self) { try Delta.apply(old: old, patch: try flagged.assemble()) }
+    }
+
     @Test("the wrong old image is refused before anything is written (delta.wrong-base, exit 1)")
     func wrongBase() throws {
         let patch = try createFirmchain1(old: Self.old, new: Self.new)
@@ -200,7 +255,8 @@ struct FirmchainDelta1Tests {
     static let hostileCases: [(String, String)] = [
         ("wrong magic", ErrorCode.deltaBadMagic.id), ("header cut short", ErrorCode.deltaPatchTruncated.id),
         ("version 2", ErrorCode.deltaUnsupportedVersion.id), ("codec 2", ErrorCode.deltaUnsupportedVersion.id),
-        ("a flag set", ErrorCode.deltaUnsupportedVersion.id), ("a reserved byte set", ErrorCode.deltaUnsupportedVersion.id),
+        ("an unknown flag set", ErrorCode.deltaUnsupportedVersion.id), ("a reserved byte set", ErrorCode.deltaUnsupportedVersion.id),
+        ("the carry flag cleared", ErrorCode.deltaDigestMismatch.id),
         ("dictionary of 1 KiB", ErrorCode.deltaBadHeader.id), ("a byte after the extra section", ErrorCode.deltaTrailingData.id),
         ("a section cut short", ErrorCode.deltaPatchTruncated.id), ("new length beyond 2^62", ErrorCode.deltaBadHeader.id),
         ("diff and extra not adding up to N", ErrorCode.deltaBadHeader.id), ("more triples than the control can hold", ErrorCode.deltaBadHeader.id),
@@ -241,7 +297,8 @@ struct FirmchainDelta1Tests {
         case "header cut short": patch = Array(good.prefix(100))
         case "version 2": patch = set(good, 8, [2, 0])
         case "codec 2": patch = set(good, 10, [2])
-        case "a flag set": patch = set(good, 11, [1])
+        case "an unknown flag set": patch = set(good, 11, [FirmchainDelta1.flagCarry | 2])
+        case "the carry flag cleared": patch = set(good, 11, [0])
         case "a reserved byte set": patch = set(good, 14, [1])
         case "dictionary of 1 KiB": patch = set(good, 104 + 16, le(1024, 4))
         case "a byte after the extra section": patch = good + [0]

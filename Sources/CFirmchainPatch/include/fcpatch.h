@@ -35,6 +35,8 @@ extern "C" {
 #define FCPATCH_DICT_MAX (64u * 1024u * 1024u)
 /** At most this many triples may make nothing (add = copy = 0), so T <= N + 1024 (§3). */
 #define FCPATCH_MAX_EMPTY_TRIPLES 1024u
+/** Header flag 1 (§3): the diff bytes of an add carry from byte to byte. No other flag exists. */
+#define FCPATCH_FLAG_CARRY 1u
 
 /** Results of the fcpatch functions; 0 is success, every failure has its own code. */
 enum fcpatch_status {
@@ -87,7 +89,7 @@ typedef struct fcpatch_header {
 
 /**
  * Parses the first FCPATCH_HEADER_SIZE bytes of a patch of patch_size bytes into *out and
- * checks every header rule: magic, version 1, codec 1, flags 0, reserved bytes 0, each
+ * checks every header rule: magic, version 1, codec 1, flags 0 or 1, reserved bytes 0, each
  * dictionary in [FCPATCH_DICT_MIN, FCPATCH_DICT_MAX], O, N, T and the lengths below 2^62, the file
  * exactly 176 + the three compressed lengths long, and the sums §2/§3 force: length(diff) +
  * length(extra) <= N, T <= N + 1024, 3T <= length(control) <= 27T (a triple is 3 to 27 bytes: three LEB128 values
