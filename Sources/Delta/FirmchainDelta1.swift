@@ -236,8 +236,10 @@ public enum FirmchainDelta1 {
     /// - Precondition: `triples` is valid for `old`/`new` (adds read only old, add and copy
     ///   lengths sum to `new.count`).
     static func encode(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple], concurrency: Int,
-                       lastSeekZero: Bool = false, detachLeadingSeek: Bool = false)
+                       lastSeekZero: Bool = false, detachLeadingSeek: Bool = false, recut: Bool = true)
         -> (control: [UInt8], diff: [UInt8], extra: [UInt8], triples: Int, oldEnd: Int, leadingSeek: Int) {
+        // The scan's triples recut for this format's costs (§4, `Recut`).
+        let triples = recut ? Recut.triples(old: old, new: new, triples: triples, concurrency: concurrency) : triples
         // A triple that makes nothing (bsdiff's search emits them: a match that starts where the
         // last one ended) only moves the old cursor: its seek joins the one before it, so a patch
         // never holds more than the one that may lead (§2 allows 1024; the search may emit more).

@@ -223,6 +223,60 @@ struct FirmchainDelta1Tests {
         #expect(throws: FirmchainError.self) { try Delta.apply(old: old, patch: try flagged.assemble()) }
     }
 
+    /// `Recut.triples` on hand-made triples, and the patch with and without it.
+    static func recut(_ old: [UInt8], _ new: [UInt8], _ triples: [ControlTriple]) throws -> (triples: [ControlTriple], recut: [UInt8], plain: [UInt8]) {
+        try old.withUnsafeBufferPointer { o in
+            try new.withUnsafeBufferPointer { n in
+                let recut = Recut.triples(old: o, new: n, triples: triples, concurrency: 2)
+                func patch(_ t: [ControlTriple], _ cut: Bool) throws -> [UInt8] {
+                    let (control, diff, extra, count, _, _) = FirmchainDelta1.encode(old: o, new: n, triples: t, concurrency: 1, recut: cut)
+                    var parts = Firmchain1Parts(old: old, new: new, triples: [])
+                    (parts.control, parts.diff, parts.extra, parts.triples, parts.flags) = (control, diff, extra, count, FirmchainDelta1.flagCarry)
+                    return try parts.assemble()
+                }
+                return (recut, try patch(triples, true), try patch(triples, false))
+            }
+        }
+    }
+
+    @Test("recutting (§4) moves a stretch the scan aligned badly to a better offset of its neighbours or to 0, the same offset; the patch shrinks and still applies")
+    func recutAlignment() throws {
+        var g = SeededGenerator(seed: 61)
+        let old = g.bytes(64 << 10)
+        var new = old
+        for k in stride(from: 0, to: new.count, by: 97) { new[k] &+= 1 }
+        // The scan's view: 72 bytes at offset 0, then the rest 72 bytes behind (offset -72),
+        // where old and new are unrelated: nearly every byte differs.
+        let scan = [ControlTriple(add: 72, copy: 0, seek: -72), ControlTriple(add: Int64(new.count - 72), copy: 0, seek: 0)]
+        let r = try Self.recut(old, new, scan)
+        #expect(r.triples.count == 1 && r.triples[0].add == Int64(new.count) && r.triples[0].copy == 0, "\(r.triples)")
+        #expect(r.recut.count * 4 < r.plain.count, "\(r.recut.count) B recut, \(r.plain.count) B as the scan had it")
+        #expect(try Delta.apply(old: old, patch: r.recut) == new)
+        #expect(try Delta.apply(old: old, patch: r.plain) == new)
+    }
+
+    @Test("recutting makes new bytes that match nothing extra bytes, a leading run included, and joins what the scan cut at the same offset")
+    func recutExtra() throws {
+        var g = SeededGenerator(seed: 62)
+        let old = g.bytes(32 << 10)
+        let inserted = g.bytes(3000), lead = g.bytes(500)
+        let new = lead + old[..<(16 << 10)] + inserted + old[(16 << 10)...]
+        // The scan's view: everything as adds, the inserted bytes and the lead too (against
+        // whatever old holds there), the second half cut in two at the same offset.
+        let half = 16 << 10, rest = old.count - half
+        let scan = [ControlTriple(add: Int64(500 + half), copy: 0, seek: -500),
+                    ControlTriple(add: 3000, copy: 0, seek: -3000),
+                    ControlTriple(add: Int64(rest / 2), copy: 0, seek: 0),
+                    ControlTriple(add: Int64(rest - rest / 2), copy: 0, seek: 0)]
+        let r = try Self.recut(old, new, scan)
+        // Recut: 500 extra (leading), an add of half at 0, 3000 extra, one add of the rest.
+        let made = r.triples.filter { $0.add > 0 || $0.copy > 0 }
+        #expect(made.count == 3, "\(r.triples)")
+        #expect(made.map(\.copy) == [500, 3000, 0] && made.map(\.add) == [0, Int64(half), Int64(rest)], "\(r.triples)")
+        #expect(r.recut.count < r.plain.count)
+        #expect(try Delta.apply(old: old, patch: r.recut) == new)
+    }
+
     @Test("the wrong old image is refused before anything is written (delta.wrong-base, exit 1)")
     func wrongBase() throws {
         let patch = try createFirmchain1(old: Self.old, new: Self.new)
