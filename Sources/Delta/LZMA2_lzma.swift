@@ -19,13 +19,15 @@ enum LZMA2 {
     /// 128+ zeros became flagged adds, whole patches with nice_len 128 / 64 are +0.2-0.5 % /
     /// +1.3-3.1 % on L1 and W1 (+1.8 % / +8 % on T1, +3.6 % / +6.4 % on S1) and made in 81 % /
     /// 67 % of the time on L1 (RESULTS.md, session 14): size first, as the format's purpose is.
-    static func compress(_ input: UnsafeBufferPointer<UInt8>, dictionary: Int) throws -> [UInt8] {
+    ///
+    /// `preset` below 9 (liblzma's own settings for it, a quick estimate) is for `Recut`.
+    static func compress(_ input: UnsafeBufferPointer<UInt8>, dictionary: Int, preset: UInt32 = 9) throws -> [UInt8] {
         var options = lzma_options_lzma()
-        guard lzma_lzma_preset(&options, 9) == 0 else {
-            throw FirmchainError(.deltaCompressionFailed, "liblzma has no preset 9")
+        guard lzma_lzma_preset(&options, preset) == 0 else {
+            throw FirmchainError(.deltaCompressionFailed, "liblzma has no preset \(preset)")
         }
         options.dict_size = UInt32(dictionary)
-        options.nice_len = 273
+        if preset == 9 { options.nice_len = 273 }
         var strm = lzma_stream()
         let rc = withUnsafeMutablePointer(to: &options) { opt in
             var filters = [lzma_filter(id: filterLZMA2, options: UnsafeMutableRawPointer(opt)),
