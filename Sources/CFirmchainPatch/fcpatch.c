@@ -299,7 +299,7 @@ static int run(struct applier *ap, const fcpatch_header *h)
                     for (j = 0; j < k; j++) {
                         int stored = ap->out[j] < 0x80 ? (int)ap->out[j] : (int)ap->out[j] - 0x100;
                         int v = (int)ap->old[j] + stored + carry;
-                        ap->out[j] = (uint8_t)(v & 0xFF);
+                        ap->out[j] = (uint8_t)v; /* v mod 256, for negative v too (C99 6.3.1.3) */
                         carry = v < 0 ? -1 : v > 0xFF ? 1 : 0;
                     }
                 } else {

@@ -217,7 +217,8 @@ public enum FirmchainDelta1 {
         return patch
     }
 
-    /// Runs of at least this many zero diff bytes inside an add become adds of their own that
+    /// Runs of at least this many zero differences (new - old, before §3's carry) inside an
+    /// add become adds of their own that
     /// copy old as it is (§2's flag), their bytes left out of the diff section: LZMA2's match
     /// finder slows down on long zero runs (every position matches everything before it), and
     /// a run costs a few control bytes instead (identical images: 1 KB of diff section before,
@@ -309,11 +310,11 @@ public enum FirmchainDelta1 {
                         // §3's carry, from 0 at the start of each add: the stored byte is the
                         // difference less the carry the bytes before it make.
                         var carry: UInt8 = 0
-                        let from = oldpos + (at - d)
-                        for i in 0..<length {
-                            let stored = f[at + i] &- carry
+                        let partOld = oldpos + (at - d)
+                        for k in 0..<length {
+                            let stored = f[at + k] &- carry
                             diff.append(stored)
-                            carry = carryOut(old: old[from + i], stored: stored, carry: carry)
+                            carry = carryOut(old: old[partOld + k], stored: stored, carry: carry)
                         }
                     }
                     at += length

@@ -14,7 +14,8 @@ import Dispatch
 ///
 /// New is cut into pieces of `pieceSize` bytes, each recut on its own (a piece starts afresh:
 /// at most one triple more per piece), on all threads: the result does not depend on the
-/// thread count. Memory: 3 bytes per byte of a piece per thread. Time: each byte is weighed
+/// thread count. Memory: 3 bytes per byte of a piece per thread, and the segments found (32
+/// bytes each) until they become triples. Time: each byte is weighed
 /// against up to 12 offsets, about 0.5 s for 11 MB on this project's 2-core machine.
 ///
 /// The result is not guaranteed smaller, only expected to be: the costs are estimates. On
@@ -39,13 +40,19 @@ enum Recut {
     static let neighbours = 5
     /// Bytes of new recut independently.
     static let pieceSize = 1 << 20
-    /// Candidate offsets at a position: 2 x neighbours + 1 adds, and 0.
+    /// Candidate offsets at a position: 2 x neighbours + 1 adds, and 0 (at most 16: a byte's
+    /// switches are one UInt16).
     static let maxCandidates = 2 * neighbours + 2
+    /// The least an extra byte may cost, whatever the estimate says: the scan's extra bytes
+    /// may be fill (16 KiB of 0xFF compress to 61 bytes), and an extra byte near the cost of an
+    /// equal byte would turn every add into extra. The estimates on the corpus's code are 36-49.
+    static let minimumExtra = 30
 
     /// The triples for `old`/`new` recut. `triples` must be valid for them (as for
     /// `FirmchainDelta1.write`); so is the result, which makes the same new image.
     static func triples(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple],
                         costs: Costs = Costs(), concurrency: Int) -> [ControlTriple] {
+        precondition(maxCandidates <= 16, "a byte's switches are one UInt16")
         guard new.count > 0 else { return triples }
         var costs = costs
         // The adds of the scan: where each starts in new, and its offset (old - new).
@@ -60,7 +67,7 @@ enum Recut {
             newpos += Int(t.add) + Int(t.copy)
         }
         guard !starts.isEmpty else { return triples }
-        costs.extra = min(costs.extra, extraCost(new: new, triples: triples) ?? costs.extra)
+        costs.extra = min(costs.extra, max(minimumExtra, extraCost(new: new, triples: triples) ?? costs.extra))
         let costsNow = costs
         let count = (new.count + pieceSize - 1) / pieceSize
         // Each piece's segments in its own slot (the threads write disjoint memory).
@@ -154,6 +161,8 @@ enum Recut {
         let candidate = UnsafeMutablePointer<Int>.allocate(capacity: 3 * maxCandidates)
         let cost = candidate + maxCandidates, carry = candidate + 2 * maxCandidates
         let previous = UnsafeMutablePointer<Int>.allocate(capacity: 3 * maxCandidates)
+        candidate.initialize(repeating: 0, count: 3 * maxCandidates)
+        previous.initialize(repeating: 0, count: 3 * maxCandidates)
         defer { candidate.deallocate(); previous.deallocate() }
 
         // j: the last add starting at or before the position (0 before the first).
@@ -171,7 +180,7 @@ enum Recut {
         var n = candidates(j, offsets: offsets, into: candidate)
         // A piece starts afresh: its first add, or its first extra byte, costs a triple.
         for i in 0..<n { cost[i] = triple; carry[i] = 0 }
-        var extraCost = 0
+        var extraHere = 0
         var bestCost = 0, bestState = extraState
 
         for p in from..<to {
@@ -222,8 +231,8 @@ enum Recut {
             }
             best[p - from] = bestState
             switched[p - from] = mask
-            extraCost = bestCost &+ extra &+ (p == from ? triple : 0)
-            if extraCost <= nextBest { nextBest = extraCost; nextState = extraState }
+            extraHere = bestCost &+ extra &+ (p == from ? triple : 0)
+            if extraHere <= nextBest { nextBest = extraHere; nextState = extraState }
             bestCost = nextBest
             bestState = nextState
         }

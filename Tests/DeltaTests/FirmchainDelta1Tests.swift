@@ -277,6 +277,17 @@ struct FirmchainDelta1Tests {
         #expect(try Delta.apply(old: old, patch: r.recut) == new)
     }
 
+    @Test("recutting does not turn adds into extra bytes when the scan's extra bytes are fill that compresses to almost nothing")
+    func recutFill() throws {
+        var g = SeededGenerator(seed: 63)
+        let old = g.bytes(64 << 10)
+        let new = old + [UInt8](repeating: 0xFF, count: 8 << 10)
+        let scan = [ControlTriple(add: Int64(old.count), copy: 8 << 10, seek: 0)]
+        let r = try Self.recut(old, new, scan)
+        #expect(r.triples.filter { $0.add > 0 || $0.copy > 0 }.map(\.add) == [Int64(old.count)], "\(r.triples)")
+        #expect(r.recut.count < 1000, "\(r.recut.count) B")
+    }
+
     @Test("the wrong old image is refused before anything is written (delta.wrong-base, exit 1)")
     func wrongBase() throws {
         let patch = try createFirmchain1(old: Self.old, new: Self.new)
