@@ -226,11 +226,12 @@ public enum FirmchainDelta1 {
     /// -3 % ... -0.2 % of keeping the zeros.
     static let zeroRunMinimum = 128
 
-    /// The three sections' bytes before compression (§2): the control triples (seeks clamped to
+    /// The three sections' bytes before compression (§2), from `triples` recut first
+    /// (`Recut`, §4) unless `recut` is false: the control triples (seeks clamped to
     /// [0, O] where no add reads next, the difference carried to the next seek, so every add
     /// starts where the triples' did; with `lastSeekZero` the last seek leaves the cursor where
-    /// the last add ended), the diff bytes without the runs of zeros moved into flagged adds,
-    /// and the extra bytes; and where the old cursor ends. With `detachLeadingSeek`, a first
+    /// the last add ended), the diff bytes (with §3's carry) without the runs of zeros moved
+    /// into flagged adds, and the extra bytes; and where the old cursor ends. With `detachLeadingSeek`, a first
     /// triple that only seeks is not written but its (clamped) seek returned as `leadingSeek`,
     /// for a caller that moves the cursor there itself (a windowed patch's segments).
     ///

@@ -124,7 +124,7 @@ enum Recut {
 
     /// A run of new bytes made one way: an add at `offset` (old = new + offset), or extra bytes
     /// (`offset == nil`).
-    struct Segment: Equatable {
+    struct Segment {
         var start: Int, length: Int, offset: Int?
     }
 
