@@ -109,8 +109,11 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
     h.version = (uint16_t)le(bytes + 8, 2);
     h.codec = bytes[10];
     h.flags = bytes[11];
+    h.diff_shift = bytes[12];
+    h.extra_shift = bytes[13];
     if (h.version != 1 || h.codec != 1 || (h.flags & ~FCPATCH_FLAG_CARRY) != 0) return FCPATCH_E_UNSUPPORTED;
-    if (le(bytes + 12, 4) != 0) return FCPATCH_E_BAD_HEADER;
+    if (h.diff_shift > FCPATCH_MAX_ALIGN_SHIFT || h.extra_shift > FCPATCH_MAX_ALIGN_SHIFT) return FCPATCH_E_UNSUPPORTED;
+    if (le(bytes + 14, 2) != 0) return FCPATCH_E_BAD_HEADER;
     h.old_size = le(bytes + 16, 8);
     h.new_size = le(bytes + 24, 8);
     memcpy(h.old_sha256, bytes + 32, 32);
@@ -134,10 +137,17 @@ int fcpatch_read_header(const uint8_t bytes[FCPATCH_HEADER_SIZE], uint64_t patch
         off += s->compressed;
     }
     if (off != patch_size) return FCPATCH_E_BAD_HEADER;
-    /* §3: newpos ends at N and adds up every add (the diff section) and every copy (extra). */
-    /* Diff and extra hold at most N bytes between them (adds flagged as copies of old take none). */
-    if (h.section[1].length > h.new_size || h.section[2].length > h.new_size - h.section[1].length)
-        return FCPATCH_E_BAD_HEADER;
+    /* §3: newpos ends at N and adds up every add (the diff section) and every copy (extra).
+     * Diff and extra hold at most N bytes between them (adds flagged as copies of old take none),
+     * and before each add or copy fewer alignment bytes than its alignment: at most alignment x
+     * its bytes. Lengths are below 2^62, so adding 15 cannot overflow. */
+    {
+        uint64_t da = (uint64_t)1 << h.diff_shift, ea = (uint64_t)1 << h.extra_shift;
+        uint64_t diff_bytes = (h.section[1].length + da - 1) >> h.diff_shift;
+        uint64_t extra_bytes = (h.section[2].length + ea - 1) >> h.extra_shift;
+
+        if (diff_bytes > h.new_size || extra_bytes > h.new_size - diff_bytes) return FCPATCH_E_BAD_HEADER;
+    }
     /* §2: T triples of three LEB128 values below 2^63 take 3T ... 27T bytes. */
     if (h.triples > h.section[0].length / 3 || (h.section[0].length + 26) / 27 > h.triples)
         return FCPATCH_E_BAD_HEADER;
@@ -259,6 +269,22 @@ static int check_base(struct applier *ap, const fcpatch_header *h, uint64_t old_
     return memcmp(digest, h->old_sha256, 32) == 0 ? FCPATCH_OK : FCPATCH_E_WRONG_BASE;
 }
 
+/* §3's alignment: the gap zero bytes s holds before the bytes of new position newpos (until its
+ * decoded position is congruent to newpos modulo 2^shift). Refused if the section has fewer left
+ * or one of them is not zero. Uses ap->out as scratch (nothing is pending in it). */
+static int skip_alignment(struct applier *ap, struct section *s, uint64_t newpos, unsigned shift)
+{
+    size_t gap = (size_t)((newpos - s->produced) & (((uint64_t)1 << shift) - 1)), j;
+    int rc;
+
+    if (gap == 0) return FCPATCH_OK;
+    if (gap > s->length - s->produced) return FCPATCH_E_BAD_CONTROL;
+    if ((rc = section_read(s, ap->out, gap)) != FCPATCH_OK) return rc;
+    for (j = 0; j < gap; j++)
+        if (ap->out[j] != 0) return FCPATCH_E_CORRUPT_SECTION;
+    return FCPATCH_OK;
+}
+
 /* Invariants at the top of each triple: oldpos <= O, newpos <= N, newpos is the number of bytes
  * written, and sec[1].produced + sec[2].produced <= newpos (flagged adds read no diff byte). At
  * the end newpos == N and both sections must be used up exactly. */
@@ -281,9 +307,10 @@ static int run(struct applier *ap, const fcpatch_header *h)
         from_old = (int)(field & 1);
         if (from_old && add == 0) return FCPATCH_E_BAD_CONTROL;
 
-        if (add > o - oldpos || add > n - newpos || (!from_old && add > diff->length - diff->produced))
-            return FCPATCH_E_BAD_CONTROL;
+        if (add > o - oldpos || add > n - newpos) return FCPATCH_E_BAD_CONTROL;
         if (add == 0 && copy == 0 && ++empty > FCPATCH_MAX_EMPTY_TRIPLES) return FCPATCH_E_BAD_CONTROL;
+        if (!from_old && add > 0 && (rc = skip_alignment(ap, diff, newpos, h->diff_shift)) != FCPATCH_OK) return rc;
+        if (!from_old && add > diff->length - diff->produced) return FCPATCH_E_BAD_CONTROL;
         carry = 0;
         while (add > 0) {
             size_t k = add < DATA_BUF ? (size_t)add : DATA_BUF, j;
@@ -312,7 +339,9 @@ static int run(struct applier *ap, const fcpatch_header *h)
             add -= k;
         }
 
-        if (copy > n - newpos || copy > extra->length - extra->produced) return FCPATCH_E_BAD_CONTROL;
+        if (copy > n - newpos) return FCPATCH_E_BAD_CONTROL;
+        if (copy > 0 && (rc = skip_alignment(ap, extra, newpos, h->extra_shift)) != FCPATCH_OK) return rc;
+        if (copy > extra->length - extra->produced) return FCPATCH_E_BAD_CONTROL;
         while (copy > 0) {
             size_t k = copy < DATA_BUF ? (size_t)copy : DATA_BUF;
 
@@ -385,7 +414,7 @@ const char *fcpatch_strerror(int status)
     switch (status) {
     case FCPATCH_OK: return "success";
     case FCPATCH_E_BAD_HEADER: return "not a firmchain1 patch, or a header field outside its rules";
-    case FCPATCH_E_UNSUPPORTED: return "unsupported firmchain1 version, codec or flags";
+    case FCPATCH_E_UNSUPPORTED: return "unsupported firmchain1 version, codec, flags or alignment";
     case FCPATCH_E_WORKSPACE: return "workspace too small";
     case FCPATCH_E_TOO_LARGE: return "new image larger than allowed";
     case FCPATCH_E_WRONG_BASE: return "wrong base: the old image is not the one the patch was made from";

@@ -20,6 +20,8 @@ public enum FirmchainDelta1 {
     /// A writer compresses a section in pieces of this many bytes, on all cores, joined at
     /// LZMA2 dictionary resets (§4): the bytes do not depend on the thread count.
     static let pieceSize = 2 << 20
+    /// The largest alignment shift a header may name (§1, §3): 16-byte alignment.
+    public static let maxAlignmentShift = 4
     /// Triples that make nothing (add = copy = 0) a patch may hold (§3), as for BSDIFF40.
     public static let maxEmptyTriples = 1024
     /// The writer's dictionaries, control section first: they keep the C applier's whole
@@ -38,6 +40,8 @@ public enum FirmchainDelta1 {
         public var triples: Int
         /// Whether the diff bytes carry (flag 1, §3).
         public var carry: Bool
+        /// The diff and extra sections' alignments in bytes (1, 2, 4, 8 or 16; §3).
+        public var diffAlignment: Int, extraAlignment: Int
         /// The control, diff and extra sections: compressed length, decompressed length, dictionary.
         public var sections: [Section]
 
@@ -52,7 +56,8 @@ public enum FirmchainDelta1 {
         }
 
         /// Reads and checks the header of `patch` (every rule of §1 and §3 that needs no
-        /// section): the magic, version 1, codec 1, no flag but 1, zero reserved bytes,
+        /// section): the magic, version 1, codec 1, no flag but 1, alignment shifts up to 4,
+        /// zero reserved bytes,
         /// dictionaries of 4 KiB ... 64 MiB, and section lengths that add up to the patch's
         /// length exactly.
         public init(_ patch: UnsafeBufferPointer<UInt8>) throws {
@@ -67,12 +72,19 @@ public enum FirmchainDelta1 {
                 for i in (0..<size).reversed() { v = v << 8 | UInt64(patch[at + i]) }
                 return v
             }
-            let version = u(8, 2), codec = u(10, 1), flags = u(11, 1), reserved = u(12, 4)
+            let version = u(8, 2), codec = u(10, 1), flags = u(11, 1), reserved = u(14, 2)
+            let diffShift = u(12, 1), extraShift = u(13, 1)
             guard version == UInt64(FirmchainDelta1.version), codec == UInt64(codecLZMA2), flags & ~UInt64(flagCarry) == 0, reserved == 0 else {
                 throw FirmchainError(.deltaUnsupportedVersion,
-                                     "is firmchain1 version \(version), codec \(codec), flags \(flags) (this reader knows version 1, codec 1, flags 0 and 1)")
+                                     "is firmchain1 version \(version), codec \(codec), flags \(flags), reserved \(reserved) (this reader knows version 1, codec 1, flags 0 and 1, reserved 0)")
+            }
+            guard diffShift <= UInt64(maxAlignmentShift), extraShift <= UInt64(maxAlignmentShift) else {
+                throw FirmchainError(.deltaUnsupportedVersion,
+                                     "names alignment shifts \(diffShift) and \(extraShift) for its diff and extra sections (this reader knows 0 to \(maxAlignmentShift))")
             }
             carry = flags & UInt64(flagCarry) != 0
+            diffAlignment = 1 << Int(diffShift)
+            extraAlignment = 1 << Int(extraShift)
             // Every length must fit comfortably in an Int; 2^62 bounds sums of three.
             func length(_ at: Int, _ name: String) throws -> Int {
                 let v = u(at, 8)
@@ -112,8 +124,11 @@ public enum FirmchainDelta1 {
                 throw FirmchainError(.deltaTrailingData, "has \(patch.count - headerSize - body) bytes after its extra section")
             }
             // Diff and extra hold at most N bytes between them (§3: adds flagged as copies of old
-            // take none).
-            guard sections[1].length <= newLength, sections[2].length <= newLength - sections[1].length else {
+            // take none), and before each add or copy fewer padding bytes than the alignment: at
+            // most alignment x its bytes. (Each length is below 2^62: no sum overflows.)
+            let diffBytes = (sections[1].length + diffAlignment - 1) / diffAlignment
+            let extraBytes = (sections[2].length + extraAlignment - 1) / extraAlignment
+            guard diffBytes <= newLength, extraBytes <= newLength - diffBytes else {
                 throw FirmchainError(.deltaBadHeader, "declares diff and extra sections of \(sections[1].length) and \(sections[2].length) bytes for a \(newLength)-byte image")
             }
             // A triple takes 3 to 27 bytes of control (three integers below 2^63).
@@ -130,20 +145,33 @@ public enum FirmchainDelta1 {
     // MARK: Writer
 
     /// The firmchain1 patch that turns `old` into `new` using `triples` (from `Alignment`).
-    /// The sections are compressed in pieces (`pieces(of:)`) on up to `concurrency` threads.
+    /// The diff and extra sections are each written in the coding (`Coding`, §3 alignment and
+    /// LZMA's context bits) their samples favour, and compressed in pieces (`pieces(of:)`) on up
+    /// to `concurrency` threads.
     ///
     /// - Precondition: `triples` is valid for `old`/`new` (as for `BSDIFF40.write`).
     public static func write(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple],
                              concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [UInt8] {
-        let (control, diff, extra, count, _, _) = encode(old: old, new: new, triples: triples, concurrency: concurrency)
+        try write(old: old, new: new, triples: triples, concurrency: concurrency, codings: nil)
+    }
+
+    /// `write`, with the diff and extra sections' codings given (tests) instead of chosen.
+    static func write(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple],
+                      concurrency: Int, codings given: (diff: Coding, extra: Coding)?) throws -> [UInt8] {
+        let e = encode(old: old, new: new, triples: triples, concurrency: concurrency)
+        let count = e.triples
+        let dictionaries = [e.control, e.diff, e.extra].enumerated().map { dictionary(for: $0.element.count, section: $0.offset) }
+        let diffCoding = given?.diff ?? chooseCoding(e.diff, parts: e.diffParts, dictionary: dictionaries[1], concurrency: concurrency)
+        let extraCoding = given?.extra ?? chooseCoding(e.extra, parts: e.extraParts, dictionary: dictionaries[2], concurrency: concurrency)
+        let codings = [Coding.plain, diffCoding, extraCoding]
 
         // Sections in pieces, all of them on one work list (the diff is usually most of it).
-        let inputs = [control, diff, extra]
+        let inputs = [e.control, pad(e.diff, parts: e.diffParts, alignment: diffCoding.alignment),
+                      pad(e.extra, parts: e.extraParts, alignment: extraCoding.alignment)]
         var jobs = [(section: Int, range: Range<Int>)]()
         for (s, bytes) in inputs.enumerated() {
             for range in pieces(of: bytes.count) { jobs.append((s, range)) }
         }
-        let dictionaries = inputs.enumerated().map { dictionary(for: $0.element.count, section: $0.offset) }
         nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: jobs.count)
         nonisolated(unsafe) var failure: Error?
         let lock = NSLock()
@@ -153,7 +181,8 @@ public enum FirmchainDelta1 {
             let job = jobsNow[j]
             do {
                 let piece = try inputsNow[job.section].withUnsafeBufferPointer {
-                    try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[job.range]), dictionary: dictionariesNow[job.section])
+                    try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[job.range]), dictionary: dictionariesNow[job.section],
+                                       literal: codings[job.section].literal)
                 }
                 lock.lock(); pieces[j] = piece; lock.unlock()
             } catch {
@@ -201,7 +230,7 @@ public enum FirmchainDelta1 {
         appendLE(UInt64(version), 2, to: &patch)
         patch.append(codecLZMA2)
         patch.append(flagCarry)
-        appendLE(0, 4, to: &patch)
+        patch += [UInt8(diffCoding.shift), UInt8(extraCoding.shift), 0, 0]
         appendLE(UInt64(old.count), 8, to: &patch)
         appendLE(UInt64(new.count), 8, to: &patch)
         patch += digests[0]
@@ -238,8 +267,7 @@ public enum FirmchainDelta1 {
     /// - Precondition: `triples` is valid for `old`/`new` (adds read only old, add and copy
     ///   lengths sum to `new.count`).
     static func encode(old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, triples: [ControlTriple], concurrency: Int,
-                       lastSeekZero: Bool = false, detachLeadingSeek: Bool = false, recut: Bool = true)
-        -> (control: [UInt8], diff: [UInt8], extra: [UInt8], triples: Int, oldEnd: Int, leadingSeek: Int) {
+                       lastSeekZero: Bool = false, detachLeadingSeek: Bool = false, recut: Bool = true) -> Encoded {
         // The scan's triples recut for this format's costs (§4, `Recut`).
         let triples = recut ? Recut.triples(old: old, new: new, triples: triples, concurrency: concurrency) : triples
         // A triple that makes nothing (bsdiff's search emits them: a match that starts where the
@@ -271,12 +299,17 @@ public enum FirmchainDelta1 {
         let (full, extra) = BSDIFF40.diffAndExtra(old: old, new: new, triples: clamped, concurrency: concurrency)
 
         var control = [UInt8](), diff = [UInt8](), count = 0, leadingSeek = 0
+        var diffParts = [Part](), extraParts = [Part]()
         control.reserveCapacity(triples.count * 6)
         diff.reserveCapacity(full.count)
         full.withUnsafeBufferPointer { f in
-            var d = 0, oldpos = 0
+            var d = 0, oldpos = 0, newpos = 0
             for (index, t) in clamped.enumerated() {
-                defer { oldpos += Int(t.add) + Int(t.seek) }
+                defer {
+                    oldpos += Int(t.add) + Int(t.seek)
+                    if t.copy > 0 { extraParts.append(Part(newpos: newpos + Int(t.add), length: Int(t.copy))) }
+                    newpos += Int(t.add) + Int(t.copy)
+                }
                 if index == 0 && detachLeadingSeek && t.add == 0 && t.copy == 0 {
                     leadingSeek = Int(t.seek)
                     continue
@@ -307,7 +340,8 @@ public enum FirmchainDelta1 {
                     appendLEB128(UInt64(length) << 1 | (zero ? 1 : 0), to: &control)
                     appendLEB128(last ? UInt64(t.copy) : 0, to: &control)
                     appendLEB128(last ? zigzag(t.seek) : 0, to: &control)
-                    if !zero {
+                    if !zero && length > 0 {
+                        diffParts.append(Part(newpos: newpos + (at - d), length: length))
                         // §3's carry, from 0 at the start of each add: the stored byte is the
                         // difference less the carry the bytes before it make.
                         var carry: UInt8 = 0
@@ -324,7 +358,17 @@ public enum FirmchainDelta1 {
                 d = end
             }
         }
-        return (control, diff, extra, count, actual, leadingSeek)
+        return Encoded(control: control, diff: diff, extra: extra, triples: count, oldEnd: actual, leadingSeek: leadingSeek,
+                       diffParts: diffParts, extraParts: extraParts)
+    }
+
+    /// What `encode` makes: the three sections before padding and compression, the triple count,
+    /// where the old cursor ends, a detached leading seek, and the parts the diff and extra
+    /// sections are made of (for `pad` and `chooseCoding`; positions in new count from 0).
+    struct Encoded {
+        var control: [UInt8], diff: [UInt8], extra: [UInt8]
+        var triples: Int, oldEnd: Int, leadingSeek: Int
+        var diffParts: [Part], extraParts: [Part]
     }
 
     /// §3's carry out of a byte of an add: old + the stored diff byte (signed) + the carry in
@@ -336,13 +380,16 @@ public enum FirmchainDelta1 {
         UInt8(truncatingIfNeeded: (Int(old) + Int(Int8(bitPattern: stored)) + Int(Int8(bitPattern: carry))) >> 8)
     }
 
-    /// How the writer cuts a section of `length` bytes: into as few pieces of at most
-    /// `pieceSize` as hold it, of equal length (to a byte), so that two threads finish
-    /// together (2.6 MB as 2 MiB + 0.6 MB left one thread compressing alone for most of the
-    /// time). At least one piece, empty for an empty section.
+    /// How the writer cuts a section of `length` bytes: into as few pieces of about
+    /// `pieceSize` (at most 16 bytes more) as hold it, of equal length to 16 bytes, so that two
+    /// threads finish together (2.6 MB as 2 MiB + 0.6 MB left one thread compressing alone for
+    /// most of the time). At least one piece, empty for an empty section.
     static func pieces(of length: Int) -> [Range<Int>] {
         let k = max(1, (length + pieceSize - 1) / pieceSize)
-        return (0..<k).map { i in i * length / k..<(i + 1) * length / k }
+        // Cut at multiples of 16 (pieceSize is one): a piece's LZMA2 positions then keep the
+        // section's positions modulo every alignment (§3).
+        func cut(_ i: Int) -> Int { i == k ? length : i * length / k & ~15 }
+        return (0..<k).map { i in cut(i)..<cut(i + 1) }
     }
 
     /// The writer's dictionary for `section` (0 control, 1 diff, 2 extra) of `length` bytes:
@@ -438,6 +485,9 @@ public enum FirmchainDelta1 {
             guard add <= n - newpos, copy <= n - newpos - add else {
                 throw FirmchainError(.deltaBadControl, "control triple \(index) writes past the declared output size \(n)")
             }
+            if !fromOld && add > 0 {
+                try skipPadding(diff, to: newpos, alignment: h.diffAlignment, index: index)
+            }
             var remaining = add, op = oldpos, carry: UInt8 = 0
             while remaining > 0 {
                 if filled == out.count { try flush() }
@@ -461,6 +511,9 @@ public enum FirmchainDelta1 {
                     }
                 }
                 filled += take; op += take; remaining -= take
+            }
+            if copy > 0 {
+                try skipPadding(extra, to: newpos + add, alignment: h.extraAlignment, index: index)
             }
             remaining = copy
             while remaining > 0 {
@@ -490,6 +543,24 @@ public enum FirmchainDelta1 {
             throw FirmchainError(.deltaDigestMismatch, "makes an image whose sha256 is not the one its header names (a corrupt or tampered patch); discard it")
         }
         return n
+    }
+
+    /// §3's alignment: reads the zeros `section` holds before the bytes of new position
+    /// `newpos` (until its position is congruent to `newpos` modulo `alignment`) and refuses
+    /// any that is not zero.
+    private static func skipPadding(_ section: LZMA2Reader, to newpos: Int, alignment: Int, index: Int) throws {
+        let gap = (newpos - section.produced) & (alignment - 1)
+        guard gap > 0 else { return }
+        var bytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) as (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+        try withUnsafeMutableBytes(of: &bytes) { b in
+            let p = b.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            guard try section.read(into: p, count: gap) == gap else {
+                throw FirmchainError(.deltaBlockMismatch, "control triple \(index) needs more \(section.what) bytes than the patch holds")
+            }
+            guard (0..<gap).allSatisfy({ p[$0] == 0 }) else {
+                throw FirmchainError(.deltaCorruptBlock, "control triple \(index): the \(section.what) section's alignment bytes before it are not zero")
+            }
+        }
     }
 
     /// The control section read a buffer at a time, for LEB128 integers (§2).

@@ -12,6 +12,12 @@ enum LZMA2 {
     /// liblzma's `LZMA_FILTER_LZMA2` (a function-like macro Swift does not import).
     static let filterLZMA2: UInt64 = 0x21
 
+    /// LZMA's context bits: lc high bits of the byte before a literal, lp low bits of its
+    /// position, pb low bits of the position for matches and the coder's state.
+    struct Literal: Sendable, Equatable {
+        var lc: UInt32 = 3, lp: UInt32 = 0, pb: UInt32 = 2
+    }
+
     /// One raw LZMA2 stream of `input` with `dictionary` bytes of dictionary: preset 9 with the
     /// longest match length (273). Diff sections are mostly long runs of zeros, which preset
     /// 9's 64 cuts into four times as many matches: 5-17 % larger (T1's diff 67 KB against
@@ -21,12 +27,19 @@ enum LZMA2 {
     /// 67 % of the time on L1 (RESULTS.md, session 14): size first, as the format's purpose is.
     ///
     /// `preset` below 9 (liblzma's own settings for it, a quick estimate) is for `Recut`.
-    static func compress(_ input: UnsafeBufferPointer<UInt8>, dictionary: Int, preset: UInt32 = 9) throws -> [UInt8] {
+    /// `literal` sets LZMA's lc, lp and pb (§4 allows lc + lp <= 3; liblzma's default is
+    /// 3, 0, 2).
+    static func compress(_ input: UnsafeBufferPointer<UInt8>, dictionary: Int, preset: UInt32 = 9,
+                         literal: Literal = Literal()) throws -> [UInt8] {
         var options = lzma_options_lzma()
         guard lzma_lzma_preset(&options, preset) == 0 else {
             throw FirmchainError(.deltaCompressionFailed, "liblzma has no preset \(preset)")
         }
+        precondition(literal.lc + literal.lp <= 3 && literal.pb <= 4, "firmchain1 allows lc + lp <= 3 (§4)")
         options.dict_size = UInt32(dictionary)
+        options.lc = literal.lc
+        options.lp = literal.lp
+        options.pb = literal.pb
         if preset == 9 { options.nice_len = 273 }
         var strm = lzma_stream()
         let rc = withUnsafeMutablePointer(to: &options) { opt in

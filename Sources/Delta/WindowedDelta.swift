@@ -75,13 +75,37 @@ public enum WindowedDelta {
         var triples = 0
         // The segment's control, and the last triple's seek while the next segment may change it.
         var control = [UInt8]()
-        /// Compresses `bytes` as pieces of `section` and appends them to its spill file.
-        func spill(_ bytes: [UInt8], section: Int) throws {
-            guard !bytes.isEmpty else { return }
-            let dictionary = FirmchainDelta1.dictionary(for: bytes.count, section: section)
-            try spills[section].append(compressedPieces(of: bytes, dictionary: dictionary, threads: threads))
-            lengths[section] += bytes.count
+        // The diff and extra sections' codings (§3, `FirmchainDelta1.Coding`): each chosen on
+        // the first segment where the section has bytes, then kept (the header names one
+        // alignment per section).
+        var codings: [FirmchainDelta1.Coding?] = [FirmchainDelta1.Coding.plain, nil, nil]
+        // Bytes of a section held back so that every spilled run is a multiple of 16 bytes long:
+        // each piece then starts at a section position that is a multiple of 16, and LZMA2's
+        // positions keep the alignment.
+        var pending: [[UInt8]] = [[], [], []]
+        /// Compresses `bytes` as pieces of `section` and appends them to its spill file (all but
+        /// the last `count % 16` bytes of the diff and extra sections until `final`).
+        func spill(_ bytes: [UInt8], section: Int, final: Bool = false) throws {
+            var all = pending[section] + bytes
+            let keep = final || section == 0 ? 0 : all.count % 16
+            pending[section] = Array(all.suffix(keep))
+            all.removeLast(keep)
+            guard !all.isEmpty else { return }
+            let dictionary = FirmchainDelta1.dictionary(for: all.count, section: section)
+            let literal = (codings[section] ?? .plain).literal
+            try spills[section].append(compressedPieces(of: all, dictionary: dictionary, literal: literal, threads: threads))
+            lengths[section] += all.count
             dictionaries[section] = max(dictionaries[section], dictionary)
+        }
+        /// The segment's `bytes` of `section` made of `parts` (positions in new from `a`),
+        /// padded for the section's coding, chosen now if not yet.
+        func aligned(_ bytes: [UInt8], parts: [FirmchainDelta1.Part], section: Int, from a: Int) -> [UInt8] {
+            guard !bytes.isEmpty else { return bytes }
+            let global = parts.map { FirmchainDelta1.Part(newpos: a + $0.newpos, length: $0.length) }
+            let coding = codings[section] ?? FirmchainDelta1.chooseCoding(
+                bytes, parts: global, dictionary: FirmchainDelta1.dictionary(for: bytes.count, section: section), concurrency: threads)
+            codings[section] = coding
+            return FirmchainDelta1.pad(bytes, parts: global, alignment: coding.alignment, start: lengths[section] + pending[section].count)
         }
         // The old cursor where the last segment left it, and a seek owed to the next triple.
         var oldpos = 0
@@ -101,12 +125,13 @@ public enum WindowedDelta {
             // The segment's triples as FirmchainDelta1.write encodes them, the cursor kept inside
             // the window and left where the last add ended; a first triple that only seeks is
             // folded into the move below (one per segment would soon pass §2's 1024).
-            let (segmentControl, diff, extra, count, end, lead) = window.withUnsafeBufferPointer { w in
+            let e = window.withUnsafeBufferPointer { w in
                 new.withUnsafeBufferPointer { nw in
                     FirmchainDelta1.encode(old: w, new: nw, triples: local, concurrency: threads,
                                            lastSeekZero: true, detachLeadingSeek: true)
                 }
             }
+            let (segmentControl, count, end, lead) = (e.control, e.triples, e.oldEnd, e.leadingSeek)
             // The first add of the segment reads window[lead...]: move the cursor there first, by
             // the previous triple's seek or, on the first segment, from 0.
             if wa + lead != oldpos {
@@ -126,10 +151,12 @@ public enum WindowedDelta {
             let keep = lastTripleStart(control)
             try spill(Array(control[..<keep]), section: 0)
             control.removeSubrange(..<keep)
-            try spill(diff, section: 1)
-            try spill(extra, section: 2)
+            try spill(aligned(e.diff, parts: e.diffParts, section: 1, from: a), section: 1)
+            try spill(aligned(e.extra, parts: e.extraParts, section: 2, from: a), section: 2)
         }
         try spill(control, section: 0)
+        try spill([], section: 1, final: true)
+        try spill([], section: 2, final: true)
         progress.report(phase: "windows", completed: Int64(segments), total: Int64(segments))
         // Every section ends with LZMA2's end marker (the pieces were written without theirs).
         for f in spills { try f.append([0]) }
@@ -138,7 +165,8 @@ public enum WindowedDelta {
         do {
             var header = FirmchainDelta1.magic
             FirmchainDelta1.appendLE(UInt64(FirmchainDelta1.version), 2, to: &header)
-            header += [FirmchainDelta1.codecLZMA2, FirmchainDelta1.flagCarry, 0, 0, 0, 0]
+            header += [FirmchainDelta1.codecLZMA2, FirmchainDelta1.flagCarry,
+                       UInt8((codings[1] ?? .plain).shift), UInt8((codings[2] ?? .plain).shift), 0, 0]
             FirmchainDelta1.appendLE(UInt64(o), 8, to: &header)
             FirmchainDelta1.appendLE(UInt64(n), 8, to: &header)
             header += oldSHA
@@ -163,7 +191,7 @@ public enum WindowedDelta {
 
     /// `bytes` as LZMA2 pieces (`FirmchainDelta1.pieces(of:)`, each starting with a dictionary
     /// reset), compressed with `dictionary` on `threads` threads, joined without their end markers.
-    static func compressedPieces(of bytes: [UInt8], dictionary: Int, threads: Int) -> [UInt8] {
+    static func compressedPieces(of bytes: [UInt8], dictionary: Int, literal: LZMA2.Literal, threads: Int) -> [UInt8] {
         guard !bytes.isEmpty else { return [] }
         let ranges = FirmchainDelta1.pieces(of: bytes.count), count = ranges.count
         nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: count)
@@ -171,7 +199,7 @@ public enum WindowedDelta {
         let compress: @Sendable (Int) -> Void = { j in
             // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
             var piece = try! bytes.withUnsafeBufferPointer {
-                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[ranges[j]]), dictionary: dictionary)
+                try LZMA2.compress(UnsafeBufferPointer(rebasing: $0[ranges[j]]), dictionary: dictionary, literal: literal)
             }
             precondition(piece.last == 0, "an LZMA2 stream ends with its end marker")
             piece.removeLast()

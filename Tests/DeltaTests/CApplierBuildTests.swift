@@ -149,7 +149,7 @@ struct CApplierBuildTests {
             HostileCase(name: "version 2", patch: header { $0[8] = 2 }, exit: 65),
             HostileCase(name: "codec 2", patch: header { $0[10] = 2 }, exit: 65),
             HostileCase(name: "flags 2 (no such flag)", patch: header { $0[11] = 2 }, exit: 65),
-            HostileCase(name: "a reserved header byte set", patch: header { $0[13] = 1 }, exit: 65),
+            HostileCase(name: "a reserved header byte set", patch: header { $0[15] = 1 }, exit: 65),
             HostileCase(name: "a reserved descriptor byte set", patch: header { $0[128 + 20] = 1 }, exit: 65),
             HostileCase(name: "a dictionary below 4 KiB", patch: header { put(2048, at: 104 + 16, width: 4, in: &$0) }, exit: 65),
             HostileCase(name: "a dictionary above 64 MiB", patch: header { put((64 << 20) + 1, at: 152 + 16, width: 4, in: &$0) }, exit: 65),

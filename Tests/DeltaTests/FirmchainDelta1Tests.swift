@@ -11,7 +11,11 @@ struct Firmchain1Parts {
     var control: [UInt8], diff: [UInt8], extra: [UInt8]
     var triples: Int
     var version: UInt16 = 1, codec: UInt8 = 1, flags: UInt8 = 0
+    /// Header bytes 12 and 13 (§3's alignment shifts); `aligned` pads the sections to match.
+    var diffShift: UInt8 = 0, extraShift: UInt8 = 0
     var dictionary = 65536
+    /// The diff and extra sections' parts (every add is unflagged), for `aligned`.
+    var diffParts = [FirmchainDelta1.Part](), extraParts = [FirmchainDelta1.Part]()
 
     /// The parts of the patch the writer makes for `triples`.
     init(old: [UInt8], new: [UInt8], triples: [ControlTriple]) {
@@ -27,6 +31,21 @@ struct Firmchain1Parts {
             new.withUnsafeBufferPointer { n in BSDIFF40.diffAndExtra(old: o, new: n, triples: triples, concurrency: 1) }
         }
         self.triples = triples.count
+        var newpos = 0
+        for t in triples {
+            if t.add > 0 { diffParts.append(.init(newpos: newpos, length: Int(t.add))) }
+            if t.copy > 0 { extraParts.append(.init(newpos: newpos + Int(t.add), length: Int(t.copy))) }
+            newpos += Int(t.add) + Int(t.copy)
+        }
+    }
+
+    /// These parts with the diff and extra sections padded for alignments 2^diff and 2^extra.
+    func aligned(diff d: UInt8, extra e: UInt8) -> Firmchain1Parts {
+        var p = self
+        (p.diffShift, p.extraShift) = (d, e)
+        p.diff = FirmchainDelta1.pad(diff, parts: diffParts, alignment: 1 << Int(d))
+        p.extra = FirmchainDelta1.pad(extra, parts: extraParts, alignment: 1 << Int(e))
+        return p
     }
 
     func assemble(oldSHA256: [UInt8]? = nil, newSHA256: [UInt8]? = nil) throws -> [UInt8] {
@@ -35,7 +54,7 @@ struct Firmchain1Parts {
         }
         var p = FirmchainDelta1.magic
         FirmchainDelta1.appendLE(UInt64(version), 2, to: &p)
-        p += [codec, flags, 0, 0, 0, 0]
+        p += [codec, flags, diffShift, extraShift, 0, 0]
         FirmchainDelta1.appendLE(UInt64(old.count), 8, to: &p)
         FirmchainDelta1.appendLE(UInt64(new.count), 8, to: &p)
         p += oldSHA256 ?? old.withUnsafeBufferPointer { FirmchainDelta1.sha256($0) }
@@ -153,7 +172,7 @@ struct FirmchainDelta1Tests {
         #expect(try Delta.apply(old: old, patch: one) == new)
     }
 
-    @Test("a section is cut into as few pieces of at most pieceSize as hold it, of equal length to a byte, covering it in order")
+    @Test("a section is cut into as few pieces of about pieceSize as hold it, of equal length to 16 bytes, at multiples of 16, covering it in order")
     func pieceRanges() {
         let p = FirmchainDelta1.pieceSize
         for length in [0, 1, 4095, p - 1, p, p + 1, 2 * p, 2 * p + 1, 2_649_394, 16_952_609, 7 * p - 3] {
@@ -162,7 +181,8 @@ struct FirmchainDelta1Tests {
             #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == length, "\(length)")
             #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(length)")
             let sizes = ranges.map(\.count)
-            #expect(sizes.max()! <= p && sizes.max()! - sizes.min()! <= 1, "\(length): \(sizes)")
+            #expect(sizes.max()! <= p + 16 && sizes.max()! - sizes.min()! < 32, "\(length): \(sizes)")
+            #expect(ranges.allSatisfy { $0.lowerBound % 16 == 0 }, "\(length): every piece starts at a multiple of 16 (§3's alignment)")
         }
     }
 
@@ -229,9 +249,9 @@ struct FirmchainDelta1Tests {
             try new.withUnsafeBufferPointer { n in
                 let recut = Recut.triples(old: o, new: n, triples: triples, concurrency: 2)
                 func patch(_ t: [ControlTriple], _ cut: Bool) throws -> [UInt8] {
-                    let (control, diff, extra, count, _, _) = FirmchainDelta1.encode(old: o, new: n, triples: t, concurrency: 1, recut: cut)
+                    let e = FirmchainDelta1.encode(old: o, new: n, triples: t, concurrency: 1, recut: cut)
                     var parts = Firmchain1Parts(old: old, new: new, triples: [])
-                    (parts.control, parts.diff, parts.extra, parts.triples, parts.flags) = (control, diff, extra, count, FirmchainDelta1.flagCarry)
+                    (parts.control, parts.diff, parts.extra, parts.triples, parts.flags) = (e.control, e.diff, e.extra, e.triples, FirmchainDelta1.flagCarry)
                     return try parts.assemble()
                 }
                 return (recut, try patch(triples, true), try patch(triples, false))
@@ -334,6 +354,9 @@ struct FirmchainDelta1Tests {
         ("a copy of old flagged with no length", ErrorCode.deltaBadControl.id), ("section lengths summing past 2^63", ErrorCode.deltaPatchTruncated.id),
         ("2^60 triples in a control section of 2^62 - 1 bytes", ErrorCode.deltaBadHeader.id),
         ("LZMA2 properties lc 3, lp 1 (lc + lp above 3)", ErrorCode.deltaCorruptBlock.id),
+        ("an alignment shift of 5", ErrorCode.deltaUnsupportedVersion.id), ("a diff alignment byte not zero", ErrorCode.deltaCorruptBlock.id),
+        ("an extra alignment byte not zero", ErrorCode.deltaCorruptBlock.id),
+        ("the diff alignment cleared (its padding more bytes than N allows)", ErrorCode.deltaBadHeader.id),
     ]
 
     @Test("hostile headers and sections are each refused with their code and leave no output", arguments: hostileCases)
@@ -369,13 +392,40 @@ struct FirmchainDelta1Tests {
         case "a byte after the extra section": patch = good + [0]
         case "a section cut short": patch = Array(good.dropLast())
         case "new length beyond 2^62": patch = set(good, 24, le(1 << 62, 8))
-        case "diff and extra not adding up to N": patch = set(good, 128 + 8, le(UInt64(new.count + 1), 8))
+        case "diff and extra not adding up to N":
+            // More diff bytes than N adds could use, with the padding its alignment allows.
+            patch = set(good, 128 + 8, le(UInt64(header.diffAlignment * new.count + 1), 8))
         case "LZMA2 properties lc 3, lp 1 (lc + lp above 3)":
             // The diff section's first chunk: control byte (dictionary reset, new properties), two
             // size bytes each for its decoded and compressed lengths, then its properties.
-            #expect(good[diffStart] >= 0xE0 && good[diffStart + 5] == (2 * 5 + 0) * 9 + 3, "an LZMA chunk with lc 3, lp 0, pb 2 from the writer")
-            patch = set(good, diffStart + 5, [(2 * 5 + 1) * 9 + 3])
+            // Made from the parts (liblzma's lc 3, lp 0, pb 2): the writer may choose others.
+            let made = try parts.assemble()
+            let start = 176 + (try made.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }).sections[0].compressed
+            #expect(made[start] >= 0xE0 && made[start + 5] == (2 * 5 + 0) * 9 + 3, "an LZMA chunk with lc 3, lp 0, pb 2")
+            patch = set(made, start + 5, [(2 * 5 + 1) * 9 + 3])
         case "more triples than the control can hold": patch = set(good, 96, le(UInt64(header.sections[0].length), 8))
+        case "an alignment shift of 5": patch = set(good, 13, [5])
+        case "a diff alignment byte not zero", "an extra alignment byte not zero":
+            // 16-byte alignment: the second part of the section starts after padding.
+            let diff = name.contains("diff")
+            let p = parts.aligned(diff: diff ? 4 : 0, extra: diff ? 0 : 4)
+            let plain = diff ? parts.diff : parts.extra, padded = diff ? p.diff : p.extra
+            let partsOf = diff ? parts.diffParts : parts.extraParts
+            #expect(partsOf.count >= 2 && padded.count > plain.count, "the section has padding")
+            // The first padding byte (§3: before a part, zeros up to its position modulo 16).
+            var at = 0, pad: Int?
+            for part in partsOf where pad == nil {
+                if (part.newpos - at) & 15 != 0 { pad = at } else { at += part.length }
+            }
+            let first = try #require(pad, "some part needs padding")
+            #expect(padded[first] == 0)
+            var q = p
+            if diff { q.diff[first] = 1 } else { q.extra[first] = 1 }
+            patch = try q.assemble()
+        case "the diff alignment cleared (its padding more bytes than N allows)":
+            var p = parts.aligned(diff: 4, extra: 0)
+            p.diffShift = 0
+            patch = try p.assemble()
         case "non-minimal LEB128":
             var p = parts
             // The first triple's add, written with one needless continuation byte.
@@ -465,6 +515,42 @@ struct FirmchainDelta1Tests {
         default: throw TestSetupError("no case \(name)")
         }
         return patch
+    }
+
+    @Test("every coding the writer weighs (§3's alignment, LZMA's context bits) round-trips in both appliers; the header names the alignments and the sections hold zeros before each part")
+    func codings() throws {
+        let old = Cases.firmware(seed: 31, size: 200_000), new = Cases.edited(old, seed: 32)
+        let triples = try Delta.computeTriples(old: old, new: new, options: DeltaCreateOptions(), progress: SilentProgress())
+        for d in FirmchainDelta1.Coding.candidates {
+            for e in [FirmchainDelta1.Coding.candidates[0], FirmchainDelta1.Coding.candidates[2]] {
+                let patch = try old.withUnsafeBufferPointer { o in
+                    try new.withUnsafeBufferPointer { n in
+                        try FirmchainDelta1.write(old: o, new: n, triples: triples, concurrency: 2, codings: (d, e))
+                    }
+                }
+                #expect(patch[12] == UInt8(d.shift) && patch[13] == UInt8(e.shift) && patch[14] == 0 && patch[15] == 0)
+                #expect(try Delta.apply(old: old, patch: patch) == new, "\(d) \(e)")
+                let c = try CApplierBuildTests.run(try CApplier.driver(), old: old, patch: patch)
+                #expect(c.result.status == 0 && c.output == new, "\(d) \(e): \(c.result.err)")
+                // Every aligned add's first diff byte sits at a section position congruent to
+                // its position in new.
+                if d.alignment > 1 {
+                    let diff = try firmchain1Section(patch, 1)
+                    var newpos = 0, at = 0
+                    for t in try firmchain1Triples(patch) {
+                        if !t.fromOld && t.add > 0 {
+                            while at % d.alignment != newpos % d.alignment { #expect(diff[at] == 0); at += 1 }
+                            at += t.add
+                        }
+                        newpos += t.add + t.copy
+                    }
+                    #expect(at == diff.count && diff.count > 0)
+                }
+            }
+        }
+        // The writer's own choice on instruction-like words: aligned.
+        let chosen = try createFirmchain1(old: old, new: new)
+        #expect(try Delta.apply(old: old, patch: chosen) == new)
     }
 
     @Test("bit flips anywhere are refused or give exactly new; a flip never yields another image")

@@ -37,13 +37,15 @@ extern "C" {
 #define FCPATCH_MAX_EMPTY_TRIPLES 1024u
 /** Header flag 1 (§3): the diff bytes of an add carry from byte to byte. No other flag exists. */
 #define FCPATCH_FLAG_CARRY 1u
+/** The largest alignment shift (header bytes 12 and 13, §3) a patch may name: 16 bytes. */
+#define FCPATCH_MAX_ALIGN_SHIFT 4u
 
 /** Results of the fcpatch functions; 0 is success, every failure has its own code. */
 enum fcpatch_status {
     FCPATCH_OK = 0,
     /** Not a firmchain1 patch (magic, size) or a header field outside its §1/§3 rules. */
     FCPATCH_E_BAD_HEADER = 1,
-    /** A format version, codec or flags value this applier does not implement. */
+    /** A format version, codec, flags or alignment value this applier does not implement. */
     FCPATCH_E_UNSUPPORTED = 2,
     /** The workspace is smaller than fcpatch_workspace_size() (or NULL). */
     FCPATCH_E_WORKSPACE = 3,
@@ -79,6 +81,8 @@ typedef struct fcpatch_header {
     uint16_t version;
     uint8_t codec;
     uint8_t flags;
+    uint8_t diff_shift;         /**< the diff section's alignment is 2^diff_shift bytes (§3) */
+    uint8_t extra_shift;        /**< the extra section's alignment is 2^extra_shift bytes (§3) */
     uint64_t old_size;          /**< O */
     uint64_t new_size;          /**< N */
     uint8_t old_sha256[32];
@@ -89,10 +93,11 @@ typedef struct fcpatch_header {
 
 /**
  * Parses the first FCPATCH_HEADER_SIZE bytes of a patch of patch_size bytes into *out and
- * checks every header rule: magic, version 1, codec 1, flags 0 or 1, reserved bytes 0, each
+ * checks every header rule: magic, version 1, codec 1, flags 0 or 1, alignment shifts at most
+ * FCPATCH_MAX_ALIGN_SHIFT, reserved bytes 0, each
  * dictionary in [FCPATCH_DICT_MIN, FCPATCH_DICT_MAX], O, N, T and the lengths below 2^62, the file
- * exactly 176 + the three compressed lengths long, and the sums §2/§3 force: length(diff) +
- * length(extra) <= N, T <= N + 1024, 3T <= length(control) <= 27T (a triple is 3 to 27 bytes: three LEB128 values
+ * exactly 176 + the three compressed lengths long, and the sums §2/§3 force:
+ * ceil(length(diff) / diff alignment) + ceil(length(extra) / extra alignment) <= N, T <= N + 1024, 3T <= length(control) <= 27T (a triple is 3 to 27 bytes: three LEB128 values
  * below 2^63 take at most 9 bytes each) and every compressed length at least 1 (an LZMA2 stream
  * holds at least its end marker).
  * Returns FCPATCH_OK, FCPATCH_E_BAD_HEADER, FCPATCH_E_UNSUPPORTED or FCPATCH_E_ARGUMENT.

@@ -1,0 +1,135 @@
+import Foundation
+
+/// How the firmchain1 writer lays out and compresses its diff and extra sections
+/// (Docs/formats/FIRMCHAIN1.md §3 "Alignment", §4 "Choosing a coding").
+///
+/// LZMA's contexts see a byte's position in the stream it decodes (pb, lp) and the byte before
+/// it (lc). A diff or extra section is new's bytes with gaps (extra bytes, adds flagged as copies
+/// of old), so a section position says nothing about where the byte sits in new: the low bits of
+/// an instruction word or a pointer land anywhere. With an alignment A, the writer pads the
+/// section with zeros before each add (or copy) so that every byte sits at a section position
+/// congruent to its position in new modulo A, and LZMA's position contexts line up with new's
+/// words. Whether that pays depends on the image: on 4-byte instruction sets (arm64) the diff
+/// and extra sections shrink 1-5 %, on x86 code the extra section grows. The writer estimates
+/// each candidate on samples of the section and keeps the cheapest.
+extension FirmchainDelta1 {
+    /// One way to write a section: its alignment (a power of two, at most 16) and LZMA's
+    /// context bits for it.
+    struct Coding: Sendable, Equatable {
+        var alignment: Int
+        var literal: LZMA2.Literal
+
+        /// The header's shift for `alignment` (§1).
+        var shift: Int { alignment.trailingZeroBitCount }
+
+        /// The section as earlier writers wrote it: unaligned, liblzma's lc 3, lp 0, pb 2.
+        static let plain = Coding(alignment: 1, literal: LZMA2.Literal())
+        /// What the writer weighs: unaligned without position bits (pb 0), aligned to 4 with
+        /// the position in the literal context (lp 2, lc 1) and without. Measured on the
+        /// corpus's tuning pairs (RESULTS.md, session 20): `plain`, lc 0 and 8-byte alignment
+        /// were never better than the best of these by more than 0.2 % of a patch, and each
+        /// candidate costs its samples' compression.
+        static let candidates = [
+            Coding(alignment: 1, literal: LZMA2.Literal(lc: 3, lp: 0, pb: 0)),
+            Coding(alignment: 4, literal: LZMA2.Literal(lc: 3, lp: 0, pb: 2)),
+            Coding(alignment: 4, literal: LZMA2.Literal(lc: 1, lp: 2, pb: 2)),
+        ]
+    }
+
+    /// Where one add's diff bytes (or one copy's extra bytes) go: the position in new of its
+    /// first byte and how many bytes it has. A section is its parts' bytes in order.
+    struct Part: Sendable {
+        var newpos: Int, length: Int
+    }
+
+    /// Samples per section, and their length in bytes of the section before padding: 8 x 32
+    /// KiB picked the best candidate, or one within 0.2 % of a patch, on every tuning pair;
+    /// 4 x 32 KiB missed W1's diff by 1.2 %.
+    static let codingSamples = 8, codingSampleLength = 32 << 10
+
+    /// `bytes` (a section before padding, made of `parts`) padded for `alignment` (§3): before
+    /// each part, zeros until the section's position, counted from `start`, is congruent to the
+    /// part's position in new. Alignment 1 returns `bytes` as they are.
+    static func pad(_ bytes: [UInt8], parts: [Part], alignment: Int, start: Int = 0) -> [UInt8] {
+        guard alignment > 1 else { return bytes }
+        let mask = alignment - 1
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count + bytes.count / 8)
+        var at = 0
+        for part in parts where part.length > 0 {
+            let gap = (part.newpos - (start + out.count)) & mask
+            if gap > 0 { out.append(contentsOf: repeatElement(0, count: gap)) }
+            out += bytes[at..<at + part.length]
+            at += part.length
+        }
+        precondition(at == bytes.count, "the parts cover the section")
+        return out
+    }
+
+    /// The candidate (`Coding.candidates`) whose samples of the section compress smallest, with
+    /// `dictionary`; `Coding.plain` for an empty section. The samples are the same bytes of the
+    /// section for every candidate (each padded as the candidate pads them), `codingSamples`
+    /// evenly spaced runs of `codingSampleLength`, or the whole section if it is not longer.
+    /// The candidates are compressed on up to `concurrency` threads.
+    static func chooseCoding(_ bytes: [UInt8], parts: [Part], dictionary: Int, concurrency: Int) -> Coding {
+        guard !bytes.isEmpty else { return .plain }
+        // The samples as ranges of parts: (part index, offset in it, length) runs.
+        let total = bytes.count
+        let whole = total <= codingSamples * codingSampleLength
+        let sampleCount = whole ? 1 : codingSamples, sampleLength = whole ? total : codingSampleLength
+        var starts = [Int]()  // each part's offset in `bytes`
+        starts.reserveCapacity(parts.count)
+        var at = 0
+        for part in parts { starts.append(at); at += part.length }
+        func sample(_ k: Int, alignment: Int) -> [UInt8] {
+            let from = sampleCount == 1 ? 0 : k * (total - sampleLength) / (sampleCount - 1)
+            let to = from + sampleLength
+            // The part holding `from`: the last whose start is at or before it.
+            var lo = 0, hi = parts.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if starts[mid] <= from { lo = mid } else { hi = mid - 1 }
+            }
+            var out = [UInt8]()
+            out.reserveCapacity(sampleLength + sampleLength / 4)
+            var i = lo, offset = from - starts[lo]
+            let mask = alignment - 1
+            while i < parts.count && starts[i] + offset < to {
+                let part = parts[i]
+                let take = min(part.length - offset, to - starts[i] - offset)
+                if take > 0 {
+                    // The sample's position 0 stands for a position congruent to 0: pad as §3.
+                    let gap = (part.newpos + offset - out.count) & mask
+                    if gap > 0 { out.append(contentsOf: repeatElement(0, count: gap)) }
+                    out += bytes[starts[i] + offset..<starts[i] + offset + take]
+                }
+                i += 1
+                offset = 0
+            }
+            return out
+        }
+        let candidates = Coding.candidates
+        let jobs = candidates.count * sampleCount
+        nonisolated(unsafe) var sizes = [Int](repeating: 0, count: jobs)
+        let lock = NSLock()
+        nonisolated(unsafe) let shared = sample
+        let work: @Sendable (Int) -> Void = { j in
+            let c = candidates[j / sampleCount]
+            let bytes = shared(j % sampleCount, c.alignment)
+            // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
+            let size = (try? bytes.withUnsafeBufferPointer { try LZMA2.compress($0, dictionary: dictionary, literal: c.literal) })?.count ?? Int.max / 2
+            lock.lock(); sizes[j] = size; lock.unlock()
+        }
+        if concurrency <= 1 {
+            for j in 0..<jobs { work(j) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: jobs, execute: work)
+        }
+        var best = 0, bestSize = Int.max
+        for c in candidates.indices {
+            let size = sizes[c * sampleCount..<(c + 1) * sampleCount].reduce(0, +)
+            if size < bestSize { best = c; bestSize = size }
+        }
+        return candidates[best]
+    }
+}
