@@ -286,8 +286,8 @@ static int skip_alignment(struct applier *ap, struct section *s, uint64_t newpos
 }
 
 /* Invariants at the top of each triple: oldpos <= O, newpos <= N, newpos is the number of bytes
- * written, and sec[1].produced + sec[2].produced <= newpos (flagged adds read no diff byte). At
- * the end newpos == N and both sections must be used up exactly. */
+ * written, and sec[1].produced <= newpos + (its padding so far), likewise sec[2] (flagged adds read
+ * no diff byte). At the end newpos == N and both sections must be used up exactly. */
 static int run(struct applier *ap, const fcpatch_header *h)
 {
     const uint64_t o = h->old_size, n = h->new_size;

@@ -160,14 +160,16 @@ public enum FirmchainDelta1 {
                       concurrency: Int, codings given: (diff: Coding, extra: Coding)?) throws -> [UInt8] {
         let e = encode(old: old, new: new, triples: triples, concurrency: concurrency)
         let count = e.triples
-        let dictionaries = [e.control, e.diff, e.extra].enumerated().map { dictionary(for: $0.element.count, section: $0.offset) }
-        let diffCoding = given?.diff ?? chooseCoding(e.diff, parts: e.diffParts, dictionary: dictionaries[1], concurrency: concurrency)
-        let extraCoding = given?.extra ?? chooseCoding(e.extra, parts: e.extraParts, dictionary: dictionaries[2], concurrency: concurrency)
+        let diffCoding = given?.diff ?? chooseCoding(e.diff, parts: e.diffParts, dictionary: dictionary(for: e.diff.count, section: 1),
+                                                     concurrency: concurrency)
+        let extraCoding = given?.extra ?? chooseCoding(e.extra, parts: e.extraParts, dictionary: dictionary(for: e.extra.count, section: 2),
+                                                       concurrency: concurrency)
         let codings = [Coding.plain, diffCoding, extraCoding]
 
         // Sections in pieces, all of them on one work list (the diff is usually most of it).
         let inputs = [e.control, pad(e.diff, parts: e.diffParts, alignment: diffCoding.alignment),
                       pad(e.extra, parts: e.extraParts, alignment: extraCoding.alignment)]
+        let dictionaries = inputs.enumerated().map { dictionary(for: $0.element.count, section: $0.offset) }
         var jobs = [(section: Int, range: Range<Int>)]()
         for (s, bytes) in inputs.enumerated() {
             for range in pieces(of: bytes.count) { jobs.append((s, range)) }
@@ -381,7 +383,7 @@ public enum FirmchainDelta1 {
     }
 
     /// How the writer cuts a section of `length` bytes: into as few pieces of about
-    /// `pieceSize` (at most 16 bytes more) as hold it, of equal length to 16 bytes, so that two
+    /// `pieceSize` (at most 16 bytes more) as hold it, lengths within 32 bytes of each other, so that two
     /// threads finish together (2.6 MB as 2 MiB + 0.6 MB left one thread compressing alone for
     /// most of the time). At least one piece, empty for an empty section.
     static func pieces(of length: Int) -> [Range<Int>] {

@@ -117,7 +117,9 @@ extension FirmchainDelta1 {
             let c = candidates[j / sampleCount]
             let bytes = shared(j % sampleCount, c.alignment)
             // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
-            let size = (try? bytes.withUnsafeBufferPointer { try LZMA2.compress($0, dictionary: dictionary, literal: c.literal) })?.count ?? Int.max / 2
+            // A failure (memory) scores -1: the section is then written plain, and its own
+            // compression reports the failure.
+            let size = (try? bytes.withUnsafeBufferPointer { try LZMA2.compress($0, dictionary: dictionary, literal: c.literal) })?.count ?? -1
             lock.lock(); sizes[j] = size; lock.unlock()
         }
         if concurrency <= 1 {
@@ -125,6 +127,7 @@ extension FirmchainDelta1 {
         } else {
             DispatchQueue.concurrentPerform(iterations: jobs, execute: work)
         }
+        guard !sizes.contains(-1) else { return .plain }
         var best = 0, bestSize = Int.max
         for c in candidates.indices {
             let size = sizes[c * sampleCount..<(c + 1) * sampleCount].reduce(0, +)

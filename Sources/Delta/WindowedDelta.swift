@@ -76,8 +76,8 @@ public enum WindowedDelta {
         // The segment's control, and the last triple's seek while the next segment may change it.
         var control = [UInt8]()
         // The diff and extra sections' codings (§3, `FirmchainDelta1.Coding`): each chosen on
-        // the first segment where the section has bytes, then kept (the header names one
-        // alignment per section).
+        // the first segment where the section has bytes (unaligned, pb 0, when they are under
+        // 4 KiB: too few to judge by), then kept (the header names one alignment per section).
         var codings: [FirmchainDelta1.Coding?] = [FirmchainDelta1.Coding.plain, nil, nil]
         // Bytes of a section held back so that every spilled run is a multiple of 16 bytes long:
         // each piece then starts at a section position that is a multiple of 16, and LZMA2's
@@ -102,8 +102,8 @@ public enum WindowedDelta {
         func aligned(_ bytes: [UInt8], parts: [FirmchainDelta1.Part], section: Int, from a: Int) -> [UInt8] {
             guard !bytes.isEmpty else { return bytes }
             let global = parts.map { FirmchainDelta1.Part(newpos: a + $0.newpos, length: $0.length) }
-            let coding = codings[section] ?? FirmchainDelta1.chooseCoding(
-                bytes, parts: global, dictionary: FirmchainDelta1.dictionary(for: bytes.count, section: section), concurrency: threads)
+            let coding = codings[section] ?? (bytes.count < 4096 ? FirmchainDelta1.Coding.candidates[0] : FirmchainDelta1.chooseCoding(
+                bytes, parts: global, dictionary: FirmchainDelta1.dictionary(for: bytes.count, section: section), concurrency: threads))
             codings[section] = coding
             return FirmchainDelta1.pad(bytes, parts: global, alignment: coding.alignment, start: lengths[section] + pending[section].count)
         }

@@ -172,7 +172,7 @@ struct FirmchainDelta1Tests {
         #expect(try Delta.apply(old: old, patch: one) == new)
     }
 
-    @Test("a section is cut into as few pieces of about pieceSize as hold it, of equal length to 16 bytes, at multiples of 16, covering it in order")
+    @Test("a section is cut into as few pieces of about pieceSize as hold it, lengths within 32 bytes of each other, at multiples of 16, covering it in order")
     func pieceRanges() {
         let p = FirmchainDelta1.pieceSize
         for length in [0, 1, 4095, p - 1, p, p + 1, 2 * p, 2 * p + 1, 2_649_394, 16_952_609, 7 * p - 3] {
@@ -354,7 +354,7 @@ struct FirmchainDelta1Tests {
         ("a copy of old flagged with no length", ErrorCode.deltaBadControl.id), ("section lengths summing past 2^63", ErrorCode.deltaPatchTruncated.id),
         ("2^60 triples in a control section of 2^62 - 1 bytes", ErrorCode.deltaBadHeader.id),
         ("LZMA2 properties lc 3, lp 1 (lc + lp above 3)", ErrorCode.deltaCorruptBlock.id),
-        ("an alignment shift of 5", ErrorCode.deltaUnsupportedVersion.id), ("a diff alignment byte not zero", ErrorCode.deltaCorruptBlock.id),
+        ("an alignment shift of 5", ErrorCode.deltaUnsupportedVersion.id), ("a diff alignment shift of 5", ErrorCode.deltaUnsupportedVersion.id), ("a diff alignment byte not zero", ErrorCode.deltaCorruptBlock.id),
         ("an extra alignment byte not zero", ErrorCode.deltaCorruptBlock.id),
         ("the diff alignment cleared (its padding more bytes than N allows)", ErrorCode.deltaBadHeader.id),
     ]
@@ -405,6 +405,7 @@ struct FirmchainDelta1Tests {
             patch = set(made, start + 5, [(2 * 5 + 1) * 9 + 3])
         case "more triples than the control can hold": patch = set(good, 96, le(UInt64(header.sections[0].length), 8))
         case "an alignment shift of 5": patch = set(good, 13, [5])
+        case "a diff alignment shift of 5": patch = set(good, 12, [5])
         case "a diff alignment byte not zero", "an extra alignment byte not zero":
             // 16-byte alignment: the second part of the section starts after padding.
             let diff = name.contains("diff")
@@ -419,6 +420,7 @@ struct FirmchainDelta1Tests {
             }
             let first = try #require(pad, "some part needs padding")
             #expect(padded[first] == 0)
+            #expect(try Delta.apply(old: old, patch: try p.assemble()) == new, "the patch applies with its padding as it is")
             var q = p
             if diff { q.diff[first] = 1 } else { q.extra[first] = 1 }
             patch = try q.assemble()
@@ -548,9 +550,19 @@ struct FirmchainDelta1Tests {
                 }
             }
         }
-        // The writer's own choice on instruction-like words: aligned.
+        // The writer's own choice applies.
         let chosen = try createFirmchain1(old: old, new: new)
         #expect(try Delta.apply(old: old, patch: chosen) == new)
+        // Every other alignment the format allows (2 to 16 bytes), on hand-made sections.
+        let parts = Firmchain1Parts(old: old, new: new, triples: triples)
+        for (d, e) in [(1, 3), (3, 1), (4, 0), (0, 4), (4, 4)] as [(UInt8, UInt8)] {
+            let aligned = parts.aligned(diff: d, extra: e)
+            #expect(aligned.diff.count > parts.diff.count || aligned.extra.count > parts.extra.count, "\(d), \(e): padding")
+            let patch = try aligned.assemble()
+            #expect(try Delta.apply(old: old, patch: patch) == new, "\(d), \(e)")
+            let c = try CApplierBuildTests.run(try CApplier.driver(), old: old, patch: patch)
+            #expect(c.result.status == 0 && c.output == new, "\(d), \(e): \(c.result.err)")
+        }
     }
 
     @Test("bit flips anywhere are refused or give exactly new; a flip never yields another image")
