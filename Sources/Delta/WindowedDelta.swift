@@ -16,7 +16,9 @@ import Foundation
 /// (sampled keys) + S (new) + S (diff and extra) + the compressors (one 2 MiB piece in and out
 /// and liblzma's 2 MiB encoder per thread) — `segmentLength(for:oldLength:newLength:threads:)`
 /// picks S so that this stays within the limit less 64 MiB for the runtime. The control triples
-/// are compressed and spilled segment by segment like the rest.
+/// are compressed and spilled segment by segment like the rest; the diff and extra sections'
+/// first 256 KiB wait (with one more segment's, at most S) until their codings are chosen, which
+/// the runtime's share holds.
 public enum WindowedDelta {
     /// The smallest limit for images of these lengths on `threads` threads: one 1 MiB segment
     /// with its window, the compressors and the runtime.
@@ -75,10 +77,11 @@ public enum WindowedDelta {
         var triples = 0
         // The segment's control, and the last triple's seek while the next segment may change it.
         var control = [UInt8]()
-        // The diff and extra sections' codings (§3, `FirmchainDelta1.Coding`): each chosen on
-        // the first segment where the section has bytes (unaligned, pb 0, when they are under
-        // 4 KiB: too few to judge by), then kept (the header names one alignment per section).
+        // The diff and extra sections' codings (§3, `FirmchainDelta1.Coding`): each chosen once
+        // (the header names one alignment per section), on the section's first
+        // `chooseAfter` bytes, which wait unpadded in `undecided` until then (or the end).
         var codings: [FirmchainDelta1.Coding?] = [FirmchainDelta1.Coding.plain, nil, nil]
+        var undecided: [(bytes: [UInt8], parts: [FirmchainDelta1.Part])] = [([], []), ([], []), ([], [])]
         // Bytes of a section held back so that every spilled run is a multiple of 16 bytes long:
         // each piece then starts at a section position that is a multiple of 16, and LZMA2's
         // positions keep the alignment.
@@ -97,15 +100,26 @@ public enum WindowedDelta {
             lengths[section] += all.count
             dictionaries[section] = max(dictionaries[section], dictionary)
         }
-        /// The segment's `bytes` of `section` made of `parts` (positions in new from `a`),
-        /// padded for the section's coding, chosen now if not yet.
-        func aligned(_ bytes: [UInt8], parts: [FirmchainDelta1.Part], section: Int, from a: Int) -> [UInt8] {
-            guard !bytes.isEmpty else { return bytes }
+        /// The segment's `bytes` of `section` (1 or 2) made of `parts` (positions in new from
+        /// `a`): padded for the section's coding and spilled, or kept in `undecided` until there
+        /// are `chooseAfter` of them (or `final`) to choose the coding on.
+        func add(_ bytes: [UInt8], parts: [FirmchainDelta1.Part], section: Int, from a: Int, final: Bool = false) throws {
             let global = parts.map { FirmchainDelta1.Part(newpos: a + $0.newpos, length: $0.length) }
-            let coding = codings[section] ?? (bytes.count < 4096 ? FirmchainDelta1.Coding.candidates[0] : FirmchainDelta1.chooseCoding(
-                bytes, parts: global, dictionary: FirmchainDelta1.dictionary(for: bytes.count, section: section), concurrency: threads))
+            if let coding = codings[section] {
+                let start = lengths[section] + pending[section].count
+                try spill(FirmchainDelta1.pad(bytes, parts: global, alignment: coding.alignment, start: start), section: section, final: final)
+                return
+            }
+            undecided[section].bytes += bytes
+            undecided[section].parts += global
+            guard final || undecided[section].bytes.count >= chooseAfter else { return }
+            let (held, heldParts) = undecided[section]
+            undecided[section] = ([], [])
+            let coding = FirmchainDelta1.chooseCoding(held, parts: heldParts, dictionary: FirmchainDelta1.dictionary(for: held.count, section: section),
+                                                      concurrency: threads)
             codings[section] = coding
-            return FirmchainDelta1.pad(bytes, parts: global, alignment: coding.alignment, start: lengths[section] + pending[section].count)
+            // Nothing of the section was spilled yet: it starts here, at 0.
+            try spill(FirmchainDelta1.pad(held, parts: heldParts, alignment: coding.alignment), section: section, final: final)
         }
         // The old cursor where the last segment left it, and a seek owed to the next triple.
         var oldpos = 0
@@ -151,12 +165,12 @@ public enum WindowedDelta {
             let keep = lastTripleStart(control)
             try spill(Array(control[..<keep]), section: 0)
             control.removeSubrange(..<keep)
-            try spill(aligned(e.diff, parts: e.diffParts, section: 1, from: a), section: 1)
-            try spill(aligned(e.extra, parts: e.extraParts, section: 2, from: a), section: 2)
+            try add(e.diff, parts: e.diffParts, section: 1, from: a)
+            try add(e.extra, parts: e.extraParts, section: 2, from: a)
         }
         try spill(control, section: 0)
-        try spill([], section: 1, final: true)
-        try spill([], section: 2, final: true)
+        try add([], parts: [], section: 1, from: n, final: true)
+        try add([], parts: [], section: 2, from: n, final: true)
         progress.report(phase: "windows", completed: Int64(segments), total: Int64(segments))
         // Every section ends with LZMA2's end marker (the pieces were written without theirs).
         for f in spills { try f.append([0]) }
@@ -191,6 +205,10 @@ public enum WindowedDelta {
 
     /// `bytes` as LZMA2 pieces (`FirmchainDelta1.pieces(of:)`, each starting with a dictionary
     /// reset), compressed with `dictionary` on `threads` threads, joined without their end markers.
+    /// Bytes of a section a windowed run holds before it chooses the section's coding: as many
+    /// as the unbounded writer's samples read.
+    static let chooseAfter = FirmchainDelta1.codingSamples * FirmchainDelta1.codingSampleLength
+
     static func compressedPieces(of bytes: [UInt8], dictionary: Int, literal: LZMA2.Literal, threads: Int) -> [UInt8] {
         guard !bytes.isEmpty else { return [] }
         let ranges = FirmchainDelta1.pieces(of: bytes.count), count = ranges.count

@@ -47,6 +47,37 @@ struct WindowedDeltaTests {
         #expect(patch.count < unbounded.count * 2, "windowed \(patch.count) B, unbounded \(unbounded.count) B")
     }
 
+    @Test("a section's coding is chosen on its first 256 KiB across segments, then every later segment is padded where the whole section puts it: aligned patches round-trip in both appliers")
+    func alignedAcrossSegments() throws {
+        let dir = try TemporaryDirectory()
+        let old = Cases.firmware(seed: 41, size: 3 << 20)
+        // 32-bit words at random positions 0 mod 4, about one in 12, moved by small random
+        // amounts (relocated pointers and branches): the diff section is most of new, its
+        // non-zero bytes at positions 0 mod 4 of new.
+        var new = old
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 { state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return state >> 33 }
+        var k = 0
+        while k < new.count - 4 {
+            var v = UInt32(new[k]) | UInt32(new[k + 1]) << 8 | UInt32(new[k + 2]) << 16 | UInt32(new[k + 3]) << 24
+            v &+= UInt32(next() % 200) + 1
+            for i in 0..<4 { new[k + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
+            k += 4 * Int(1 + next() % 6)
+        }
+        let oldPath = try dir.write("old", old), newPath = try dir.write("new", new)
+        let made = try WindowedDelta.create(oldPath: oldPath, newPath: newPath, outPath: dir.file("p"),
+                                            maxMemory: WindowedDelta.minimumMemory(oldLength: old.count, newLength: new.count, threads: 2))
+        #expect(made.segments >= 3)
+        let patch = try dir.read("p")
+        let header = try patch.withUnsafeBufferPointer { try FirmchainDelta1.Header($0) }
+        #expect(header.sections[1].length > 2 * WindowedDelta.chooseAfter, "the diff section spans segments after the choice")
+        #expect(header.diffAlignment == 4, "words moved at positions 0 mod 4 choose the aligned diff")
+        #expect(try Delta.apply(old: old, patch: patch) == new)
+        let c = try runProcess(try CApplier.driver(), [oldPath, dir.file("p"), dir.file("c.out")], environment: CApplier.sanitizerEnvironment)
+        #expect(c.status == 0, "\(c.err)")
+        #expect(try dir.read("c.out") == new)
+    }
+
     @Test("segments that start with a match do not each leave a triple that only seeks (2.5 GiB would pass §2's 1024): at most one, leading")
     func segmentsFoldTheirLeadingSeek() throws {
         let dir = try TemporaryDirectory()
