@@ -164,7 +164,7 @@ public enum FirmchainDelta1 {
                                                      concurrency: concurrency)
         let extraCoding = given?.extra ?? chooseCoding(e.extra, parts: e.extraParts, dictionary: dictionary(for: e.extra.count, section: 2),
                                                        concurrency: concurrency)
-        let codings = [Coding.plain, diffCoding, extraCoding]
+        let codings = [Coding.control, diffCoding, extraCoding]
 
         // Sections in pieces, all of them on one work list (the diff is usually most of it).
         let inputs = [e.control, pad(e.diff, parts: e.diffParts, alignment: diffCoding.alignment),

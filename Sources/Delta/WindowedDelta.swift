@@ -80,7 +80,7 @@ public enum WindowedDelta {
         // The diff and extra sections' codings (§3, `FirmchainDelta1.Coding`): each chosen once
         // (the header names one alignment per section), on the section's first
         // `chooseAfter` bytes, which wait unpadded in `undecided` until then (or the end).
-        var codings: [FirmchainDelta1.Coding?] = [FirmchainDelta1.Coding.plain, nil, nil]
+        var codings: [FirmchainDelta1.Coding?] = [FirmchainDelta1.Coding.control, nil, nil]
         var undecided: [(bytes: [UInt8], parts: [FirmchainDelta1.Part])] = [([], []), ([], []), ([], [])]
         // Bytes of a section held back so that every spilled run is a multiple of 16 bytes long:
         // each piece then starts at a section position that is a multiple of 16, and LZMA2's
