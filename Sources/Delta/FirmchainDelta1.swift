@@ -160,18 +160,20 @@ public enum FirmchainDelta1 {
                       concurrency: Int, codings given: (diff: Coding, extra: Coding)?) throws -> [UInt8] {
         let e = encode(old: old, new: new, triples: triples, concurrency: concurrency)
         let count = e.triples
-        let diffCoding = given?.diff ?? chooseCoding(e.diff, parts: e.diffParts, dictionary: dictionary(for: e.diff.count, section: 1),
-                                                     concurrency: concurrency)
-        let extraCoding = given?.extra ?? chooseCoding(e.extra, parts: e.extraParts, dictionary: dictionary(for: e.extra.count, section: 2),
-                                                       concurrency: concurrency)
+        // A section short enough to be its own sample comes back compressed (`whole`).
+        let diffChoice = given.map { ($0.diff, nil) } ?? chooseCoding(e.diff, parts: e.diffParts, section: 1, concurrency: concurrency)
+        let extraChoice = given.map { ($0.extra, nil) } ?? chooseCoding(e.extra, parts: e.extraParts, section: 2, concurrency: concurrency)
+        let (diffCoding, extraCoding) = (diffChoice.0, extraChoice.0)
         let codings = [Coding.control, diffCoding, extraCoding]
+        let done: [[UInt8]?] = [nil, diffChoice.1, extraChoice.1]
 
         // Sections in pieces, all of them on one work list (the diff is usually most of it).
         let inputs = [e.control, pad(e.diff, parts: e.diffParts, alignment: diffCoding.alignment),
                       pad(e.extra, parts: e.extraParts, alignment: extraCoding.alignment)]
         let dictionaries = inputs.enumerated().map { dictionary(for: $0.element.count, section: $0.offset) }
         var jobs = [(section: Int, range: Range<Int>)]()
-        for (s, bytes) in inputs.enumerated() {
+        precondition((0..<3).allSatisfy { done[$0] == nil || FirmchainDelta1.pieces(of: inputs[$0].count).count == 1 }, "a whole sample is one piece")
+        for (s, bytes) in inputs.enumerated() where done[s] == nil {
             for range in pieces(of: bytes.count) { jobs.append((s, range)) }
         }
         nonisolated(unsafe) var pieces = [[UInt8]](repeating: [], count: jobs.count)
@@ -215,7 +217,7 @@ public enum FirmchainDelta1 {
         if let failure { throw failure }
         // A section is its pieces joined: each piece starts with a dictionary reset, and every
         // piece but the last loses its end marker (the one byte 0x00).
-        var sections = [[UInt8]](repeating: [], count: 3)
+        var sections = done.map { $0 ?? [] }
         for (j, job) in jobs.enumerated() {
             var piece = pieces[j]
             let last = j + 1 == jobs.count || jobs[j + 1].section != job.section

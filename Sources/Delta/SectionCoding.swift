@@ -70,13 +70,15 @@ extension FirmchainDelta1 {
         return out
     }
 
-    /// The candidate (`Coding.candidates`) whose samples of the section compress smallest, with
-    /// `dictionary`; `Coding.plain` for an empty section. The samples are the same bytes of the
-    /// section for every candidate (each padded as the candidate pads them), `codingSamples`
-    /// evenly spaced runs of `codingSampleLength`, or the whole section if it is not longer.
+    /// The candidate (`Coding.candidates`) whose samples of `section` (1 diff, 2 extra)
+    /// compress smallest; `Coding.plain` for an empty section. The samples are the same bytes of
+    /// the section for every candidate (each padded as the candidate pads them),
+    /// `codingSamples` evenly spaced runs of `codingSampleLength`, or the whole section if it is
+    /// not longer: then `whole` is the chosen candidate's compression of the whole padded
+    /// section with the writer's dictionary for it, one piece (`pieces(of:)`), ready to use.
     /// The candidates are compressed on up to `concurrency` threads.
-    static func chooseCoding(_ bytes: [UInt8], parts: [Part], dictionary: Int, concurrency: Int) -> Coding {
-        guard !bytes.isEmpty else { return .plain }
+    static func chooseCoding(_ bytes: [UInt8], parts: [Part], section: Int, concurrency: Int) -> (coding: Coding, whole: [UInt8]?) {
+        guard !bytes.isEmpty else { return (.plain, nil) }
         // The samples as ranges of parts: (part index, offset in it, length) runs.
         let total = bytes.count
         let whole = total <= codingSamples * codingSampleLength
@@ -115,28 +117,35 @@ extension FirmchainDelta1 {
         let candidates = Coding.candidates
         let jobs = candidates.count * sampleCount
         nonisolated(unsafe) var sizes = [Int](repeating: 0, count: jobs)
+        nonisolated(unsafe) var outputs = [[UInt8]](repeating: [], count: whole ? jobs : 0)
         let lock = NSLock()
         nonisolated(unsafe) let shared = sample
+        let sampled = dictionary(for: total, section: section)
         let work: @Sendable (Int) -> Void = { j in
             let c = candidates[j / sampleCount]
             let bytes = shared(j % sampleCount, c.alignment)
-            // LZMA2 with a fixed preset fails only when memory runs out (Docs/exit-codes.md).
+            // The whole section with the dictionary `write` gives it padded; samples with the
+            // section's.
+            let d = whole ? dictionary(for: bytes.count, section: section) : sampled
             // A failure (memory) scores -1: the section is then written plain, and its own
             // compression reports the failure.
-            let size = (try? bytes.withUnsafeBufferPointer { try LZMA2.compress($0, dictionary: dictionary, literal: c.literal) })?.count ?? -1
-            lock.lock(); sizes[j] = size; lock.unlock()
+            let out = try? bytes.withUnsafeBufferPointer { try LZMA2.compress($0, dictionary: d, literal: c.literal) }
+            lock.lock()
+            sizes[j] = out?.count ?? -1
+            if whole, let out { outputs[j] = out }
+            lock.unlock()
         }
         if concurrency <= 1 {
             for j in 0..<jobs { work(j) }
         } else {
             DispatchQueue.concurrentPerform(iterations: jobs, execute: work)
         }
-        guard !sizes.contains(-1) else { return .plain }
+        guard !sizes.contains(-1) else { return (.plain, nil) }
         var best = 0, bestSize = Int.max
         for c in candidates.indices {
             let size = sizes[c * sampleCount..<(c + 1) * sampleCount].reduce(0, +)
             if size < bestSize { best = c; bestSize = size }
         }
-        return candidates[best]
+        return (candidates[best], whole ? outputs[best] : nil)
     }
 }

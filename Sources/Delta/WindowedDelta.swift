@@ -115,8 +115,7 @@ public enum WindowedDelta {
             guard final || undecided[section].bytes.count >= chooseAfter else { return }
             let (held, heldParts) = undecided[section]
             undecided[section] = ([], [])
-            let coding = FirmchainDelta1.chooseCoding(held, parts: heldParts, dictionary: FirmchainDelta1.dictionary(for: held.count, section: section),
-                                                      concurrency: threads)
+            let coding = FirmchainDelta1.chooseCoding(held, parts: heldParts, section: section, concurrency: threads).coding
             codings[section] = coding
             // Nothing of the section was spilled yet: it starts here, at 0.
             try spill(FirmchainDelta1.pad(held, parts: heldParts, alignment: coding.alignment), section: section, final: final)
