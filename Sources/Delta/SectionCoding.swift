@@ -50,6 +50,9 @@ extension FirmchainDelta1 {
     /// KiB picked the best candidate, or one within 0.2 % of a patch, on every tuning pair;
     /// 4 x 32 KiB missed W1's diff by 1.2 %.
     static let codingSamples = 8, codingSampleLength = 32 << 10
+    /// Sections up to this long are compressed whole under every candidate instead (the choice
+    /// exact, the winner's bytes kept): about the samples' and the final compression's cost.
+    static let codingWhole = 512 << 10
 
     /// `bytes` (a section before padding, made of `parts`) padded for `alignment` (§3): before
     /// each part, zeros until the section's position, counted from `start`, is congruent to the
@@ -74,14 +77,14 @@ extension FirmchainDelta1 {
     /// compress smallest; `Coding.plain` for an empty section. The samples are the same bytes of
     /// the section for every candidate (each padded as the candidate pads them),
     /// `codingSamples` evenly spaced runs of `codingSampleLength`, or the whole section if it is
-    /// not longer: then `whole` is the chosen candidate's compression of the whole padded
+    /// at most `codingWhole` bytes: then `whole` is the chosen candidate's compression of the whole padded
     /// section with the writer's dictionary for it, one piece (`pieces(of:)`), ready to use.
     /// The candidates are compressed on up to `concurrency` threads.
     static func chooseCoding(_ bytes: [UInt8], parts: [Part], section: Int, concurrency: Int) -> (coding: Coding, whole: [UInt8]?) {
         guard !bytes.isEmpty else { return (.plain, nil) }
         // The samples as ranges of parts: (part index, offset in it, length) runs.
         let total = bytes.count
-        let whole = total <= codingSamples * codingSampleLength
+        let whole = total <= codingWhole
         let sampleCount = whole ? 1 : codingSamples, sampleLength = whole ? total : codingSampleLength
         var starts = [Int]()  // each part's offset in `bytes`
         starts.reserveCapacity(parts.count)
