@@ -59,18 +59,51 @@ extension FirmchainDelta1 {
     /// part's position in new. Alignment 1 returns `bytes` as they are.
     static func pad(_ bytes: [UInt8], parts: [Part], alignment: Int, start: Int = 0) -> [UInt8] {
         guard alignment > 1 else { return bytes }
-        let mask = alignment - 1
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count + bytes.count / 8)
-        var at = 0
-        for part in parts where part.length > 0 {
-            let gap = (part.newpos - (start + out.count)) & mask
-            if gap > 0 { out.append(contentsOf: repeatElement(0, count: gap)) }
-            out += bytes[at..<at + part.length]
-            at += part.length
+        let layout = Layout(parts)
+        precondition(layout.total == bytes.count, "the parts cover the section")
+        return layout.padded(bytes, 0..<bytes.count, alignment: alignment, start: start)
+    }
+
+    /// Where each part of a section starts in its unpadded bytes.
+    struct Layout {
+        let parts: [Part]
+        let starts: [Int]
+        let total: Int
+
+        init(_ parts: [Part]) {
+            var starts = [Int](), at = 0
+            starts.reserveCapacity(parts.count)
+            for part in parts { starts.append(at); at += part.length }
+            (self.parts, self.starts, total) = (parts, starts, at)
         }
-        precondition(at == bytes.count, "the parts cover the section")
-        return out
+
+        /// `bytes[range]` (the unpadded section) padded as §3 pads it for `alignment`, the first
+        /// byte out standing for section position `start`: before each part's bytes (or the
+        /// range's first byte), zeros until the position is congruent to its position in new.
+        func padded(_ bytes: [UInt8], _ range: Range<Int>, alignment: Int, start: Int) -> [UInt8] {
+            guard !range.isEmpty else { return [] }
+            // The part holding the range's first byte: the last whose start is at or before it.
+            var lo = 0, hi = parts.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if starts[mid] <= range.lowerBound { lo = mid } else { hi = mid - 1 }
+            }
+            var out = [UInt8]()
+            out.reserveCapacity(range.count + range.count / 4)
+            let mask = alignment - 1
+            var i = lo, offset = range.lowerBound - starts[lo]
+            while i < parts.count && starts[i] + offset < range.upperBound {
+                let take = min(parts[i].length - offset, range.upperBound - starts[i] - offset)
+                if take > 0 {
+                    let gap = (parts[i].newpos + offset - (start + out.count)) & mask
+                    if gap > 0 { out.append(contentsOf: repeatElement(0, count: gap)) }
+                    out += bytes[starts[i] + offset..<starts[i] + offset + take]
+                }
+                i += 1
+                offset = 0
+            }
+            return out
+        }
     }
 
     /// The candidate (`Coding.candidates`) whose samples of `section` (1 diff, 2 extra)
@@ -82,40 +115,16 @@ extension FirmchainDelta1 {
     /// The candidates are compressed on up to `concurrency` threads.
     static func chooseCoding(_ bytes: [UInt8], parts: [Part], section: Int, concurrency: Int) -> (coding: Coding, whole: [UInt8]?) {
         guard !bytes.isEmpty else { return (.plain, nil) }
-        // The samples as ranges of parts: (part index, offset in it, length) runs.
         let total = bytes.count
         let whole = total <= codingWhole
         let sampleCount = whole ? 1 : codingSamples, sampleLength = whole ? total : codingSampleLength
-        var starts = [Int]()  // each part's offset in `bytes`
-        starts.reserveCapacity(parts.count)
-        var at = 0
-        for part in parts { starts.append(at); at += part.length }
+        let layout = Layout(parts)
+        precondition(layout.total == total, "the parts cover the section")
+        // Sample k, padded as a candidate of `alignment` pads it (its first byte at a section
+        // position congruent to 0: the whole section is then exactly what `pad` makes).
         func sample(_ k: Int, alignment: Int) -> [UInt8] {
             let from = sampleCount == 1 ? 0 : k * (total - sampleLength) / (sampleCount - 1)
-            let to = from + sampleLength
-            // The part holding `from`: the last whose start is at or before it.
-            var lo = 0, hi = parts.count - 1
-            while lo < hi {
-                let mid = (lo + hi + 1) / 2
-                if starts[mid] <= from { lo = mid } else { hi = mid - 1 }
-            }
-            var out = [UInt8]()
-            out.reserveCapacity(sampleLength + sampleLength / 4)
-            var i = lo, offset = from - starts[lo]
-            let mask = alignment - 1
-            while i < parts.count && starts[i] + offset < to {
-                let part = parts[i]
-                let take = min(part.length - offset, to - starts[i] - offset)
-                if take > 0 {
-                    // The sample's position 0 stands for a position congruent to 0: pad as §3.
-                    let gap = (part.newpos + offset - out.count) & mask
-                    if gap > 0 { out.append(contentsOf: repeatElement(0, count: gap)) }
-                    out += bytes[starts[i] + offset..<starts[i] + offset + take]
-                }
-                i += 1
-                offset = 0
-            }
-            return out
+            return layout.padded(bytes, from..<from + sampleLength, alignment: alignment, start: 0)
         }
         let candidates = Coding.candidates
         let jobs = candidates.count * sampleCount
